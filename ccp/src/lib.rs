@@ -1,0 +1,20 @@
+//! Congestion Control Plane (CCP) core, sans-IO: no simulator, no tokio, no sockets.
+//!
+//! Module map:
+//! - [`lang`]: the datapath language: lexer, parser, type checker and compiler to [`program`] form.
+//! - [`program`]: the compiled program representation (expressions and instructions as libccp executes them).
+//! - [`wire`]: the six libccp/portus messages, encoded and decoded byte-for-byte like upstream.
+//! - [`datapath`]: the datapath runtime (what libccp does): per-flow program state, evaluation, reports, fallback.
+//! - [`agent`]: the agent core: algorithm trait, per-datapath flow bookkeeping, READY handling, aggregation hooks.
+//! - [`transport`]: the message-transport trait and an in-memory channel pair with a one-way delay.
+//!
+//! Deliberate differences from portus 0.9 and libccp 1.2 are listed below, each with the test that shows it.
+#![doc = include_str!("docs/lang_differences.md")]
+#![doc = include_str!("docs/runtime_differences.md")]
+
+pub mod agent;
+pub mod datapath;
+pub mod lang;
+pub mod program;
+pub mod transport;
+pub mod wire;

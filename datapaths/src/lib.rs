@@ -1,0 +1,1 @@
+//! Real datapaths. Modules are added by later issues.
