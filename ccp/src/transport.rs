@@ -1,1 +1,185 @@
-//! (in progress)
+//! Message transports between a CCP agent and its datapaths.
+//!
+//! [`Transport`] is the one small trait every transport implements: datagram-style `send_to`
+//! and a non-blocking-by-contract `recv_from` that returns `Ok(None)` when nothing is due.
+//! Both take the caller's `now` (microseconds) so that a simulated transport can be driven by
+//! virtual time; real transports (the Unix datagram socket in the `datapaths` crate) ignore it.
+//!
+//! [`channel_pair`] builds an in-memory pair of endpoints with a configurable one-way delay,
+//! driven only by explicit `now` values: a message sent at `t` is receivable from `t + delay`.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::rc::Rc;
+
+/// A datagram transport carrying whole CCP messages.
+pub trait Transport {
+    /// The address of a peer (a socket path for Unix datagrams, `()` for a point-to-point pair).
+    type Addr: Clone + Eq + Hash + Debug;
+    /// The transport's error type.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Sends one message to `to` at time `now` (microseconds).
+    fn send_to(&mut self, now: u64, to: &Self::Addr, msg: &[u8]) -> Result<(), Self::Error>;
+
+    /// Receives one message into `buf` if one is due by `now`; `Ok(None)` if none is.
+    ///
+    /// Returns the number of bytes written to `buf` and the sender's address. A message longer
+    /// than `buf` is truncated, like a datagram socket does.
+    fn recv_from(
+        &mut self,
+        now: u64,
+        buf: &mut [u8],
+    ) -> Result<Option<(usize, Self::Addr)>, Self::Error>;
+
+    /// The earliest time at which a message becomes receivable, if the transport knows it.
+    /// Real sockets return `None`.
+    fn next_arrival(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// Errors of the in-memory channel.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChannelError {
+    /// The peer endpoint was dropped; nothing sent can be delivered any more.
+    #[error("the peer endpoint was dropped")]
+    PeerGone,
+    /// The message is longer than the channel's configured maximum datagram size.
+    #[error("message of {len} bytes exceeds the channel's maximum of {max}")]
+    TooLong {
+        /// Length of the rejected message.
+        len: usize,
+        /// Configured maximum.
+        max: usize,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    items: VecDeque<(u64, Vec<u8>)>,
+}
+
+/// One end of an in-memory channel pair (see [`channel_pair`]).
+#[derive(Debug)]
+pub struct ChannelEnd {
+    delay_us: u64,
+    max_len: usize,
+    tx: Rc<RefCell<Queue>>,
+    rx: Rc<RefCell<Queue>>,
+}
+
+/// Builds two connected in-memory endpoints; every message takes `delay_us` microseconds one way.
+///
+/// Messages are delivered in send order (FIFO). The maximum datagram size defaults to the CCP
+/// maximum message size ([`crate::wire::MAX_MSG_LEN`]).
+pub fn channel_pair(delay_us: u64) -> (ChannelEnd, ChannelEnd) {
+    let a = Rc::new(RefCell::new(Queue::default()));
+    let b = Rc::new(RefCell::new(Queue::default()));
+    let max_len = crate::wire::MAX_MSG_LEN;
+    (
+        ChannelEnd {
+            delay_us,
+            max_len,
+            tx: a.clone(),
+            rx: b.clone(),
+        },
+        ChannelEnd {
+            delay_us,
+            max_len,
+            tx: b,
+            rx: a,
+        },
+    )
+}
+
+impl ChannelEnd {
+    /// Number of messages sent by the peer that are not yet received here (due or not).
+    pub fn pending(&self) -> usize {
+        self.rx.borrow().items.len()
+    }
+
+    /// The one-way delay of this endpoint's outgoing messages.
+    pub fn delay_us(&self) -> u64 {
+        self.delay_us
+    }
+}
+
+impl Transport for ChannelEnd {
+    type Addr = ();
+    type Error = ChannelError;
+
+    fn send_to(&mut self, now: u64, _to: &(), msg: &[u8]) -> Result<(), ChannelError> {
+        if msg.len() > self.max_len {
+            return Err(ChannelError::TooLong {
+                len: msg.len(),
+                max: self.max_len,
+            });
+        }
+        if Rc::strong_count(&self.tx) < 2 {
+            return Err(ChannelError::PeerGone);
+        }
+        let at = now.saturating_add(self.delay_us);
+        self.tx.borrow_mut().items.push_back((at, msg.to_vec()));
+        Ok(())
+    }
+
+    fn recv_from(
+        &mut self,
+        now: u64,
+        buf: &mut [u8],
+    ) -> Result<Option<(usize, ())>, ChannelError> {
+        let mut q = self.rx.borrow_mut();
+        match q.items.front() {
+            Some((at, _)) if *at <= now => {}
+            _ => return Ok(None),
+        }
+        let Some((_, msg)) = q.items.pop_front() else {
+            return Ok(None);
+        };
+        let n = msg.len().min(buf.len());
+        buf[..n].copy_from_slice(&msg[..n]);
+        Ok(Some((n, ())))
+    }
+
+    fn next_arrival(&self) -> Option<u64> {
+        self.rx.borrow().items.front().map(|(at, _)| *at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivers_after_delay_in_order() {
+        let (mut a, mut b) = channel_pair(100);
+        a.send_to(10, &(), b"one").unwrap();
+        a.send_to(20, &(), b"two").unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(b.recv_from(109, &mut buf).unwrap(), None);
+        assert_eq!(b.next_arrival(), Some(110));
+        assert_eq!(b.recv_from(110, &mut buf).unwrap(), Some((3, ())));
+        assert_eq!(&buf[..3], b"one");
+        assert_eq!(b.recv_from(119, &mut buf).unwrap(), None);
+        assert_eq!(b.recv_from(500, &mut buf).unwrap(), Some((3, ())));
+        assert_eq!(&buf[..3], b"two");
+        b.send_to(0, &(), b"back").unwrap();
+        assert_eq!(a.recv_from(100, &mut buf).unwrap(), Some((4, ())));
+    }
+
+    #[test]
+    fn peer_gone_and_too_long() {
+        let (mut a, b) = channel_pair(0);
+        let big = vec![0u8; crate::wire::MAX_MSG_LEN + 1];
+        assert!(matches!(
+            a.send_to(0, &(), &big),
+            Err(ChannelError::TooLong { .. })
+        ));
+        drop(b);
+        assert_eq!(a.send_to(0, &(), b"x"), Err(ChannelError::PeerGone));
+    }
+}
