@@ -26,6 +26,10 @@ pub trait Model {
     type Event: 'static;
     /// Handles one event at `now` (equal to `sim.now()`).
     fn handle(&mut self, now: SimTime, event: Self::Event, sim: &Handle<Self::Event>);
+    /// True when the model has nothing more to do and the run may end before its end time.
+    fn finished(&self) -> bool {
+        false
+    }
 }
 
 enum Slot<E> {
@@ -298,16 +302,17 @@ impl<M: Model> Simulation<M> {
         true
     }
 
-    /// Runs every event and task up to and including `end`, then sets the clock to `end`.
+    /// Runs every event and task up to and including `end`, then sets the clock to `end`; stops
+    /// early (leaving the clock at the last event) once [`Model::finished`] says so.
     pub fn run_until(&mut self, end: SimTime) {
         loop {
             self.poll_ready();
-            if !self.step(end) {
+            if self.model.finished() || !self.step(end) {
                 break;
             }
         }
         let mut c = self.handle.core.borrow_mut();
-        if end != SimTime::MAX && c.now < end {
+        if end != SimTime::MAX && c.now < end && !self.model.finished() {
             c.now = end;
         }
     }
