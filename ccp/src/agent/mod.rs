@@ -1,1 +1,534 @@
-//! (in progress)
+//! The agent core: what portus 0.9's runtime does, sans-IO.
+//!
+//! An [`Agent`] runs one [`Algorithm`] for any number of datapaths, each identified by an
+//! address of the caller's choice (a socket path, `()` for an in-memory pair, ...). Feed it
+//! datapath messages with [`Agent::handle_bytes`]; drain its messages with
+//! [`Agent::poll_transmit`]. It
+//! - installs the algorithm's programs on every datapath that says READY (again after a
+//!   datapath restart, dropping that datapath's old flows) or that sends CREATE unannounced;
+//! - creates per-flow state on CREATE ([`Algorithm::create`]), or joins the flow to an
+//!   aggregate when [`Algorithm::aggregate_key`] maps it to one that exists
+//!   ([`Algorithm::create_subflow`]);
+//! - routes MEASURE reports to the flow's state ([`FlowState::on_report`]) and closes flows on
+//!   the close MEASURE ([`FlowState::close`]);
+//! - turns [`Control`] calls (switch program, update fields) into CHANGE_PROG / UPDATE_FIELDS.
+//!
+//! Program uids: each agent instance is built with an instance tag; uids are
+//! `0x8000_0000 | (tag & 0x7f_ffff) << 8 | n` for the n-th program (n ≥ 1), so two agent
+//! instances with different tags never share a uid, and no uid is ever 1. Before its programs
+//! the agent installs an empty program with uid 1 (configurable), which makes libccp and our
+//! runtime drop the previous agent's programs: flows still running them stop (our runtime)
+//! or run an empty program (libccp) instead of a foreign program with a recycled uid.
+
+pub mod asm;
+pub mod builtin;
+
+use crate::program::{implicit, Program, RegKind, Scope};
+use crate::wire::{ChangeProg, Create, InstallExpr, Msg, UpdateField, UpdateFields};
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
+
+/// A compiled datapath program with its names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgramSpec {
+    /// The program's name, used by [`Control::set_program`].
+    pub name: String,
+    /// The compiled program.
+    pub program: Program,
+    /// Its names: report fields, control fields.
+    pub scope: Scope,
+}
+
+/// An algorithm: its programs and how it creates per-flow state.
+pub trait Algorithm {
+    /// Per-flow (or per-aggregate) state.
+    type Flow: FlowState;
+
+    /// The algorithm's name.
+    fn name(&self) -> &str;
+
+    /// The datapath programs it uses (installed on every datapath).
+    fn programs(&self) -> Vec<ProgramSpec>;
+
+    /// Creates state for a new flow, or for a new aggregate whose first flow this is.
+    fn create(&mut self, ctl: &mut Control<'_>, info: &Create) -> Self::Flow;
+
+    /// The aggregate a flow belongs to, computed from its addresses; `None` (the default)
+    /// keeps every flow separate. Flows of one datapath with equal keys share one state.
+    fn aggregate_key(&self, _info: &Create) -> Option<u64> {
+        None
+    }
+
+    /// A flow joins an existing aggregate. The default does nothing.
+    fn create_subflow(&mut self, _agg: &mut Self::Flow, _ctl: &mut Control<'_>, _info: &Create) {}
+}
+
+/// Per-flow (or per-aggregate) state.
+pub trait FlowState {
+    /// A report from one of the flow's programs.
+    fn on_report(&mut self, ctl: &mut Control<'_>, report: &Report<'_>);
+
+    /// Flow `sid` ended (for an aggregate, one member ended). The default does nothing.
+    fn close(&mut self, _sid: u32) {}
+}
+
+/// A report, with its field names resolved through the program that sent it.
+#[derive(Clone, Copy, Debug)]
+pub struct Report<'a> {
+    /// The reporting flow.
+    pub sid: u32,
+    /// Uid of the reporting program.
+    pub program_uid: u32,
+    /// The reporting program.
+    pub program: &'a ProgramSpec,
+    /// Raw report fields.
+    pub fields: &'a [u64],
+}
+
+impl Report<'_> {
+    /// The value of `Report.<name>` (either spelling accepted).
+    pub fn get(&self, name: &str) -> Option<u64> {
+        let idx = self.program.scope.report_index(name)?;
+        self.fields.get(idx).copied()
+    }
+}
+
+/// Errors of [`Control`] calls.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ControlError {
+    /// No program with this name.
+    #[error("unknown program {0:?}")]
+    UnknownProgram(String),
+    /// The flow's program has no field with this name.
+    #[error("unknown field {0:?}")]
+    UnknownField(String),
+    /// The flow has no program yet, so its fields cannot be named.
+    #[error("flow has no program")]
+    NoProgram,
+}
+
+/// Errors of the agent.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AgentError {
+    /// The bytes are not a valid message.
+    #[error("decode: {0}")]
+    Decode(#[from] crate::wire::DecodeError),
+    /// An agent→datapath message arrived at the agent.
+    #[error("message type {0} is not for an agent")]
+    WrongDirection(u16),
+    /// The algorithm declares more than 255 programs, or two with one name.
+    #[error("bad program set: {0}")]
+    BadPrograms(String),
+    /// A program cannot be encoded.
+    #[error("program {name:?}: {source}")]
+    Encode {
+        /// Program name.
+        name: String,
+        /// Why.
+        source: crate::wire::EncodeError,
+    },
+}
+
+/// Agent configuration.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    instance: u32,
+    reset_uid1: bool,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            instance: 1,
+            reset_uid1: true,
+        }
+    }
+}
+
+impl AgentConfig {
+    /// The instance tag (23 bits used) that makes this agent's program uids unique; give each
+    /// agent start a fresh one (e.g. from the clock and process id). Default 1.
+    pub fn instance(mut self, tag: u32) -> Self {
+        self.instance = tag;
+        self
+    }
+    /// Whether to install the empty uid-1 program first (see module docs). Default true.
+    pub fn reset_datapath_programs(mut self, yes: bool) -> Self {
+        self.reset_uid1 = yes;
+        self
+    }
+}
+
+struct Installed {
+    spec: ProgramSpec,
+    uid: u32,
+}
+
+/// Lets algorithm code steer one flow: switch its program or update its fields.
+pub struct Control<'a> {
+    sid: u32,
+    programs: &'a [Installed],
+    current: &'a mut Option<usize>,
+    out: &'a mut Vec<Msg>,
+}
+
+impl Control<'_> {
+    /// The flow this control acts on.
+    pub fn sid(&self) -> u32 {
+        self.sid
+    }
+
+    fn resolve(spec: &ProgramSpec, fields: &[(&str, u64)]) -> Result<Vec<UpdateField>, ControlError> {
+        fields
+            .iter()
+            .map(|&(name, value)| {
+                let reg = spec
+                    .scope
+                    .lookup(name)
+                    .filter(|r| {
+                        r.kind.is_control()
+                            || (r.kind == RegKind::Implicit
+                                && (r.index == implicit::CWND || r.index == implicit::RATE))
+                    })
+                    .ok_or_else(|| ControlError::UnknownField(name.to_owned()))?;
+                Ok(UpdateField { reg, value })
+            })
+            .collect()
+    }
+
+    /// Switches the flow to program `name`, with initial values for some of its fields.
+    pub fn set_program(&mut self, name: &str, fields: &[(&str, u64)]) -> Result<(), ControlError> {
+        let idx = self
+            .programs
+            .iter()
+            .position(|p| p.spec.name == name)
+            .ok_or_else(|| ControlError::UnknownProgram(name.to_owned()))?;
+        let p = &self.programs[idx];
+        let updates = Self::resolve(&p.spec, fields)?;
+        *self.current = Some(idx);
+        self.out.push(Msg::ChangeProg(ChangeProg {
+            sid: self.sid,
+            program_uid: p.uid,
+            updates,
+        }));
+        Ok(())
+    }
+
+    /// Updates fields of the flow's current program (`Cwnd`, `Rate`, control variables).
+    pub fn update_fields(&mut self, fields: &[(&str, u64)]) -> Result<(), ControlError> {
+        let idx = self.current.ok_or(ControlError::NoProgram)?;
+        let updates = Self::resolve(&self.programs[idx].spec, fields)?;
+        self.out.push(Msg::UpdateFields(UpdateFields {
+            sid: self.sid,
+            updates,
+        }));
+        Ok(())
+    }
+
+    /// Sets the congestion window (bytes).
+    pub fn set_cwnd(&mut self, bytes: u64) {
+        self.out.push(Msg::UpdateFields(UpdateFields {
+            sid: self.sid,
+            updates: vec![UpdateField::cwnd(bytes)],
+        }));
+    }
+
+    /// Sets the rate (bytes/s).
+    pub fn set_rate(&mut self, bytes_per_sec: u64) {
+        self.out.push(Msg::UpdateFields(UpdateFields {
+            sid: self.sid,
+            updates: vec![UpdateField::rate(bytes_per_sec)],
+        }));
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Single(u32),
+    Aggregate(u64),
+}
+
+struct FlowEntry {
+    key: Key,
+    program: Option<usize>,
+}
+
+struct DatapathState<F> {
+    flows: HashMap<u32, FlowEntry>,
+    states: HashMap<Key, (F, usize)>,
+}
+
+impl<F> Default for DatapathState<F> {
+    fn default() -> Self {
+        DatapathState {
+            flows: HashMap::new(),
+            states: HashMap::new(),
+        }
+    }
+}
+
+/// Counters, for tests and diagnostics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AgentStats {
+    /// Reports handed to flows.
+    pub reports: u64,
+    /// Reports dropped: unknown datapath or flow, or a uid this agent never issued.
+    pub dropped_reports: u64,
+    /// Flows created (including subflows).
+    pub creates: u64,
+    /// Flows closed.
+    pub closes: u64,
+    /// READY messages handled.
+    pub readies: u64,
+}
+
+/// The agent. See the module docs.
+pub struct Agent<A: Algorithm, D> {
+    alg: A,
+    programs: Vec<Installed>,
+    install_msgs: Vec<Vec<u8>>,
+    datapaths: HashMap<D, DatapathState<A::Flow>>,
+    out: VecDeque<(D, Vec<u8>)>,
+    scratch: Vec<Msg>,
+    stats: AgentStats,
+}
+
+impl<A: Algorithm, D: Clone + Eq + Hash> Agent<A, D> {
+    /// Builds an agent: assigns program uids and pre-encodes the INSTALL messages.
+    pub fn new(alg: A, config: AgentConfig) -> Result<Self, AgentError> {
+        let specs = alg.programs();
+        if specs.len() > 255 {
+            return Err(AgentError::BadPrograms(format!(
+                "{} programs, at most 255",
+                specs.len()
+            )));
+        }
+        let tag = (config.instance & 0x7f_ffff) << 8;
+        let mut programs: Vec<Installed> = Vec::with_capacity(specs.len());
+        let mut install_msgs = Vec::new();
+        if config.reset_uid1 {
+            let m = Msg::InstallExpr(InstallExpr {
+                sid: 0,
+                program_uid: 1,
+                program: Program::default(),
+            });
+            install_msgs.push(m.encode().map_err(|source| AgentError::Encode {
+                name: String::new(),
+                source,
+            })?);
+        }
+        for (n, spec) in specs.into_iter().enumerate() {
+            if programs.iter().any(|p| p.spec.name == spec.name) {
+                return Err(AgentError::BadPrograms(format!(
+                    "duplicate program name {:?}",
+                    spec.name
+                )));
+            }
+            let uid = 0x8000_0000 | tag | (n as u32 + 1);
+            let m = Msg::InstallExpr(InstallExpr {
+                sid: 0,
+                program_uid: uid,
+                program: spec.program.clone(),
+            });
+            install_msgs.push(m.encode().map_err(|source| AgentError::Encode {
+                name: spec.name.clone(),
+                source,
+            })?);
+            programs.push(Installed { spec, uid });
+        }
+        Ok(Agent {
+            alg,
+            programs,
+            install_msgs,
+            datapaths: HashMap::new(),
+            out: VecDeque::new(),
+            scratch: Vec::new(),
+            stats: AgentStats::default(),
+        })
+    }
+
+    /// The algorithm.
+    pub fn algorithm(&self) -> &A {
+        &self.alg
+    }
+
+    /// The algorithm, mutably.
+    pub fn algorithm_mut(&mut self) -> &mut A {
+        &mut self.alg
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> AgentStats {
+        self.stats
+    }
+
+    /// The uid assigned to program `name`.
+    pub fn program_uid(&self, name: &str) -> Option<u32> {
+        self.programs
+            .iter()
+            .find(|p| p.spec.name == name)
+            .map(|p| p.uid)
+    }
+
+    /// Socket ids of the flows of datapath `dp`, sorted.
+    pub fn flows(&self, dp: &D) -> Vec<u32> {
+        let mut v: Vec<u32> = self
+            .datapaths
+            .get(dp)
+            .map(|d| d.flows.keys().copied().collect())
+            .unwrap_or_default();
+        v.sort_unstable();
+        v
+    }
+
+    /// Number of known datapaths.
+    pub fn num_datapaths(&self) -> usize {
+        self.datapaths.len()
+    }
+
+    /// The next message to send, with its destination.
+    pub fn poll_transmit(&mut self) -> Option<(D, Vec<u8>)> {
+        self.out.pop_front()
+    }
+
+    /// Handles one or more concatenated messages from datapath `from`.
+    pub fn handle_bytes(&mut self, now: u64, from: &D, bytes: &[u8]) -> Result<(), AgentError> {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let (msg, used) = Msg::decode(rest)?;
+            self.handle_msg(now, from, msg)?;
+            rest = rest.get(used..).unwrap_or(&[]);
+        }
+        Ok(())
+    }
+
+    fn install_on(&mut self, dp: &D) {
+        for m in &self.install_msgs {
+            self.out.push_back((dp.clone(), m.clone()));
+        }
+    }
+
+    fn flush(&mut self, dp: &D) {
+        for m in self.scratch.drain(..) {
+            // Control only builds messages with validated, bounded contents.
+            if let Ok(b) = m.encode() {
+                self.out.push_back((dp.clone(), b));
+            }
+        }
+    }
+
+    /// Handles one decoded message from datapath `from`.
+    pub fn handle_msg(&mut self, _now: u64, from: &D, msg: Msg) -> Result<(), AgentError> {
+        match msg {
+            Msg::Ready(_) => {
+                self.stats.readies += 1;
+                if let Some(old) = self.datapaths.remove(from) {
+                    close_all(old);
+                }
+                self.datapaths.insert(from.clone(), DatapathState::default());
+                self.install_on(from);
+            }
+            Msg::Create(c) => {
+                if !self.datapaths.contains_key(from) {
+                    self.datapaths.insert(from.clone(), DatapathState::default());
+                    self.install_on(from);
+                }
+                self.stats.creates += 1;
+                self.close_flow(from, c.sid);
+                let agg = self.alg.aggregate_key(&c);
+                let Some(dps) = self.datapaths.get_mut(from) else {
+                    return Ok(());
+                };
+                let mut program = None;
+                let key = match agg {
+                    Some(k) => Key::Aggregate(k),
+                    None => Key::Single(c.sid),
+                };
+                let mut ctl = Control {
+                    sid: c.sid,
+                    programs: &self.programs,
+                    current: &mut program,
+                    out: &mut self.scratch,
+                };
+                match dps.states.get_mut(&key) {
+                    Some((state, members)) => {
+                        *members += 1;
+                        self.alg.create_subflow(state, &mut ctl, &c);
+                    }
+                    None => {
+                        let state = self.alg.create(&mut ctl, &c);
+                        dps.states.insert(key, (state, 1));
+                    }
+                }
+                dps.flows.insert(c.sid, FlowEntry { key, program });
+                self.flush(from);
+            }
+            Msg::Measure(m) => {
+                if m.is_close() {
+                    self.close_flow(from, m.sid);
+                    return Ok(());
+                }
+                let Some(pidx) = self.programs.iter().position(|p| p.uid == m.program_uid) else {
+                    self.stats.dropped_reports += 1;
+                    return Ok(());
+                };
+                let Some(dps) = self.datapaths.get_mut(from) else {
+                    self.stats.dropped_reports += 1;
+                    return Ok(());
+                };
+                let Some(entry) = dps.flows.get_mut(&m.sid) else {
+                    self.stats.dropped_reports += 1;
+                    return Ok(());
+                };
+                let Some((state, _)) = dps.states.get_mut(&entry.key) else {
+                    self.stats.dropped_reports += 1;
+                    return Ok(());
+                };
+                self.stats.reports += 1;
+                let report = Report {
+                    sid: m.sid,
+                    program_uid: m.program_uid,
+                    program: &self.programs[pidx].spec,
+                    fields: &m.fields,
+                };
+                let mut ctl = Control {
+                    sid: m.sid,
+                    programs: &self.programs,
+                    current: &mut entry.program,
+                    out: &mut self.scratch,
+                };
+                state.on_report(&mut ctl, &report);
+                self.flush(from);
+            }
+            other => return Err(AgentError::WrongDirection(other.msg_type())),
+        }
+        Ok(())
+    }
+
+    fn close_flow(&mut self, dp: &D, sid: u32) {
+        let Some(dps) = self.datapaths.get_mut(dp) else {
+            return;
+        };
+        let Some(entry) = dps.flows.remove(&sid) else {
+            return;
+        };
+        self.stats.closes += 1;
+        if let Some((state, members)) = dps.states.get_mut(&entry.key) {
+            state.close(sid);
+            *members -= 1;
+            if *members == 0 {
+                dps.states.remove(&entry.key);
+            }
+        }
+    }
+}
+
+fn close_all<F: FlowState>(mut dps: DatapathState<F>) {
+    for (sid, entry) in dps.flows.drain() {
+        if let Some((state, _)) = dps.states.get_mut(&entry.key) {
+            state.close(sid);
+        }
+    }
+}

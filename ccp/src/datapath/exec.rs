@@ -100,7 +100,7 @@ pub(crate) struct RawExpr {
 /// Why an INSTALL_EXPR was refused.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ProgramError {
+pub enum InvalidProgram {
     /// More expressions or instructions than libccp's limits.
     #[error("{what}: {count} exceeds the limit of {max}")]
     TooMany {
@@ -241,16 +241,16 @@ impl Program {
         raw: wire::InstallExpr,
         exprs: &[RawExpr],
         instrs: &[RawInstr],
-    ) -> Result<Program, ProgramError> {
+    ) -> Result<Program, InvalidProgram> {
         if exprs.len() > wire::MAX_EXPRESSIONS {
-            return Err(ProgramError::TooMany {
+            return Err(InvalidProgram::TooMany {
                 what: "expressions",
                 count: exprs.len(),
                 max: wire::MAX_EXPRESSIONS,
             });
         }
         if instrs.len() > wire::MAX_INSTRUCTIONS {
-            return Err(ProgramError::TooMany {
+            return Err(InvalidProgram::TooMany {
                 what: "instructions",
                 count: instrs.len(),
                 max: wire::MAX_INSTRUCTIONS,
@@ -278,9 +278,9 @@ impl Program {
                 opcode::MUL => Op::Mul,
                 opcode::NOTIF => Op::NotIf,
                 opcode::SUB => Op::Sub,
-                opcode => return Err(ProgramError::BadOpcode { index, opcode }),
+                opcode => return Err(InvalidProgram::BadOpcode { index, opcode }),
             };
-            let bad = |operand, r: RawReg| ProgramError::BadRegister {
+            let bad = |operand, r: RawReg| InvalidProgram::BadRegister {
                 index,
                 operand,
                 reg_type: r.reg_type,
@@ -306,7 +306,7 @@ impl Program {
                         return Err(bad("left", ins.left));
                     };
                     if ins.right.reg_type != reg_type::IMMEDIATE {
-                        return Err(ProgramError::BadDef { index });
+                        return Err(InvalidProgram::BadDef { index });
                     }
                     let v = u64::from(ins.right.value);
                     let value = if v == DEF_INFINITY_MARKER {
@@ -342,7 +342,7 @@ impl Program {
         for (index, e) in exprs.iter().enumerate() {
             let ok = |s: u32, k: u32| u64::from(s) + u64::from(k) <= n;
             if !ok(e.cond_start, e.num_cond) || !ok(e.body_start, e.num_body) {
-                return Err(ProgramError::BadExpression {
+                return Err(InvalidProgram::BadExpression {
                     index,
                     num_instructions: instrs.len(),
                 });
@@ -371,27 +371,29 @@ impl Program {
 }
 
 /// Validates and lowers an INSTALL_EXPR.
-pub(crate) fn lower(m: wire::InstallExpr) -> Result<Program, ProgramError> {
+pub(crate) fn lower(m: wire::InstallExpr) -> Result<Program, InvalidProgram> {
     let exprs: Vec<RawExpr> = m
+        .program
         .expressions
         .iter()
         .map(|e| RawExpr {
-            cond_start: e.cond_start_idx,
-            num_cond: e.num_cond_instrs,
-            body_start: e.event_start_idx,
-            num_body: e.num_event_instrs,
+            cond_start: e.cond_start,
+            num_cond: e.num_cond,
+            body_start: e.body_start,
+            num_body: e.num_body,
         })
         .collect();
-    let conv = |r: wire::RegMsg| RawReg {
-        reg_type: r.reg_type,
-        value: r.value,
+    let conv = |r: crate::program::Reg| RawReg {
+        reg_type: r.kind.as_u8(),
+        value: r.index,
     };
     let instrs: Vec<RawInstr> = m
-        .instructions
+        .program
+        .instrs
         .iter()
         .map(|i| RawInstr {
-            op: i.opcode,
-            ret: conv(i.result),
+            op: i.op.as_u8(),
+            ret: conv(i.res),
             left: conv(i.left),
             right: conv(i.right),
         })

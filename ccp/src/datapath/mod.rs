@@ -25,7 +25,7 @@
 mod exec;
 mod native;
 
-pub use exec::ProgramError;
+pub use exec::InvalidProgram;
 pub use native::{NativeController, NativeReno};
 
 use crate::wire::{self, ChangeProg, Create, InstallExpr, Measure, Msg, UpdateField, UpdateFields};
@@ -235,7 +235,7 @@ pub enum MessageError {
         /// Program uid.
         uid: u32,
         /// What is wrong.
-        source: ProgramError,
+        source: InvalidProgram,
     },
     /// The program table is full.
     #[error("program table full ({0} programs)")]

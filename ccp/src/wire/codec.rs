@@ -28,14 +28,6 @@ pub enum EncodeError {
         /// Encoded length.
         len: usize,
     },
-    /// An instruction operand cannot be represented on the wire.
-    #[error("instruction {index}: {reason}")]
-    BadInstruction {
-        /// Index of the instruction.
-        index: usize,
-        /// Why it cannot be encoded.
-        reason: &'static str,
-    },
 }
 
 /// Errors while decoding a message. Decoding never panics.
@@ -82,16 +74,11 @@ pub enum DecodeError {
     /// CREATE's algorithm name is not UTF-8.
     #[error("algorithm name is not valid UTF-8")]
     BadAlgName,
-    /// An instruction carries an unknown opcode.
-    #[error("instruction {index}: unknown opcode {opcode}")]
-    BadOpcode {
-        /// Instruction index.
-        index: usize,
-        /// The opcode byte.
-        opcode: u8,
-    },
-    /// An instruction or update carries an unknown register type.
-    #[error("entry {index}: unknown register type {reg_type}")]
+    /// The program of an INSTALL_EXPR has an unknown opcode or register kind.
+    #[error("program: {0}")]
+    Program(crate::program::ProgramError),
+    /// An update carries an unknown register type.
+    #[error("update {index}: unknown register type {reg_type}")]
     BadRegisterType {
         /// Instruction or update index.
         index: usize,
@@ -311,7 +298,7 @@ pub(super) fn decode(buf: &[u8]) -> Result<(Msg, usize), DecodeError> {
                 fields,
             })
         }
-        msg_type::INSTALL_EXPR => Msg::InstallExpr(install::decode_body(sid, &mut r)?),
+        msg_type::INSTALL_EXPR => Msg::InstallExpr(install::decode_body(sid, &mut r, body)?),
         msg_type::UPDATE_FIELDS => {
             let n = limit("updates", r.u32()?, MAX_UPDATES)?;
             expect_body(typ, blen, 4 + UPDATE_LEN * n)?;

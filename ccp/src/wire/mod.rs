@@ -20,7 +20,7 @@ mod codec;
 mod install;
 
 pub use codec::{DecodeError, EncodeError};
-pub use install::{ExprMsg, InstallExpr, InstrMsg, RegMsg, UpdateField, MAX_REG_TYPE, NUM_OPCODES};
+pub use install::{InstallExpr, UpdateField};
 
 /// Length of the common message header.
 pub const HEADER_LEN: usize = 8;
@@ -198,10 +198,7 @@ impl Msg {
             + match self {
                 Msg::Create(_) => 24 + ALG_NAME_LEN,
                 Msg::Measure(m) => 8 + 8 * m.fields.len(),
-                Msg::InstallExpr(m) => {
-                    12 + EXPRESSION_LEN * m.expressions.len()
-                        + INSTRUCTION_LEN * m.instructions.len()
-                }
+                Msg::InstallExpr(m) => 12 + m.program.encoded_body_len(),
                 Msg::UpdateFields(m) => 4 + UPDATE_LEN * m.updates.len(),
                 Msg::ChangeProg(m) => 8 + UPDATE_LEN * m.updates.len(),
                 Msg::Ready(_) => 4,
