@@ -42,7 +42,15 @@ type BoxTask = Pin<Box<dyn Future<Output = ()>>>;
 struct TaskWaker {
     id: usize,
     queued: AtomicBool,
-    ready: Arc<Mutex<VecDeque<usize>>>,
+    ready: Arc<ReadyQueue>,
+}
+
+/// Woken task ids in wake order, plus a flag that lets the event loop skip the lock when no
+/// task was woken (the common case between packet events).
+#[derive(Default)]
+struct ReadyQueue {
+    ids: Mutex<VecDeque<usize>>,
+    any: AtomicBool,
 }
 
 impl Wake for TaskWaker {
@@ -51,9 +59,10 @@ impl Wake for TaskWaker {
     }
     fn wake_by_ref(self: &Arc<Self>) {
         if !self.queued.swap(true, Ordering::AcqRel) {
-            if let Ok(mut q) = self.ready.lock() {
+            if let Ok(mut q) = self.ready.ids.lock() {
                 q.push_back(self.id);
             }
+            self.ready.any.store(true, Ordering::Release);
         }
     }
 }
@@ -70,7 +79,7 @@ pub struct Core<E> {
     queue: EventQueue<Slot<E>>,
     tasks: Vec<Option<TaskSlot>>,
     free: Vec<usize>,
-    ready: Arc<Mutex<VecDeque<usize>>>,
+    ready: Arc<ReadyQueue>,
     events: u64,
     live_tasks: usize,
 }
@@ -190,7 +199,7 @@ impl<M: Model> Simulation<M> {
             queue: EventQueue::new(),
             tasks: Vec::new(),
             free: Vec::new(),
-            ready: Arc::new(Mutex::new(VecDeque::new())),
+            ready: Arc::new(ReadyQueue::default()),
             events: 0,
             live_tasks: 0,
         };
@@ -243,6 +252,9 @@ impl<M: Model> Simulation<M> {
 
     fn poll_ready(&mut self) {
         let core_rc = self.handle.core.clone();
+        if !core_rc.borrow().ready.any.swap(false, Ordering::AcqRel) {
+            return;
+        }
         let _guard = rt::enter(core_rc.clone() as Rc<dyn RuntimeApi>, {
             let h = self.handle.clone();
             Rc::new(move |f: BoxTask| h.spawn_boxed(f)) as Rc<dyn Fn(BoxTask)>
@@ -250,7 +262,7 @@ impl<M: Model> Simulation<M> {
         loop {
             let next = {
                 let c = core_rc.borrow();
-                let mut q = match c.ready.lock() {
+                let mut q = match c.ready.ids.lock() {
                     Ok(q) => q,
                     Err(p) => p.into_inner(),
                 };
