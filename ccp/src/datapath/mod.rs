@@ -296,6 +296,8 @@ struct Flow {
     staged_program: Option<Arc<Program>>,
     staged: Staged,
     last_create_sent: u64,
+    /// The flow's program went stale: re-send CREATE (rate-limited) until a program arrives.
+    orphaned: bool,
     native: Box<dyn NativeController + Send>,
 }
 
@@ -456,6 +458,7 @@ impl Datapath {
             staged_program: None,
             staged: Staged::default(),
             last_create_sent: now,
+            orphaned: false,
             native,
         });
         self.queue(&Msg::Create(create));
@@ -606,21 +609,31 @@ impl Datapath {
             }
             flow.staged.clear();
         }
-        let Some(prog) = flow.program.as_deref() else {
-            inv.error = Some(InvokeError::NoProgram);
-            return inv;
+        let stale = match flow.program.as_deref() {
+            None => {
+                inv.error = Some(InvokeError::NoProgram);
+                true
+            }
+            Some(p) if p.is_retired() => {
+                inv.error = Some(InvokeError::StaleProgram { uid: p.uid });
+                flow.program = None;
+                flow.orphaned = true;
+                true
+            }
+            Some(_) => false,
         };
-        if prog.is_retired() {
-            let uid = prog.uid;
-            flow.program = None;
-            inv.error = Some(InvokeError::StaleProgram { uid });
-            if now.saturating_sub(flow.last_create_sent) >= CREATE_RETRY_US {
+        if stale {
+            if flow.orphaned && now.saturating_sub(flow.last_create_sent) >= CREATE_RETRY_US {
                 flow.last_create_sent = now;
                 let c = create_msg(flow.sid, &flow.info);
                 self.queue(&Msg::Create(c));
             }
             return inv;
         }
+        flow.orphaned = false;
+        let Some(prog) = flow.program.as_deref() else {
+            return inv;
+        };
         // 5. implicit registers and primitives
         regs.file[exec::FLAG] = 0;
         regs.file[exec::FALLTHROUGH] = 0;

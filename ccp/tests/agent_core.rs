@@ -1,0 +1,322 @@
+//! Agent core tests over the in-memory transport: a scripted ACK clock drives our datapath
+//! runtime, our agent answers, and the window sequence is asserted.
+
+use ccp::agent::builtin::{ConstCwnd, Reno};
+use ccp::agent::{Agent, AgentConfig, Algorithm, Control, FlowState, ProgramSpec, Report};
+use ccp::datapath::{Config, Datapath, FlowInfo, InvokeError, Primitives};
+use ccp::transport::{channel_pair, ChannelEnd, Transport};
+use ccp::wire::{Create, Measure, Msg, Ready};
+
+/// A datapath runtime and an agent joined by a channel with a one-way delay.
+struct Pair<A: Algorithm> {
+    dp: Datapath,
+    agent: Agent<A, ()>,
+    dp_end: ChannelEnd,
+    agent_end: ChannelEnd,
+    buf: Vec<u8>,
+}
+
+impl<A: Algorithm> Pair<A> {
+    fn new(alg: A, delay_us: u64, instance: u32) -> Self {
+        let (dp_end, agent_end) = channel_pair(delay_us);
+        let mut p = Pair {
+            dp: Datapath::new(Config::default(), 0),
+            agent: Agent::new(alg, AgentConfig::default().instance(instance)).unwrap(),
+            dp_end,
+            agent_end,
+            buf: vec![0; 65536],
+        };
+        p.flush_dp(0);
+        p
+    }
+
+    fn flush_dp(&mut self, now: u64) {
+        while let Some(m) = self.dp.poll_transmit() {
+            self.dp_end.send_to(now, &(), m).unwrap();
+        }
+    }
+
+    /// Delivers everything due at `now` in both directions.
+    fn deliver(&mut self, now: u64) {
+        while let Some((n, ())) = self.agent_end.recv_from(now, &mut self.buf).unwrap() {
+            self.agent.handle_bytes(now, &(), &self.buf[..n]).unwrap();
+        }
+        while let Some(((), m)) = self.agent.poll_transmit() {
+            self.agent_end.send_to(now, &(), &m).unwrap();
+        }
+        while let Some((n, ())) = self.dp_end.recv_from(now, &mut self.buf).unwrap() {
+            self.dp.handle_bytes(now, &self.buf[..n]).unwrap();
+        }
+    }
+}
+
+fn ack(bytes: u32, rtt: u64, cwnd: u32) -> Primitives {
+    Primitives {
+        bytes_acked: bytes,
+        packets_acked: 1,
+        rtt_sample_us: rtt,
+        snd_cwnd: cwnd,
+        ..Default::default()
+    }
+}
+
+fn info(dst: u32) -> FlowInfo {
+    FlowInfo {
+        init_cwnd: 14_600,
+        mss: 1460,
+        src_ip: 1,
+        src_port: 1000 + dst,
+        dst_ip: dst,
+        dst_port: 80,
+        alg: None,
+    }
+}
+
+/// Runs an ACK every ms; returns the sequence of distinct windows applied.
+fn run_reno(pair: &mut Pair<Reno>, sid: u32, until: u64, cwnd: &mut u32) -> Vec<u32> {
+    let mut seq = vec![];
+    let mut t = 1000;
+    while t <= until {
+        pair.deliver(t);
+        let inv = pair.dp.invoke(t, sid, &ack(1460, 10_000, *cwnd));
+        if let Some(c) = inv.cwnd {
+            if seq.last() != Some(&c) {
+                seq.push(c);
+            }
+            *cwnd = c;
+        }
+        pair.flush_dp(t);
+        t += 1000;
+    }
+    seq
+}
+
+#[test]
+fn reno_window_sequence_over_delayed_channel() {
+    let mut pair = Pair::new(Reno, 1000, 1);
+    let sid = pair.dp.open_flow(0, info(9)).unwrap();
+    pair.flush_dp(0);
+    let mut cwnd = 10_000;
+    let seq = run_reno(&mut pair, sid, 40_000, &mut cwnd);
+    // CREATE reaches the agent at 1 ms; program + Cwnd 14600 reach the datapath at 2 ms.
+    // Reports when Micros > 10 ms: at 13 ms (12 ACKs since 2 ms), 24 ms and 35 ms (11 ACKs
+    // each); each new window reaches the datapath 2 ms later (slow start: cwnd += acked).
+    assert_eq!(
+        seq,
+        vec![14_600, 14_600 + 12 * 1460, 14_600 + 23 * 1460, 14_600 + 34 * 1460]
+    );
+    assert_eq!(pair.agent.stats().reports, 3);
+    assert_eq!(pair.agent.flows(&()), vec![sid]);
+}
+
+#[test]
+fn reno_halves_on_loss() {
+    let mut pair = Pair::new(Reno, 1000, 1);
+    let sid = pair.dp.open_flow(0, info(9)).unwrap();
+    pair.flush_dp(0);
+    let mut cwnd = 10_000;
+    run_reno(&mut pair, sid, 5000, &mut cwnd);
+    assert_eq!(cwnd, 14_600);
+    // A loss is reported at once; the halved window arrives 2 ms later.
+    let mut p = ack(1460, 10_000, cwnd);
+    p.lost_pkts_sample = 1;
+    let inv = pair.dp.invoke(5500, sid, &p);
+    assert!(inv.reported);
+    pair.flush_dp(5500);
+    let seq = run_reno(&mut pair, sid, 9000, &mut cwnd);
+    assert_eq!(seq, vec![14_600, 7300]);
+}
+
+#[test]
+fn const_cwnd_holds_window() {
+    let mut pair = Pair::new(ConstCwnd { packets: 20 }, 500, 3);
+    let sid = pair.dp.open_flow(0, info(9)).unwrap();
+    pair.flush_dp(0);
+    let mut t = 0;
+    let mut last = None;
+    while t < 5000 {
+        pair.deliver(t);
+        if let Some(c) = pair.dp.invoke(t, sid, &ack(1460, 0, 7777)).cwnd {
+            last = Some(c);
+        }
+        t += 250;
+    }
+    assert_eq!(last, Some(20 * 1460));
+}
+
+#[test]
+fn ready_reinstalls_and_drops_old_flows() {
+    let mut agent: Agent<Reno, u8> = Agent::new(Reno, AgentConfig::default()).unwrap();
+    agent
+        .handle_msg(0, &7, Msg::Ready(Ready { id: 1 }))
+        .unwrap();
+    let first: Vec<_> = std::iter::from_fn(|| agent.poll_transmit()).collect();
+    // uid-1 reset program, then reno.
+    assert_eq!(first.len(), 2);
+    assert!(first.iter().all(|(d, _)| *d == 7));
+    agent
+        .handle_msg(
+            0,
+            &7,
+            Msg::Create(Create {
+                sid: 4,
+                mss: 1460,
+                init_cwnd: 14600,
+                ..Default::default()
+            }),
+        )
+        .unwrap();
+    assert_eq!(agent.flows(&7), vec![4]);
+    while agent.poll_transmit().is_some() {}
+    // The datapath restarts: flows forgotten, programs sent again.
+    agent
+        .handle_msg(0, &7, Msg::Ready(Ready { id: 1 }))
+        .unwrap();
+    assert!(agent.flows(&7).is_empty());
+    let again: Vec<_> = std::iter::from_fn(|| agent.poll_transmit()).collect();
+    assert_eq!(again, first);
+    // CREATE from an unknown datapath installs programs first (as portus does).
+    agent
+        .handle_msg(0, &9, Msg::Create(Create { sid: 1, ..Default::default() }))
+        .unwrap();
+    let out: Vec<_> = std::iter::from_fn(|| agent.poll_transmit()).collect();
+    assert_eq!(out.len(), 3, "2 installs + CHANGE_PROG");
+    assert!(matches!(Msg::decode(&out[2].1).unwrap().0, Msg::ChangeProg(_)));
+    assert_eq!(agent.num_datapaths(), 2);
+    // A close MEASURE removes the flow.
+    agent
+        .handle_msg(0, &9, Msg::Measure(Measure::close(1)))
+        .unwrap();
+    assert!(agent.flows(&9).is_empty());
+}
+
+#[test]
+fn uids_are_unique_per_instance_and_never_one() {
+    let a: Agent<Reno, ()> = Agent::new(Reno, AgentConfig::default().instance(1)).unwrap();
+    let b: Agent<Reno, ()> = Agent::new(Reno, AgentConfig::default().instance(2)).unwrap();
+    let (ua, ub) = (a.program_uid("reno").unwrap(), b.program_uid("reno").unwrap());
+    assert_ne!(ua, ub);
+    assert_ne!(ua, 1);
+    assert_ne!(ub, 1);
+    // A report carrying another instance's uid is dropped, not misread.
+    let mut b = b;
+    b.handle_msg(0, &(), Msg::Create(Create { sid: 1, mss: 1460, ..Default::default() }))
+        .unwrap();
+    b.handle_msg(
+        0,
+        &(),
+        Msg::Measure(Measure {
+            sid: 1,
+            program_uid: ua,
+            fields: vec![1, 2, 3, 4],
+        }),
+    )
+    .unwrap();
+    assert_eq!(b.stats().dropped_reports, 1);
+    assert_eq!(b.stats().reports, 0);
+}
+
+#[test]
+fn restarted_agent_adopts_flows_of_the_old_one() {
+    let mut pair = Pair::new(Reno, 1000, 1);
+    let sid = pair.dp.open_flow(0, info(9)).unwrap();
+    pair.flush_dp(0);
+    let mut cwnd = 10_000;
+    run_reno(&mut pair, sid, 20_000, &mut cwnd);
+    assert_eq!(pair.dp.flow_program(sid), pair.agent.program_uid("reno"));
+    // The agent restarts with a new instance tag. It installs its programs (uid-1 reset first)
+    // when the datapath announces itself; the runtime then finds the flow's program stale and
+    // re-sends CREATE (at most every 100 ms), and the new agent adopts the flow.
+    pair.agent = Agent::new(Reno, AgentConfig::default().instance(2)).unwrap();
+    pair.dp_end
+        .send_to(20_000, &(), &Msg::Ready(Ready { id: 0 }).encode().unwrap())
+        .unwrap();
+    let mut errors = vec![];
+    let mut t = 21_000;
+    while t <= 250_000 {
+        pair.deliver(t);
+        let inv = pair.dp.invoke(t, sid, &ack(1460, 10_000, cwnd));
+        if let Some(e) = inv.error {
+            errors.push(e);
+        }
+        if let Some(c) = inv.cwnd {
+            cwnd = c;
+        }
+        pair.flush_dp(t);
+        t += 1000;
+    }
+    assert!(matches!(errors[0], InvokeError::StaleProgram { .. }));
+    assert_eq!(pair.dp.flow_program(sid), pair.agent.program_uid("reno"));
+    assert_eq!(pair.agent.flows(&()), vec![sid]);
+    assert!(pair.agent.stats().reports >= 1);
+}
+
+/// Aggregates flows by destination address.
+#[derive(Default)]
+struct ByDst {
+    creates: u32,
+    subflows: u32,
+}
+
+#[derive(Default)]
+struct Agg {
+    members: Vec<u32>,
+    closed: Vec<u32>,
+}
+
+impl FlowState for Agg {
+    fn on_report(&mut self, _ctl: &mut Control<'_>, _r: &Report<'_>) {}
+    fn close(&mut self, sid: u32) {
+        self.closed.push(sid);
+    }
+}
+
+impl Algorithm for ByDst {
+    type Flow = Agg;
+    fn name(&self) -> &str {
+        "bydst"
+    }
+    fn programs(&self) -> Vec<ProgramSpec> {
+        vec![ccp::agent::builtin::const_program()]
+    }
+    fn create(&mut self, ctl: &mut Control<'_>, _info: &Create) -> Agg {
+        self.creates += 1;
+        ctl.set_program("const", &[("cwnd", 1000)]).unwrap();
+        Agg {
+            members: vec![ctl.sid()],
+            closed: vec![],
+        }
+    }
+    fn aggregate_key(&self, info: &Create) -> Option<u64> {
+        Some(u64::from(info.dst_ip))
+    }
+    fn create_subflow(&mut self, agg: &mut Agg, ctl: &mut Control<'_>, _info: &Create) {
+        self.subflows += 1;
+        agg.members.push(ctl.sid());
+        ctl.set_program("const", &[("cwnd", 2000)]).unwrap();
+    }
+}
+
+#[test]
+fn aggregation_hooks_group_flows_by_address() {
+    let mut pair = Pair::new(ByDst::default(), 100, 5);
+    let a = pair.dp.open_flow(0, info(1)).unwrap();
+    let b = pair.dp.open_flow(0, info(1)).unwrap();
+    let c = pair.dp.open_flow(0, info(2)).unwrap();
+    pair.flush_dp(0);
+    for t in [100, 200, 300] {
+        pair.deliver(t);
+    }
+    assert_eq!(pair.agent.algorithm().creates, 2);
+    assert_eq!(pair.agent.algorithm().subflows, 1);
+    let w = |pair: &mut Pair<ByDst>, sid| pair.dp.invoke(400, sid, &ack(0, 0, 1)).cwnd;
+    assert_eq!(w(&mut pair, a), Some(1000));
+    assert_eq!(w(&mut pair, b), Some(2000));
+    assert_eq!(w(&mut pair, c), Some(1000));
+    pair.dp.close_flow(500, a);
+    pair.dp.close_flow(500, b);
+    pair.flush_dp(500);
+    pair.deliver(600);
+    assert_eq!(pair.agent.flows(&()), vec![c]);
+    assert_eq!(pair.agent.stats().closes, 2);
+}
