@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Installs the system packages the test suite needs. Idempotent; safe to run on a fresh machine.
+# Installs the system packages the build and the test suite need. Idempotent; safe on a fresh
+# machine (Debian). libclang-dev: bindgen for the libccp reference crate (a dev-dependency of
+# ccp). libfontconfig1-dev, libfreetype-dev, pkg-config, fonts-dejavu-core: text in plotters'
+# figures.
 set -euo pipefail
 need=()
-dpkg -s libclang-dev >/dev/null 2>&1 || need+=(libclang-dev)
+for p in libclang-dev libfontconfig1-dev libfreetype-dev pkg-config fonts-dejavu-core; do
+  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
