@@ -476,3 +476,33 @@ fn rtt_zero_reads_as_u32_max_and_infinity_def() {
     dp.invoke(2, sid, &p);
     assert_eq!(dp.report_register(sid, 0), Some(250));
 }
+
+#[test]
+fn rate_is_not_truncated_to_32_bits() {
+    let mut b = ProgramBuilder::new();
+    b.always(vec![
+        ins(Op::Mul, tmp(0), imm(1 << 20), imm(1 << 20)),
+        bind(asm::rate(), tmp(0)),
+    ]);
+    let (mut dp, sid) = setup(b.program());
+    // libccp calls set_rate_abs((u32)2^40) = set_rate_abs(0).
+    assert_eq!(dp.invoke(1, sid, &acks(0, 1000)).rate, Some(1 << 40));
+}
+
+#[test]
+fn reinstalling_a_uid_replaces_the_program() {
+    let (mut dp, sid) = setup(counting_program());
+    // Identical content: a no-op, the flow keeps running.
+    install(&mut dp, UID, counting_program()).unwrap();
+    assert_eq!(dp.invoke(1, sid, &acks(1000, 5000)).error, None);
+    // Different content under the same uid (libccp keeps both and CHANGE_PROG finds the
+    // old one): ours replaces it, and flows of the old version notice.
+    install(&mut dp, UID, micros_program()).unwrap();
+    assert_eq!(
+        dp.invoke(2, sid, &acks(1000, 5000)).error,
+        Some(InvokeError::StaleProgram { uid: UID })
+    );
+    change(&mut dp, sid, UID, vec![]);
+    assert_eq!(dp.invoke(3, sid, &acks(1000, 5000)).error, None);
+    assert_eq!(dp.program_uids(), vec![UID]);
+}

@@ -238,4 +238,11 @@ fn limits_are_enforced_both_ways() {
         Msg::decode(&[9, 0, 8, 0, 0, 0, 0, 0]),
         Err(DecodeError::UnknownType(9))
     ));
+    // portus reads the type as u16 and truncates it to u8: 0x0105 would be READY there.
+    let mut r = Msg::Ready(Ready { id: 1 }).encode().unwrap();
+    r[1] = 1;
+    assert!(matches!(
+        Msg::decode(&r),
+        Err(DecodeError::UnknownType(0x0105))
+    ));
 }
