@@ -3,10 +3,41 @@
 //! Every discipline reports the packets it drops (at enqueue, like drop-tail and RED, or at
 //! dequeue, like CoDel) into a caller-supplied vector, so the network can account every byte:
 //! sent = delivered + dropped + queued.
+//!
+//! Module map:
+//! - [`droptail`]: [`DropTail`] (limit in packets and/or bytes) and [`DropHead`].
+//! - [`red`]: [`Red`], random early detection with ECN marking, gentle mode and idle decay.
+//! - [`step`]: [`StepMark`], DCTCP-style marking at an instantaneous threshold K.
+//! - [`codel`]: [`CoDel`], RFC 8289.
+//! - [`sfq`]: [`Sfq`], stochastic fair queueing served by deficit round robin.
+//! - [`prio`]: [`StrictPriority`], drop-tail bands served in band order.
+//! - [`config`]: [`QueueConfig`], the serde form used in scenario files, and its validation.
+//!
+//! None of them allocates per packet once their buffers have grown to the working size, and
+//! none iterates a hash container, so runs are deterministic.
+
+pub mod codel;
+pub mod config;
+pub mod droptail;
+pub mod prio;
+pub mod red;
+pub mod sfq;
+pub mod step;
+
+#[cfg(test)]
+mod tests;
 
 use sim_core::{SimRng, SimTime};
 
 use crate::packet::Packet;
+
+pub use codel::CoDel;
+pub use config::{QueueConfig, QueueConfigError};
+pub use droptail::{DropHead, DropTail};
+pub use prio::StrictPriority;
+pub use red::{Red, RedParams};
+pub use sfq::Sfq;
+pub use step::StepMark;
 
 /// A queue discipline.
 pub trait Queue {
@@ -23,7 +54,62 @@ pub trait Queue {
     fn is_empty(&self) -> bool {
         self.len_packets() == 0
     }
+    /// Tells the discipline the rate (bit/s) of the link it feeds. Only disciplines that need it
+    /// (RED's idle-time decay) use it; the default does nothing.
+    fn set_service_rate(&mut self, _bits_per_sec: u64) {}
 }
 
 /// Builds a boxed queue for a port; `rng` is the port's own random stream (RED needs one).
 pub type QueueFactory = dyn Fn(SimRng) -> Box<dyn Queue>;
+
+/// A hard capacity: at most `packets` packets and at most `bytes` bytes (`None` = no bound).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Limit {
+    /// Most packets the queue holds.
+    pub packets: Option<usize>,
+    /// Most bytes the queue holds.
+    pub bytes: Option<u64>,
+}
+
+impl Limit {
+    /// A limit in packets only.
+    pub fn packets(n: usize) -> Self {
+        Limit {
+            packets: Some(n),
+            bytes: None,
+        }
+    }
+
+    /// A limit in bytes only.
+    pub fn bytes(n: u64) -> Self {
+        Limit {
+            packets: None,
+            bytes: Some(n),
+        }
+    }
+
+    /// True when a queue holding `pkts` packets and `bytes` bytes can take `size` more bytes.
+    #[inline]
+    pub fn admits(&self, pkts: usize, bytes: u64, size: u32) -> bool {
+        self.packets.is_none_or(|l| pkts < l)
+            && self.bytes.is_none_or(|l| bytes + u64::from(size) <= l)
+    }
+
+    /// True when a queue holding `pkts` packets and `bytes` bytes is over the limit.
+    #[inline]
+    pub fn exceeded(&self, pkts: usize, bytes: u64) -> bool {
+        self.packets.is_some_and(|l| pkts > l) || self.bytes.is_some_and(|l| bytes > l)
+    }
+
+    /// True when a lone packet of `size` bytes could ever fit.
+    #[inline]
+    pub fn fits_alone(&self, size: u32) -> bool {
+        self.admits(0, 0, size)
+    }
+
+    /// A starting capacity for a packet buffer under this limit (bounded, so a huge limit does
+    /// not reserve huge memory up front).
+    pub(crate) fn initial_capacity(&self) -> usize {
+        self.packets.unwrap_or(64).min(1024)
+    }
+}

@@ -1,0 +1,73 @@
+//! DCTCP-style step marking: an arriving ECT packet is marked CE when the instantaneous queue
+//! it finds (not counting itself) holds at least K packets (or K bytes). Nothing is dropped
+//! before the hard limit; non-ECT packets are never marked.
+
+use std::collections::VecDeque;
+
+use sim_core::SimTime;
+
+use super::{Limit, Queue};
+use crate::packet::Packet;
+
+/// The marking threshold K.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Threshold {
+    /// K in packets.
+    Packets(usize),
+    /// K in bytes.
+    Bytes(u64),
+}
+
+/// A step-marking FIFO.
+#[derive(Debug)]
+pub struct StepMark {
+    q: VecDeque<Packet>,
+    bytes: u64,
+    limit: Limit,
+    k: Threshold,
+    /// Packets marked CE by this queue.
+    pub marks: u64,
+}
+
+impl StepMark {
+    /// An empty queue marking at `k` with hard limit `limit`.
+    pub fn new(k: Threshold, limit: Limit) -> Self {
+        StepMark {
+            q: VecDeque::with_capacity(limit.initial_capacity()),
+            bytes: 0,
+            limit,
+            k,
+            marks: 0,
+        }
+    }
+}
+
+impl Queue for StepMark {
+    fn enqueue(&mut self, mut pkt: Packet, now: SimTime, drops: &mut Vec<Packet>) {
+        pkt.enqueued_at = now;
+        if !self.limit.admits(self.q.len(), self.bytes, pkt.size) {
+            drops.push(pkt);
+            return;
+        }
+        let over = match self.k {
+            Threshold::Packets(k) => self.q.len() >= k,
+            Threshold::Bytes(k) => self.bytes >= k,
+        };
+        if over && pkt.ecn != crate::packet::Ecn::Ce && pkt.mark_ce() {
+            self.marks += 1;
+        }
+        self.bytes += u64::from(pkt.size);
+        self.q.push_back(pkt);
+    }
+    fn dequeue(&mut self, _now: SimTime, _drops: &mut Vec<Packet>) -> Option<Packet> {
+        let p = self.q.pop_front()?;
+        self.bytes -= u64::from(p.size);
+        Some(p)
+    }
+    fn len_packets(&self) -> usize {
+        self.q.len()
+    }
+    fn len_bytes(&self) -> u64 {
+        self.bytes
+    }
+}
