@@ -1,0 +1,2 @@
+(def (0abc 0))
+(when true (report))

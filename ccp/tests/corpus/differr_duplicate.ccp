@@ -1,0 +1,2 @@
+(def (Report.a 0) (Report (a 1)))
+(when true (report))

@@ -1,0 +1,2 @@
+(def (Report.a foo))
+(when true (report))

@@ -1,0 +1,2 @@
+(def (Cwnd 10))
+(when true (:= Cwnd 5))

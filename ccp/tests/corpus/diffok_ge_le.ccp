@@ -1,0 +1,5 @@
+(def (Report (volatile a 0)))
+(when (&& (>= Micros 100) (<= Flow.rtt_sample_us 5000))
+    (:= Report.a (+ Report.a 1))
+    (report)
+)

@@ -1,0 +1,2 @@
+(def (Report.a 4294967295))
+(when true (report))

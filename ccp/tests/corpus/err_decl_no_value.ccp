@@ -1,0 +1,2 @@
+(def (Report.a))
+(when true (report))

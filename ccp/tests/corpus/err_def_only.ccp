@@ -1,0 +1,1 @@
+(def (Report.a 0))

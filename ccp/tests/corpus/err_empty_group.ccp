@@ -1,0 +1,2 @@
+(def (Report))
+(when true (report))

@@ -1,0 +1,4 @@
+(def (Report.a 0))
+(when true
+    (:= Report.a (+ 10 20)))
+)

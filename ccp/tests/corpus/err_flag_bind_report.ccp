@@ -1,0 +1,2 @@
+(def (Report.a false))
+(when (:= Report.a true) (report))

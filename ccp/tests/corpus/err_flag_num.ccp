@@ -1,0 +1,2 @@
+(def (Report.a 0))
+(when (+ 1 2) (:= Report.a 1))

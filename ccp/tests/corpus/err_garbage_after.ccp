@@ -1,0 +1,3 @@
+(def (Report.a 0))
+(when true (report))
+junk

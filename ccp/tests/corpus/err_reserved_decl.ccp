@@ -1,0 +1,2 @@
+(def (__a 0))
+(when true (report))

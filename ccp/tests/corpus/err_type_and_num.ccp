@@ -1,0 +1,2 @@
+(def (Report.a false))
+(when true (:= Report.a (&& 1 true)))

@@ -1,0 +1,2 @@
+(def (Report.a false))
+(when true (:= Report.a (== Flow.was_timeout true)))

@@ -1,0 +1,2 @@
+(def (volatile 0))
+(when true (report))

@@ -1,0 +1,2 @@
+(when true (report))
+(def (Report.a 0))

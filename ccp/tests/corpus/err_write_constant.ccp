@@ -1,0 +1,2 @@
+(def (Report.a 0))
+(when true (:= 5 1))

@@ -1,0 +1,10 @@
+(def (Report (volatile a 0) (volatile f false)) (c 7))
+(when (or (and (gt Micros 1) (lt Micros 100)) (eq c 7))
+    (bind Report.a (add Report.a (sub (mul c 3) (div c 2))))
+    (bind Report.a (max Report.a (min Report.a 5)))
+    (bind Report.f (or Report.f (and true false)))
+    (fallthrough)
+)
+(when false
+    (report)
+)

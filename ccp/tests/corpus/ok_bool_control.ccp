@@ -1,0 +1,5 @@
+(def (Control.on true) (Report (volatile n 0)))
+(when (&& Control.on (> Ack.bytes_acked 0))
+    (:= Report.n (+ Report.n 1))
+    (:= Control.on false)
+)

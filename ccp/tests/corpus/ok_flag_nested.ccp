@@ -1,0 +1,5 @@
+(def (Report.a 0) (Control.s 0))
+(when (|| (&& (> Micros 3) (== Control.s 0)) (&& (< Flow.rtt_sample_us 100) (> Report.a 5)))
+    (:= Control.s 1)
+    (report)
+)

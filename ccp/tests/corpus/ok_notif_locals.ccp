@@ -1,0 +1,12 @@
+(def (Report (volatile x 0)) (volatile flag false) (limit 2147483647))
+(when true
+    (:= tmpa Ack.bytes_acked)
+    (:= tmpb (+ tmpa 1))
+    (:= seen (> tmpb limit))
+    (:= Report.x (!if seen tmpb))
+    (:= flag (|| flag seen))
+    (fallthrough)
+)
+(when (== (+ Report.x 0) 0)
+    (report)
+)

@@ -1,0 +1,11 @@
+(def (Report.acked 0) (Control.num_invoked 0) (Report.cwnd 0) (Report.rate 0))
+(when true
+    (:= Report.acked (+ Report.acked Ack.bytes_acked))
+    (:= Control.num_invoked (+ Control.num_invoked 1))
+    (:= Report.cwnd Cwnd)
+    (:= Report.rate Rate)
+    (fallthrough)
+)
+(when (== Control.num_invoked 20)
+    (report)
+)

@@ -1,0 +1,10 @@
+(def (Report.foo 0))
+(when true
+    (bind Report.foo 4)
+    (fallthrough)
+)
+(when (> Micros 3000)
+    (bind Report.foo 5)
+    (report)
+    (:= Micros 0)
+)

@@ -1,0 +1,5 @@
+(def (Control.foo +infinity))
+(when (< Flow.rtt_sample_us Control.foo)
+    (bind Control.foo Flow.rtt_sample_us)
+    (report)
+)

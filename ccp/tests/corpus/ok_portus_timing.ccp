@@ -1,0 +1,11 @@
+(def (Report.acked 0) (Control.state 0) (Report.cwnd 0) (Report.rate 0))
+(when true
+    (:= Report.acked Ack.bytes_acked)
+    (:= Report.cwnd Cwnd)
+    (:= Report.rate Rate)
+    (fallthrough)
+)
+(when (&& (> Micros 3000000) (== Control.state 0))
+    (:= Control.state 1)
+    (report)
+)

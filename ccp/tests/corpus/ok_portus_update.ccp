@@ -1,0 +1,13 @@
+(def (Report.acked 0) (Report.cwnd 0) (Report.rate 0))
+(when true
+    (:= Report.acked Ack.bytes_acked)
+    (:= Report.cwnd Cwnd)
+    (:= Report.rate Rate)
+    (fallthrough)
+)
+(when (== Cwnd 42)
+    (report)
+)
+(when (> Micros 10000000)
+    (report)
+)

@@ -1,0 +1,454 @@
+//! Differential tests of the datapath-language compiler against portus 0.9 (the oracle).
+//!
+//! portus's `lang::compile` plus `Bin::serialize` is called in the test; a portus panic
+//! (it panics on some inputs, e.g. a comment inside a clause) is caught and counted as a
+//! reject. Our INSTALL_EXPR body bytes must equal portus's whenever both accept.
+//!
+//! Corpus files in `tests/corpus/` are named by expectation:
+//! `ok_*` both accept with identical bytes; `err_*` both reject; `diffok_*` ours accepts and
+//! portus rejects, `differr_*` ours rejects and portus accepts — each such file is a case of
+//! the documented-differences table in the crate docs.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+
+use ccp::lang::{self, ErrorKind};
+use proptest::prelude::*;
+
+/// portus's verdict: the serialized body (events then instructions), or its error text.
+fn portus(src: &str, overrides: &[(&str, u64)]) -> Result<Vec<u8>, String> {
+    let ovr: Vec<(&str, u32)> = overrides.iter().map(|&(n, v)| (n, v as u32)).collect();
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        portus::lang::compile(src.as_bytes(), &ovr).and_then(|(bin, _)| bin.serialize())
+    }));
+    match r {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("portus panicked".into()),
+    }
+}
+
+fn ours(src: &str, overrides: &[(&str, u64)]) -> Result<Vec<u8>, lang::CompileError> {
+    lang::compile(src, overrides).map(|c| c.program.encode_body())
+}
+
+/// Asserts that both accept with identical bytes, or both reject, or that the disagreement
+/// is the documented temporary-register limit (libccp has 8; portus serializes up to 16).
+fn assert_agree(src: &str) {
+    match (ours(src, &[]), portus(src, &[])) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "bytes differ for:\n{src}"),
+        (Err(_), Err(_)) => {}
+        (Err(e), Ok(_))
+            if matches!(e.kind, ErrorKind::TooManyRegisters { kind: "temporary", .. }) => {}
+        (a, b) => panic!("verdicts differ for:\n{src}\nours: {a:?}\nportus: {b:?}"),
+    }
+}
+
+fn quiet_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            // portus's own panics are expected (and counted as rejects); keep ours visible.
+            let from_portus = info
+                .location()
+                .is_some_and(|l| l.file().contains("portus"));
+            if !from_portus {
+                default(info);
+            }
+        }));
+    });
+}
+
+#[test]
+fn corpus_matches_portus() {
+    quiet_panics();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mut counts = [0usize; 4];
+    for f in &files {
+        let name = f.file_name().unwrap().to_str().unwrap().to_string();
+        let src = std::fs::read_to_string(f).unwrap();
+        let (o, p) = (ours(&src, &[]), portus(&src, &[]));
+        if name.starts_with("ok_") {
+            let a = o.unwrap_or_else(|e| panic!("{name}: ours rejects: {e}"));
+            let b = p.unwrap_or_else(|e| panic!("{name}: portus rejects: {e}"));
+            assert_eq!(a, b, "{name}: bytes differ");
+            counts[0] += 1;
+        } else if name.starts_with("err_") {
+            assert!(o.is_err(), "{name}: ours accepts");
+            assert!(p.is_err(), "{name}: portus accepts");
+            counts[1] += 1;
+        } else if name.starts_with("diffok_") {
+            assert!(o.is_ok(), "{name}: ours rejects: {:?}", o.err());
+            assert!(p.is_err(), "{name}: portus accepts (not a difference)");
+            counts[2] += 1;
+        } else if name.starts_with("differr_") {
+            assert!(o.is_err(), "{name}: ours accepts");
+            assert!(p.is_ok(), "{name}: portus rejects (not a difference): {:?}", p.err());
+            counts[3] += 1;
+        } else {
+            panic!("corpus file {name} has no expectation prefix");
+        }
+    }
+    assert!(counts[0] >= 30 && counts[1] >= 40, "corpus too small: {counts:?}");
+}
+
+#[test]
+fn overrides_match_portus() {
+    quiet_panics();
+    let src = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/ok_portus_preset.ccp"),
+    )
+    .unwrap();
+    let a = ours(&src, &[("foo", 52)]).unwrap();
+    let b = portus(&src, &[("foo", 52)]).unwrap();
+    assert_eq!(a, b);
+    assert_ne!(a, ours(&src, &[]).unwrap());
+    let a = ours(&src, &[("Report.testFoo", 7), ("foo", 1)]).unwrap();
+    assert_eq!(a, portus(&src, &[("Report.testFoo", 7), ("foo", 1)]).unwrap());
+}
+
+/// Documented difference: portus prints and ignores an override of an unknown name.
+#[test]
+fn diff_unknown_override_is_error() {
+    quiet_panics();
+    let src = "(def (foo 0))\n(when true (report))";
+    assert!(portus(src, &[("nope", 3)]).is_ok());
+    let e = lang::compile(src, &[("nope", 3)]).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::UnknownOverride("nope".into()));
+    assert_eq!(e.pos, None);
+}
+
+/// Documented difference: portus turns a boolean field into a number when overridden.
+#[test]
+fn diff_override_keeps_bool_type() {
+    quiet_panics();
+    let src = "(def (f false) (Report.a false))\n(when true (:= Report.a (&& f true)))";
+    assert!(portus(src, &[("f", 1)]).is_err());
+    let c = lang::compile(src, &[("f", 1)]).unwrap();
+    assert_eq!(c.program.encode_body(), portus(src, &[]).map(|mut b| {
+        // same program with f's DEF immediate 1 instead of 0
+        let def_f = 16 + 16; // one event, then DEF Report.a, then DEF f (name order)
+        b[def_f + 12] = 1;
+        b
+    }).unwrap());
+    assert!(matches!(
+        lang::compile(src, &[("f", 2)]).unwrap_err().kind,
+        ErrorKind::OverrideNotBool { .. }
+    ));
+}
+
+/// Documented difference: portus (nom `tag`) splits glued tokens.
+#[test]
+fn diff_glued_tokens() {
+    quiet_panics();
+    let cases = [
+        "(def (Report.a 0) (c 2))\n(when true (:= Report.a (addc 1)))",
+        "(def (Report.a 0) (x 0))\n(when true (:= Report.a (+ 1x)))",
+        "(def (Report.a 0))\n(when truex (report))",
+    ];
+    for src in cases {
+        assert!(portus(src, &[]).is_ok(), "portus rejects {src}");
+        assert!(lang::compile(src, &[]).is_err(), "ours accepts {src}");
+    }
+    // Both accept, with different meanings: portus reads `volatile foo`, ours a field
+    // named `volatilefoo`.
+    let src = "(def (volatilefoo 0))\n(when true (report))";
+    let p = portus(src, &[]).unwrap();
+    let c = lang::compile(src, &[]).unwrap();
+    assert_eq!(p[16 + 1], 8, "portus: volatile control");
+    assert_eq!(c.program.encode_body()[16 + 1], 0);
+    assert_eq!(c.scope.named[0].name, "volatilefoo");
+}
+
+/// Documented difference: portus accepts some non-ASCII names (it casts `char` to `u8`).
+#[test]
+fn diff_non_ascii_name() {
+    quiet_panics();
+    // U+0141 truncates to b'A'.
+    let src = "(def (Report.\u{141} 0))\n(when true (report))";
+    assert!(portus(src, &[]).is_ok());
+    assert!(matches!(
+        lang::compile(src, &[]).unwrap_err().kind,
+        ErrorKind::UnexpectedChar('\u{141}')
+    ));
+}
+
+/// Documented difference: comments are whitespace everywhere; portus panics on a comment
+/// inside a clause and rejects one at the start, two in a row, one in `def` or at the end.
+#[test]
+fn diff_comments_anywhere() {
+    quiet_panics();
+    let body = "(def (Report.a 0))\n(when true (report))\n";
+    let cases = [
+        format!("# first\n{body}"),
+        "(def (Report.a 0))\n(when true # c\n (report))".to_string(),
+        "(def (Report.a 0))\n(when true\n # c\n (report))".to_string(),
+        "(def # c\n (Report.a 0))\n(when true (report))".to_string(),
+        format!("{body}# last\n"),
+        format!("{body}# last, no newline"),
+        "(def (Report.a 0))\n# one\n# two\n(when true (report))".to_string(),
+    ];
+    for src in &cases {
+        assert!(portus(src, &[]).is_err(), "portus accepts {src}");
+        let c = lang::compile(src, &[]).unwrap();
+        assert_eq!(c.program, lang::compile(body, &[]).unwrap().program);
+    }
+    // panics inside portus (caught): a comment in a clause body
+    let r = catch_unwind(|| portus::lang::compile(cases[2].as_bytes(), &[]));
+    assert!(r.is_err(), "portus no longer panics on a comment in a clause");
+}
+
+/// Documented extension: `>=` and `<=` compile to `<`/`>` then `== 0`, which libccp runs.
+#[test]
+fn diff_ge_le_extension() {
+    quiet_panics();
+    let ge = "(def (Report.a 0))\n(when (>= Micros 5) (report))";
+    let manual = "(def (Report.a 0))\n(when (== (< Micros 5) 0) (report))";
+    assert!(portus(ge, &[]).is_err());
+    assert!(portus(manual, &[]).is_err()); // portus will not compare a boolean with ==
+    let c = lang::compile(ge, &[]).unwrap();
+    use ccp::program::{implicit, Instr, Op, Reg};
+    assert_eq!(
+        &c.program.instrs[1..3],
+        &[
+            Instr {
+                op: Op::Lt,
+                res: Reg::tmp(0),
+                left: Reg::implicit(implicit::US_ELAPSED),
+                right: Reg::imm(5)
+            },
+            Instr {
+                op: Op::Equiv,
+                res: Reg::implicit(implicit::EXPR_FLAG),
+                left: Reg::tmp(0),
+                right: Reg::imm(0)
+            },
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Generated programs.
+// ---------------------------------------------------------------------------------------
+
+const NUM_FIELDS: [&str; 4] = ["Report.a", "Report.b", "c", "Report.e"];
+const BOOL_FIELDS: [&str; 2] = ["Report.f", "g"];
+const DEFS: &str =
+    "(def (Report (volatile a 0) (b +infinity) (volatile f false)) (c 7) (Report.e 1) (volatile g true))";
+
+fn num_leaf() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (0u64..40).prop_map(|n| n.to_string()),
+        Just("+infinity".to_string()),
+        Just("2147483647".to_string()),
+        prop::sample::select(NUM_FIELDS.to_vec()).prop_map(str::to_string),
+        prop::sample::select(vec![
+            "Ack.bytes_acked",
+            "Ack.now",
+            "Ack.lost_pkts_sample",
+            "Flow.rtt_sample_us",
+            "Flow.rate_outgoing",
+            "Micros",
+            "Cwnd",
+            "Rate",
+        ])
+        .prop_map(str::to_string),
+    ]
+}
+
+fn bool_leaf() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("true".to_string()),
+        Just("false".to_string()),
+        prop::sample::select(BOOL_FIELDS.to_vec()).prop_map(str::to_string),
+    ]
+}
+
+fn num_expr() -> impl Strategy<Value = String> {
+    num_leaf().prop_recursive(3, 8, 2, |inner| {
+        (
+            prop::sample::select(vec![
+                "+", "add", "-", "sub", "*", "mul", "/", "div", "max", "min", "wrapped_max",
+            ]),
+            inner.clone(),
+            inner,
+        )
+            .prop_map(|(op, l, r)| format!("({op} {l} {r})"))
+    })
+}
+
+fn bool_expr() -> impl Strategy<Value = String> {
+    let cmp = (
+        prop::sample::select(vec![">", "gt", "<", "lt", "==", "eq"]),
+        num_expr(),
+        num_expr(),
+    )
+        .prop_map(|(op, l, r)| format!("({op} {l} {r})"));
+    prop_oneof![bool_leaf(), cmp].prop_recursive(2, 6, 2, |inner| {
+        (
+            prop::sample::select(vec!["&&", "and", "||", "or"]),
+            inner.clone(),
+            inner,
+        )
+            .prop_map(|(op, l, r)| format!("({op} {l} {r})"))
+    })
+}
+
+/// A condition portus accepts: a comparison, a logical operation or a literal.
+fn condition() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("true".to_string()),
+        Just("false".to_string()),
+        (prop::sample::select(vec![">", "<", "=="]), num_expr(), num_expr())
+            .prop_map(|(op, l, r)| format!("({op} {l} {r})")),
+        (prop::sample::select(vec!["&&", "||"]), bool_expr(), bool_expr())
+            .prop_map(|(op, l, r)| format!("({op} {l} {r})")),
+    ]
+}
+
+fn statement() -> impl Strategy<Value = String> {
+    let num_target = prop::sample::select(vec![
+        "Report.a", "Report.b", "c", "Report.e", "Cwnd", "Rate", "Micros",
+    ]);
+    let field = prop::sample::select(vec!["Report.a", "Report.b", "c", "Report.e"]);
+    prop_oneof![
+        3 => (num_target, num_expr()).prop_map(|(t, e)| format!("(:= {t} {e})")),
+        2 => (prop::sample::select(BOOL_FIELDS.to_vec()), bool_expr())
+            .prop_map(|(t, e)| format!("(bind {t} {e})")),
+        1 => (field.clone(), bool_expr(), num_expr(), any::<bool>()).prop_map(|(t, c, v, not)| {
+            format!("(:= {t} ({} {c} {v}))", if not { "!if" } else { "if" })
+        }),
+        1 => (field, 1u64..10, num_expr()).prop_map(|(t, k, v)| format!("(:= {t} (ewma {k} {v}))")),
+        1 => Just("(report)".to_string()),
+        1 => Just("(fallthrough)".to_string()),
+        1 => (prop::sample::select(vec!["l1", "l2"]), num_expr())
+            .prop_map(|(l, e)| format!("(:= {l} (+ {e} 1))")),
+    ]
+}
+
+fn valid_program() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        (condition(), prop::collection::vec(statement(), 1..4)),
+        1..4,
+    )
+    .prop_map(|clauses| {
+        let mut s = String::from(DEFS);
+        for (c, body) in clauses {
+            s.push_str(&format!("\n(when {c}\n    {}\n)", body.join("\n    ")));
+        }
+        s
+    })
+}
+
+/// Mutations that both compilers must reject (none is a documented difference).
+fn mutate(src: &str, kind: u8, at: usize) -> String {
+    let idx = |pat: &str| -> Option<usize> {
+        let v: Vec<usize> = src.match_indices(pat).map(|(i, _)| i).collect();
+        if v.is_empty() {
+            None
+        } else {
+            Some(v[at % v.len()])
+        }
+    };
+    let mut s = src.to_string();
+    match kind % 8 {
+        0 => {
+            // drop a closing paren
+            if let Some(i) = idx(")") {
+                s.remove(i);
+            }
+        }
+        1 => {
+            // an unknown operator
+            if let Some(i) = idx("(:= ") {
+                s.replace_range(i..i + 4, "(set ");
+            }
+        }
+        2 => {
+            // a write to a primitive
+            if let Some(i) = idx("(when ") {
+                s.insert_str(i + 6, "true (:= Ack.now 1)) (when ");
+            }
+        }
+        3 => {
+            // a type error: a number where a boolean is needed
+            if let Some(i) = idx("(when ") {
+                s.insert_str(i + 6, "true (:= Report.f (&& 1 true))) (when ");
+            }
+        }
+        4 => {
+            // three operands
+            if let Some(i) = idx("(+ ") {
+                s.insert_str(i + 3, "1 ");
+            } else {
+                s.push_str("\n(when true (:= c (+ 1 2 3)))");
+            }
+        }
+        5 => {
+            // empty clause body
+            s.push_str("\n(when true)");
+        }
+        6 => {
+            // a number as a condition
+            s.push_str("\n(when (+ 1 2) (report))");
+        }
+        _ => {
+            // garbage after the program
+            s.push_str("\n)");
+        }
+    }
+    s
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    #[test]
+    fn generated_valid_programs_match_portus(src in valid_program()) {
+        quiet_panics();
+        assert_agree(&src);
+    }
+
+    #[test]
+    fn generated_invalid_programs_match_portus(src in valid_program(), kind in 0u8..8, at in 0usize..50) {
+        quiet_panics();
+        let bad = mutate(&src, kind, at);
+        assert_agree(&bad);
+        prop_assert!(lang::compile(&bad, &[]).is_err() || portus(&bad, &[]).is_ok());
+    }
+
+    /// Fuzzing stand-in: the compiler never panics on arbitrary text.
+    #[test]
+    fn never_panics_on_arbitrary_text(src in "\\PC{0,300}") {
+        let _ = lang::compile(&src, &[]);
+    }
+
+    /// Fuzzing stand-in on text made of the language's own tokens (reaches deeper).
+    #[test]
+    fn never_panics_on_token_soup(toks in prop::collection::vec(prop::sample::select(vec![
+        "(", ")", "(", ")", "def", "when", "Report", "volatile", ":=", "+", "if", "!if", "ewma",
+        ">=", "<", "&&", "true", "false", "+infinity", "0", "2147483648", "Report.a", "x", "Cwnd",
+        "Ack.now", "Flow.was_timeout", "(report)", "(fallthrough)", "#c\n", " ", "\n", "__x",
+    ]), 0..80)) {
+        let src: String = toks.concat();
+        let _ = lang::compile(&src, &[("x", 1)]);
+    }
+
+    /// Fuzzing stand-in on mutated valid programs.
+    #[test]
+    fn never_panics_on_mutated_programs(src in valid_program(), cut in 0usize..2000, ins in "[()a-z:=+# \n0-9]{0,4}") {
+        let mut s = src;
+        let at = cut.min(s.len());
+        if s.is_char_boundary(at) {
+            s.insert_str(at, &ins);
+        }
+        let _ = lang::compile(&s, &[]);
+        let _ = lang::compile_bytes(s.as_bytes(), &[("c", 3)]);
+    }
+}
