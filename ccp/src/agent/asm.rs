@@ -16,7 +16,7 @@ pub use crate::program::primitive as prim;
 pub fn imm(v: u32) -> Reg {
     Reg::imm(u64::from(v))
 }
-/// A primitive (see [`prim`]).
+/// A primitive (see [`mod@prim`]).
 pub fn prim(i: u32) -> Reg {
     Reg::primitive(i)
 }
