@@ -39,7 +39,13 @@ fn assert_agree(src: &str) {
         (Ok(a), Ok(b)) => assert_eq!(a, b, "bytes differ for:\n{src}"),
         (Err(_), Err(_)) => {}
         (Err(e), Ok(_))
-            if matches!(e.kind, ErrorKind::TooManyRegisters { kind: "temporary", .. }) => {}
+            if matches!(
+                e.kind,
+                ErrorKind::TooManyRegisters {
+                    kind: "temporary",
+                    ..
+                }
+            ) => {}
         (a, b) => panic!("verdicts differ for:\n{src}\nours: {a:?}\nportus: {b:?}"),
     }
 }
@@ -50,9 +56,7 @@ fn quiet_panics() {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             // portus's own panics are expected (and counted as rejects); keep ours visible.
-            let from_portus = info
-                .location()
-                .is_some_and(|l| l.file().contains("portus"));
+            let from_portus = info.location().is_some_and(|l| l.file().contains("portus"));
             if !from_portus {
                 default(info);
             }
@@ -89,13 +93,20 @@ fn corpus_matches_portus() {
             counts[2] += 1;
         } else if name.starts_with("differr_") {
             assert!(o.is_err(), "{name}: ours accepts");
-            assert!(p.is_ok(), "{name}: portus rejects (not a difference): {:?}", p.err());
+            assert!(
+                p.is_ok(),
+                "{name}: portus rejects (not a difference): {:?}",
+                p.err()
+            );
             counts[3] += 1;
         } else {
             panic!("corpus file {name} has no expectation prefix");
         }
     }
-    assert!(counts[0] >= 30 && counts[1] >= 40, "corpus too small: {counts:?}");
+    assert!(
+        counts[0] >= 30 && counts[1] >= 40,
+        "corpus too small: {counts:?}"
+    );
 }
 
 #[test]
@@ -110,7 +121,10 @@ fn overrides_match_portus() {
     assert_eq!(a, b);
     assert_ne!(a, ours(&src, &[]).unwrap());
     let a = ours(&src, &[("Report.testFoo", 7), ("foo", 1)]).unwrap();
-    assert_eq!(a, portus(&src, &[("Report.testFoo", 7), ("foo", 1)]).unwrap());
+    assert_eq!(
+        a,
+        portus(&src, &[("Report.testFoo", 7), ("foo", 1)]).unwrap()
+    );
 }
 
 /// Documented difference: portus prints and ignores an override of an unknown name.
@@ -131,12 +145,17 @@ fn diff_override_keeps_bool_type() {
     let src = "(def (f false) (Report.a false))\n(when true (:= Report.a (&& f true)))";
     assert!(portus(src, &[("f", 1)]).is_err());
     let c = lang::compile(src, &[("f", 1)]).unwrap();
-    assert_eq!(c.program.encode_body(), portus(src, &[]).map(|mut b| {
-        // same program with f's DEF immediate 1 instead of 0
-        let def_f = 16 + 16; // one event, then DEF Report.a, then DEF f (name order)
-        b[def_f + 12] = 1;
-        b
-    }).unwrap());
+    assert_eq!(
+        c.program.encode_body(),
+        portus(src, &[])
+            .map(|mut b| {
+                // same program with f's DEF immediate 1 instead of 0
+                let def_f = 16 + 16; // one event, then DEF Report.a, then DEF f (name order)
+                b[def_f + 12] = 1;
+                b
+            })
+            .unwrap()
+    );
     assert!(matches!(
         lang::compile(src, &[("f", 2)]).unwrap_err().kind,
         ErrorKind::OverrideNotBool { .. }
@@ -201,7 +220,10 @@ fn diff_comments_anywhere() {
     }
     // panics inside portus (caught): a comment in a clause body
     let r = catch_unwind(|| portus::lang::compile(cases[2].as_bytes(), &[]));
-    assert!(r.is_err(), "portus no longer panics on a comment in a clause");
+    assert!(
+        r.is_err(),
+        "portus no longer panics on a comment in a clause"
+    );
 }
 
 /// Documented extension: `>=` and `<=` compile to `<`/`>` then `== 0`, which libccp runs.
@@ -274,7 +296,17 @@ fn num_expr() -> impl Strategy<Value = String> {
     num_leaf().prop_recursive(3, 8, 2, |inner| {
         (
             prop::sample::select(vec![
-                "+", "add", "-", "sub", "*", "mul", "/", "div", "max", "min", "wrapped_max",
+                "+",
+                "add",
+                "-",
+                "sub",
+                "*",
+                "mul",
+                "/",
+                "div",
+                "max",
+                "min",
+                "wrapped_max",
             ]),
             inner.clone(),
             inner,
@@ -305,9 +337,17 @@ fn condition() -> impl Strategy<Value = String> {
     prop_oneof![
         Just("true".to_string()),
         Just("false".to_string()),
-        (prop::sample::select(vec![">", "<", "=="]), num_expr(), num_expr())
+        (
+            prop::sample::select(vec![">", "<", "=="]),
+            num_expr(),
+            num_expr()
+        )
             .prop_map(|(op, l, r)| format!("({op} {l} {r})")),
-        (prop::sample::select(vec!["&&", "||"]), bool_expr(), bool_expr())
+        (
+            prop::sample::select(vec!["&&", "||"]),
+            bool_expr(),
+            bool_expr()
+        )
             .prop_map(|(op, l, r)| format!("({op} {l} {r})")),
     ]
 }

@@ -161,10 +161,16 @@ impl Compiler {
     fn declare(&mut self, decls: &[Decl], overrides: &[(&str, u64)]) -> Result<(), CompileError> {
         for (i, d) in decls.iter().enumerate() {
             if builtin(&d.name).is_some() {
-                return Err(CompileError::at(d.pos, ErrorKind::ShadowsBuiltin(d.name.clone())));
+                return Err(CompileError::at(
+                    d.pos,
+                    ErrorKind::ShadowsBuiltin(d.name.clone()),
+                ));
             }
             if decls[..i].iter().any(|e| e.name == d.name) {
-                return Err(CompileError::at(d.pos, ErrorKind::Duplicate(d.name.clone())));
+                return Err(CompileError::at(
+                    d.pos,
+                    ErrorKind::Duplicate(d.name.clone()),
+                ));
             }
         }
         let mut ovr: Vec<Option<u64>> = vec![None; decls.len()];

@@ -83,8 +83,14 @@ pub fn compile_bytes(src: &[u8], overrides: &[(&str, u64)]) -> Result<Compiled, 
     let s = std::str::from_utf8(src).map_err(|e| {
         let before = &src[..e.valid_up_to()];
         let line = before.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
-        let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let column = String::from_utf8_lossy(&before[line_start..]).chars().count() as u32 + 1;
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count() as u32
+            + 1;
         CompileError::at(Pos { line, column }, ErrorKind::NotUtf8)
     })?;
     compile(s, overrides)

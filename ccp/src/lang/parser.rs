@@ -129,9 +129,7 @@ impl Parser<'_> {
             Some(Tok::Infinity) => Literal::Num(u64::MAX),
             Some(Tok::Word(w)) if w == "true" => Literal::Bool(true),
             Some(Tok::Word(w)) if w == "false" => Literal::Bool(false),
-            _ => {
-                return Err(self.err("an initial value (a number, +infinity, true or false)"))
-            }
+            _ => return Err(self.err("an initial value (a number, +infinity, true or false)")),
         };
         self.at += 1;
         self.eat(&Tok::RParen, "`)` after the initial value")?;
@@ -155,6 +153,9 @@ impl Parser<'_> {
         let cond = self.expr(0)?;
         let mut body = vec![self.expr(0)?];
         while self.peek() != Some(&Tok::RParen) {
+            if self.peek().is_none() {
+                return Err(self.err("a statement or `)`"));
+            }
             body.push(self.expr(0)?);
         }
         self.at += 1;
