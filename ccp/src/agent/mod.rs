@@ -39,6 +39,18 @@ pub struct ProgramSpec {
     pub scope: Scope,
 }
 
+impl ProgramSpec {
+    /// Compiles `src` with [`crate::lang::compile`] into a program named `name`.
+    pub fn compile(name: &str, src: &str) -> Result<Self, crate::lang::CompileError> {
+        let c = crate::lang::compile(src, &[])?;
+        Ok(ProgramSpec {
+            name: name.to_owned(),
+            program: c.program,
+            scope: c.scope,
+        })
+    }
+}
+
 /// An algorithm: its programs and how it creates per-flow state.
 pub trait Algorithm {
     /// Per-flow (or per-aggregate) state.
