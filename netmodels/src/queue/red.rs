@@ -7,10 +7,10 @@
 //!
 //! Between `min_th` and `max_th` an arrival is marked (ECT packets, when ECN is on) or dropped
 //! with probability `pa = pb / (1 - count * pb)`, `pb = max_p (avg - min_th) / (max_th - min_th)`
-//! and `count` the arrivals since the last mark or drop, which spreads marks evenly. Above
-//! `max_th` (or above `2 max_th` with gentle, where `pb` rises from `max_p` to 1 in between)
-//! every arrival is marked if it is ECT and ECN is on and `harddrop` is off (as Linux does),
-//! and dropped otherwise. The hard limit always drops.
+//! and `count` the unmarked arrivals since the last mark or drop, so that the gap between
+//! marks is uniform on `1..=1/pb`. Above `max_th` (or above `2 max_th` with gentle, where `pb`
+//! rises from `max_p` to 1 in between) every arrival is marked if it is ECT and ECN is on and
+//! `harddrop` is off (as Linux does), and dropped otherwise. The hard limit always drops.
 
 use std::collections::VecDeque;
 
@@ -151,7 +151,8 @@ impl Queue for Red {
                 true
             }
             Some(pb) => {
-                self.count += 1;
+                // `count` unmarked arrivals since the last mark: the gap between marks is
+                // then uniform on 1..=1/pb.
                 let denom = 1.0 - self.count as f64 * pb;
                 let pa = if denom <= 0.0 {
                     1.0
@@ -163,6 +164,7 @@ impl Queue for Red {
                     self.count = 0;
                     true
                 } else {
+                    self.count += 1;
                     false
                 }
             }
