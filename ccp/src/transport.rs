@@ -127,11 +127,7 @@ impl Transport for ChannelEnd {
         Ok(())
     }
 
-    fn recv_from(
-        &mut self,
-        now: u64,
-        buf: &mut [u8],
-    ) -> Result<Option<(usize, ())>, ChannelError> {
+    fn recv_from(&mut self, now: u64, buf: &mut [u8]) -> Result<Option<(usize, ())>, ChannelError> {
         let mut q = self.rx.borrow_mut();
         match q.items.front() {
             Some((at, _)) if *at <= now => {}

@@ -103,7 +103,12 @@ fn reno_window_sequence_over_delayed_channel() {
     // each); each new window reaches the datapath 2 ms later (slow start: cwnd += acked).
     assert_eq!(
         seq,
-        vec![14_600, 14_600 + 12 * 1460, 14_600 + 23 * 1460, 14_600 + 34 * 1460]
+        vec![
+            14_600,
+            14_600 + 12 * 1460,
+            14_600 + 23 * 1460,
+            14_600 + 34 * 1460
+        ]
     );
     assert_eq!(pair.agent.stats().reports, 3);
     assert_eq!(pair.agent.flows(&()), vec![sid]);
@@ -177,11 +182,21 @@ fn ready_reinstalls_and_drops_old_flows() {
     assert_eq!(again, first);
     // CREATE from an unknown datapath installs programs first (as portus does).
     agent
-        .handle_msg(0, &9, Msg::Create(Create { sid: 1, ..Default::default() }))
+        .handle_msg(
+            0,
+            &9,
+            Msg::Create(Create {
+                sid: 1,
+                ..Default::default()
+            }),
+        )
         .unwrap();
     let out: Vec<_> = std::iter::from_fn(|| agent.poll_transmit()).collect();
     assert_eq!(out.len(), 3, "2 installs + CHANGE_PROG");
-    assert!(matches!(Msg::decode(&out[2].1).unwrap().0, Msg::ChangeProg(_)));
+    assert!(matches!(
+        Msg::decode(&out[2].1).unwrap().0,
+        Msg::ChangeProg(_)
+    ));
     assert_eq!(agent.num_datapaths(), 2);
     // A close MEASURE removes the flow.
     agent
@@ -194,14 +209,25 @@ fn ready_reinstalls_and_drops_old_flows() {
 fn uids_are_unique_per_instance_and_never_one() {
     let a: Agent<Reno, ()> = Agent::new(Reno, AgentConfig::default().instance(1)).unwrap();
     let b: Agent<Reno, ()> = Agent::new(Reno, AgentConfig::default().instance(2)).unwrap();
-    let (ua, ub) = (a.program_uid("reno").unwrap(), b.program_uid("reno").unwrap());
+    let (ua, ub) = (
+        a.program_uid("reno").unwrap(),
+        b.program_uid("reno").unwrap(),
+    );
     assert_ne!(ua, ub);
     assert_ne!(ua, 1);
     assert_ne!(ub, 1);
     // A report carrying another instance's uid is dropped, not misread.
     let mut b = b;
-    b.handle_msg(0, &(), Msg::Create(Create { sid: 1, mss: 1460, ..Default::default() }))
-        .unwrap();
+    b.handle_msg(
+        0,
+        &(),
+        Msg::Create(Create {
+            sid: 1,
+            mss: 1460,
+            ..Default::default()
+        }),
+    )
+    .unwrap();
     b.handle_msg(
         0,
         &(),

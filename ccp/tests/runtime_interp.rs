@@ -105,7 +105,10 @@ fn counting_program() -> Program {
             bind(asm::cwnd(), tmp(0)),
         ],
     );
-    b.always(vec![ins(Op::Add, tmp(0), third, imm(1)), bind(third, tmp(0))]);
+    b.always(vec![
+        ins(Op::Add, tmp(0), third, imm(1)),
+        bind(third, tmp(0)),
+    ]);
     b.program()
 }
 
@@ -180,7 +183,10 @@ fn micros_write_nonzero_is_in_microseconds() {
         vec![ins(Op::Equiv, flag(), once, imm(0))],
         vec![bind(asm::micros(), imm(40)), bind(once, imm(1))],
     );
-    b.always(vec![bind(m, asm::micros()), bind(asm::should_report(), imm(1))]);
+    b.always(vec![
+        bind(m, asm::micros()),
+        bind(asm::should_report(), imm(1)),
+    ]);
     let (mut dp, sid) = setup(b.program());
     dp.invoke(500, sid, &acks(0, 5000));
     dp.invoke(510, sid, &acks(0, 5000));
@@ -253,11 +259,15 @@ fn fallback_runs_native_controller_and_says_so() {
     assert!(dp.in_fallback());
     // Native Reno in slow start from the datapath's window: 20000 + 1460.
     assert_eq!(inv.cwnd, Some(21_460));
-    let inv = dp.invoke(1102, sid, &Primitives {
-        lost_pkts_sample: 1,
-        snd_cwnd: 21_460,
-        ..Default::default()
-    });
+    let inv = dp.invoke(
+        1102,
+        sid,
+        &Primitives {
+            lost_pkts_sample: 1,
+            snd_cwnd: 21_460,
+            ..Default::default()
+        },
+    );
     assert_eq!(inv.cwnd, Some(10_730));
     // Any agent message ends fallback; the program runs again.
     dp.handle_msg(
@@ -388,7 +398,12 @@ fn invalid_programs_are_refused_at_install() {
     // DEF with a non-immediate default (libccp uses stale memory).
     let bad_def = Program {
         expressions: vec![],
-        instrs: vec![ins(Op::Def, Reg::report(0, true), Reg::report(0, true), tmp(0))],
+        instrs: vec![ins(
+            Op::Def,
+            Reg::report(0, true),
+            Reg::report(0, true),
+            tmp(0),
+        )],
     };
     assert!(install(&mut dp, 8, bad_def).is_err());
     assert!(dp.program_uids().is_empty());

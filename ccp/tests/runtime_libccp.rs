@@ -25,7 +25,9 @@ fn readable(nr: u32, nc: u32) -> BoxedStrategy<Reg> {
         (0u32..50).prop_map(|x| Reg::imm(u64::from(x))).boxed(),
         (0u32..100_000).prop_map(|x| Reg::imm(u64::from(x))).boxed(),
         // every primitive except Ack.now (5)
-        prop_oneof![0u32..5, 6u32..15].prop_map(Reg::primitive).boxed(),
+        prop_oneof![0u32..5, 6u32..15]
+            .prop_map(Reg::primitive)
+            .boxed(),
         (0u32..4).prop_map(Reg::tmp).boxed(),
         (0u32..4).prop_map(Reg::local).boxed(),
         prop_oneof![Just(0u32), Just(1), Just(2), Just(4), Just(5)]
@@ -33,10 +35,18 @@ fn readable(nr: u32, nc: u32) -> BoxedStrategy<Reg> {
             .boxed(),
     ];
     if nr > 0 {
-        v.push((0..nr, any::<bool>()).prop_map(|(i, vol)| Reg::report(i, vol)).boxed());
+        v.push(
+            (0..nr, any::<bool>())
+                .prop_map(|(i, vol)| Reg::report(i, vol))
+                .boxed(),
+        );
     }
     if nc > 0 {
-        v.push((0..nc, any::<bool>()).prop_map(|(i, vol)| Reg::control(i, vol)).boxed());
+        v.push(
+            (0..nc, any::<bool>())
+                .prop_map(|(i, vol)| Reg::control(i, vol))
+                .boxed(),
+        );
     }
     prop::strategy::Union::new(v).boxed()
 }
@@ -75,7 +85,13 @@ fn body_instr(nr: u32, nc: u32) -> BoxedStrategy<Instr> {
         Op::Lt,
         Op::Ewma,
     ]);
-    (ops, writable(nr, nc), readable(nr, nc), readable(nr, nc), 0u32..=10)
+    (
+        ops,
+        writable(nr, nc),
+        readable(nr, nc),
+        readable(nr, nc),
+        0u32..=10,
+    )
         .prop_map(|(op, res, left, right, w)| match op {
             Op::Ewma => ins(op, res, Reg::imm(u64::from(w)), right),
             Op::Bind => bind(res, right),
@@ -88,10 +104,17 @@ fn cond(nr: u32, nc: u32) -> BoxedStrategy<Vec<Instr>> {
     let cmp = prop::sample::select(vec![Op::Gt, Op::Lt, Op::Equiv]);
     prop_oneof![
         any::<bool>().prop_map(|b| vec![bind(flag(), imm(u32::from(b)))]),
-        (cmp.clone(), readable(nr, nc), readable(nr, nc))
-            .prop_map(|(op, l, r)| vec![ins(op, flag(), l, r)]),
+        (cmp.clone(), readable(nr, nc), readable(nr, nc)).prop_map(|(op, l, r)| vec![ins(
+            op,
+            flag(),
+            l,
+            r
+        )]),
         (cmp, readable(nr, nc), readable(nr, nc), readable(nr, nc)).prop_map(|(op, a, b, c)| {
-            vec![ins(Op::Add, Reg::tmp(0), a, b), ins(op, flag(), Reg::tmp(0), c)]
+            vec![
+                ins(Op::Add, Reg::tmp(0), a, b),
+                ins(op, flag(), Reg::tmp(0), c),
+            ]
         }),
     ]
     .boxed()
@@ -307,8 +330,7 @@ fn run_case(shape: &Shape, steps: &[Step]) -> Result<usize, TestCaseError> {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (lib, out) = shared();
     out.lock().unwrap().msgs.clear();
-    let conn = libccp::Connection::start(lib, Cn::default(), libccp::FlowInfo::default())
-        .unwrap();
+    let conn = libccp::Connection::start(lib, Cn::default(), libccp::FlowInfo::default()).unwrap();
     // Keep the slot occupied for the rest of the run (never freed, never reused).
     let mut conn = std::mem::ManuallyDrop::new(conn);
     // libccp allocates its connection table uninitialized, so its socket id is not always 1:
@@ -375,8 +397,7 @@ fn run_case(shape: &Shape, steps: &[Step]) -> Result<usize, TestCaseError> {
                     | (Some(InvokeError::EwmaOverflow { .. }), _) => return Ok(compared),
                     _ => {}
                 }
-                if inv.cwnd == Some(u32::MAX) || inv.rate.is_some_and(|r| r > u64::from(u32::MAX))
-                {
+                if inv.cwnd == Some(u32::MAX) || inv.rate.is_some_and(|r| r > u64::from(u32::MAX)) {
                     return Ok(compared);
                 }
                 match (&inv.error, &theirs) {

@@ -226,7 +226,7 @@ fn limits_are_enforced_both_ways() {
         Msg::decode(&r),
         Err(DecodeError::BadLength { .. })
     ));
-    assert!(wire::MAX_MSG_LEN == 32_678);
+    const { assert!(wire::MAX_MSG_LEN == 32_678) };
     let mut huge = vec![0u8; 40_000];
     huge[0] = 1;
     huge[2..4].copy_from_slice(&40_000u16.to_le_bytes());

@@ -188,7 +188,12 @@ fn libccp_bytes_decode_with_ours_and_ours_install_into_libccp() {
     let step = b.control("step", 3, false);
     use ccp::agent::asm::*;
     b.always(vec![
-        ins(ccp::program::Op::Add, tmp(0), acked, prim(prim::ACK_BYTES_ACKED)),
+        ins(
+            ccp::program::Op::Add,
+            tmp(0),
+            acked,
+            prim(prim::ACK_BYTES_ACKED),
+        ),
         ins(ccp::program::Op::Add, acked, tmp(0), step),
         bind(should_report(), imm(1)),
     ]);

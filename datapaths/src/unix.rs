@@ -88,9 +88,16 @@ impl Transport for UnixTransport {
         match self.sock.recv_from(buf) {
             Ok((n, addr)) => Ok(Some((
                 n,
-                addr.as_pathname().map(Path::to_path_buf).unwrap_or_default(),
+                addr.as_pathname()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default(),
             ))),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 Ok(None)
             }
             Err(e) => Err(e),

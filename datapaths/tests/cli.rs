@@ -23,13 +23,19 @@ fn compile_prints_instructions() {
     assert!(out.status.success());
     let s = String::from_utf8(out.stdout).unwrap();
     assert!(s.starts_with("1 clauses, 5 instructions"), "{s}");
-    assert!(s.contains("Add      tmp[0] <- report[0]v, Ack.bytes_acked"), "{s}");
+    assert!(
+        s.contains("Add      tmp[0] <- report[0]v, Ack.bytes_acked"),
+        "{s}"
+    );
     let _ = std::fs::remove_file(f);
 }
 
 #[test]
 fn compile_reports_first_error_with_position() {
-    let f = write("bad.ccp", "(def (Report (acked 0)))\n(when true\n  (:= Report.nope 1))\n");
+    let f = write(
+        "bad.ccp",
+        "(def (Report (acked 0)))\n(when true\n  (:= Report.nope 1))\n",
+    );
     let out = ccp().arg("compile").arg(&f).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let e = String::from_utf8(out.stderr).unwrap();
@@ -44,5 +50,7 @@ fn agent_rejects_unknown_algorithm() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8(out.stderr).unwrap().contains("const, reno"));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("const, reno"));
 }

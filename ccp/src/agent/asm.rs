@@ -6,9 +6,7 @@
 //! yields a [`ProgramSpec`] the agent can install.
 
 use super::ProgramSpec;
-use crate::program::{
-    implicit, Expression, Instr, NamedReg, Op, Program, Reg, Scope, ValueType,
-};
+use crate::program::{implicit, Expression, Instr, NamedReg, Op, Program, Reg, Scope, ValueType};
 
 pub use crate::program::primitive as prim;
 

@@ -5,8 +5,8 @@
 //!   additive increase, multiplicative decrease computed in the agent.
 
 use super::asm::{self, bind, flag, imm, ins, prim, tmp, ProgramBuilder};
-use crate::program::Op;
 use super::{Algorithm, Control, FlowState, ProgramSpec, Report};
+use crate::program::Op;
 use crate::wire::Create;
 
 /// Names of the built-in algorithms.
@@ -84,11 +84,17 @@ pub fn reno_program() -> ProgramSpec {
             ins(Op::Gt, tmp(0), loss, imm(0)),
             ins(Op::Max, flag(), tmp(0), timeout),
         ],
-        vec![bind(asm::should_report(), imm(1)), bind(asm::micros(), imm(0))],
+        vec![
+            bind(asm::should_report(), imm(1)),
+            bind(asm::micros(), imm(0)),
+        ],
     );
     b.clause(
         vec![ins(Op::Gt, flag(), asm::micros(), rtt)],
-        vec![bind(asm::should_report(), imm(1)), bind(asm::micros(), imm(0))],
+        vec![
+            bind(asm::should_report(), imm(1)),
+            bind(asm::micros(), imm(0)),
+        ],
     );
     b.build("reno")
 }

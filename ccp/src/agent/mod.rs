@@ -192,7 +192,10 @@ impl Control<'_> {
         self.sid
     }
 
-    fn resolve(spec: &ProgramSpec, fields: &[(&str, u64)]) -> Result<Vec<UpdateField>, ControlError> {
+    fn resolve(
+        spec: &ProgramSpec,
+        fields: &[(&str, u64)],
+    ) -> Result<Vec<UpdateField>, ControlError> {
         fields
             .iter()
             .map(|&(name, value)| {
@@ -439,12 +442,14 @@ impl<A: Algorithm, D: Clone + Eq + Hash> Agent<A, D> {
                 if let Some(old) = self.datapaths.remove(from) {
                     close_all(old);
                 }
-                self.datapaths.insert(from.clone(), DatapathState::default());
+                self.datapaths
+                    .insert(from.clone(), DatapathState::default());
                 self.install_on(from);
             }
             Msg::Create(c) => {
                 if !self.datapaths.contains_key(from) {
-                    self.datapaths.insert(from.clone(), DatapathState::default());
+                    self.datapaths
+                        .insert(from.clone(), DatapathState::default());
                     self.install_on(from);
                 }
                 self.stats.creates += 1;

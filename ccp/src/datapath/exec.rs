@@ -120,7 +120,9 @@ pub enum InvalidProgram {
         opcode: u8,
     },
     /// A register type or index outside the register file, or a write to a read-only register.
-    #[error("instruction {index}: invalid {operand} register (type {reg_type}, index {reg_index})")]
+    #[error(
+        "instruction {index}: invalid {operand} register (type {reg_type}, index {reg_index})"
+    )]
     BadRegister {
         /// Instruction index.
         index: usize,
@@ -138,7 +140,9 @@ pub enum InvalidProgram {
         index: usize,
     },
     /// An expression refers to instructions past the end of the program.
-    #[error("expression {index}: instruction range past the program's {num_instructions} instructions")]
+    #[error(
+        "expression {index}: instruction range past the program's {num_instructions} instructions"
+    )]
     BadExpression {
         /// Expression index.
         index: usize,

@@ -373,7 +373,8 @@ impl Datapath {
 
     /// The uid of the program a flow runs (after any staged change is applied).
     pub fn flow_program(&self, sid: u32) -> Option<u32> {
-        self.flow(sid).and_then(|f| f.program.as_ref().map(|p| p.uid))
+        self.flow(sid)
+            .and_then(|f| f.program.as_ref().map(|p| p.uid))
     }
 
     /// The current value of one of a flow's report registers.
@@ -761,4 +762,3 @@ fn merge(into: &mut Staged, from: Staged) {
         into.rate = from.rate;
     }
 }
-

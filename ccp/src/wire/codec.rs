@@ -325,5 +325,3 @@ pub(super) fn decode(buf: &[u8]) -> Result<(Msg, usize), DecodeError> {
     };
     Ok((msg, len))
 }
-
-

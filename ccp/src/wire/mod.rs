@@ -215,4 +215,3 @@ impl Msg {
         codec::decode(buf)
     }
 }
-

@@ -71,7 +71,11 @@ fn reg(r: &Reg) -> String {
 }
 
 fn print_program(p: &Program) {
-    println!("{} clauses, {} instructions", p.expressions.len(), p.instrs.len());
+    println!(
+        "{} clauses, {} instructions",
+        p.expressions.len(),
+        p.instrs.len()
+    );
     for (i, e) in p.expressions.iter().enumerate() {
         println!(
             "clause {i}: condition [{}..{}), body [{}..{})",
@@ -126,8 +130,8 @@ fn serve<A: Algorithm>(alg: A, ipc_name: &str) -> Result<()> {
         .unwrap_or(0);
     let tag = nanos ^ std::process::id().rotate_left(11);
     let mut agent: Agent<A, PathBuf> = Agent::new(alg, AgentConfig::default().instance(tag))?;
-    let mut t = UnixTransport::bind(ipc_name)
-        .with_context(|| format!("binding /tmp/ccp/{ipc_name}"))?;
+    let mut t =
+        UnixTransport::bind(ipc_name).with_context(|| format!("binding /tmp/ccp/{ipc_name}"))?;
     eprintln!("ccp agent listening on {}", t.path().display());
     let stop = AtomicBool::new(false);
     run_agent(&mut agent, &mut t, &stop)?;
