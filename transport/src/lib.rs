@@ -1,4 +1,36 @@
-//! Sans-IO reliable byte-stream transport. (Module map filled in as modules land.)
+//! Sans-IO reliable byte-stream transport — the "datapath" in CCP terms — with pluggable
+//! congestion control. Nothing here does I/O or reads a clock: callers pass `now`, feed
+//! segments/ACKs in and drain what to send, quinn-proto style; `netmodels` drives it over the
+//! simulated network.
+//!
+//! Module map:
+//! - [`wire`]: [`Segment`], [`AckInfo`], [`SackBlock`] — what the network carries.
+//! - [`config`]: [`TransportConfig`] (the `[transport]` table of scenario files) and
+//!   [`ConfigError`].
+//! - [`sender`]: [`Sender`], segmentation, SACK scoreboard, loss detection and recovery, RTO,
+//!   pacing, RTT and delivery-rate sampling; [`SenderStats`].
+//! - [`receiver`]: [`Receiver`], reassembly, cumulative ACK + SACK blocks, delayed ACKs, ECN
+//!   echo; [`ReceiverStats`].
+//! - [`cc`]: the [`CongestionControl`] trait, the per-ACK [`AckSignals`] (what CCP consumes),
+//!   [`LossEvent`], the native [`NewReno`], [`Cubic`], [`Dctcp`], and [`CcKind`] for scenario
+//!   files.
+//! - [`rtt`]: the RFC 6298 [`RttEstimator`].
+//! - [`harness`]: [`harness::Pair`], a sender and receiver joined by a scripted, deterministic
+//!   channel (delay, bottleneck rate, drops, reordering, CE marks) for tests.
+//! - `rangeset` (private): sorted disjoint byte ranges used by both halves.
 
+pub mod cc;
+pub mod config;
+pub mod harness;
+mod rangeset;
+pub mod receiver;
+pub mod rtt;
+pub mod sender;
 pub mod wire;
+
+pub use cc::{AckSignals, CcKind, CongestionControl, Cubic, Dctcp, LossEvent, NewReno};
+pub use config::{ConfigError, TransportConfig};
+pub use receiver::{Receiver, ReceiverStats};
+pub use rtt::RttEstimator;
+pub use sender::{Sender, SenderStats};
 pub use wire::{AckInfo, SackBlock, Segment, MAX_SACK_BLOCKS};

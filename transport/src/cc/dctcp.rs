@@ -1,0 +1,87 @@
+//! DCTCP (RFC 8257): Reno growth, and on ECN echoes a cut by `alpha/2` once per window, where
+//! `alpha` is an EWMA (g = 1/16) of the fraction of bytes marked per window of data.
+
+use sim_core::SimTime;
+
+use super::{AckSignals, CongestionControl, LossEvent, NewReno};
+
+/// EWMA gain.
+const G: f64 = 1.0 / 16.0;
+
+/// DCTCP. `alpha` starts at 1 (as in Linux), is updated once per window of data (when the
+/// cumulative ACK passes the `snd_nxt` recorded at the previous update), and the window is cut
+/// to `cwnd · (1 − alpha/2)` at the first ECN echo of a window (one cut per window, no growth
+/// until that window is acknowledged). Loss and timeouts behave as in [`NewReno`].
+#[derive(Clone, Debug)]
+pub struct Dctcp {
+    reno: NewReno,
+    alpha: f64,
+    /// Cumulative ACK that ends the current observation window.
+    window_end: u64,
+    acked_in_window: u64,
+    marked_in_window: u64,
+    /// Cumulative ACK that ends the current reduction window (no second cut before it).
+    cwr_end: Option<u64>,
+}
+
+impl Dctcp {
+    /// A controller with an initial window of `init_cwnd_pkts` segments.
+    pub fn new(mss: u32, init_cwnd_pkts: u32) -> Self {
+        Dctcp {
+            reno: NewReno::new(mss, init_cwnd_pkts),
+            alpha: 1.0,
+            window_end: 0,
+            acked_in_window: 0,
+            marked_in_window: 0,
+            cwr_end: None,
+        }
+    }
+    /// The current marking estimate in [0, 1].
+    pub fn alpha(&self) -> f64 {
+        self.alpha
+    }
+}
+
+impl CongestionControl for Dctcp {
+    fn name(&self) -> &str {
+        "dctcp"
+    }
+    fn on_ack(&mut self, now: SimTime, s: &AckSignals) {
+        let delivered = s.bytes_acked.saturating_add(s.bytes_misordered);
+        self.acked_in_window = self.acked_in_window.saturating_add(delivered);
+        self.marked_in_window = self.marked_in_window.saturating_add(s.ecn_bytes);
+        if s.snd_una > self.window_end {
+            if self.acked_in_window > 0 {
+                let f = (self.marked_in_window as f64 / self.acked_in_window as f64).min(1.0);
+                self.alpha = (1.0 - G) * self.alpha + G * f;
+            }
+            self.acked_in_window = 0;
+            self.marked_in_window = 0;
+            self.window_end = s.snd_nxt;
+        }
+        if self.cwr_end.is_some_and(|end| s.snd_una >= end) {
+            self.cwr_end = None;
+        }
+        if s.ecn_bytes > 0 && self.cwr_end.is_none() && !s.in_recovery {
+            self.reno.reduce(1.0 - self.alpha / 2.0);
+            self.cwr_end = Some(s.snd_nxt.max(s.snd_una.saturating_add(1)));
+            return;
+        }
+        if self.cwr_end.is_none() {
+            self.reno.on_ack(now, s);
+        }
+    }
+    fn on_loss(&mut self, now: SimTime, loss: &LossEvent) {
+        self.reno.on_loss(now, loss);
+    }
+    fn on_timeout(&mut self, now: SimTime) {
+        self.cwr_end = None;
+        self.reno.on_timeout(now);
+    }
+    fn cwnd_bytes(&self) -> u64 {
+        self.reno.cwnd_bytes()
+    }
+    fn ssthresh_bytes(&self) -> Option<u64> {
+        Some(self.reno.ssthresh())
+    }
+}

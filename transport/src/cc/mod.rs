@@ -1,0 +1,147 @@
+//! Congestion control: the [`CongestionControl`] trait the sender consults, the per-ACK
+//! [`AckSignals`] it is fed (everything CCP's datapath reports), and the native controllers
+//! [`NewReno`], [`Cubic`] and [`Dctcp`], chosen in scenario files by [`CcKind`].
+//!
+//! The trait is also the seam for control from outside the datapath: a CCP shim implements it,
+//! forwards the signals to its agent, and returns the window/rate the agent last set.
+
+mod cubic;
+mod dctcp;
+mod reno;
+
+pub use cubic::Cubic;
+pub use dctcp::Dctcp;
+pub use reno::NewReno;
+
+use serde::{Deserialize, Serialize};
+use sim_core::{SimDuration, SimTime};
+
+/// Everything the sender measured on one ACK. Byte and packet counts are for this ACK only;
+/// rates are the latest delivery-rate sample (kept until a newer one exists).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AckSignals {
+    /// When the ACK arrived.
+    pub now: SimTime,
+    /// The sender's MSS (payload bytes).
+    pub mss: u32,
+    /// Bytes newly acknowledged by the cumulative ACK (including bytes SACKed earlier).
+    pub bytes_acked: u64,
+    /// Segments newly acknowledged by the cumulative ACK.
+    pub packets_acked: u64,
+    /// Bytes newly SACKed above the cumulative ACK (out-of-order arrivals).
+    pub bytes_misordered: u64,
+    /// Segments newly SACKed above the cumulative ACK, or 1 for a duplicate ACK without new SACK
+    /// information.
+    pub packets_misordered: u64,
+    /// Bytes acknowledged (cumulatively or by SACK) by this ACK when it echoes ECN-CE.
+    pub ecn_bytes: u64,
+    /// Segments acknowledged by this ACK when it echoes ECN-CE.
+    pub ecn_packets: u64,
+    /// Segments newly marked lost while processing this ACK.
+    pub lost_pkts_sample: u64,
+    /// True when a retransmission timeout fired since the previous ACK.
+    pub was_timeout: bool,
+    /// RTT measured from the timestamp echo, if this ACK acknowledged new data.
+    pub rtt_sample: Option<SimDuration>,
+    /// Delivery-rate sample, send side: bytes delivered over the time it took to send them (B/s).
+    pub rate_outgoing: u64,
+    /// Delivery-rate sample, ACK side: bytes delivered over the time their ACKs took (B/s).
+    pub rate_incoming: u64,
+    /// Bytes in flight after this ACK (RFC 6675 pipe).
+    pub bytes_in_flight: u64,
+    /// Segments in flight after this ACK.
+    pub packets_in_flight: u64,
+    /// Application bytes not yet sent; `u64::MAX` for an endless flow.
+    pub bytes_pending: u64,
+    /// Congestion window (bytes) before the controller saw this ACK.
+    pub snd_cwnd: u64,
+    /// Cumulative ACK point after this ACK.
+    pub snd_una: u64,
+    /// Next new byte to send (highest sequence sent so far).
+    pub snd_nxt: u64,
+    /// True while in a fast-recovery episode (SACK/dupack loss recovery).
+    pub in_recovery: bool,
+}
+
+/// Loss detected by duplicate ACKs / SACK, entering a recovery episode. Reported once per
+/// episode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LossEvent {
+    /// Segments marked lost so far in this episode.
+    pub lost_packets: u64,
+    /// Bytes marked lost so far in this episode.
+    pub lost_bytes: u64,
+    /// Bytes in flight (pipe) before the lost segments were taken out.
+    pub bytes_in_flight: u64,
+    /// The highest sequence sent: the episode ends when the cumulative ACK reaches it.
+    pub recovery_point: u64,
+}
+
+/// A congestion controller. Object safe; every hook except the window has a no-op default.
+///
+/// Call order per ACK: the sender updates its scoreboard, calls [`CongestionControl::on_loss`]
+/// if the ACK starts a recovery episode, [`CongestionControl::on_recovery_exit`] if it ends one,
+/// then [`CongestionControl::on_ack`] with the signals.
+pub trait CongestionControl: std::fmt::Debug {
+    /// Short name (`"reno"`, `"cubic"`, `"dctcp"`, …).
+    fn name(&self) -> &str;
+    /// Every ACK, including duplicate ACKs.
+    fn on_ack(&mut self, _now: SimTime, _signals: &AckSignals) {}
+    /// Loss detected by duplicate ACKs / SACK; once per recovery episode.
+    fn on_loss(&mut self, _now: SimTime, _loss: &LossEvent) {}
+    /// The cumulative ACK passed the recovery point.
+    fn on_recovery_exit(&mut self, _now: SimTime) {}
+    /// A retransmission timeout fired.
+    fn on_timeout(&mut self, _now: SimTime) {}
+    /// Congestion window in bytes. The sender keeps at most this many bytes in flight (but
+    /// always lets one segment out when nothing is in flight).
+    fn cwnd_bytes(&self) -> u64;
+    /// Slow-start threshold in bytes, if the controller has one (informational; pacing uses it).
+    fn ssthresh_bytes(&self) -> Option<u64> {
+        None
+    }
+    /// Pacing rate in bits per second; `None` leaves the sender unpaced (or self-paced, see
+    /// [`crate::TransportConfig::pacing`]).
+    fn pacing_rate_bps(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// Native congestion controllers, by name in scenario files (`cc = "reno"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CcKind {
+    /// [`NewReno`].
+    Reno,
+    /// [`Cubic`].
+    Cubic,
+    /// [`Dctcp`].
+    Dctcp,
+}
+
+impl CcKind {
+    /// Builds the controller with an initial window of `init_cwnd_pkts` segments of `mss` bytes.
+    pub fn build(&self, mss: u32, init_cwnd_pkts: u32) -> Box<dyn CongestionControl> {
+        match self {
+            CcKind::Reno => Box::new(NewReno::new(mss, init_cwnd_pkts)),
+            CcKind::Cubic => Box::new(Cubic::new(mss, init_cwnd_pkts)),
+            CcKind::Dctcp => Box::new(Dctcp::new(mss, init_cwnd_pkts)),
+        }
+    }
+    /// The scenario-file name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CcKind::Reno => "reno",
+            CcKind::Cubic => "cubic",
+            CcKind::Dctcp => "dctcp",
+        }
+    }
+}
+
+/// Slow-start growth with appropriate byte counting (RFC 3465, L = 2 segments).
+pub(crate) fn slow_start_increase(bytes_acked: u64, mss: u64) -> u64 {
+    bytes_acked.min(2 * mss)
+}
+
+#[cfg(test)]
+mod tests;

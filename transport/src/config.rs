@@ -1,0 +1,245 @@
+//! [`TransportConfig`]: the parameters every flow of a scenario shares, as read from the
+//! `[transport]` table of a scenario file.
+
+use serde::{Deserialize, Serialize};
+use sim_core::SimDuration;
+use thiserror::Error;
+
+/// Transport parameters (serde, `deny_unknown_fields`; every field has the documented default).
+///
+/// Durations are plain numbers with their unit in the field name so that scenario files stay
+/// readable (`min_rto_us = 1000.0`); use the accessor methods ([`TransportConfig::min_rto`], …)
+/// to get [`SimDuration`]s.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransportConfig {
+    /// Maximum segment size: payload bytes per segment. Default 1460.
+    pub mss: u32,
+    /// Initial congestion window in segments. Default 10 (RFC 6928).
+    pub init_cwnd_pkts: u32,
+    /// Lower bound of the retransmission timeout, microseconds. Default 200 000 (200 ms, like
+    /// Linux); datacenter scenarios set about 1 000.
+    pub min_rto_us: f64,
+    /// Retransmission timeout before the first RTT sample, milliseconds. Default 1 000 (RFC 6298).
+    pub initial_rto_ms: f64,
+    /// Upper bound of the (backed-off) retransmission timeout, seconds. Default 60.
+    pub max_rto_s: f64,
+    /// Delayed ACKs: `None` (default) ACKs every segment; `Some(t)` ACKs every second full-sized
+    /// segment or `t` microseconds after the first unacknowledged one, whichever comes first.
+    pub delayed_ack_us: Option<f64>,
+    /// Send segments ECN-capable (ECT) and react to ECN echoes. Default false.
+    pub ecn: bool,
+    /// Pace transmissions. When the congestion controller gives a rate
+    /// ([`crate::CongestionControl::pacing_rate_bps`]) the sender always paces at that rate; with
+    /// `pacing = true` and no rate from the controller it paces at `factor · cwnd / srtt` like
+    /// Linux (factor 2 in slow start, while cwnd < ssthresh/2, else 1.2; unpaced until the first
+    /// RTT sample). Default false.
+    pub pacing: bool,
+    /// Segments SACKed above a hole (or duplicate ACKs) before the hole counts as lost. Default 3.
+    pub dup_thresh: u32,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        TransportConfig {
+            mss: 1460,
+            init_cwnd_pkts: 10,
+            min_rto_us: 200_000.0,
+            initial_rto_ms: 1_000.0,
+            max_rto_s: 60.0,
+            delayed_ack_us: None,
+            ecn: false,
+            pacing: false,
+            dup_thresh: 3,
+        }
+    }
+}
+
+/// A [`TransportConfig`] that cannot be used.
+#[derive(Debug, Error, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `mss` must be at least 1 byte.
+    #[error("transport.mss must be at least 1 byte, got {0}")]
+    ZeroMss(u32),
+    /// `init_cwnd_pkts` must be at least 1.
+    #[error("transport.init_cwnd_pkts must be at least 1, got {0}")]
+    ZeroInitCwnd(u32),
+    /// A duration field is negative, NaN or infinite.
+    #[error("transport.{field} must be a finite number >= 0, got {value}")]
+    BadDuration {
+        /// The field name.
+        field: &'static str,
+        /// The value found.
+        value: f64,
+    },
+    /// `min_rto_us` exceeds `max_rto_s`.
+    #[error("transport.min_rto_us ({min_us} us) exceeds transport.max_rto_s ({max_s} s)")]
+    MinAboveMax {
+        /// min_rto_us.
+        min_us: f64,
+        /// max_rto_s.
+        max_s: f64,
+    },
+    /// `dup_thresh` must be at least 1.
+    #[error("transport.dup_thresh must be at least 1")]
+    ZeroDupThresh,
+}
+
+fn from_secs(s: f64) -> SimDuration {
+    if s.is_finite() {
+        SimDuration::from_secs_f64(s)
+    } else if s > 0.0 {
+        SimDuration::MAX
+    } else {
+        SimDuration::ZERO
+    }
+}
+
+impl TransportConfig {
+    /// Checks every field; the transport itself never panics on a bad config (it clamps), but a
+    /// scenario loader should reject one with this error.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.mss == 0 {
+            return Err(ConfigError::ZeroMss(self.mss));
+        }
+        if self.init_cwnd_pkts == 0 {
+            return Err(ConfigError::ZeroInitCwnd(self.init_cwnd_pkts));
+        }
+        if self.dup_thresh == 0 {
+            return Err(ConfigError::ZeroDupThresh);
+        }
+        let mut fields = vec![
+            ("min_rto_us", self.min_rto_us),
+            ("initial_rto_ms", self.initial_rto_ms),
+            ("max_rto_s", self.max_rto_s),
+        ];
+        if let Some(d) = self.delayed_ack_us {
+            fields.push(("delayed_ack_us", d));
+        }
+        for (field, value) in fields {
+            if !value.is_finite() || value < 0.0 {
+                return Err(ConfigError::BadDuration { field, value });
+            }
+        }
+        if self.min_rto() > self.max_rto() {
+            return Err(ConfigError::MinAboveMax {
+                min_us: self.min_rto_us,
+                max_s: self.max_rto_s,
+            });
+        }
+        Ok(())
+    }
+
+    /// `mss` as used by the state machines (at least 1).
+    pub fn mss_bytes(&self) -> u64 {
+        u64::from(self.mss.max(1))
+    }
+    /// The minimum RTO.
+    pub fn min_rto(&self) -> SimDuration {
+        from_secs(self.min_rto_us * 1e-6)
+    }
+    /// The RTO before any RTT sample.
+    pub fn initial_rto(&self) -> SimDuration {
+        from_secs(self.initial_rto_ms * 1e-3)
+    }
+    /// The maximum RTO.
+    pub fn max_rto(&self) -> SimDuration {
+        from_secs(self.max_rto_s)
+    }
+    /// The delayed-ACK timeout, if delayed ACKs are on.
+    pub fn delayed_ack(&self) -> Option<SimDuration> {
+        self.delayed_ack_us.map(|us| from_secs(us * 1e-6))
+    }
+
+    /// Sets `mss` (default 1460).
+    pub fn with_mss(mut self, mss: u32) -> Self {
+        self.mss = mss;
+        self
+    }
+    /// Sets `init_cwnd_pkts` (default 10).
+    pub fn with_init_cwnd_pkts(mut self, pkts: u32) -> Self {
+        self.init_cwnd_pkts = pkts;
+        self
+    }
+    /// Sets the minimum RTO (default 200 ms).
+    pub fn with_min_rto(mut self, d: SimDuration) -> Self {
+        self.min_rto_us = d.as_nanos() as f64 / 1e3;
+        self
+    }
+    /// Sets the initial RTO (default 1 s).
+    pub fn with_initial_rto(mut self, d: SimDuration) -> Self {
+        self.initial_rto_ms = d.as_nanos() as f64 / 1e6;
+        self
+    }
+    /// Sets the delayed-ACK timeout (default `None`: every segment is ACKed at once).
+    pub fn with_delayed_ack(mut self, d: Option<SimDuration>) -> Self {
+        self.delayed_ack_us = d.map(|d| d.as_nanos() as f64 / 1e3);
+        self
+    }
+    /// Sets `ecn` (default false).
+    pub fn with_ecn(mut self, on: bool) -> Self {
+        self.ecn = on;
+        self
+    }
+    /// Sets `pacing` (default false).
+    pub fn with_pacing(mut self, on: bool) -> Self {
+        self.pacing = on;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_durations() {
+        let c = TransportConfig::default();
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(c.min_rto(), SimDuration::from_millis(200));
+        assert_eq!(c.initial_rto(), SimDuration::from_secs(1));
+        assert_eq!(c.max_rto(), SimDuration::from_secs(60));
+        assert_eq!(c.delayed_ack(), None);
+        let c = c
+            .with_min_rto(SimDuration::from_millis(1))
+            .with_delayed_ack(Some(SimDuration::from_micros(500)));
+        assert_eq!(c.min_rto(), SimDuration::from_millis(1));
+        assert_eq!(c.delayed_ack(), Some(SimDuration::from_micros(500)));
+    }
+
+    #[test]
+    fn validate_rejects_bad_values() {
+        let c = TransportConfig {
+            mss: 0,
+            ..Default::default()
+        };
+        assert_eq!(c.validate(), Err(ConfigError::ZeroMss(0)));
+        let c = TransportConfig {
+            min_rto_us: f64::NAN,
+            ..Default::default()
+        };
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::BadDuration {
+                field: "min_rto_us",
+                ..
+            })
+        ));
+        let c = TransportConfig {
+            min_rto_us: 1e9,
+            max_rto_s: 1.0,
+            ..Default::default()
+        };
+        assert!(matches!(c.validate(), Err(ConfigError::MinAboveMax { .. })));
+        assert_eq!(c.mss_bytes(), 1460);
+        assert_eq!(
+            TransportConfig {
+                mss: 0,
+                ..Default::default()
+            }
+            .mss_bytes(),
+            1
+        );
+    }
+}

@@ -1,0 +1,700 @@
+//! The sending half: a sans-IO state machine that segments a byte stream, keeps a SACK
+//! scoreboard, detects loss (DupThresh SACKed segments above a hole, or DupThresh duplicate ACKs),
+//! runs one recovery episode per window, retransmits on RTO (RFC 6298), paces, samples RTT and
+//! delivery rate, and asks a [`CongestionControl`] how much it may send.
+//!
+//! Drive it like quinn-proto: feed [`Sender::on_ack`], drain [`Sender::poll_transmit`] until it
+//! returns `None`, arm a timer at [`Sender::poll_timeout`] and call [`Sender::on_timeout`] when it
+//! fires (calling it early or spuriously is harmless).
+//!
+//! Cost: every ACK is O(1) amortized plus O(number of SACKed ranges); the scoreboard is a
+//! `VecDeque` indexed arithmetically (all segments but the last are exactly one MSS), and the
+//! loss scan only ever moves forward. Nothing allocates per ACK once the buffers are warm.
+
+use std::collections::VecDeque;
+
+use sim_core::{SimDuration, SimTime};
+
+use crate::cc::{AckSignals, CongestionControl, LossEvent};
+use crate::config::TransportConfig;
+use crate::rangeset::RangeSet;
+use crate::rtt::RttEstimator;
+use crate::wire::{AckInfo, Segment, MAX_SACK_BLOCKS};
+
+/// Counters of one sender.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SenderStats {
+    /// Segments transmitted, including retransmissions.
+    pub segments_sent: u64,
+    /// Payload bytes transmitted, including retransmissions.
+    pub bytes_sent: u64,
+    /// Segments retransmitted (fast retransmits and after timeouts).
+    pub retransmitted_segments: u64,
+    /// Payload bytes retransmitted.
+    pub retransmitted_bytes: u64,
+    /// Retransmissions of segments found lost by duplicate ACKs / SACK.
+    pub fast_retransmits: u64,
+    /// Recovery episodes entered by duplicate ACKs / SACK.
+    pub recoveries: u64,
+    /// Retransmission timeouts.
+    pub timeouts: u64,
+    /// ACKs processed.
+    pub acks: u64,
+    /// Smoothed RTT (None before the first sample).
+    pub srtt: Option<SimDuration>,
+    /// RTT variation.
+    pub rttvar: SimDuration,
+    /// The latest RTT sample.
+    pub latest_rtt: Option<SimDuration>,
+    /// The smallest RTT sample.
+    pub min_rtt: Option<SimDuration>,
+    /// The current retransmission timeout (including backoff).
+    pub rto: SimDuration,
+}
+
+/// One transmitted, not yet cumulatively acknowledged segment.
+#[derive(Clone, Copy, Debug)]
+struct SegState {
+    seq: u64,
+    len: u32,
+    /// Time of the latest transmission.
+    sent_at: SimTime,
+    /// Delivery-rate bookkeeping at the latest transmission (BBR's rate sampling).
+    delivered: u64,
+    delivered_time: SimTime,
+    first_sent_time: SimTime,
+    transmissions: u32,
+    sacked: bool,
+    /// Marked lost and waiting for a retransmission.
+    lost: bool,
+    /// Counted in the pipe.
+    in_flight: bool,
+}
+
+impl SegState {
+    fn end(&self) -> u64 {
+        self.seq + u64::from(self.len)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Recovery {
+    /// The episode ends when the cumulative ACK reaches this.
+    end: u64,
+    /// Fast recovery (true) or recovery after a timeout (false).
+    fast: bool,
+}
+
+/// The candidate segment of a delivery-rate sample: the most recently sent of those delivered.
+#[derive(Clone, Copy, Debug)]
+struct RateCandidate {
+    sent_at: SimTime,
+    delivered: u64,
+    delivered_time: SimTime,
+    first_sent_time: SimTime,
+}
+
+/// The sending side of one flow.
+#[derive(Debug)]
+pub struct Sender {
+    cfg: TransportConfig,
+    mss: u64,
+    total: Option<u64>,
+    cc: Box<dyn CongestionControl>,
+    /// Oldest unacknowledged byte.
+    snd_una: u64,
+    /// Next new byte to send (the highest byte ever sent + 1).
+    snd_nxt: u64,
+    scoreboard: VecDeque<SegState>,
+    sacked: RangeSet,
+    /// Segments below this have been examined by the SACK loss rule.
+    lost_scan: u64,
+    /// Sequence numbers waiting for a retransmission, ascending.
+    rtx_queue: VecDeque<u64>,
+    pipe_bytes: u64,
+    pipe_pkts: u64,
+    dupacks: u32,
+    recovery: Option<Recovery>,
+    /// Lost segments/bytes of the current recovery episode.
+    episode_lost: (u64, u64),
+    /// Send the first retransmission of a fast-recovery episode even if the window is full.
+    force_rtx: bool,
+    rtt: RttEstimator,
+    rto_deadline: Option<SimTime>,
+    timeout_since_ack: bool,
+    next_send: SimTime,
+    // Delivery-rate sampling.
+    delivered: u64,
+    delivered_time: SimTime,
+    first_sent_time: SimTime,
+    rate_outgoing: u64,
+    rate_incoming: u64,
+    last_signals: Option<AckSignals>,
+    stats: SenderStats,
+}
+
+impl Sender {
+    /// A sender of `total_bytes` (`None`: an endless bulk flow) starting at `now`.
+    pub fn new(
+        cfg: TransportConfig,
+        total_bytes: Option<u64>,
+        cc: Box<dyn CongestionControl>,
+        now: SimTime,
+    ) -> Self {
+        let rtt = RttEstimator::new(cfg.initial_rto(), cfg.min_rto(), cfg.max_rto());
+        let stats = SenderStats {
+            rto: rtt.rto(),
+            ..SenderStats::default()
+        };
+        Sender {
+            mss: cfg.mss_bytes(),
+            cfg,
+            total: total_bytes,
+            cc,
+            snd_una: 0,
+            snd_nxt: 0,
+            scoreboard: VecDeque::new(),
+            sacked: RangeSet::default(),
+            lost_scan: 0,
+            rtx_queue: VecDeque::new(),
+            pipe_bytes: 0,
+            pipe_pkts: 0,
+            dupacks: 0,
+            recovery: None,
+            episode_lost: (0, 0),
+            force_rtx: false,
+            rtt,
+            rto_deadline: None,
+            timeout_since_ack: false,
+            next_send: now,
+            delivered: 0,
+            delivered_time: now,
+            first_sent_time: now,
+            rate_outgoing: 0,
+            rate_incoming: 0,
+            last_signals: None,
+            stats,
+        }
+    }
+
+    /// Processes an acknowledgement. Malformed, stale or duplicate ACKs are tolerated: the
+    /// cumulative point is clamped to what was sent and SACK blocks outside the window ignored.
+    pub fn on_ack(&mut self, now: SimTime, ack: &AckInfo) {
+        self.stats.acks += 1;
+        let mss32 = u32::try_from(self.mss).unwrap_or(u32::MAX);
+        let mut sig = AckSignals {
+            now,
+            mss: mss32,
+            snd_cwnd: self.cc.cwnd_bytes(),
+            was_timeout: std::mem::take(&mut self.timeout_since_ack),
+            ..AckSignals::default()
+        };
+        let mut rate: Option<RateCandidate> = None;
+        let mut delivered_pkts = 0u64;
+        let mut delivered_bytes = 0u64;
+        let ackno = ack.ack.min(self.snd_nxt);
+
+        // Cumulative ACK.
+        if ackno > self.snd_una {
+            while let Some(front) = self.scoreboard.front().copied() {
+                if front.end() > ackno {
+                    break;
+                }
+                self.scoreboard.pop_front();
+                if front.in_flight {
+                    self.pipe_bytes = self.pipe_bytes.saturating_sub(u64::from(front.len));
+                    self.pipe_pkts = self.pipe_pkts.saturating_sub(1);
+                }
+                sig.bytes_acked += u64::from(front.len);
+                sig.packets_acked += 1;
+                if !front.sacked {
+                    delivered_bytes += u64::from(front.len);
+                    delivered_pkts += 1;
+                    Self::rate_candidate(&mut rate, &front);
+                }
+            }
+            let new_una = self.scoreboard.front().map_or(self.snd_nxt, |s| s.seq);
+            if new_una > self.snd_una {
+                self.snd_una = new_una;
+                self.dupacks = 0;
+                self.sacked.remove_below(self.snd_una);
+                self.lost_scan = self.lost_scan.max(self.snd_una);
+                self.rto_deadline = (!self.scoreboard.is_empty()).then(|| now + self.rtt.rto());
+            }
+        } else if ackno == self.snd_una && self.snd_nxt > self.snd_una {
+            self.dupacks = self.dupacks.saturating_add(1);
+        }
+
+        // SACK blocks.
+        let n = usize::from(ack.n_sack).min(MAX_SACK_BLOCKS);
+        for b in &ack.sack[..n] {
+            let start = b.start.max(self.snd_una);
+            let end = b.end.min(self.snd_nxt);
+            if start >= end {
+                continue;
+            }
+            let (mut nb, mut np) = (0u64, 0u64);
+            let (scoreboard, sacked) = (&mut self.scoreboard, &mut self.sacked);
+            let (mss, mut pipe_b, mut pipe_p) = (self.mss, self.pipe_bytes, self.pipe_pkts);
+            sacked.insert(start, end, |s, e| {
+                // Newly covered [s, e): mark the segments that lie entirely inside.
+                let Some(base) = scoreboard.front().map(|f| f.seq) else {
+                    return;
+                };
+                let mut idx =
+                    usize::try_from(s.saturating_sub(base).div_ceil(mss)).unwrap_or(usize::MAX);
+                while let Some(seg) = scoreboard.get_mut(idx) {
+                    if seg.end() > e {
+                        break;
+                    }
+                    if seg.seq >= s && !seg.sacked {
+                        seg.sacked = true;
+                        seg.lost = false;
+                        if seg.in_flight {
+                            seg.in_flight = false;
+                            pipe_b = pipe_b.saturating_sub(u64::from(seg.len));
+                            pipe_p = pipe_p.saturating_sub(1);
+                        }
+                        nb += u64::from(seg.len);
+                        np += 1;
+                        Self::rate_candidate(&mut rate, seg);
+                    }
+                    idx += 1;
+                }
+            });
+            self.pipe_bytes = pipe_b;
+            self.pipe_pkts = pipe_p;
+            sig.bytes_misordered += nb;
+            sig.packets_misordered += np;
+        }
+        delivered_bytes += sig.bytes_misordered;
+        delivered_pkts += sig.packets_misordered;
+        if sig.packets_misordered == 0 && sig.packets_acked == 0 && self.dupacks > 0 {
+            sig.packets_misordered = 1;
+        }
+
+        // Recovery exit (before new losses can open the next episode).
+        if let Some(r) = self.recovery {
+            if self.snd_una >= r.end {
+                self.recovery = None;
+                self.force_rtx = false;
+                if r.fast {
+                    self.cc.on_recovery_exit(now);
+                }
+            }
+        }
+
+        // Loss detection.
+        let pipe_before = self.pipe_bytes;
+        let (lost_p, lost_b) = self.detect_losses();
+        sig.lost_pkts_sample = lost_p;
+        if lost_p > 0 {
+            if self.recovery.is_none() {
+                self.episode_lost = (0, 0);
+                self.recovery = Some(Recovery {
+                    end: self.snd_nxt,
+                    fast: true,
+                });
+                self.force_rtx = true;
+                self.stats.recoveries += 1;
+                self.episode_lost = (lost_p, lost_b);
+                let ev = LossEvent {
+                    lost_packets: lost_p,
+                    lost_bytes: lost_b,
+                    bytes_in_flight: pipe_before.saturating_add(lost_b),
+                    recovery_point: self.snd_nxt,
+                };
+                self.cc.on_loss(now, &ev);
+            } else {
+                self.episode_lost.0 += lost_p;
+                self.episode_lost.1 += lost_b;
+            }
+        }
+
+        // RTT sample from the timestamp echo, only for ACKs that deliver something new.
+        if delivered_pkts > 0 || sig.packets_acked > 0 {
+            let r = now.saturating_since(ack.ts_echo);
+            self.rtt.sample(r);
+            sig.rtt_sample = Some(r);
+            self.update_rtt_stats(r);
+        }
+
+        // ECN echo.
+        if self.cfg.ecn && ack.ece {
+            sig.ecn_bytes = delivered_bytes;
+            sig.ecn_packets = delivered_pkts;
+        }
+
+        // Delivery rate.
+        if delivered_bytes > 0 {
+            self.delivered = self.delivered.saturating_add(delivered_bytes);
+            self.delivered_time = now;
+        }
+        if let Some(c) = rate {
+            let bytes = self.delivered.saturating_sub(c.delivered);
+            let send_elapsed = c.sent_at.saturating_since(c.first_sent_time);
+            let ack_elapsed = now.saturating_since(c.delivered_time);
+            if let Some(r) = per_sec(bytes, send_elapsed) {
+                self.rate_outgoing = r;
+            }
+            if let Some(r) = per_sec(bytes, ack_elapsed) {
+                self.rate_incoming = r;
+            }
+            self.first_sent_time = c.sent_at;
+        }
+
+        sig.rate_outgoing = self.rate_outgoing;
+        sig.rate_incoming = self.rate_incoming;
+        sig.bytes_in_flight = self.pipe_bytes;
+        sig.packets_in_flight = self.pipe_pkts;
+        sig.bytes_pending = self.bytes_pending();
+        sig.snd_una = self.snd_una;
+        sig.snd_nxt = self.snd_nxt;
+        sig.in_recovery = self.in_recovery();
+        self.cc.on_ack(now, &sig);
+        self.last_signals = Some(sig);
+    }
+
+    /// The next segment to put on the wire at `now`, if the window, the pacer and the data allow.
+    /// Retransmissions go before new data.
+    pub fn poll_transmit(&mut self, now: SimTime) -> Option<Segment> {
+        if self.pacing_rate_bps().is_some() && now < self.next_send {
+            return None;
+        }
+        let (idx, retransmit) = self.next_candidate()?;
+        let (seq, len) = match idx {
+            Some(i) => {
+                let s = self.scoreboard.get(i)?;
+                (s.seq, s.len)
+            }
+            None => (self.snd_nxt, self.new_segment_len()),
+        };
+        let forced = retransmit && self.force_rtx;
+        if !forced && !self.window_allows(len) {
+            return None;
+        }
+        if forced {
+            self.force_rtx = false;
+        }
+        if self.pipe_bytes == 0 {
+            self.first_sent_time = now;
+            self.delivered_time = now;
+        }
+        let st = SegState {
+            seq,
+            len,
+            sent_at: now,
+            delivered: self.delivered,
+            delivered_time: self.delivered_time,
+            first_sent_time: self.first_sent_time,
+            transmissions: 1,
+            sacked: false,
+            lost: false,
+            in_flight: true,
+        };
+        match idx {
+            Some(i) => {
+                self.rtx_queue.pop_front();
+                if let Some(s) = self.scoreboard.get_mut(i) {
+                    *s = SegState {
+                        transmissions: s.transmissions.saturating_add(1),
+                        ..st
+                    };
+                }
+                self.stats.retransmitted_segments += 1;
+                self.stats.retransmitted_bytes += u64::from(len);
+                if self.recovery.is_some_and(|r| r.fast) {
+                    self.stats.fast_retransmits += 1;
+                }
+            }
+            None => {
+                self.scoreboard.push_back(st);
+                self.snd_nxt += u64::from(len);
+            }
+        }
+        self.pipe_bytes += u64::from(len);
+        self.pipe_pkts += 1;
+        self.stats.segments_sent += 1;
+        self.stats.bytes_sent += u64::from(len);
+        if self.rto_deadline.is_none() {
+            self.rto_deadline = Some(now + self.rtt.rto());
+        }
+        if let Some(rate) = self.pacing_rate_bps() {
+            self.next_send = now + SimDuration::transmission(u64::from(len), rate);
+        }
+        let fin = self.total.is_some_and(|t| seq + u64::from(len) >= t);
+        Some(Segment {
+            seq,
+            len,
+            ts: now,
+            retransmit,
+            fin,
+        })
+    }
+
+    /// When the sender next needs [`Sender::on_timeout`] (or [`Sender::poll_transmit`], for the
+    /// pacer): the earlier of the RTO deadline and the next pacing release (only when the window
+    /// would let a segment out).
+    pub fn poll_timeout(&self) -> Option<SimTime> {
+        let pace =
+            (self.pacing_rate_bps().is_some() && self.can_send_unpaced()).then_some(self.next_send);
+        match (self.rto_deadline, pace) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Fires the retransmission timer if it is due at `now` (otherwise does nothing): backs the
+    /// RTO off, tells the controller, marks every outstanding un-SACKed segment lost and goes back
+    /// to the oldest one.
+    pub fn on_timeout(&mut self, now: SimTime) {
+        let Some(deadline) = self.rto_deadline else {
+            return;
+        };
+        if now < deadline || self.scoreboard.is_empty() {
+            if self.scoreboard.is_empty() {
+                self.rto_deadline = None;
+            }
+            return;
+        }
+        self.stats.timeouts += 1;
+        self.rtt.backoff();
+        self.stats.rto = self.rtt.rto();
+        self.timeout_since_ack = true;
+        self.rtx_queue.clear();
+        for s in self.scoreboard.iter_mut() {
+            if s.sacked {
+                continue;
+            }
+            s.in_flight = false;
+            s.lost = true;
+            self.rtx_queue.push_back(s.seq);
+        }
+        self.pipe_bytes = 0;
+        self.pipe_pkts = 0;
+        self.lost_scan = self.snd_nxt;
+        self.dupacks = 0;
+        self.force_rtx = false;
+        self.recovery = Some(Recovery {
+            end: self.snd_nxt,
+            fast: false,
+        });
+        self.cc.on_timeout(now);
+        self.next_send = now;
+        self.rto_deadline = Some(now + self.rtt.rto());
+    }
+
+    /// True once every byte of a sized flow is cumulatively acknowledged.
+    pub fn is_complete(&self) -> bool {
+        self.total.is_some_and(|t| self.snd_una >= t)
+    }
+
+    /// Counters and RTT state.
+    pub fn stats(&self) -> &SenderStats {
+        &self.stats
+    }
+
+    /// The congestion window (bytes) the controller currently allows.
+    pub fn cwnd(&self) -> u64 {
+        self.cc.cwnd_bytes()
+    }
+
+    /// The signals computed for the latest ACK.
+    pub fn last_signals(&self) -> Option<&AckSignals> {
+        self.last_signals.as_ref()
+    }
+
+    /// Bytes in flight (RFC 6675 pipe).
+    pub fn bytes_in_flight(&self) -> u64 {
+        self.pipe_bytes
+    }
+
+    /// Segments in flight.
+    pub fn packets_in_flight(&self) -> u64 {
+        self.pipe_pkts
+    }
+
+    /// Oldest unacknowledged byte.
+    pub fn snd_una(&self) -> u64 {
+        self.snd_una
+    }
+
+    /// Next new byte to send.
+    pub fn snd_nxt(&self) -> u64 {
+        self.snd_nxt
+    }
+
+    /// True during a fast-recovery episode.
+    pub fn in_recovery(&self) -> bool {
+        self.recovery.is_some_and(|r| r.fast)
+    }
+
+    /// Application bytes not yet sent (`u64::MAX` for an endless flow).
+    pub fn bytes_pending(&self) -> u64 {
+        self.total
+            .map_or(u64::MAX, |t| t.saturating_sub(self.snd_nxt))
+    }
+
+    /// The current retransmission timeout.
+    pub fn rto(&self) -> SimDuration {
+        self.rtt.rto()
+    }
+
+    /// The congestion controller.
+    pub fn cc(&self) -> &dyn CongestionControl {
+        self.cc.as_ref()
+    }
+
+    /// The congestion controller, mutably (e.g. for a CCP shim to install a window).
+    pub fn cc_mut(&mut self) -> &mut dyn CongestionControl {
+        self.cc.as_mut()
+    }
+
+    /// The pacing rate in force (bits/s): the controller's, else the self-pacing rate when
+    /// `cfg.pacing` is on and an RTT sample exists, else `None`. A rate of 0 counts as unpaced.
+    pub fn pacing_rate_bps(&self) -> Option<u64> {
+        if let Some(r) = self.cc.pacing_rate_bps() {
+            return (r > 0).then_some(r);
+        }
+        if !self.cfg.pacing {
+            return None;
+        }
+        let srtt = self.stats.srtt?.as_nanos();
+        if srtt == 0 {
+            return None;
+        }
+        let cwnd = self.cc.cwnd_bytes();
+        let slow_start = self.cc.ssthresh_bytes().is_none_or(|ss| cwnd < ss / 2);
+        let pct: u128 = if slow_start { 200 } else { 120 };
+        let bps = u128::from(cwnd) * 8 * 1_000_000_000 * pct / 100 / u128::from(srtt);
+        Some(u64::try_from(bps).unwrap_or(u64::MAX).max(1))
+    }
+
+    fn update_rtt_stats(&mut self, r: SimDuration) {
+        self.stats.srtt = self.rtt.srtt();
+        self.stats.rttvar = self.rtt.rttvar();
+        self.stats.rto = self.rtt.rto();
+        self.stats.latest_rtt = Some(r);
+        self.stats.min_rtt = Some(self.stats.min_rtt.map_or(r, |m| m.min(r)));
+    }
+
+    fn rate_candidate(c: &mut Option<RateCandidate>, s: &SegState) {
+        if c.is_none_or(|c| s.sent_at >= c.sent_at) {
+            *c = Some(RateCandidate {
+                sent_at: s.sent_at,
+                delivered: s.delivered,
+                delivered_time: s.delivered_time,
+                first_sent_time: s.first_sent_time,
+            });
+        }
+    }
+
+    /// Applies the loss rules; returns the newly lost (segments, bytes).
+    fn detect_losses(&mut self) -> (u64, u64) {
+        let (mut np, mut nb) = (0u64, 0u64);
+        let thresh = u64::from(self.cfg.dup_thresh.max(1));
+        // SACK rule: every un-SACKed segment below the DupThresh-th highest SACKed segment.
+        if let Some(boundary) = self.sacked.nth_highest_segment_start(thresh, self.mss) {
+            if boundary > self.lost_scan {
+                if let Some(base) = self.scoreboard.front().map(|f| f.seq) {
+                    let from = self.lost_scan.max(base);
+                    let mut idx = usize::try_from((from - base) / self.mss).unwrap_or(usize::MAX);
+                    while let Some(seg) = self.scoreboard.get_mut(idx) {
+                        if seg.seq >= boundary {
+                            break;
+                        }
+                        if !seg.sacked && !seg.lost && seg.seq >= from {
+                            Self::mark_lost(seg, &mut self.pipe_bytes, &mut self.pipe_pkts);
+                            self.rtx_queue.push_back(seg.seq);
+                            np += 1;
+                            nb += u64::from(seg.len);
+                        }
+                        idx += 1;
+                    }
+                }
+                self.lost_scan = boundary;
+            }
+        }
+        // Duplicate-ACK rule (covers ACKs without SACK information).
+        if self.dupacks == self.cfg.dup_thresh.max(1) {
+            if let Some(seg) = self.scoreboard.front_mut() {
+                if !seg.sacked && !seg.lost && seg.seq >= self.lost_scan {
+                    Self::mark_lost(seg, &mut self.pipe_bytes, &mut self.pipe_pkts);
+                    self.rtx_queue.push_front(seg.seq);
+                    np += 1;
+                    nb += u64::from(seg.len);
+                }
+            }
+        }
+        (np, nb)
+    }
+
+    fn mark_lost(seg: &mut SegState, pipe_b: &mut u64, pipe_p: &mut u64) {
+        seg.lost = true;
+        if seg.in_flight {
+            seg.in_flight = false;
+            *pipe_b = pipe_b.saturating_sub(u64::from(seg.len));
+            *pipe_p = pipe_p.saturating_sub(1);
+        }
+    }
+
+    /// The scoreboard index of the first segment waiting for retransmission (dropping stale
+    /// queue entries), else `Some((None, false))` for new data, else `None`.
+    fn next_candidate(&mut self) -> Option<(Option<usize>, bool)> {
+        while let Some(&seq) = self.rtx_queue.front() {
+            if let Some(i) = self.index_of(seq) {
+                if self.scoreboard.get(i).is_some_and(|s| s.lost && !s.sacked) {
+                    return Some((Some(i), true));
+                }
+            }
+            self.rtx_queue.pop_front();
+        }
+        (self.new_segment_len() > 0).then_some((None, false))
+    }
+
+    /// Like [`Self::next_candidate`] but read-only.
+    fn can_send_unpaced(&self) -> bool {
+        let len = self
+            .rtx_queue
+            .iter()
+            .find_map(|&seq| {
+                let s = self.scoreboard.get(self.index_of(seq)?)?;
+                (s.lost && !s.sacked).then_some(s.len)
+            })
+            .or_else(|| {
+                let l = self.new_segment_len();
+                (l > 0).then_some(l)
+            });
+        len.is_some_and(|l| self.force_rtx || self.window_allows(l))
+    }
+
+    fn index_of(&self, seq: u64) -> Option<usize> {
+        let base = self.scoreboard.front()?.seq;
+        let i = usize::try_from(seq.checked_sub(base)? / self.mss).ok()?;
+        (self.scoreboard.get(i)?.seq == seq).then_some(i)
+    }
+
+    fn new_segment_len(&self) -> u32 {
+        let left = self
+            .total
+            .map_or(u64::MAX, |t| t.saturating_sub(self.snd_nxt));
+        u32::try_from(left.min(self.mss)).unwrap_or(u32::MAX)
+    }
+
+    fn window_allows(&self, len: u32) -> bool {
+        self.pipe_bytes == 0 || self.pipe_bytes + u64::from(len) <= self.cc.cwnd_bytes()
+    }
+}
+
+/// `bytes / elapsed` in bytes per second; `None` for a zero interval.
+fn per_sec(bytes: u64, elapsed: SimDuration) -> Option<u64> {
+    let ns = elapsed.as_nanos();
+    if ns == 0 {
+        return None;
+    }
+    let r = u128::from(bytes) * 1_000_000_000 / u128::from(ns);
+    Some(u64::try_from(r).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests;
