@@ -1,0 +1,2 @@
+(def )
+(when true (report))
