@@ -232,14 +232,18 @@ impl TraceLink {
             return;
         }
         let period_ns = self.trace.period_ms() * NS_PER_MS;
-        let mut rep = now.as_nanos() / period_ns;
-        let base = rep * period_ns;
         let times = &self.trace.times_ms;
-        let mut idx = times.partition_point(|&t| base + t * NS_PER_MS < now.as_nanos());
-        if idx == times.len() {
+        // Start one repetition early: the last opportunities of a repetition share their
+        // instant with the first of the next one.
+        let mut rep = (now.as_nanos() / period_ns).saturating_sub(1);
+        let idx = loop {
+            let base = rep * period_ns;
+            let idx = times.partition_point(|&t| base + t * NS_PER_MS < now.as_nanos());
+            if idx < times.len() {
+                break idx;
+            }
             rep += 1;
-            idx = 0;
-        }
+        };
         // Never move backwards past opportunities already used.
         if (rep, idx) > (self.rep, self.idx) {
             self.rep = rep;

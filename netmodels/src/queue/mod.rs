@@ -25,7 +25,7 @@ pub mod sfq;
 pub mod step;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use sim_core::{SimRng, SimTime};
 

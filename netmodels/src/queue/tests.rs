@@ -540,7 +540,7 @@ fn strict_priority_serves_band_zero_first() {
 
 /// A tiny self-describing deserializer so config tests need no format crate: a map of
 /// string keys to the values below, which serde reads as TOML would give them.
-mod de {
+pub(crate) mod de {
     use serde::de::value::{Error, MapDeserializer};
     use serde::de::{Deserializer, IntoDeserializer, Visitor};
 
