@@ -1,0 +1,11 @@
+//! Integration tests of the transport, one binary: loss recovery with scripted drops, receiver
+//! ACK behaviour, congestion-controller window evolution, pacing, signals, and property tests.
+
+mod util;
+
+mod cc;
+mod pacing;
+mod props;
+mod receiver;
+mod recovery;
+mod signals;

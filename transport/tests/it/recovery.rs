@@ -1,0 +1,129 @@
+//! Loss recovery with deterministic drops: the exact retransmissions and their times.
+//!
+//! Setup (see `util::pair`): MSS 1460, IW 10, NewReno, 10 ms one way, a bottleneck that takes
+//! exactly 1 ms per segment, min RTO 200 ms. Segment `i` of the initial window leaves the
+//! bottleneck at `(i+1)` ms (a dropped segment does not occupy it), reaches the receiver 10 ms
+//! later, and its ACK reaches the sender at `(i+1) + 20` ms.
+
+use transport::{CcKind, TransportConfig};
+
+use crate::util::*;
+
+#[test]
+fn single_drop_is_one_fast_retransmit_after_three_dupacks() {
+    let mut p = pair(TransportConfig::default(), 20, CcKind::Reno);
+    p.drops.push((5, 1));
+    assert!(p.run_until_complete(at_ms(10_000), 100_000), "{p:?}");
+    dump(&p);
+    // Segments 6, 7, 8 leave the bottleneck at 6, 7, 8 ms; the third duplicate ACK (from 8)
+    // arrives at 28 ms and triggers the only retransmission, of segment 5.
+    assert_eq!(p.retransmissions(), vec![(at_ms(28), 5, 2)]);
+    let rtx = p.tx_log.iter().find(|r| r.nth == 2).map(|r| r.seg);
+    assert_eq!(rtx.map(|s| (s.seq, s.retransmit)), Some((5 * MSS, true)));
+    let dupacks_before: Vec<_> =
+        p.ack_log.iter().filter(|(t, a)| *t <= at_ms(28) && a.ack == 5 * MSS && a.n_sack > 0).map(|(t, _)| *t).collect();
+    assert_eq!(dupacks_before, vec![at_ms(26), at_ms(27), at_ms(28)]);
+    let st = p.sender.stats();
+    assert_eq!((st.fast_retransmits, st.recoveries, st.timeouts), (1, 1, 0));
+    assert_eq!(st.retransmitted_segments, 1);
+    assert_eq!(p.receiver.delivered_bytes(), 20 * MSS);
+}
+
+#[test]
+fn two_drops_recover_in_one_episode_with_one_reduction() {
+    let mut p = pair(TransportConfig::default(), 20, CcKind::Reno);
+    p.drops.extend([(5, 1), (7, 1)]);
+    // Until the first retransmission: acks of 0..4 grew cwnd 10 -> 15 segments in slow start.
+    p.run_until(at_ms(28), 100_000);
+    dump(&p);
+    assert_eq!(p.retransmissions(), vec![(at_ms(28), 5, 2)]);
+    assert_eq!(p.sender.cwnd(), 15 * MSS / 2);
+    assert!(p.sender.in_recovery());
+    assert!(p.run_until_complete(at_ms(10_000), 100_000));
+    dump(&p);
+    // Segment 7 is lost once 8, 9 and 10 are SACKed; 10 was sent at 21 ms (the first ACK),
+    // left the bottleneck at 22 ms, and its SACK arrives at 42 ms. The first retransmission of
+    // an episode goes out regardless of the window, later ones wait for the pipe (RFC 6675):
+    // at 42 ms segments 11..19 and the retransmitted 5 are in flight (10 > 7.5 - 1), and each
+    // later SACK takes one out, so the pipe is 6 segments at 46 ms.
+    assert_eq!(p.retransmissions(), vec![(at_ms(28), 5, 2), (at_ms(46), 7, 2)]);
+    let st = p.sender.stats();
+    assert_eq!((st.fast_retransmits, st.recoveries, st.timeouts), (2, 1, 0));
+    // One halving only: the window never went below 7.5 segments.
+    assert!(p.sender.cwnd() >= 15 * MSS / 2);
+    assert!(!p.sender.in_recovery());
+    assert_eq!(p.receiver.delivered_bytes(), 20 * MSS);
+}
+
+#[test]
+fn last_segment_lost_is_recovered_by_rto_at_min_rto() {
+    let mut p = pair(TransportConfig::default(), 20, CcKind::Reno);
+    p.drops.push((19, 1));
+    assert!(p.run_until_complete(at_ms(10_000), 100_000));
+    dump(&p);
+    // Nothing above segment 19 can be SACKed, so only the RTO finds it. The last ACK that
+    // advanced snd_una (for segment 18) restarted the timer; RTO = max(srtt + 4 rttvar,
+    // min_rto) = 200 ms.
+    let last_advance =
+        p.ack_log.iter().filter(|(_, a)| a.ack == 19 * MSS).map(|(t, _)| *t).next().expect("ack of 18");
+    assert_eq!(p.retransmissions(), vec![(last_advance + ms(200), 19, 2)]);
+    // Segments 10..19 were sent at 21..25 ms and left the bottleneck at 22..31 ms, so segment
+    // 18's ACK arrived at 50 ms.
+    assert_eq!(p.retransmissions()[0].0, at_ms(250));
+    let st = p.sender.stats();
+    assert_eq!((st.fast_retransmits, st.recoveries, st.timeouts), (0, 0, 1));
+}
+
+#[test]
+fn lost_retransmission_needs_rto_with_backoff() {
+    let mut p = pair(TransportConfig::default(), 20, CcKind::Reno);
+    // Lose segment 5, its fast retransmission, and its first timeout retransmission.
+    p.drops.extend([(5, 1), (5, 2), (5, 3)]);
+    assert!(p.run_until_complete(at_ms(10_000), 100_000));
+    dump(&p);
+    // The last ACK that advanced snd_una (segment 4's, at 25 ms) armed the timer: 25 + 200 ms.
+    // The timeout doubles the RTO to 400 ms: the next fires at 625 ms.
+    assert_eq!(
+        p.retransmissions(),
+        vec![(at_ms(28), 5, 2), (at_ms(225), 5, 3), (at_ms(625), 5, 4)]
+    );
+    let st = p.sender.stats();
+    assert_eq!((st.fast_retransmits, st.recoveries, st.timeouts), (1, 1, 2));
+    // After the final ACK the RTT sample clears the backoff.
+    assert_eq!(p.sender.rto(), ms(200));
+    assert_eq!(p.receiver.delivered_bytes(), 20 * MSS);
+}
+
+#[test]
+fn rto_sets_cwnd_to_one_mss_and_retransmits_everything_unsacked() {
+    let mut p = pair(TransportConfig::default(), 10, CcKind::Reno);
+    // The whole initial window is lost.
+    p.drops.extend((0..10).map(|i| (i, 1)));
+    p.run_until(at_ms(1000), 100_000);
+    dump(&p);
+    // No RTT sample yet: the initial RTO of 1 s fires, and with cwnd = 1 MSS only segment 0
+    // goes out.
+    assert_eq!(p.retransmissions(), vec![(at_ms(1000), 0, 2)]);
+    assert_eq!(p.sender.cwnd(), MSS);
+    assert_eq!(p.sender.stats().timeouts, 1);
+    assert!(p.run_until_complete(at_ms(10_000), 100_000));
+    // Slow start from one segment: 0 | 1 2 | 3 4 5 6 | 7 8 9, each a retransmission.
+    let rtx: Vec<_> = p.retransmissions().iter().map(|r| r.1).collect();
+    assert_eq!(rtx, (0..10).collect::<Vec<_>>());
+    assert_eq!(p.sender.stats().timeouts, 1);
+}
+
+#[test]
+fn datacenter_min_rto() {
+    let cfg = TransportConfig::default().with_min_rto(ms(1));
+    let mut p = pair(cfg, 20, CcKind::Reno);
+    p.drops.push((19, 1));
+    assert!(p.run_until_complete(at_ms(10_000), 100_000));
+    dump(&p);
+    let st = *p.sender.stats();
+    assert_eq!(st.timeouts, 1);
+    // The RTO is srtt + 4·rttvar (above 1 ms), measured before the timeout fired.
+    let last_advance = p.ack_log.iter().find(|(_, a)| a.ack == 19 * MSS).map(|(t, _)| *t).expect("ack");
+    let rtx_at = p.retransmissions()[0].0;
+    assert!(rtx_at > last_advance + ms(20) && rtx_at < last_advance + ms(200), "{rtx_at}");
+}
