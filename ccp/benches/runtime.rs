@@ -1,0 +1,120 @@
+//! One invocation of a Reno reporting program: our runtime vs libccp 1.2's `ccp_invoke`,
+//! side by side in one run.
+//!
+//! The program is the built-in Reno program (per-ACK accumulation, a report when `Micros`
+//! exceeds the RTT sample, then `Micros := 0`), so most invocations do not report and one in
+//! every ~10,000 does, as on a real ACK clock. libccp is called through its Rust binding
+//! (`load_primitives` + `invoke`), as a Rust datapath would call it.
+
+use ccp::agent::builtin::reno_program;
+use ccp::datapath::{Config, Datapath, FlowInfo, Primitives};
+use ccp::wire::{ChangeProg, InstallExpr, Msg};
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+
+fn messages() -> (Vec<u8>, impl Fn(u32) -> Vec<u8>) {
+    let install = Msg::InstallExpr(InstallExpr {
+        sid: 0,
+        program_uid: 1,
+        program: reno_program().program,
+    })
+    .encode()
+    .unwrap();
+    let change = |sid| {
+        Msg::ChangeProg(ChangeProg {
+            sid,
+            program_uid: 1,
+            updates: vec![],
+        })
+        .encode()
+        .unwrap()
+    };
+    (install, change)
+}
+
+fn ours(c: &mut Criterion) {
+    let (install, change) = messages();
+    let mut dp = Datapath::new(Config::default(), 0);
+    let sid = dp.open_flow(0, FlowInfo::default()).unwrap();
+    dp.handle_bytes(0, &install).unwrap();
+    dp.handle_bytes(0, &change(sid)).unwrap();
+    let mut now = 1u64;
+    let mut p = Primitives {
+        bytes_acked: 1460,
+        packets_acked: 1,
+        rtt_sample_us: 10_000,
+        snd_cwnd: 14_600,
+        ..Default::default()
+    };
+    c.bench_function("invoke/reno/ours", |b| {
+        b.iter(|| {
+            now += 1;
+            p.snd_cwnd = p.snd_cwnd.wrapping_add(1) | 1;
+            let inv = dp.invoke(now, sid, black_box(&p));
+            if inv.reported {
+                while dp.poll_transmit().is_some() {}
+            }
+            black_box(inv.cwnd)
+        })
+    });
+}
+
+/// Keeps the first messages (READY, CREATE) to learn libccp's socket id; drops the rest.
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+impl libccp::DatapathOps for Capture {
+    fn send_msg(&mut self, msg: &[u8]) {
+        if let Ok(mut v) = self.0.lock() {
+            if v.len() < 2 {
+                v.push(msg.to_vec());
+            }
+        }
+        black_box(msg);
+    }
+}
+struct Cn(u32);
+impl libccp::CongestionOps for Cn {
+    fn set_cwnd(&mut self, c: u32) {
+        self.0 = c;
+    }
+    fn set_rate_abs(&mut self, _: u32) {}
+}
+
+fn libccp(c: &mut Criterion) {
+    let (mut install, change) = messages();
+    let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let dp = libccp::DatapathBuilder::default()
+        .with_ops(Capture(sent.clone()))
+        .init()
+        .unwrap();
+    let mut conn = libccp::Connection::start(&dp, Cn(0), libccp::FlowInfo::default()).unwrap();
+    dp.recv_msg(&mut install).unwrap();
+    // The binding mallocs its connection table without zeroing it, so the socket id is not
+    // always 1: take it from the CREATE.
+    let sid = sent
+        .lock()
+        .unwrap()
+        .iter()
+        .find_map(|b| match Msg::decode(b) {
+            Ok((Msg::Create(c), _)) => Some(c.sid),
+            _ => None,
+        })
+        .unwrap();
+    dp.recv_msg(&mut change(sid)).unwrap();
+    let mut cwnd = 14_600u32;
+    c.bench_function("invoke/reno/libccp", |b| {
+        b.iter(|| {
+            cwnd = cwnd.wrapping_add(1) | 1;
+            conn.load_primitives(
+                libccp::Primitives::default()
+                    .with_bytes_acked(1460)
+                    .with_packets_acked(1)
+                    .with_rtt_sample_us(10_000)
+                    .with_snd_cwnd(black_box(cwnd)),
+            );
+            let r = conn.invoke();
+            black_box(r.is_ok())
+        })
+    });
+}
+
+criterion_group!(benches, ours, libccp);
+criterion_main!(benches);
