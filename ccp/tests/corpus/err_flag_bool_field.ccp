@@ -1,0 +1,4 @@
+(def (volatile timeout false))
+(when timeout
+    (report)
+)

@@ -1,0 +1,2 @@
+(def (__illegalname 0))
+(when true (report))

@@ -1,0 +1,16 @@
+(def
+    (Report
+        (volatile acked 0)
+        (volatile rtt 0)
+    )
+    (volatile firstAck true)
+    (volatile timeout false)
+)
+(when (&& firstAck true)
+    (:= firstAck false)
+    (fallthrough)
+)
+(when (timeout)
+    (report)
+    (:= Micros 0)
+)
