@@ -245,3 +245,81 @@ fn loss_model_is_seeded_and_validated() {
     assert_eq!(a, draws("a"));
     assert_ne!(a, draws("b"));
 }
+
+/// An independent, brute-force model of the trace semantics: every opportunity is listed
+/// explicitly with its byte budget, and a packet walks them byte by byte.
+struct Reference {
+    opps: Vec<(u64, u32)>, // (time ns, bytes left)
+    next: usize,
+}
+
+impl Reference {
+    fn new(times_ms: &[u64], horizon_ms: u64) -> Self {
+        let period = *times_ms.last().unwrap();
+        let mut opps = Vec::new();
+        let mut rep = 0;
+        while rep * period <= horizon_ms {
+            for &t in times_ms {
+                opps.push(((rep * period + t) * 1_000_000, OPPORTUNITY_BYTES));
+            }
+            rep += 1;
+        }
+        Reference { opps, next: 0 }
+    }
+
+    fn departure(&mut self, now: u64, bytes: u32) -> u64 {
+        let mut left = bytes;
+        // Unused opportunities in the past are lost; partly used ones are usable only at
+        // their own instant.
+        while self.opps[self.next].0 < now || self.opps[self.next].1 == 0 {
+            self.next += 1;
+        }
+        loop {
+            let o = &mut self.opps[self.next];
+            let used = left.min(o.1);
+            o.1 -= used;
+            left -= used;
+            if left == 0 {
+                return o.0;
+            }
+            self.next += 1;
+        }
+    }
+}
+
+mod reference_prop {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn trace_link_matches_a_brute_force_reference(
+            gaps in prop::collection::vec(0u64..4, 1..12),
+            reqs in prop::collection::vec((0u64..3_000_000, 1u32..5000, any::<bool>()), 1..80),
+        ) {
+            let mut times = Vec::new();
+            let mut t = 0;
+            for g in gaps {
+                t += g;
+                times.push(t);
+            }
+            if *times.last().unwrap() == 0 {
+                times.push(1);
+            }
+            let text: String = times.iter().map(|t| format!("{t}\n")).collect();
+            let mut link = TraceLink::new(parse_mahimahi(&text, "p").unwrap());
+            let mut reference = Reference::new(&times, 20_000);
+            let mut now = 0u64;
+            for (gap, size, back_to_back) in reqs {
+                if !back_to_back {
+                    now += gap;
+                }
+                let a = link.departure(SimTime(now), size);
+                let b = reference.departure(now, size);
+                prop_assert_eq!(a.as_nanos(), b, "request of {} bytes at {} ns", size, now);
+                now = b;
+            }
+        }
+    }
+}
