@@ -372,15 +372,25 @@ fn statement() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Separators portus accepts between clauses (at most one comment, as portus allows).
+fn clause_sep() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec!["\n", " ", "", "\r\n", "\n\t", "\n# note (when\n"])
+}
+
 fn valid_program() -> impl Strategy<Value = String> {
     prop::collection::vec(
-        (condition(), prop::collection::vec(statement(), 1..4)),
+        (
+            clause_sep(),
+            condition(),
+            prop::collection::vec(statement(), 1..4),
+            prop::sample::select(vec!["\n    ", " ", "\t", "\r\n"]),
+        ),
         1..4,
     )
     .prop_map(|clauses| {
         let mut s = String::from(DEFS);
-        for (c, body) in clauses {
-            s.push_str(&format!("\n(when {c}\n    {}\n)", body.join("\n    ")));
+        for (sep, c, body, ws) in clauses {
+            s.push_str(&format!("{sep}(when {c}{ws}{}{ws})", body.join(ws)));
         }
         s
     })
@@ -453,6 +463,27 @@ proptest! {
     fn generated_valid_programs_match_portus(src in valid_program()) {
         quiet_panics();
         assert_agree(&src);
+    }
+
+    /// Install-time overrides of number fields give the same bytes as portus.
+    #[test]
+    fn generated_overrides_match_portus(
+        src in valid_program(),
+        ovr in prop::collection::vec(
+            (prop::sample::select(vec!["Report.a", "Report.b", "c", "Report.e"]), 0u64..(1 << 31)),
+            0..4,
+        ),
+    ) {
+        quiet_panics();
+        match (ours(&src, &ovr), portus(&src, &ovr)) {
+            (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+            (Err(_), Err(_)) => {}
+            (Err(e), Ok(_)) => prop_assert!(
+                matches!(e.kind, ErrorKind::TooManyRegisters { kind: "temporary", .. }),
+                "{}", e
+            ),
+            (Ok(_), Err(e)) => prop_assert!(false, "portus rejects: {}", e),
+        }
     }
 
     #[test]
