@@ -20,6 +20,8 @@
 //! An immediate register's "index" is its value truncated to 32 bits (portus writes
 //! `+infinity` as `0xffff_ffff`).
 
+use std::fmt;
+
 use thiserror::Error;
 
 /// Size of one encoded [`Expression`].
@@ -466,6 +468,99 @@ impl Program {
     }
 }
 
+impl fmt::Display for Reg {
+    /// `imm 5`, `imm +inf` (for `0xffff_ffff`), `Cwnd`, `Micros`, `Ack.now`, `report[2]`,
+    /// `vreport[2]` (volatile), `control[0]`, `vcontrol[0]`, `local[1]`, `tmp[0]`, `flag`, ...
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = self.index;
+        match self.kind {
+            RegKind::Immediate if i == u32::MAX => f.write_str("imm +inf"),
+            RegKind::Immediate => write!(f, "imm {i}"),
+            RegKind::Implicit => match i {
+                implicit::EXPR_FLAG => f.write_str("flag"),
+                implicit::SHOULD_FALLTHROUGH => f.write_str("fallthrough"),
+                implicit::SHOULD_REPORT => f.write_str("report"),
+                implicit::US_ELAPSED => f.write_str("Micros"),
+                implicit::CWND => f.write_str("Cwnd"),
+                implicit::RATE => f.write_str("Rate"),
+                _ => write!(f, "implicit[{i}]"),
+            },
+            RegKind::Primitive => match primitive::NAMES.get(i as usize) {
+                Some(n) => f.write_str(n),
+                None => write!(f, "primitive[{i}]"),
+            },
+            RegKind::Local => write!(f, "local[{i}]"),
+            RegKind::Tmp => write!(f, "tmp[{i}]"),
+            RegKind::VolatileReport => write!(f, "vreport[{i}]"),
+            RegKind::NonVolatileReport => write!(f, "report[{i}]"),
+            RegKind::VolatileControl => write!(f, "vcontrol[{i}]"),
+            RegKind::NonVolatileControl => write!(f, "control[{i}]"),
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    /// The libccp name in lower case: `add`, `bind`, `def`, ... `maxwrap`, `notif`, `sub`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Op::Add => "add",
+            Op::Bind => "bind",
+            Op::Def => "def",
+            Op::Div => "div",
+            Op::Equiv => "equiv",
+            Op::Ewma => "ewma",
+            Op::Gt => "gt",
+            Op::If => "if",
+            Op::Lt => "lt",
+            Op::Max => "max",
+            Op::MaxWrap => "maxwrap",
+            Op::Min => "min",
+            Op::Mul => "mul",
+            Op::NotIf => "notif",
+            Op::Sub => "sub",
+        })
+    }
+}
+
+impl fmt::Display for Instr {
+    /// `res <- op left, right`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} <- {} {}, {}",
+            self.res, self.op, self.left, self.right
+        )
+    }
+}
+
+impl fmt::Display for Program {
+    /// A numbered listing: the `DEF` preamble, then each clause's condition and body.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let first = self
+            .expressions
+            .first()
+            .map_or(self.instrs.len(), |e| e.cond_start as usize);
+        for (n, ins) in self.instrs.iter().enumerate().take(first) {
+            writeln!(f, "{n:4}  {ins}")?;
+        }
+        for (k, e) in self.expressions.iter().enumerate() {
+            writeln!(f, "when #{k}:")?;
+            let cond =
+                e.cond_start as usize..(e.cond_start as usize).saturating_add(e.num_cond as usize);
+            let body =
+                e.body_start as usize..(e.body_start as usize).saturating_add(e.num_body as usize);
+            for (label, range) in [("cond", cond), ("body", body)] {
+                for n in range {
+                    if let Some(ins) = self.instrs.get(n) {
+                        writeln!(f, "{n:4}  {label}  {ins}")?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The value type of a named field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ValueType {
@@ -611,6 +706,34 @@ mod tests {
                 ..i
             })
         );
+    }
+
+    #[test]
+    fn display_listing() {
+        let i = Instr {
+            op: Op::Ewma,
+            res: Reg::report(1, true),
+            left: Reg::imm(2),
+            right: Reg::primitive(primitive::FLOW_RTT_SAMPLE_US),
+        };
+        assert_eq!(
+            i.to_string(),
+            "vreport[1] <- ewma imm 2, Flow.rtt_sample_us"
+        );
+        assert_eq!(Reg::imm(u64::MAX).to_string(), "imm +inf");
+        assert_eq!(Reg::implicit(implicit::CWND).to_string(), "Cwnd");
+        let p = Program {
+            expressions: vec![Expression {
+                cond_start: 1,
+                num_cond: 1,
+                body_start: 2,
+                num_body: 1,
+            }],
+            instrs: vec![i, i, i],
+        };
+        let text = p.to_string();
+        assert_eq!(text.lines().count(), 4);
+        assert!(text.contains("when #0:") && text.contains("   2  body  vreport[1]"));
     }
 
     #[test]
