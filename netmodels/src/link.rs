@@ -238,7 +238,8 @@ impl TraceLink {
         let mut rep = (now.as_nanos() / period_ns).saturating_sub(1);
         let idx = loop {
             let base = rep * period_ns;
-            let idx = times.partition_point(|&t| base + t * NS_PER_MS < now.as_nanos());
+            let idx =
+                times.partition_point(|&t| base.saturating_add(t * NS_PER_MS) < now.as_nanos());
             if idx < times.len() {
                 break idx;
             }

@@ -5,14 +5,15 @@
 //! capacity budget that placements draw from: [`SmartNic::reserve`] /
 //! [`ProgrammableSwitch::reserve`] take a [`Demand`] and return a [`Reservation`] or an
 //! [`OffloadError`] naming the exhausted resource, what was asked and what is left. A
-//! reservation is released on the device that granted it, once.
+//! reservation is released on the device that granted it, once. Both devices implement
+//! [`OffloadDevice`], so placement code can be generic over them.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
-use sim_core::SimDuration;
+use sim_core::{SimDuration, SimTime};
 
 /// A kind of offload capacity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -317,6 +318,45 @@ impl Budget {
     }
 }
 
+/// What every offload device offers to placement code: a name and a capacity budget.
+pub trait OffloadDevice {
+    /// The device's name.
+    fn name(&self) -> &str;
+    /// Reserves `d` entirely, or nothing (the error names the first exhausted resource).
+    fn reserve(&mut self, d: Demand) -> Result<Reservation, OffloadError>;
+    /// Gives back a reservation this device granted.
+    fn release(&mut self, r: Reservation) -> Result<(), OffloadError>;
+    /// Free amount of `r` (`None` if the device has none of it).
+    fn available(&self, r: Resource) -> Option<u64>;
+    /// Fraction of `r` reserved (`None` if the device has none of it).
+    fn utilization(&self, r: Resource) -> Option<f64>;
+}
+
+macro_rules! impl_offload_device {
+    ($t:ty) => {
+        impl OffloadDevice for $t {
+            fn name(&self) -> &str {
+                &self.budget.name
+            }
+            fn reserve(&mut self, d: Demand) -> Result<Reservation, OffloadError> {
+                self.budget.reserve(d)
+            }
+            fn release(&mut self, r: Reservation) -> Result<(), OffloadError> {
+                self.budget.release(r)
+            }
+            fn available(&self, r: Resource) -> Option<u64> {
+                self.budget.available(r)
+            }
+            fn utilization(&self, r: Resource) -> Option<f64> {
+                self.budget.utilization(r)
+            }
+        }
+    };
+}
+
+impl_offload_device!(SmartNic);
+impl_offload_device!(ProgrammableSwitch);
+
 /// A PCIe crossing between host and NIC: a fixed latency plus serialization at a bandwidth.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pcie {
@@ -339,6 +379,7 @@ pub struct SmartNic {
     pps: u64,
     bps: u64,
     pcie: Pcie,
+    busy_until: SimTime,
     budget: Budget,
 }
 
@@ -406,6 +447,7 @@ impl SmartNic {
             pps,
             bps,
             pcie,
+            busy_until: SimTime::ZERO,
             budget: Budget::new(name, [Some(pps), Some(bps), None, None, sram_bytes]),
         }
     }
@@ -419,6 +461,15 @@ impl SmartNic {
     pub fn processing_time(&self, bytes: u32) -> SimDuration {
         let per_pkt = SimDuration::from_nanos(1_000_000_000u64.div_ceil(self.pps));
         per_pkt.max(SimDuration::transmission(u64::from(bytes), self.bps))
+    }
+
+    /// The NIC's processor as a FIFO server: a packet of `bytes` arriving at `now` starts once
+    /// the previous one is done and finishes [`SmartNic::processing_time`] later; returns that
+    /// finish time.
+    pub fn process(&mut self, now: SimTime, bytes: u32) -> SimTime {
+        let start = now.max(self.busy_until);
+        self.busy_until = start + self.processing_time(bytes);
+        self.busy_until
     }
 
     /// Its PCIe link.

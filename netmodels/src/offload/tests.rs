@@ -248,3 +248,40 @@ fn device_configs_from_scenario_form() {
     .to_string();
     assert!(e.contains("unknown field `stage`"), "{e}");
 }
+
+#[test]
+fn nic_processor_serves_packets_fifo() {
+    let mut n = nic();
+    let t0 = sim_core::SimTime(0);
+    // Two 1500-byte packets arriving together: 1.2 us each, back to back.
+    assert_eq!(n.process(t0, 1500), sim_core::SimTime(1200));
+    assert_eq!(n.process(t0, 1500), sim_core::SimTime(2400));
+    // One arriving after the processor went idle starts at once.
+    assert_eq!(
+        n.process(sim_core::SimTime(10_000), 64),
+        sim_core::SimTime(11_000)
+    );
+}
+
+#[test]
+fn devices_are_usable_through_the_trait() {
+    fn fill(d: &mut dyn OffloadDevice, r: Resource) -> Vec<Reservation> {
+        let mut out = Vec::new();
+        while let Ok(x) = d.reserve(match r {
+            Resource::TableEntries => Demand::new().table_entries(300),
+            _ => Demand::new().packets_per_sec(300_000),
+        }) {
+            out.push(x);
+        }
+        out
+    }
+    let mut sw = ProgrammableSwitch::new("sw", 1000, 12, None);
+    let mut n = nic();
+    assert_eq!(fill(&mut sw, Resource::TableEntries).len(), 3);
+    assert_eq!(fill(&mut n, Resource::PacketsPerSec).len(), 3);
+    assert_eq!(
+        OffloadDevice::available(&sw, Resource::TableEntries),
+        Some(100)
+    );
+    assert_eq!(OffloadDevice::name(&n), "nic0");
+}
