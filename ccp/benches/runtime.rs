@@ -79,6 +79,7 @@ impl libccp::CongestionOps for Cn {
 }
 
 fn libccp(c: &mut Criterion) {
+    zeroed_large_allocations();
     let (mut install, change) = messages();
     let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let dp = libccp::DatapathBuilder::default()
@@ -118,3 +119,17 @@ fn libccp(c: &mut Criterion) {
 
 criterion_group!(benches, ours, libccp);
 criterion_main!(benches);
+
+/// libccp's Rust binding mallocs its connection table without zeroing it, relying on fresh
+/// memory. Pin glibc's mmap threshold so that large blocks always come straight from mmap
+/// (zeroed), whatever the test harness freed before.
+fn zeroed_large_allocations() {
+    extern "C" {
+        fn mallopt(param: i32, value: i32) -> i32;
+    }
+    const M_MMAP_THRESHOLD: i32 = -3;
+    // SAFETY: mallopt only tunes the allocator; the value is the glibc default.
+    unsafe {
+        mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}

@@ -236,6 +236,7 @@ static SHARED: std::sync::OnceLock<(libccp::Datapath, Arc<Mutex<Out>>)> =
     std::sync::OnceLock::new();
 
 fn shared() -> (&'static libccp::Datapath, &'static Arc<Mutex<Out>>) {
+    zeroed_large_allocations();
     let (d, o) = SHARED.get_or_init(|| {
         let out = Arc::new(Mutex::new(Out::default()));
         let dp = libccp::DatapathBuilder::default()
@@ -443,6 +444,7 @@ proptest! {
             (Just(s), prop::collection::vec(step(nc), 1..40))
         })
     ) {
+        zeroed_large_allocations();
         run_case(&shape, &steps)?;
     }
 }
@@ -452,6 +454,8 @@ fn differential_cases_compare_many_invocations() {
     // Guard against a generator that always hits a documented difference early.
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
+    zeroed_large_allocations();
+    let _ = shared();
     let mut runner = TestRunner::deterministic();
     let strat = shape().prop_flat_map(|s| {
         let nc = s.controls.len() as u32;
@@ -463,4 +467,18 @@ fn differential_cases_compare_many_invocations() {
         total += run_case(&s, &steps).unwrap();
     }
     assert!(total > 800, "only {total} invocations compared");
+}
+
+/// libccp's Rust binding mallocs its connection table without zeroing it, relying on fresh
+/// memory. Pin glibc's mmap threshold so that large blocks always come straight from mmap
+/// (zeroed), whatever the test harness freed before.
+fn zeroed_large_allocations() {
+    extern "C" {
+        fn mallopt(param: i32, value: i32) -> i32;
+    }
+    const M_MMAP_THRESHOLD: i32 = -3;
+    // SAFETY: mallopt only tunes the allocator; the value is the glibc default.
+    unsafe {
+        mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    }
 }

@@ -169,6 +169,7 @@ impl libccp::CongestionOps for Cn {
 
 #[test]
 fn libccp_bytes_decode_with_ours_and_ours_install_into_libccp() {
+    zeroed_large_allocations();
     let sent = Arc::new(Mutex::new(Vec::new()));
     let dp = libccp::DatapathBuilder::default()
         .with_ops(Capture(sent.clone()))
@@ -249,4 +250,18 @@ fn libccp_bytes_decode_with_ours_and_ours_install_into_libccp() {
         })
     );
     assert_eq!(decode_one(&msgs[3]), Msg::Measure(Measure::close(1)));
+}
+
+/// libccp's Rust binding mallocs its connection table without zeroing it, relying on fresh
+/// memory. Pin glibc's mmap threshold so that large blocks always come straight from mmap
+/// (zeroed), whatever the test harness freed before.
+fn zeroed_large_allocations() {
+    extern "C" {
+        fn mallopt(param: i32, value: i32) -> i32;
+    }
+    const M_MMAP_THRESHOLD: i32 = -3;
+    // SAFETY: mallopt only tunes the allocator; the value is the glibc default.
+    unsafe {
+        mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    }
 }

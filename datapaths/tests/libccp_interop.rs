@@ -78,6 +78,7 @@ impl libccp::CongestionOps for Cn {
 
 #[test]
 fn our_agent_drives_libccp_over_unix_sockets() {
+    zeroed_large_allocations();
     let pid = std::process::id();
     let agent_name = format!("it-ours-{pid}");
     let mut at = UnixTransport::bind(&agent_name).unwrap();
@@ -157,4 +158,18 @@ fn our_agent_drives_libccp_over_unix_sockets() {
     assert_eq!(loop_stats.bad, 0);
     assert_eq!(agent_stats.reports, 5);
     assert_eq!(agent_stats.closes, 1);
+}
+
+/// libccp's Rust binding mallocs its connection table without zeroing it, relying on fresh
+/// memory. Pin glibc's mmap threshold so that large blocks always come straight from mmap
+/// (zeroed), whatever the test harness freed before.
+fn zeroed_large_allocations() {
+    extern "C" {
+        fn mallopt(param: i32, value: i32) -> i32;
+    }
+    const M_MMAP_THRESHOLD: i32 = -3;
+    // SAFETY: mallopt only tunes the allocator; the value is the glibc default.
+    unsafe {
+        mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    }
 }
