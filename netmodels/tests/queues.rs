@@ -211,3 +211,80 @@ fn all_disciplines_are_covered() {
         ]
     );
 }
+
+/// Counts allocations made by the current thread (other tests run on other threads).
+mod counting_alloc {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static COUNT: Cell<u64> = const { Cell::new(0) };
+    }
+
+    pub struct Counting;
+
+    // SAFETY: forwards to the system allocator unchanged; only counts calls.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+            // SAFETY: same contract as ours.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: same contract as ours.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+            // SAFETY: same contract as ours.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    pub fn count() -> u64 {
+        COUNT.with(Cell::get)
+    }
+}
+
+#[global_allocator]
+static ALLOC: counting_alloc::Counting = counting_alloc::Counting;
+
+#[test]
+fn drop_tail_and_fixed_rate_link_do_not_allocate_per_packet() {
+    use netmodels::link::LinkServer;
+    let mut q = QueueConfig::DropTail {
+        limit_packets: Some(200),
+        limit_bytes: None,
+    }
+    .build(RngStreams::new(1).stream("q"))
+    .unwrap();
+    let mut link = LinkServer::fixed(96_000_000);
+    let mut drops = Vec::with_capacity(16);
+    let mut now = SimTime::ZERO;
+    let mut id = 0;
+    let mut cycle = |q: &mut dyn netmodels::Queue, drops: &mut Vec<Packet>, n: usize| {
+        for i in 0..n {
+            // Bursts of three arrivals per departure until the queue overflows, then drain.
+            let arrivals = if (i / 500) % 2 == 0 { 3 } else { 0 };
+            for _ in 0..arrivals {
+                q.enqueue(Packet::test(id, 1, 1500), now, drops);
+                id += 1;
+            }
+            drops.clear();
+            if let Some(p) = q.dequeue(now, drops) {
+                now = link.departure(now, p.size);
+            }
+        }
+    };
+    cycle(&mut *q, &mut drops, 2_000); // warm-up: buffers reach their working size
+    let before = counting_alloc::count();
+    drop(std::hint::black_box(Vec::<u8>::with_capacity(10)));
+    assert_eq!(counting_alloc::count() - before, 1, "the counter sees this thread");
+    let before = counting_alloc::count();
+    cycle(&mut *q, &mut drops, 100_000);
+    assert_eq!(
+        counting_alloc::count() - before,
+        0,
+        "allocations per packet"
+    );
+}
