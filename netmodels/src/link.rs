@@ -262,6 +262,9 @@ impl TraceLink {
 
     /// When a packet of `bytes` starting service at `now` has fully left.
     pub fn departure(&mut self, now: SimTime, bytes: u32) -> SimTime {
+        if bytes == 0 {
+            return now;
+        }
         let mut remaining = bytes;
         if self.leftover > 0 && self.leftover_at == now {
             let used = remaining.min(self.leftover);

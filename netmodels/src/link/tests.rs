@@ -74,6 +74,9 @@ fn trace_link_partial_packets_span_many_opportunities() {
     // 1499 bytes are left at 5 ms.
     assert_eq!(l.departure(ms(5), 1499), ms(5));
     assert_eq!(l.departure(ms(5), 1), ms(6));
+    // An empty packet takes no time and no opportunity.
+    assert_eq!(l.departure(ms(6), 0), ms(6));
+    assert_eq!(l.departure(ms(6), 1499), ms(6));
     assert_eq!(LinkServer::Trace(l).nominal_bps(), 12_000_000);
 }
 
