@@ -319,6 +319,8 @@ impl Sender {
             self.update_rtt_stats(r);
         }
 
+        sig.bytes_delivered = delivered_bytes;
+        sig.packets_delivered = delivered_pkts;
         // ECN echo.
         if self.cfg.ecn && ack.ece {
             sig.ecn_bytes = delivered_bytes;

@@ -101,7 +101,7 @@ impl CongestionControl for Cubic {
         }
         if self.cwnd < self.ssthresh {
             let inc = slow_start_increase(s.bytes_acked, self.mss as u64) as f64;
-            self.cwnd += inc;
+            self.cwnd = (self.cwnd + inc).min(self.ssthresh);
             return;
         }
         let Some(epoch) = self.epoch_start else {

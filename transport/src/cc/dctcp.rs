@@ -16,8 +16,8 @@ const G: f64 = 1.0 / 16.0;
 pub struct Dctcp {
     reno: NewReno,
     alpha: f64,
-    /// Cumulative ACK that ends the current observation window.
-    window_end: u64,
+    /// Cumulative ACK that ends the current observation window (set by the first ACK).
+    window_end: Option<u64>,
     acked_in_window: u64,
     marked_in_window: u64,
     /// Cumulative ACK that ends the current reduction window (no second cut before it).
@@ -30,11 +30,16 @@ impl Dctcp {
         Dctcp {
             reno: NewReno::new(mss, init_cwnd_pkts),
             alpha: 1.0,
-            window_end: 0,
+            window_end: None,
             acked_in_window: 0,
             marked_in_window: 0,
             cwr_end: None,
         }
+    }
+    /// Starts with `alpha` (clamped to [0, 1]) instead of 1 (Linux's `dctcp_alpha_on_init`).
+    pub fn with_initial_alpha(mut self, alpha: f64) -> Self {
+        self.alpha = if alpha.is_nan() { 1.0 } else { alpha.clamp(0.0, 1.0) };
+        self
     }
     /// The current marking estimate in [0, 1].
     pub fn alpha(&self) -> f64 {
@@ -47,24 +52,31 @@ impl CongestionControl for Dctcp {
         "dctcp"
     }
     fn on_ack(&mut self, now: SimTime, s: &AckSignals) {
-        let delivered = s.bytes_acked.saturating_add(s.bytes_misordered);
-        self.acked_in_window = self.acked_in_window.saturating_add(delivered);
+        self.acked_in_window = self.acked_in_window.saturating_add(s.bytes_delivered);
         self.marked_in_window = self.marked_in_window.saturating_add(s.ecn_bytes);
-        if s.snd_una > self.window_end {
+        let Some(window_end) = self.window_end else {
+            // The first ACK opens the first observation window.
+            self.window_end = Some(s.snd_nxt);
+            self.acked_in_window = 0;
+            self.marked_in_window = 0;
+            return self.on_ack(now, s);
+        };
+        if s.snd_una > window_end {
             if self.acked_in_window > 0 {
                 let f = (self.marked_in_window as f64 / self.acked_in_window as f64).min(1.0);
                 self.alpha = (1.0 - G) * self.alpha + G * f;
             }
             self.acked_in_window = 0;
             self.marked_in_window = 0;
-            self.window_end = s.snd_nxt;
+            self.window_end = Some(s.snd_nxt);
         }
-        if self.cwr_end.is_some_and(|end| s.snd_una >= end) {
+        // The reduction window ends once data sent after the cut is acknowledged.
+        if self.cwr_end.is_some_and(|end| s.snd_una > end) {
             self.cwr_end = None;
         }
         if s.ecn_bytes > 0 && self.cwr_end.is_none() && !s.in_recovery {
             self.reno.reduce(1.0 - self.alpha / 2.0);
-            self.cwr_end = Some(s.snd_nxt.max(s.snd_una.saturating_add(1)));
+            self.cwr_end = Some(s.snd_nxt.max(s.snd_una));
             return;
         }
         if self.cwr_end.is_none() {

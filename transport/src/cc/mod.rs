@@ -33,9 +33,14 @@ pub struct AckSignals {
     /// Segments newly SACKed above the cumulative ACK, or 1 for a duplicate ACK without new SACK
     /// information.
     pub packets_misordered: u64,
-    /// Bytes acknowledged (cumulatively or by SACK) by this ACK when it echoes ECN-CE.
+    /// Bytes this ACK newly delivered: cumulatively acknowledged and not SACKed before, plus
+    /// newly SACKed (BBR's `delivered` delta). Never counts a byte twice over a flow.
+    pub bytes_delivered: u64,
+    /// Segments this ACK newly delivered (same rule as `bytes_delivered`).
+    pub packets_delivered: u64,
+    /// Of `bytes_delivered`, the bytes whose ACK echoed ECN-CE (0 unless ECN is on).
     pub ecn_bytes: u64,
-    /// Segments acknowledged by this ACK when it echoes ECN-CE.
+    /// Of `packets_delivered`, the segments whose ACK echoed ECN-CE.
     pub ecn_packets: u64,
     /// Segments newly marked lost while processing this ACK.
     pub lost_pkts_sample: u64,
