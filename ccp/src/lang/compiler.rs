@@ -130,6 +130,15 @@ pub(crate) fn compile(ast: &Ast, overrides: &[(&str, u64)]) -> Result<Output, Co
         for stmt in &clause.body {
             c.ntmp = 0;
             c.statement(stmt)?;
+            if c.instrs.len() > MAX_INSTRS {
+                return Err(CompileError::at(
+                    stmt.pos,
+                    ErrorKind::ProgramTooLarge {
+                        what: "instructions",
+                        limit: MAX_INSTRS,
+                    },
+                ));
+            }
         }
         if c.instrs.len() > MAX_INSTRS {
             return Err(CompileError::at(
@@ -159,14 +168,15 @@ pub(crate) fn compile(ast: &Ast, overrides: &[(&str, u64)]) -> Result<Output, Co
 
 impl Compiler {
     fn declare(&mut self, decls: &[Decl], overrides: &[(&str, u64)]) -> Result<(), CompileError> {
-        for (i, d) in decls.iter().enumerate() {
+        let mut seen = std::collections::HashSet::with_capacity(decls.len());
+        for d in decls {
             if builtin(&d.name).is_some() {
                 return Err(CompileError::at(
                     d.pos,
                     ErrorKind::ShadowsBuiltin(d.name.clone()),
                 ));
             }
-            if decls[..i].iter().any(|e| e.name == d.name) {
+            if !seen.insert(d.name.as_str()) {
                 return Err(CompileError::at(
                     d.pos,
                     ErrorKind::Duplicate(d.name.clone()),

@@ -782,3 +782,23 @@ fn parse_gives_ast() {
         assert_eq!(BinOp::from_spelling(op.spelling()), Some(op));
     }
 }
+
+#[test]
+fn large_inputs_are_rejected_quickly() {
+    let start = std::time::Instant::now();
+    let decls: String = (0..50_000).map(|i| format!("(f{i} 0)")).collect();
+    let e = err(&format!("(def {decls})\n(when true (report))"));
+    assert_eq!(
+        e.kind,
+        ErrorKind::TooManyRegisters {
+            kind: "control",
+            limit: 16
+        }
+    );
+    let body = "(:= c (+ c 1)) ".repeat(50_000);
+    assert!(matches!(
+        err(&prog(&body)).kind,
+        ErrorKind::ProgramTooLarge { .. }
+    ));
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+}
