@@ -346,3 +346,75 @@ fn aggregation_hooks_group_flows_by_address() {
     assert_eq!(pair.agent.flows(&()), vec![c]);
     assert_eq!(pair.agent.stats().closes, 2);
 }
+
+/// Starts on a probing program; on its first report switches the flow to a second program
+/// with a field set from the report.
+struct Switcher;
+struct SwitchFlow {
+    switched: bool,
+}
+
+fn probe_program() -> ProgramSpec {
+    let mut b = ccp::agent::asm::ProgramBuilder::new();
+    let acked = b.report("acked", 0, true);
+    use ccp::agent::asm::*;
+    b.always(vec![
+        ins(
+            ccp::program::Op::Add,
+            tmp(0),
+            acked,
+            prim(prim::ACK_BYTES_ACKED),
+        ),
+        bind(acked, tmp(0)),
+        bind(should_report(), imm(1)),
+    ]);
+    b.build("probe")
+}
+
+impl Algorithm for Switcher {
+    type Flow = SwitchFlow;
+    fn name(&self) -> &str {
+        "switcher"
+    }
+    fn programs(&self) -> Vec<ProgramSpec> {
+        vec![probe_program(), ccp::agent::builtin::const_program()]
+    }
+    fn create(&mut self, ctl: &mut Control<'_>, _info: &Create) -> SwitchFlow {
+        ctl.set_program("probe", &[]).unwrap();
+        SwitchFlow { switched: false }
+    }
+}
+
+impl FlowState for SwitchFlow {
+    fn on_report(&mut self, ctl: &mut Control<'_>, r: &Report<'_>) {
+        if !self.switched {
+            self.switched = true;
+            let acked = r.get("Report.acked").unwrap();
+            ctl.set_program("const", &[("cwnd", acked * 10)]).unwrap();
+            assert!(ctl.update_fields(&[("nope", 1)]).is_err());
+        }
+    }
+}
+
+#[test]
+fn flows_switch_programs_with_fields() {
+    let mut pair = Pair::new(Switcher, 100, 9);
+    let sid = pair.dp.open_flow(0, info(3)).unwrap();
+    pair.flush_dp(0);
+    let mut t = 100;
+    let mut seq = vec![];
+    while t <= 1000 {
+        pair.deliver(t);
+        let inv = pair.dp.invoke(t, sid, &ack(1460, 0, 5000));
+        if let Some(c) = inv.cwnd {
+            if seq.last() != Some(&c) {
+                seq.push(c);
+            }
+        }
+        pair.flush_dp(t);
+        t += 100;
+    }
+    // probe reports 1460 at 200 µs; the switch to const (cwnd = 14600) lands at 400 µs.
+    assert_eq!(seq, vec![5000, 14_600]);
+    assert_eq!(pair.dp.flow_program(sid), pair.agent.program_uid("const"));
+}

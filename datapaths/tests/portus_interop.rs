@@ -144,4 +144,6 @@ fn portus_agent_drives_our_runtime_over_unix_sockets() {
     flush(&mut dp, &mut t);
     handle.kill();
     handle.wait().unwrap();
+    // portus does not remove its socket file.
+    let _ = std::fs::remove_file(&agent);
 }
