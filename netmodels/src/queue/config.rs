@@ -13,6 +13,7 @@
 //! Unknown fields are rejected (`deny_unknown_fields` works with this internally tagged
 //! form; a unit test checks it).
 
+use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use sim_core::{SimDuration, SimRng};
 
@@ -250,18 +251,13 @@ impl QueueConfig {
         }
     }
 
-    /// Checks every field without building anything.
+    /// Checks every field (by building the queue with a throwaway random stream).
     pub fn validate(&self) -> Result<(), QueueConfigError> {
-        self.build_inner(None).map(|_| ())
+        self.build(SimRng::seed_from_u64(0)).map(|_| ())
     }
 
     /// Builds the discipline; `rng` is the port's own stream (RED's decisions, SFQ's salt).
     pub fn build(&self, rng: SimRng) -> Result<Box<dyn Queue>, QueueConfigError> {
-        self.build_inner(Some(rng))?
-            .ok_or_else(|| invalid(self.kind(), "kind", "a buildable queue", "nothing"))
-    }
-
-    fn build_inner(&self, rng: Option<SimRng>) -> Result<Option<Box<dyn Queue>>, QueueConfigError> {
         let k = self.kind();
         let q: Box<dyn Queue> = match *self {
             QueueConfig::DropTail {
@@ -328,10 +324,7 @@ impl QueueConfig {
                     harddrop,
                     mean_pkt_time,
                 };
-                match rng {
-                    Some(r) => Box::new(Red::new(p, r)),
-                    None => return Ok(None),
-                }
+                Box::new(Red::new(p, rng))
             }
             QueueConfig::StepMark {
                 limit_packets,
@@ -394,10 +387,7 @@ impl QueueConfig {
                 if quantum_bytes < 64 {
                     return Err(invalid(k, "quantum_bytes", "at least 64", quantum_bytes));
                 }
-                match rng {
-                    Some(r) => Box::new(Sfq::new(buckets, quantum_bytes, l, r)),
-                    None => return Ok(None),
-                }
+                Box::new(Sfq::new(buckets, quantum_bytes, l, rng))
             }
             QueueConfig::Priority {
                 limit_packets,
@@ -411,6 +401,6 @@ impl QueueConfig {
                 Box::new(StrictPriority::new(bands, l))
             }
         };
-        Ok(Some(q))
+        Ok(q)
     }
 }
