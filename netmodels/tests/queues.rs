@@ -279,7 +279,11 @@ fn drop_tail_and_fixed_rate_link_do_not_allocate_per_packet() {
     cycle(&mut *q, &mut drops, 2_000); // warm-up: buffers reach their working size
     let before = counting_alloc::count();
     drop(std::hint::black_box(Vec::<u8>::with_capacity(10)));
-    assert_eq!(counting_alloc::count() - before, 1, "the counter sees this thread");
+    assert_eq!(
+        counting_alloc::count() - before,
+        1,
+        "the counter sees this thread"
+    );
     let before = counting_alloc::count();
     cycle(&mut *q, &mut drops, 100_000);
     assert_eq!(
