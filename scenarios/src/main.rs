@@ -1,1 +1,183 @@
-fn main() {}
+//! `testbed`: run, sweep, validate and plot simulator scenarios.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use scenarios::config::load;
+use scenarios::figures::{figures, Format};
+use scenarios::runner::{build, run};
+use scenarios::sweep::{execute, expand, parse_seeds, write_merged};
+
+#[derive(Parser)]
+#[command(name = "testbed", version, about = "Deterministic network-stack testbed: simulator scenarios")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run one scenario and write its results.
+    Run {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Results directory (default: results/<name>/seed-<seed>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override a field: `--set topology.pairs=4` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Also draw the run's figures (PNG).
+        #[arg(long)]
+        figures: bool,
+    },
+    /// Run a parameter grid and/or many seeds in parallel.
+    Sweep {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// Seeds: N, A..B, A..=B or A,B,C.
+        #[arg(long, default_value = "1")]
+        seeds: String,
+        /// A grid axis `key=v1,v2,...` (repeatable; axes are crossed).
+        #[arg(long = "grid", value_name = "KEY=V1,V2")]
+        grid: Vec<String>,
+        /// Fixed overrides applied to every run (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Parallel runs (default: number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Results directory (default: results/<name>-sweep).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Only print one reproducing command per run (for job arrays), run nothing.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Check a scenario file without running it.
+    Validate {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// Override a field (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// Draw figures from a results directory (a run, or a sweep and all its runs).
+    Figures {
+        /// Results directory.
+        dir: PathBuf,
+        /// Image format.
+        #[arg(long, value_enum, default_value = "png")]
+        format: Format,
+    },
+}
+
+fn peak_rss_mb() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Run { scenario, seed, out, mut set, figures: draw } => {
+            if let Some(s) = seed {
+                set.push(format!("seed={s}"));
+            }
+            let loaded = load(&scenario, &set)?;
+            let s = &loaded.scenario;
+            let out = out.unwrap_or_else(|| Path::new("results").join(&s.name).join(format!("seed-{}", s.seed)));
+            let t0 = Instant::now();
+            let res = run(&loaded, Some(&out))?;
+            let wall = t0.elapsed().as_secs_f64();
+            for (k, v) in &res.summary {
+                println!("{k:>28}  {v}");
+            }
+            let sim_s = res.end.as_secs_f64();
+            println!("results: {}", out.display());
+            println!(
+                "events processed: {}  wall: {:.3} s  events/wall-s: {:.0}  sim-s/wall-s: {:.2}  peak RSS: {}",
+                res.stats.events,
+                wall,
+                res.stats.events as f64 / wall.max(1e-9),
+                sim_s / wall.max(1e-9),
+                peak_rss_mb().map_or("n/a".into(), |m| format!("{m:.1} MB")),
+            );
+            if draw {
+                for f in figures(&out, Format::Png)? {
+                    println!("figure: {}", f.display());
+                }
+            }
+        }
+        Cmd::Sweep { scenario, seeds, grid, set, jobs, out, list } => {
+            let base = load(&scenario, &set)?;
+            let seeds = parse_seeds(&seeds)?;
+            let out = out.unwrap_or_else(|| Path::new("results").join(format!("{}-sweep", base.scenario.name)));
+            let mut runs = expand(&grid, &seeds, &out)?;
+            for r in &mut runs {
+                let mut p = set.clone();
+                p.extend(r.params.drain(..));
+                r.params = p;
+            }
+            // Check every grid point before running any.
+            for r in &runs {
+                let mut ov = r.params.clone();
+                ov.push(format!("seed={}", r.seed));
+                load(&scenario, &ov).with_context(|| format!("grid point {}", r.params.join(" ")))?;
+            }
+            if list {
+                for r in &runs {
+                    println!("{}", r.command(&scenario));
+                }
+                return Ok(());
+            }
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let bar = indicatif::ProgressBar::new(runs.len() as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {elapsed_precise} elapsed, eta {eta}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let t0 = Instant::now();
+            let results = execute(&scenario, &runs, jobs, &|_| bar.inc(1));
+            bar.finish();
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            write_merged(&out.join("sweep.csv"), &runs, &results)?;
+            let failed: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+            println!(
+                "{} runs on {} threads in {:.2} s; merged results: {}",
+                runs.len(),
+                jobs,
+                t0.elapsed().as_secs_f64(),
+                out.join("sweep.csv").display()
+            );
+            if let Some(first) = failed.first() {
+                anyhow::bail!("{} of {} runs failed; first: {first}", failed.len(), runs.len());
+            }
+        }
+        Cmd::Validate { scenario, set } => {
+            let loaded = load(&scenario, &set)?;
+            let net = build(&loaded.scenario, &scenario.display().to_string(), None)?;
+            println!(
+                "{}: ok ({} hosts, {} links, {} flows, {} s)",
+                scenario.display(),
+                net.topology().hosts().len(),
+                net.topology().links.len(),
+                net.flow_count(),
+                loaded.scenario.duration_s
+            );
+        }
+        Cmd::Figures { dir, format } => {
+            for f in figures(&dir, format)? {
+                println!("{}", f.display());
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,408 @@
+//! Topologies: nodes and links as plain data, builders for the shapes scenario files name
+//! (dumbbell, star/incast, leaf-spine), and shortest-path routing with ECMP computed on the
+//! graph with `petgraph`.
+
+use std::collections::VecDeque;
+
+use petgraph::graph::{NodeIndex, UnGraph};
+use serde::{Deserialize, Serialize};
+
+use crate::link::LinkConfig;
+use crate::packet::NodeId;
+use crate::queue::QueueConfig;
+
+/// Errors in a topology description. Every message names the field at fault.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TopologyError {
+    /// A count or parameter is out of range.
+    #[error("{field}: expected {expected}, got {got}")]
+    Invalid {
+        /// Dotted path of the field.
+        field: String,
+        /// What was expected.
+        expected: String,
+        /// What was given.
+        got: String,
+    },
+    /// A link names a node that does not exist.
+    #[error("link {link}: node {node} does not exist")]
+    NoSuchNode {
+        /// Index of the link.
+        link: usize,
+        /// The node.
+        node: NodeId,
+    },
+}
+
+/// What a node is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NodeKind {
+    /// An end host with a NIC of the given rate (bit/s); it terminates transport flows and
+    /// datagram sockets and never forwards.
+    Host {
+        /// NIC rate in bit/s; the host's egress port serializes at min(NIC, link) rate.
+        nic_bps: u64,
+    },
+    /// An output-queued switch.
+    Switch,
+}
+
+/// One node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    /// Human-readable name, used in results and pcap file names.
+    pub name: String,
+    /// Host or switch.
+    pub kind: NodeKind,
+}
+
+/// One direction of a link: how packets are served and queued at its sending end.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortParams {
+    /// How the link serves bytes (fixed rate or a Mahimahi trace).
+    pub link: LinkConfig,
+    /// One-way propagation delay in microseconds.
+    #[serde(default)]
+    pub delay_us: f64,
+    /// Queue discipline at the sending end.
+    #[serde(default = "default_queue")]
+    pub queue: QueueConfig,
+    /// Probability of losing each packet on the wire (i.i.d., seeded).
+    #[serde(default)]
+    pub loss: f64,
+}
+
+fn default_queue() -> QueueConfig {
+    QueueConfig::DropTail { limit_packets: Some(1000), limit_bytes: None }
+}
+
+/// A bidirectional link between two nodes; each direction has its own port parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinkSpec {
+    /// One end.
+    pub a: NodeId,
+    /// The other end.
+    pub b: NodeId,
+    /// The direction a → b.
+    pub ab: PortParams,
+    /// The direction b → a.
+    pub ba: PortParams,
+    /// A name for results ("bottleneck", "leaf0-spine1", ...).
+    pub name: String,
+}
+
+/// Nodes and links.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Topology {
+    /// Nodes, indexed by [`NodeId`].
+    pub nodes: Vec<Node>,
+    /// Links.
+    pub links: Vec<LinkSpec>,
+}
+
+/// Link parameters as scenario files give them: the forward direction's parameters, and
+/// optionally different ones for the reverse direction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkParams {
+    /// How the forward direction serves bytes (fixed rate or a Mahimahi trace).
+    pub link: LinkConfig,
+    /// One-way propagation delay in microseconds (both directions).
+    #[serde(default)]
+    pub delay_us: f64,
+    /// Queue discipline at the sending end of the forward direction.
+    #[serde(default = "default_queue")]
+    pub queue: QueueConfig,
+    /// Per-packet i.i.d. loss probability of the forward direction.
+    #[serde(default)]
+    pub loss: f64,
+    /// The reverse direction; defaults to the forward one's parameters.
+    #[serde(default)]
+    pub reverse: Option<PortParams>,
+}
+
+impl LinkParams {
+    /// A symmetric fixed-rate link with a drop-tail queue of `limit_packets`.
+    pub fn fixed(rate_bps: u64, delay_us: f64, limit_packets: usize) -> Self {
+        LinkParams {
+            link: LinkConfig::fixed_bps(rate_bps),
+            delay_us,
+            queue: QueueConfig::DropTail { limit_packets: Some(limit_packets), limit_bytes: None },
+            loss: 0.0,
+            reverse: None,
+        }
+    }
+
+    fn directions(&self) -> (PortParams, PortParams) {
+        let f = PortParams { link: self.link.clone(), delay_us: self.delay_us, queue: self.queue.clone(), loss: self.loss };
+        let r = self.reverse.clone().unwrap_or_else(|| f.clone());
+        (f, r)
+    }
+}
+
+/// The topology section of a scenario file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TopologyConfig {
+    /// `pairs` senders on one switch, `pairs` receivers on another, one bottleneck between.
+    /// Hosts: senders are 0..pairs, receivers pairs..2·pairs.
+    Dumbbell {
+        /// Number of sender/receiver pairs.
+        pairs: u32,
+        /// The link between the two switches.
+        bottleneck: LinkParams,
+        /// Every host's access link.
+        access: LinkParams,
+    },
+    /// `senders` hosts and one receiver on one switch (incast). Hosts: senders are 0..senders,
+    /// the receiver is `senders`.
+    Star {
+        /// Number of senders.
+        senders: u32,
+        /// Each sender's link to the switch.
+        link: LinkParams,
+        /// The receiver's link (defaults to `link`); its switch port is the incast bottleneck.
+        #[serde(default)]
+        receiver_link: Option<LinkParams>,
+    },
+    /// A two-tier Clos: every leaf connects to every spine; hosts hang off leaves.
+    LeafSpine {
+        /// Number of leaf switches.
+        leaves: u32,
+        /// Number of spine switches.
+        spines: u32,
+        /// Hosts per leaf.
+        hosts_per_leaf: u32,
+        /// Host–leaf links.
+        host_link: LinkParams,
+        /// Leaf–spine links.
+        fabric_link: LinkParams,
+    },
+}
+
+/// The NIC rate a host gets from its access link: the link's fixed rate, or 0 (no NIC limit)
+/// for a trace-driven link.
+fn nic_bps(l: &LinkConfig) -> u64 {
+    match l {
+        LinkConfig::Fixed { rate_mbps } if rate_mbps.is_finite() && *rate_mbps > 0.0 => (rate_mbps * 1e6).round() as u64,
+        _ => 0,
+    }
+}
+
+fn invalid(field: &str, expected: &str, got: impl ToString) -> TopologyError {
+    TopologyError::Invalid { field: field.into(), expected: expected.into(), got: got.to_string() }
+}
+
+impl TopologyConfig {
+    /// Builds the topology. Hosts always come first (ids 0..hosts), switches after.
+    pub fn build(&self) -> Result<Topology, TopologyError> {
+        let mut t = Topology::default();
+        match self {
+            TopologyConfig::Dumbbell { pairs, bottleneck, access } => {
+                if *pairs == 0 || *pairs > 100_000 {
+                    return Err(invalid("topology.pairs", "1..=100000", pairs));
+                }
+                let (af, ar) = access.directions();
+                let hosts: Vec<NodeId> = (0..2 * pairs)
+                    .map(|i| {
+                        let name = if i < *pairs { format!("sender{i}") } else { format!("receiver{}", i - pairs) };
+                        let nic = nic_bps(&af.link);
+                        t.add_host(&name, nic)
+                    })
+                    .collect();
+                let left = t.add_switch("left");
+                let right = t.add_switch("right");
+                let (bf, br) = bottleneck.directions();
+                t.add_link("bottleneck", left, right, bf, br);
+                for (i, h) in hosts.iter().enumerate() {
+                    let (sw, side) = if (i as u32) < *pairs { (left, "left") } else { (right, "right") };
+                    // The forward (a → b) direction always carries data: sender → switch on
+                    // the left, switch → receiver on the right.
+                    if (i as u32) < *pairs {
+                        t.add_link(&format!("access-{side}{i}"), *h, sw, af.clone(), ar.clone());
+                    } else {
+                        t.add_link(&format!("access-{side}{i}"), sw, *h, af.clone(), ar.clone());
+                    }
+                }
+            }
+            TopologyConfig::Star { senders, link, receiver_link } => {
+                if *senders == 0 || *senders > 100_000 {
+                    return Err(invalid("topology.senders", "1..=100000", senders));
+                }
+                let (lf, lr) = link.directions();
+                let (rf, rr) = receiver_link.as_ref().unwrap_or(link).directions();
+                let hs: Vec<NodeId> =
+                    (0..*senders).map(|i| t.add_host(&format!("sender{i}"), nic_bps(&lf.link))).collect();
+                let rx = t.add_host("receiver", nic_bps(&rr.link).max(nic_bps(&rf.link)));
+                let sw = t.add_switch("switch");
+                for (i, h) in hs.iter().enumerate() {
+                    t.add_link(&format!("sender{i}"), *h, sw, lf.clone(), lr.clone());
+                }
+                // Data flows switch → receiver: the forward (a → b) direction.
+                t.add_link("receiver", sw, rx, rf, rr);
+            }
+            TopologyConfig::LeafSpine { leaves, spines, hosts_per_leaf, host_link, fabric_link } => {
+                if *leaves == 0 || *leaves > 1000 {
+                    return Err(invalid("topology.leaves", "1..=1000", leaves));
+                }
+                if *spines == 0 || *spines > 1000 {
+                    return Err(invalid("topology.spines", "1..=1000", spines));
+                }
+                if *hosts_per_leaf == 0 || *hosts_per_leaf > 10_000 {
+                    return Err(invalid("topology.hosts_per_leaf", "1..=10000", hosts_per_leaf));
+                }
+                let (hf, hr) = host_link.directions();
+                let (ff, fr) = fabric_link.directions();
+                let mut hosts = Vec::new();
+                for l in 0..*leaves {
+                    for h in 0..*hosts_per_leaf {
+                        hosts.push(t.add_host(&format!("host{l}.{h}"), nic_bps(&hf.link)));
+                    }
+                }
+                let leaf_ids: Vec<NodeId> = (0..*leaves).map(|l| t.add_switch(&format!("leaf{l}"))).collect();
+                let spine_ids: Vec<NodeId> = (0..*spines).map(|s| t.add_switch(&format!("spine{s}"))).collect();
+                for (i, h) in hosts.iter().enumerate() {
+                    let l = leaf_ids[i / *hosts_per_leaf as usize];
+                    t.add_link(&format!("host{i}"), *h, l, hf.clone(), hr.clone());
+                }
+                for (li, l) in leaf_ids.iter().enumerate() {
+                    for (si, s) in spine_ids.iter().enumerate() {
+                        t.add_link(&format!("leaf{li}-spine{si}"), *l, *s, ff.clone(), fr.clone());
+                    }
+                }
+            }
+        }
+        Ok(t)
+    }
+}
+
+impl Topology {
+    /// Adds a host; returns its id.
+    pub fn add_host(&mut self, name: &str, nic_bps: u64) -> NodeId {
+        self.nodes.push(Node { name: name.into(), kind: NodeKind::Host { nic_bps } });
+        (self.nodes.len() - 1) as NodeId
+    }
+
+    /// Adds a switch; returns its id.
+    pub fn add_switch(&mut self, name: &str) -> NodeId {
+        self.nodes.push(Node { name: name.into(), kind: NodeKind::Switch });
+        (self.nodes.len() - 1) as NodeId
+    }
+
+    /// Adds a bidirectional link.
+    pub fn add_link(&mut self, name: &str, a: NodeId, b: NodeId, ab: PortParams, ba: PortParams) {
+        self.links.push(LinkSpec { a, b, ab, ba, name: name.into() });
+    }
+
+    /// Ids of all hosts, ascending.
+    pub fn hosts(&self) -> Vec<NodeId> {
+        (0..self.nodes.len() as NodeId).filter(|n| self.is_host(*n)).collect()
+    }
+
+    /// True when `n` is a host.
+    pub fn is_host(&self, n: NodeId) -> bool {
+        matches!(self.nodes.get(n as usize).map(|x| &x.kind), Some(NodeKind::Host { .. }))
+    }
+
+    /// Checks that every link names existing nodes.
+    pub fn validate(&self) -> Result<(), TopologyError> {
+        let n = self.nodes.len() as NodeId;
+        for (i, l) in self.links.iter().enumerate() {
+            for node in [l.a, l.b] {
+                if node >= n {
+                    return Err(TopologyError::NoSuchNode { link: i, node });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The topology as a petgraph graph (node weights are node ids, edge weights link indices).
+    pub fn graph(&self) -> UnGraph<NodeId, usize> {
+        let mut g = UnGraph::new_undirected();
+        let idx: Vec<NodeIndex> = (0..self.nodes.len() as NodeId).map(|n| g.add_node(n)).collect();
+        for (i, l) in self.links.iter().enumerate() {
+            g.add_edge(idx[l.a as usize], idx[l.b as usize], i);
+        }
+        g
+    }
+}
+
+/// Equal-cost next hops: for every (node, destination host), the links (by index) that lie on
+/// a shortest path, in ascending link order. Hosts never forward, so paths never cross a host.
+#[derive(Clone, Debug)]
+pub struct Routes {
+    /// `next[node][dst_host_rank]` = candidate links.
+    next: Vec<Vec<Vec<usize>>>,
+    host_rank: Vec<Option<usize>>,
+}
+
+impl Routes {
+    /// Computes routes by breadth-first search from every host over the topology's graph.
+    pub fn compute(t: &Topology) -> Routes {
+        let g = t.graph();
+        let n = t.nodes.len();
+        let hosts = t.hosts();
+        let mut host_rank = vec![None; n];
+        for (r, h) in hosts.iter().enumerate() {
+            host_rank[*h as usize] = Some(r);
+        }
+        let mut next = vec![vec![Vec::new(); hosts.len()]; n];
+        for (r, &dst) in hosts.iter().enumerate() {
+            // BFS distances from dst, not expanding through other hosts.
+            let mut dist = vec![u32::MAX; n];
+            dist[dst as usize] = 0;
+            let mut q = VecDeque::from([dst]);
+            while let Some(u) = q.pop_front() {
+                if u != dst && t.is_host(u) {
+                    continue;
+                }
+                for e in g.edges(NodeIndex::new(u as usize)) {
+                    use petgraph::visit::EdgeRef;
+                    let v = if e.source().index() == u as usize { e.target() } else { e.source() };
+                    let v = v.index();
+                    if dist[v] == u32::MAX {
+                        dist[v] = dist[u as usize] + 1;
+                        q.push_back(v as NodeId);
+                    }
+                }
+            }
+            for (li, l) in t.links.iter().enumerate() {
+                for (from, to) in [(l.a, l.b), (l.b, l.a)] {
+                    let (df, dt) = (dist[from as usize], dist[to as usize]);
+                    let to_ok = to == dst || !t.is_host(to);
+                    if df != u32::MAX && dt != u32::MAX && dt + 1 == df && to_ok {
+                        next[from as usize][r].push(li);
+                    }
+                }
+            }
+        }
+        Routes { next, host_rank }
+    }
+
+    /// The candidate links from `node` towards host `dst` (empty when unreachable or not a host).
+    pub fn candidates(&self, node: NodeId, dst: NodeId) -> &[usize] {
+        match self.host_rank.get(dst as usize).copied().flatten() {
+            Some(r) => self.next.get(node as usize).map(|v| v[r].as_slice()).unwrap_or(&[]),
+            None => &[],
+        }
+    }
+}
+
+/// ECMP choice among `n` candidates for a flow at a node: a stable hash, so a flow keeps its
+/// path and different switches split independently.
+pub fn ecmp_pick(flow_key: u64, node: NodeId, n: usize) -> usize {
+    if n <= 1 {
+        return 0;
+    }
+    let mut x = flow_key ^ (u64::from(node).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    // splitmix64 finalizer
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    (x % n as u64) as usize
+}

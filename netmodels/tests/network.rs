@@ -1,0 +1,170 @@
+//! Whole-network tests: timing through links and switches, routing and ECMP, datagram sockets,
+//! and (proptest) byte conservation, in-order complete delivery, and monotonic time on random
+//! small topologies and workloads.
+
+use netmodels::link::LinkConfig;
+use netmodels::network::{Event, NetworkOptions};
+use netmodels::queue::QueueConfig;
+use netmodels::topology::{ecmp_pick, LinkParams, Routes};
+use netmodels::{FlowSpec, Network, SimAddr, TopologyConfig};
+use proptest::prelude::*;
+use sim_core::{Handle, Model, RngStreams, SimDuration, SimTime, Simulation};
+use transport::{CcKind, TransportConfig};
+
+fn star(senders: u32, rate_bps: u64, delay_us: f64, limit: usize) -> TopologyConfig {
+    TopologyConfig::Star { senders, link: LinkParams::fixed(rate_bps, delay_us, limit), receiver_link: None }
+}
+
+#[test]
+fn datagram_crosses_two_store_and_forward_hops_on_time() {
+    // sender0 -> switch -> receiver: 1 Gbit/s, 7 us per link. A 1000-byte payload is a 1028-byte
+    // packet: 8224 ns to serialize per hop.
+    let topo = star(1, 1_000_000_000, 7.0, 100).build().unwrap();
+    let net = Network::new(topo, NetworkOptions::default(), &RngStreams::new(1)).unwrap();
+    let mut sim = Simulation::new(net);
+    let api = sim.model().socket_api(sim.handle());
+    let a = api.bind(SimAddr::new(0, 9)).unwrap();
+    let b = api.bind(SimAddr::new(1, 7)).unwrap();
+    assert!(api.bind(SimAddr::new(1, 7)).is_err(), "double bind must fail");
+    let got = sim.block_on(async move {
+        a.send_to(&[42u8; 1000], SimAddr::new(1, 7)).await.unwrap();
+        let mut buf = [0u8; 2000];
+        let (n, from) = b.recv_from(&mut buf).await.unwrap();
+        (n, from, sim_core::rt::now(), buf[0])
+    });
+    let (n, from, at, byte) = got.unwrap();
+    assert_eq!((n, from, byte), (1000, SimAddr::new(0, 9), 42));
+    assert_eq!(at, SimTime(2 * 8224 + 2 * 7_000));
+}
+
+#[test]
+fn leaf_spine_routes_use_every_spine_and_ecmp_is_stable() {
+    let cfg = TopologyConfig::LeafSpine {
+        leaves: 2,
+        spines: 4,
+        hosts_per_leaf: 2,
+        host_link: LinkParams::fixed(10_000_000_000, 1.0, 100),
+        fabric_link: LinkParams::fixed(40_000_000_000, 1.0, 100),
+    };
+    let t = cfg.build().unwrap();
+    let r = Routes::compute(&t);
+    // Hosts 0,1 on leaf0 (node 4), hosts 2,3 on leaf1 (node 5); spines are 6..10.
+    let leaf0 = 4;
+    assert_eq!(r.candidates(leaf0, 2).len(), 4, "leaf to a remote host: one path per spine");
+    assert_eq!(r.candidates(leaf0, 1).len(), 1, "leaf to a local host: the host link");
+    assert_eq!(r.candidates(0, 3).len(), 1, "host to anything: its one link");
+    assert!(r.candidates(leaf0, 4).is_empty(), "switches are not destinations");
+    for spine in 6..10 {
+        assert_eq!(r.candidates(spine, 3).len(), 1);
+    }
+    // ECMP spreads flows over the spines and keeps each flow on one path.
+    let mut counts = [0; 4];
+    for key in 0..4000u64 {
+        let k = ecmp_pick(key * 7919, leaf0, 4);
+        assert_eq!(k, ecmp_pick(key * 7919, leaf0, 4));
+        counts[k] += 1;
+    }
+    assert!(counts.iter().all(|c| *c > 800), "{counts:?}");
+}
+
+#[test]
+fn bad_parameters_are_errors_not_panics() {
+    let mut p = LinkParams::fixed(1_000_000, 1.0, 10);
+    p.loss = 1.5;
+    let cfg = TopologyConfig::Star { senders: 2, link: p, receiver_link: None };
+    let e = Network::new(cfg.build().unwrap(), NetworkOptions::default(), &RngStreams::new(1)).err().unwrap();
+    assert!(e.to_string().contains("loss"), "{e}");
+    let e = star(0, 1, 1.0, 1).build().unwrap_err();
+    assert!(e.to_string().contains("topology.senders"), "{e}");
+    let topo = star(2, 1_000_000, 1.0, 10).build().unwrap();
+    let mut net = Network::new(topo, NetworkOptions::default(), &RngStreams::new(1)).unwrap();
+    let spec = FlowSpec { src: 0, dst: 3, size: Some(10), start: SimTime::ZERO, cc: CcKind::Reno, priority: 0 };
+    assert!(net.add_flow(spec).is_err(), "node 3 is the switch");
+}
+
+/// Wraps the network to check, on every event, that time never goes backwards and that every
+/// byte is accounted for.
+struct Checked {
+    net: Network,
+    last: SimTime,
+    events: u64,
+}
+
+impl Model for Checked {
+    type Event = Event;
+    fn handle(&mut self, now: SimTime, ev: Event, h: &Handle<Event>) {
+        assert!(now >= self.last, "time went backwards: {now} after {}", self.last);
+        self.last = now;
+        self.net.handle(now, ev, h);
+        self.events += 1;
+        if self.events % 64 == 0 {
+            let c = self.net.counters();
+            assert_eq!(c.injected_bytes, c.delivered_bytes + c.dropped_bytes + self.net.bytes_in_network());
+        }
+    }
+}
+
+fn topo_strategy() -> impl Strategy<Value = TopologyConfig> {
+    let queue = prop_oneof![
+        (2usize..40).prop_map(|n| QueueConfig::DropTail { limit_packets: Some(n), limit_bytes: None }),
+        (3000u64..60_000).prop_map(|b| QueueConfig::DropTail { limit_packets: None, limit_bytes: Some(b) }),
+    ];
+    let link = (1u64..100, 0u32..2000, queue, prop_oneof![Just(0.0), 0.0..0.05]).prop_map(|(mbps, d, q, loss)| LinkParams {
+        link: LinkConfig::fixed_bps(mbps * 1_000_000),
+        delay_us: f64::from(d),
+        queue: q,
+        loss,
+        reverse: None,
+    });
+    prop_oneof![
+        (1u32..4, link.clone(), link.clone()).prop_map(|(pairs, b, a)| TopologyConfig::Dumbbell { pairs, bottleneck: b, access: a }),
+        (1u32..6, link.clone()).prop_map(|(senders, l)| TopologyConfig::Star { senders, link: l, receiver_link: None }),
+        (1u32..3, 1u32..3, 1u32..3, link.clone(), link).prop_map(|(leaves, spines, hpl, h, f)| {
+            TopologyConfig::LeafSpine { leaves, spines, hosts_per_leaf: hpl.max(if leaves == 1 { 2 } else { 1 }), host_link: h, fabric_link: f }
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #[test]
+    fn bytes_are_conserved_and_reliable_flows_complete_in_order(
+        cfg in topo_strategy(),
+        flows in proptest::collection::vec((0u32..1000, 0u32..1000, 1u64..60_000, 0u64..50_000, 0u8..3), 1..6),
+        seed in 0u64..1000,
+    ) {
+        let topo = cfg.build().unwrap();
+        let hosts = topo.hosts();
+        let opts = NetworkOptions {
+            transport: TransportConfig { min_rto_us: 5000.0, ..TransportConfig::default() },
+            ..NetworkOptions::default()
+        };
+        let mut net = Network::new(topo, opts, &RngStreams::new(seed)).unwrap();
+        let mut sizes = Vec::new();
+        for (s, d, size, start_us, cc) in flows {
+            let src = hosts[s as usize % hosts.len()];
+            let mut dst = hosts[d as usize % hosts.len()];
+            if dst == src { dst = hosts[(d as usize + 1) % hosts.len()]; }
+            let cc = [CcKind::Reno, CcKind::Cubic, CcKind::Dctcp][cc as usize].clone();
+            let spec = FlowSpec { src, dst, size: Some(size), start: SimTime(start_us * 1000), cc, priority: 0 };
+            let id = net.add_flow(spec).unwrap();
+            sizes.push((id, size));
+        }
+        let mut sim = Simulation::new(Checked { net, last: SimTime::ZERO, events: 0 });
+        sim.model().net.start_events(sim.handle());
+        let mut t = SimTime::ZERO;
+        for _ in 0..600 {
+            t += SimDuration::from_millis(100);
+            sim.run_until(t);
+            let c = sim.model().net.counters();
+            prop_assert_eq!(c.injected_bytes, c.delivered_bytes + c.dropped_bytes + sim.model().net.bytes_in_network());
+            if sim.model().net.all_sized_flows_done() { break; }
+        }
+        let net = &sim.model().net;
+        prop_assert!(net.all_sized_flows_done(), "flows unfinished after 60 s: {:?}", net.flow_records(sim.now()));
+        for (id, size) in sizes {
+            // The receiver delivers only in order; complete means exactly `size` bytes.
+            prop_assert_eq!(net.flow_delivered(id), size);
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! Scenario files: the TOML schema, loading with `--set` overrides, and semantic validation.
+//!
+//! Every error names the file and the field (and, for syntax errors, the line and column) and
+//! says what was expected. Relative data paths (`path` of a trace link, `cdf` of a workload) are
+//! resolved against the scenario file's directory.
+
+use std::path::{Path, PathBuf};
+
+use netmodels::TopologyConfig;
+use serde::{Deserialize, Serialize};
+use transport::TransportConfig;
+
+use crate::workload::WorkloadConfig;
+
+/// Errors loading or validating a scenario.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// The file.
+        file: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// TOML syntax or schema error (toml's message carries line, column and the field).
+    #[error("{file}: {msg}")]
+    Parse {
+        /// The file.
+        file: String,
+        /// toml's message.
+        msg: String,
+    },
+    /// A `--set key=value` override is malformed or names no field.
+    #[error("--set {arg}: {msg}")]
+    Override {
+        /// The argument as given.
+        arg: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("{file}: {field}: {msg}")]
+    Invalid {
+        /// The file.
+        file: String,
+        /// Dotted path of the field.
+        field: String,
+        /// What was expected.
+        msg: String,
+    },
+}
+
+/// One scenario file.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name; results go to `results/<name>/` by default.
+    pub name: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// Master seed of every random stream (overridden by `--seed`).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Simulated seconds to run.
+    pub duration_s: f64,
+    /// End early once every sized flow has completed.
+    #[serde(default)]
+    pub stop_when_done: bool,
+    /// The network.
+    pub topology: TopologyConfig,
+    /// Transport parameters shared by every flow.
+    #[serde(default)]
+    pub transport: TransportConfig,
+    /// Traffic.
+    #[serde(default)]
+    pub workload: Vec<WorkloadConfig>,
+    /// What to write.
+    #[serde(default)]
+    pub output: OutputConfig,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+/// The `[output]` table.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Interval of the time-series sampler in milliseconds (0 turns time series off).
+    #[serde(default = "default_sample_ms")]
+    pub sample_interval_ms: f64,
+    /// Links (by name) whose forward queue and utilization are sampled and summarized.
+    #[serde(default)]
+    pub monitor_links: Vec<String>,
+    /// Record each flow's cwnd and smoothed RTT in the time series.
+    #[serde(default = "default_true")]
+    pub record_flows: bool,
+    /// Links (by name) to capture into pcap files (both directions).
+    #[serde(default)]
+    pub pcap_links: Vec<String>,
+}
+
+fn default_sample_ms() -> f64 {
+    10.0
+}
+fn default_true() -> bool {
+    true
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        OutputConfig { sample_interval_ms: 10.0, monitor_links: Vec::new(), record_flows: true, pcap_links: Vec::new() }
+    }
+}
+
+/// Applies `key.path=value` to a TOML document. `value` is parsed as a TOML value (`4`, `0.5`,
+/// `"reno"`, `true`); a bare word that is not valid TOML is taken as a string.
+pub fn apply_override(doc: &mut toml::Value, arg: &str) -> Result<(), ScenarioError> {
+    let err = |msg: &str| ScenarioError::Override { arg: arg.into(), msg: msg.into() };
+    let (key, raw) = arg.split_once('=').ok_or_else(|| err("expected key.path=value"))?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(err("expected key.path=value, got an empty key"));
+    }
+    let value: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(mut t) => t.remove("v").ok_or_else(|| err("no value"))?,
+        Err(_) => toml::Value::String(raw.trim().to_owned()),
+    };
+    let mut cur = doc;
+    let parts: Vec<&str> = key.split('.').collect();
+    for (i, p) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        cur = match cur {
+            toml::Value::Table(t) => {
+                if last {
+                    t.insert((*p).to_owned(), value);
+                    return Ok(());
+                }
+                t.entry((*p).to_owned()).or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            }
+            toml::Value::Array(a) => {
+                let idx: usize = p.parse().map_err(|_| err(&format!("`{p}` indexes an array: expected a number")))?;
+                let len = a.len();
+                let slot = a.get_mut(idx).ok_or_else(|| err(&format!("index {idx} out of range (array has {len})")))?;
+                if last {
+                    *slot = value;
+                    return Ok(());
+                }
+                slot
+            }
+            _ => return Err(err(&format!("`{p}`: the parent is not a table"))),
+        };
+    }
+    Ok(())
+}
+
+fn resolve_paths(v: &mut toml::Value, base: &Path) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, val) in t.iter_mut() {
+                if (k == "path" || k == "cdf") && val.is_str() {
+                    if let Some(s) = val.as_str() {
+                        let p = Path::new(s);
+                        if p.is_relative() {
+                            let joined = base.join(p);
+                            *val = toml::Value::String(joined.to_string_lossy().into_owned());
+                        }
+                    }
+                } else {
+                    resolve_paths(val, base);
+                }
+            }
+        }
+        toml::Value::Array(a) => a.iter_mut().for_each(|x| resolve_paths(x, base)),
+        _ => {}
+    }
+}
+
+/// A scenario as loaded: its parsed form, the file it came from, and its effective TOML text
+/// (after overrides), which is written next to the results.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Where it came from.
+    pub file: PathBuf,
+    /// The effective TOML (overrides applied, paths as written in the file).
+    pub effective_toml: String,
+}
+
+/// Parses scenario text. `file` names it in errors; `base` resolves relative data paths.
+pub fn parse(text: &str, file: &str, base: &Path, overrides: &[String]) -> Result<Loaded, ScenarioError> {
+    let perr = |e: toml::de::Error| ScenarioError::Parse { file: file.into(), msg: e.to_string().trim_end().to_owned() };
+    let mut doc: toml::Value = toml::from_str::<toml::Table>(text).map(toml::Value::Table).map_err(perr)?;
+    for o in overrides {
+        apply_override(&mut doc, o)?;
+    }
+    let effective_toml = toml::to_string(&doc).unwrap_or_default();
+    // Schema errors come from the text, so that toml can point at the line and column.
+    let (check_text, check_file) = if overrides.is_empty() {
+        (text, file.to_owned())
+    } else {
+        (effective_toml.as_str(), format!("{file} (after --set overrides)"))
+    };
+    toml::from_str::<Scenario>(check_text)
+        .map_err(|e| ScenarioError::Parse { file: check_file, msg: e.to_string().trim_end().to_owned() })?;
+    let mut resolved = doc;
+    resolve_paths(&mut resolved, base);
+    let scenario: Scenario = resolved.try_into().map_err(perr)?;
+    let loaded = Loaded { scenario, file: PathBuf::from(file), effective_toml };
+    validate(&loaded.scenario, file)?;
+    Ok(loaded)
+}
+
+/// Reads and parses a scenario file.
+pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded, ScenarioError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { file: file.clone(), source })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    parse(&text, &file, &base, overrides)
+}
+
+fn invalid(file: &str, field: &str, msg: impl Into<String>) -> ScenarioError {
+    ScenarioError::Invalid { file: file.into(), field: field.into(), msg: msg.into() }
+}
+
+/// Checks what the schema cannot: ranges and cross-references.
+pub fn validate(s: &Scenario, file: &str) -> Result<(), ScenarioError> {
+    if !(s.duration_s.is_finite() && s.duration_s > 0.0 && s.duration_s <= 1e6) {
+        return Err(invalid(file, "duration_s", format!("expected a number of seconds in (0, 1e6], got {}", s.duration_s)));
+    }
+    if !(s.output.sample_interval_ms.is_finite() && s.output.sample_interval_ms >= 0.0) {
+        return Err(invalid(
+            file,
+            "output.sample_interval_ms",
+            format!("expected a non-negative number, got {}", s.output.sample_interval_ms),
+        ));
+    }
+    if s.name.is_empty() || s.name.contains(['/', '\\']) {
+        return Err(invalid(file, "name", "expected a non-empty name without path separators"));
+    }
+    for (i, w) in s.workload.iter().enumerate() {
+        w.validate().map_err(|msg| invalid(file, &format!("workload[{i}].{}", msg.0), msg.1))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn override_sets_nested_and_array_fields() {
+        let mut v: toml::Value = toml::from_str::<toml::Table>("a = 1\n[t]\nx = \"s\"\n[[w]]\ncc = \"reno\"\n")
+            .map(toml::Value::Table)
+            .unwrap();
+        apply_override(&mut v, "t.x=4").unwrap();
+        apply_override(&mut v, "w.0.cc=cubic").unwrap();
+        apply_override(&mut v, "new.k=0.5").unwrap();
+        assert_eq!(v["t"]["x"].as_integer(), Some(4));
+        assert_eq!(v["w"][0]["cc"].as_str(), Some("cubic"));
+        assert_eq!(v["new"]["k"].as_float(), Some(0.5));
+        assert!(apply_override(&mut v, "nokey").is_err());
+        assert!(apply_override(&mut v, "w.9.cc=1").is_err());
+        assert!(apply_override(&mut v, "a.b=1").is_err());
+    }
+}

@@ -1,0 +1,314 @@
+//! Figures from result files (plotters): per run, the cwnd of every flow and the queueing delay
+//! of every monitored link over time, and the CDF of flow completion times with the tail and the
+//! ideal marked; for a sweep over the number of incast senders, the tail completion time against
+//! the number of senders, beside the ideal (total bytes / bottleneck rate).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+/// Output image format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Portable Network Graphics (raster).
+    Png,
+    /// Scalable Vector Graphics.
+    Svg,
+}
+
+/// Errors making figures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FigureError {
+    /// A results file is unreadable or malformed.
+    #[error("{file}: {msg}")]
+    Input {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// Drawing failed.
+    #[error("drawing {file}: {msg}")]
+    Draw {
+        /// The image.
+        file: String,
+        /// The cause.
+        msg: String,
+    },
+    /// Nothing to plot was found.
+    #[error("{0}: no results found (expected summary.csv in it or in its subdirectories)")]
+    Empty(String),
+}
+
+/// One figure: named series of (x, y) points drawn as lines.
+pub struct Plot {
+    /// Title.
+    pub title: String,
+    /// X axis label.
+    pub x_label: String,
+    /// Y axis label.
+    pub y_label: String,
+    /// Named series.
+    pub series: Vec<(String, Vec<(f64, f64)>)>,
+    /// Horizontal reference lines (label, y).
+    pub hlines: Vec<(String, f64)>,
+    /// Draw points as well as lines.
+    pub points: bool,
+}
+
+fn draw_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, p: &Plot) -> Result<(), String> {
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let all = p.series.iter().flat_map(|(_, v)| v.iter());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+    for &(x, y) in all {
+        x0 = x0.min(x);
+        x1 = x1.max(x);
+        y0 = y0.min(y);
+        y1 = y1.max(y);
+    }
+    for (_, y) in &p.hlines {
+        y0 = y0.min(*y);
+        y1 = y1.max(*y);
+    }
+    if !x0.is_finite() {
+        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+    }
+    y0 = y0.min(0.0);
+    if x1 <= x0 {
+        x1 = x0 + 1.0;
+    }
+    if y1 <= y0 {
+        y1 = y0 + 1.0;
+    }
+    y1 += (y1 - y0) * 0.05;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(&p.title, ("sans-serif", 26))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc(&p.x_label)
+        .y_desc(&p.y_label)
+        .label_style(("sans-serif", 16))
+        .axis_desc_style(("sans-serif", 18))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    let many = p.series.len() > 8;
+    for (i, (name, pts)) in p.series.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        let s = chart.draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2))).map_err(|e| e.to_string())?;
+        if !many {
+            s.label(name.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3)));
+        }
+        if p.points {
+            chart
+                .draw_series(pts.iter().map(|&(x, y)| Circle::new((x, y), 3, color.filled())))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    for (i, (name, y)) in p.hlines.iter().enumerate() {
+        let color = BLACK.mix(0.7);
+        let _ = i;
+        chart
+            .draw_series(LineSeries::new(vec![(x0, *y), (x1, *y)], color.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(name.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(2)));
+    }
+    if !many || !p.hlines.is_empty() {
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 16))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(|e| e.to_string())?;
+    }
+    root.present().map_err(|e| e.to_string())
+}
+
+/// Draws `p` into `path` (extension added from `fmt`); returns the file written.
+pub fn draw(p: &Plot, path: &Path, fmt: Format) -> Result<PathBuf, FigureError> {
+    let (w, h) = (1000u32, 600u32);
+    let out = path.with_extension(match fmt {
+        Format::Png => "png",
+        Format::Svg => "svg",
+    });
+    let r = match fmt {
+        Format::Png => draw_on(BitMapBackend::new(&out, (w, h)).into_drawing_area(), p),
+        Format::Svg => draw_on(SVGBackend::new(&out, (w, h)).into_drawing_area(), p),
+    };
+    r.map_err(|msg| FigureError::Draw { file: out.display().to_string(), msg })?;
+    Ok(out)
+}
+
+fn read_csv(path: &Path) -> Result<Vec<csv::StringRecord>, FigureError> {
+    let ierr = |msg: String| FigureError::Input { file: path.display().to_string(), msg };
+    let mut r = csv::Reader::from_path(path).map_err(|e| ierr(e.to_string()))?;
+    r.records().collect::<Result<Vec<_>, _>>().map_err(|e| ierr(e.to_string()))
+}
+
+fn parse_f(path: &Path, s: &str) -> Result<f64, FigureError> {
+    s.parse().map_err(|_| FigureError::Input { file: path.display().to_string(), msg: format!("expected a number, got `{s}`") })
+}
+
+/// Time series of one run grouped by name: `{prefix: {suffix: points}}`.
+fn series(dir: &Path) -> Result<BTreeMap<String, BTreeMap<String, Vec<(f64, f64)>>>, FigureError> {
+    let path = dir.join("timeseries.csv");
+    let mut m: BTreeMap<String, BTreeMap<String, Vec<(f64, f64)>>> = BTreeMap::new();
+    if !path.exists() {
+        return Ok(m);
+    }
+    for rec in read_csv(&path)? {
+        let (Some(t), Some(name), Some(v)) = (rec.get(0), rec.get(1), rec.get(2)) else { continue };
+        let t = parse_f(&path, t)? * 1e-9;
+        let v = parse_f(&path, v)?;
+        let (prefix, suffix) = name.split_once('/').unwrap_or((name, ""));
+        m.entry(prefix.into()).or_default().entry(suffix.into()).or_default().push((t, v));
+    }
+    Ok(m)
+}
+
+fn summary(dir: &Path) -> Result<BTreeMap<String, String>, FigureError> {
+    let path = dir.join("summary.csv");
+    Ok(read_csv(&path)?
+        .into_iter()
+        .filter_map(|r| Some((r.get(0)?.to_owned(), r.get(1)?.to_owned())))
+        .collect())
+}
+
+/// Makes the per-run figures of one results directory; returns the files written.
+pub fn run_figures(dir: &Path, fmt: Format) -> Result<Vec<PathBuf>, FigureError> {
+    let mut out = Vec::new();
+    let ts = series(dir)?;
+    let sum = summary(dir)?;
+    let name = sum.get("scenario").cloned().unwrap_or_default();
+    if let Some(cw) = ts.get("cwnd_bytes") {
+        let series = cw
+            .iter()
+            .map(|(f, pts)| (format!("flow {f}"), pts.iter().map(|&(t, v)| (t, v / 1e3)).collect()))
+            .collect();
+        let p = Plot {
+            title: format!("{name}: congestion window"),
+            x_label: "time (s)".into(),
+            y_label: "cwnd (KB)".into(),
+            series,
+            hlines: Vec::new(),
+            points: false,
+        };
+        out.push(draw(&p, &dir.join("cwnd"), fmt)?);
+    }
+    if let Some(qd) = ts.get("qdelay_ms") {
+        let series = qd.iter().map(|(l, pts)| (format!("link {l}"), pts.clone())).collect();
+        let p = Plot {
+            title: format!("{name}: queueing delay (mean per sample interval)"),
+            x_label: "time (s)".into(),
+            y_label: "queueing delay (ms)".into(),
+            series,
+            hlines: Vec::new(),
+            points: false,
+        };
+        out.push(draw(&p, &dir.join("qdelay"), fmt)?);
+    }
+    let flows_path = dir.join("flows.csv");
+    if flows_path.exists() {
+        let recs = read_csv(&flows_path)?;
+        let mut fct: Vec<f64> = recs.iter().filter_map(|r| r.get(6).filter(|s| !s.is_empty())).map(|s| parse_f(&flows_path, s)).collect::<Result<_, _>>()?;
+        fct.sort_by(f64::total_cmp);
+        if fct.len() >= 2 {
+            let n = fct.len() as f64;
+            let pts: Vec<(f64, f64)> = fct.iter().enumerate().map(|(i, &x)| (x * 1e3, (i + 1) as f64 / n)).collect();
+            let mut hl = Vec::new();
+            let _ = &mut hl;
+            let p = Plot {
+                title: format!("{name}: flow completion times (tail {:.3} ms)", fct[fct.len() - 1] * 1e3),
+                x_label: "flow completion time (ms)".into(),
+                y_label: "CDF".into(),
+                series: vec![("flows".into(), pts)],
+                hlines: hl,
+                points: fct.len() <= 200,
+            };
+            out.push(draw(&p, &dir.join("fct_cdf"), fmt)?);
+        }
+    }
+    Ok(out)
+}
+
+/// For a sweep directory (with `sweep.csv`) whose grid varies an incast's sender count: the tail
+/// completion time (mean over seeds) and the ideal against the number of senders.
+pub fn sweep_figures(dir: &Path, fmt: Format) -> Result<Vec<PathBuf>, FigureError> {
+    let path = dir.join("sweep.csv");
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    // params -> (senders, spans, ideals)
+    let mut by_n: BTreeMap<u64, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    for rec in read_csv(&path)? {
+        let (Some(params), Some(key), Some(val)) = (rec.get(1), rec.get(3), rec.get(4)) else { continue };
+        let Some(n) = params
+            .split(';')
+            .find_map(|kv| kv.split_once('=').filter(|(k, _)| k.ends_with("senders")).and_then(|(_, v)| v.parse::<u64>().ok()))
+        else {
+            continue;
+        };
+        let e = by_n.entry(n).or_default();
+        if key == "completion_span_s" {
+            e.0.push(parse_f(&path, val)? * 1e3);
+        } else if key.starts_with("ideal_s/") {
+            e.1.push(parse_f(&path, val)? * 1e3);
+        }
+    }
+    let mean = |v: &Vec<f64>| if v.is_empty() { None } else { Some(v.iter().sum::<f64>() / v.len() as f64) };
+    let tail: Vec<(f64, f64)> = by_n.iter().filter_map(|(n, (s, _))| Some((*n as f64, mean(s)?))).collect();
+    let ideal: Vec<(f64, f64)> = by_n.iter().filter_map(|(n, (_, i))| Some((*n as f64, mean(i)?))).collect();
+    if tail.len() < 2 {
+        return Ok(Vec::new());
+    }
+    let p = Plot {
+        title: "incast: tail completion time vs. senders".into(),
+        x_label: "number of senders".into(),
+        y_label: "completion time of the last flow (ms)".into(),
+        series: vec![("simulated tail (mean over seeds)".into(), tail), ("ideal: total bytes / bottleneck rate".into(), ideal)],
+        hlines: Vec::new(),
+        points: true,
+    };
+    Ok(vec![draw(&p, &dir.join("incast_tail"), fmt)?])
+}
+
+/// Every results directory under `root` (those holding `summary.csv`), in path order.
+pub fn find_runs(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        if d.join("summary.csv").is_file() {
+            out.push(d.clone());
+        }
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            let mut subs: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+            subs.sort();
+            stack.extend(subs.into_iter().rev());
+        }
+    }
+    out.sort();
+    out
+}
+
+/// All figures for `root`: per-run figures for every run found, plus sweep figures.
+pub fn figures(root: &Path, fmt: Format) -> Result<Vec<PathBuf>, FigureError> {
+    let runs = find_runs(root);
+    let mut out = sweep_figures(root, fmt)?;
+    if runs.is_empty() && out.is_empty() {
+        return Err(FigureError::Empty(root.display().to_string()));
+    }
+    for r in runs {
+        out.extend(run_figures(&r, fmt)?);
+    }
+    Ok(out)
+}

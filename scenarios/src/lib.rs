@@ -1,0 +1,14 @@
+//! Scenario files, their runner, sweeps and figures; the `testbed` binary is a thin CLI on top.
+//!
+//! Module map:
+//! - [`config`]: the TOML schema of scenario files, loading, `--set` overrides, validation.
+//! - [`workload`]: bulk, incast and CDF/Poisson workloads turned into flows.
+//! - [`runner`]: builds the network, runs the simulation, writes result files.
+//! - [`sweep`]: parameter grids × seeds as independent runs, executed in parallel, merged.
+//! - [`figures`]: PNG/SVG figures from result files.
+
+pub mod config;
+pub mod figures;
+pub mod runner;
+pub mod sweep;
+pub mod workload;

@@ -1,0 +1,256 @@
+//! Runs one scenario: builds the topology and network, generates the workload, runs the
+//! simulation, and writes the results.
+//!
+//! Result files (all deterministic: same scenario and seed, same bytes):
+//! - `flows.csv`: one [`netmodels::FlowRecord`] per flow;
+//! - `timeseries.csv`: `time_ns,series,value` samples (queue length and delay, utilization,
+//!   per-flow cwnd and smoothed RTT);
+//! - `ports.csv`: per-port counters;
+//! - `summary.csv`: `key,value` rows (utilization, FCT statistics, byte accounting...);
+//! - `scenario.toml`: the effective scenario (after `--set` overrides) with its seed.
+//!
+//! Wall-clock figures (events per wall-second...) are printed by the CLI, never written here.
+
+use std::path::Path;
+
+use netmodels::network::NetworkOptions;
+use netmodels::{FlowRecord, Network, NetworkError, TopologyConfig};
+use sim_core::{RngStreams, RunStats, SimDuration, SimTime, Simulation};
+
+use crate::config::{Loaded, Scenario};
+use crate::workload::{generate, roles};
+
+/// Errors running a scenario.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The topology or network parameters are invalid.
+    #[error("{file}: topology: {source}")]
+    Network {
+        /// The scenario file.
+        file: String,
+        /// The cause.
+        source: NetworkError,
+    },
+    /// A workload cannot be generated.
+    #[error("{file}: workload[{index}]: {msg}")]
+    Workload {
+        /// The scenario file.
+        file: String,
+        /// Which `[[workload]]`.
+        index: usize,
+        /// What is wrong.
+        msg: String,
+    },
+    /// Results could not be written.
+    #[error("writing results to {dir}: {msg}")]
+    Output {
+        /// The directory.
+        dir: String,
+        /// What failed.
+        msg: String,
+    },
+}
+
+/// What one run produced (besides the files).
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    /// Kernel counters.
+    pub stats: RunStats,
+    /// Virtual time at the end.
+    pub end: SimTime,
+    /// Per-flow records.
+    pub flows: Vec<FlowRecord>,
+    /// `key,value` summary rows.
+    pub summary: Vec<(String, String)>,
+}
+
+impl RunResult {
+    /// A summary value by key.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.summary.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+    /// A numeric summary value by key.
+    pub fn num(&self, key: &str) -> Option<f64> {
+        self.get(key).and_then(|v| v.parse().ok())
+    }
+}
+
+/// The links a scenario monitors when its `[output]` names none.
+fn default_monitors(t: &TopologyConfig) -> Vec<String> {
+    match t {
+        TopologyConfig::Dumbbell { .. } => vec!["bottleneck".into()],
+        TopologyConfig::Star { .. } => vec!["receiver".into()],
+        _ => Vec::new(),
+    }
+}
+
+/// Builds the network of a scenario with its flows added, without running it.
+pub fn build(s: &Scenario, file: &str, out_dir: Option<&Path>) -> Result<Network, RunError> {
+    let nerr = |source| RunError::Network { file: file.into(), source };
+    let topo = s.topology.build().map_err(|e| nerr(e.into()))?;
+    let monitor_links =
+        if s.output.monitor_links.is_empty() { default_monitors(&s.topology) } else { s.output.monitor_links.clone() };
+    let sample = (s.output.sample_interval_ms > 0.0).then(|| SimDuration::from_secs_f64(s.output.sample_interval_ms * 1e-3));
+    let opts = NetworkOptions {
+        transport: s.transport.clone(),
+        sample_interval: sample,
+        monitor_links,
+        record_flows: s.output.record_flows,
+        pcap: match (out_dir, s.output.pcap_links.is_empty()) {
+            (Some(d), false) => Some((d.to_path_buf(), s.output.pcap_links.clone())),
+            _ => None,
+        },
+        host_queue_packets: 10_000,
+        stop_when_done: s.stop_when_done,
+    };
+    let rng = RngStreams::new(s.seed);
+    let mut net = Network::new(topo, opts, &rng).map_err(nerr)?;
+    // The reference rate for loads: the first monitored link, else the first host's port.
+    let reference = net
+        .ports()
+        .iter()
+        .find(|p| net.topology().links[p.link].name == default_monitors(&s.topology).first().cloned().unwrap_or_default())
+        .or_else(|| net.ports().first())
+        .map_or(0, |p| p.nominal_bps());
+    let mut r = roles(&s.topology, net.topology(), reference);
+    if !matches!(s.topology, TopologyConfig::Dumbbell { .. } | TopologyConfig::Star { .. }) {
+        r.reference_bps = reference.saturating_mul(r.senders.len() as u64 / 2).max(reference);
+    }
+    let duration = SimDuration::from_secs_f64(s.duration_s);
+    let flows = generate(&s.workload, &r, s.transport.mss, duration, &rng)
+        .map_err(|(index, msg)| RunError::Workload { file: file.into(), index, msg })?;
+    for f in flows {
+        net.add_flow(f).map_err(nerr)?;
+    }
+    Ok(net)
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+/// Runs a loaded scenario; writes results into `out_dir` when given.
+pub fn run(loaded: &Loaded, out_dir: Option<&Path>) -> Result<RunResult, RunError> {
+    let s = &loaded.scenario;
+    let file = loaded.file.display().to_string();
+    let oerr = |msg: String| RunError::Output { dir: out_dir.map(|d| d.display().to_string()).unwrap_or_default(), msg };
+    if let Some(d) = out_dir {
+        std::fs::create_dir_all(d).map_err(|e| oerr(e.to_string()))?;
+    }
+    let net = build(s, &file, out_dir)?;
+    let mut sim = Simulation::new(net);
+    sim.model().start_events(sim.handle());
+    sim.run_until(SimTime::from_secs_f64(s.duration_s));
+    let end = sim.now();
+    let stats = sim.stats();
+    let net = sim.model();
+    let flows = net.flow_records(end);
+
+    let mut summary: Vec<(String, String)> = Vec::new();
+    let mut put = |k: &str, v: String| summary.push((k.to_owned(), v));
+    put("scenario", s.name.clone());
+    put("seed", s.seed.to_string());
+    put("end_s", format!("{:.9}", end.as_secs_f64()));
+    put("events", stats.events.to_string());
+    put("flows", flows.len().to_string());
+    let done: Vec<f64> = {
+        let mut v: Vec<f64> = flows.iter().filter_map(|f| f.fct_s).collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    put("flows_completed", done.len().to_string());
+    if !done.is_empty() {
+        put("fct_mean_s", format!("{:.9}", done.iter().sum::<f64>() / done.len() as f64));
+        put("fct_p50_s", format!("{:.9}", percentile(&done, 0.5)));
+        put("fct_p99_s", format!("{:.9}", percentile(&done, 0.99)));
+        put("fct_max_s", format!("{:.9}", done[done.len() - 1]));
+        // Tail completion of the whole set: last completion minus first start.
+        let first_start = flows.iter().map(|f| f.start_s).fold(f64::INFINITY, f64::min);
+        let last_end = flows.iter().filter_map(|f| f.fct_s.map(|x| x + f.start_s)).fold(0.0, f64::max);
+        put("completion_span_s", format!("{:.9}", last_end - first_start));
+    }
+    let c = net.counters();
+    put("injected_bytes", c.injected_bytes.to_string());
+    put("delivered_bytes", c.delivered_bytes.to_string());
+    put("dropped_bytes", c.dropped_bytes.to_string());
+    put("in_network_bytes", net.bytes_in_network().to_string());
+    let goodput: u64 = flows.iter().map(|f| f.delivered_bytes).sum();
+    put("goodput_bytes", goodput.to_string());
+    let sized: u64 = flows.iter().filter_map(|f| f.size_bytes).sum();
+    let monitors =
+        if s.output.monitor_links.is_empty() { default_monitors(&s.topology) } else { s.output.monitor_links.clone() };
+    for name in &monitors {
+        if let Some(p) = net.ports().iter().step_by(2).find(|p| &net.topology().links[p.link].name == name) {
+            let secs = end.as_secs_f64();
+            let util = if secs > 0.0 && p.nominal_bps() > 0 { p.stats.tx_bytes as f64 * 8.0 / secs / p.nominal_bps() as f64 } else { 0.0 };
+            put(&format!("util/{name}"), format!("{util:.6}"));
+            put(&format!("rate_bps/{name}"), p.nominal_bps().to_string());
+            put(&format!("drops/{name}"), p.stats.queue_drops.to_string());
+            put(&format!("ce_marked/{name}"), p.stats.ce_marked.to_string());
+            put(&format!("max_queue_bytes/{name}"), p.stats.max_queue_bytes.to_string());
+            if sized > 0 && p.nominal_bps() > 0 {
+                put(&format!("ideal_s/{name}"), format!("{:.9}", sized as f64 * 8.0 / p.nominal_bps() as f64));
+            }
+        }
+    }
+    if let Some(e) = net.pcap_error() {
+        put("pcap_error", e.to_owned());
+    }
+
+    if let Some(d) = out_dir {
+        let werr = |e: sim_core::MetricsError| oerr(e.to_string());
+        sim_core::metrics::write_records(&d.join("flows.csv"), &flows).map_err(werr)?;
+        net.recorder().write_csv(&d.join("timeseries.csv")).map_err(werr)?;
+        let ports: Vec<PortRow> = net
+            .ports()
+            .iter()
+            .enumerate()
+            .map(|(i, p)| PortRow {
+                link: net.topology().links[p.link].name.clone(),
+                direction: if i % 2 == 0 { "forward" } else { "reverse" },
+                from: net.topology().nodes[p.from as usize].name.clone(),
+                to: net.topology().nodes[p.to as usize].name.clone(),
+                rate_bps: p.nominal_bps(),
+                tx_packets: p.stats.tx_packets,
+                tx_bytes: p.stats.tx_bytes,
+                queue_drops: p.stats.queue_drops,
+                wire_losses: p.stats.wire_losses,
+                ce_marked: p.stats.ce_marked,
+                max_queue_bytes: p.stats.max_queue_bytes,
+            })
+            .collect();
+        sim_core::metrics::write_records(&d.join("ports.csv"), &ports).map_err(werr)?;
+        let rows: Vec<KeyValue> = summary.iter().map(|(k, v)| KeyValue { key: k.clone(), value: v.clone() }).collect();
+        sim_core::metrics::write_records(&d.join("summary.csv"), &rows).map_err(werr)?;
+        let mut eff = loaded.effective_toml.clone();
+        eff.push_str(&format!("\n# effective seed: {}\n", s.seed));
+        std::fs::write(d.join("scenario.toml"), eff).map_err(|e| oerr(e.to_string()))?;
+    }
+    Ok(RunResult { stats, end, flows, summary })
+}
+
+#[derive(serde::Serialize)]
+struct PortRow {
+    link: String,
+    direction: &'static str,
+    from: String,
+    to: String,
+    rate_bps: u64,
+    tx_packets: u64,
+    tx_bytes: u64,
+    queue_drops: u64,
+    wire_losses: u64,
+    ce_marked: u64,
+    max_queue_bytes: u64,
+}
+
+#[derive(serde::Serialize)]
+struct KeyValue {
+    key: String,
+    value: String,
+}

@@ -1,0 +1,425 @@
+//! Workloads: bulk flows, incast bursts, and flows drawn from a flow-size CDF with Poisson
+//! arrivals at a target load. Each turns into a list of [`FlowSpec`]s before the run starts, with
+//! its randomness drawn from its own named stream.
+
+use std::path::Path;
+
+use netmodels::{FlowSpec, NodeId, Topology, TopologyConfig};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use sim_core::{RngStreams, SimDuration, SimTime};
+use transport::CcKind;
+
+/// One `[[workload]]` entry.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum WorkloadConfig {
+    /// One long flow per sender/receiver pair of the topology (dumbbell: sender i → receiver i;
+    /// star: every sender → the receiver; leaf-spine: host i → host (i + n/2) mod n).
+    Bulk {
+        /// Congestion control.
+        cc: CcKind,
+        /// Number of pairs to use (default: all).
+        #[serde(default)]
+        flows: Option<u32>,
+        /// Start of the first flow, seconds.
+        #[serde(default)]
+        start_s: f64,
+        /// Gap between successive flow starts, seconds.
+        #[serde(default)]
+        stagger_s: f64,
+        /// Bytes per flow (default: endless).
+        #[serde(default)]
+        size_bytes: Option<u64>,
+        /// Strict-priority band.
+        #[serde(default)]
+        priority: u8,
+    },
+    /// Every sender sends one flow to one receiver at about the same time.
+    Incast {
+        /// Congestion control.
+        cc: CcKind,
+        /// Flow size in MSS-sized packets.
+        packets_per_sender: u64,
+        /// Nominal start, seconds.
+        #[serde(default)]
+        start_s: f64,
+        /// Each start is drawn uniformly from [start, start + jitter), microseconds.
+        #[serde(default)]
+        start_jitter_us: f64,
+        /// Number of senders (default: all senders of the topology).
+        #[serde(default)]
+        senders: Option<u32>,
+    },
+    /// Flows with sizes drawn from a CDF file and Poisson arrivals at `load` × the topology's
+    /// reference rate, between random sender/receiver pairs.
+    Cdf {
+        /// Congestion control.
+        cc: CcKind,
+        /// CDF file: `<bytes> <cumulative probability>` per line, percent or fraction.
+        cdf: String,
+        /// Offered load as a fraction of the reference rate, in (0, 1].
+        load: f64,
+        /// First arrival no earlier than this, seconds.
+        #[serde(default)]
+        start_s: f64,
+        /// No arrivals after this, seconds (default: the scenario's duration).
+        #[serde(default)]
+        stop_s: Option<f64>,
+        /// At most this many flows.
+        #[serde(default = "default_max_flows")]
+        max_flows: u32,
+    },
+}
+
+fn default_max_flows() -> u32 {
+    100_000
+}
+
+/// A workload problem: (field, message).
+pub struct WorkloadError(pub String, pub String);
+
+fn finite_nonneg(field: &str, v: f64) -> Result<(), WorkloadError> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(WorkloadError(field.into(), format!("expected a non-negative number, got {v}")))
+    }
+}
+
+impl WorkloadConfig {
+    /// Range checks.
+    pub fn validate(&self) -> Result<(), WorkloadError> {
+        match self {
+            WorkloadConfig::Bulk { start_s, stagger_s, size_bytes, flows, .. } => {
+                finite_nonneg("start_s", *start_s)?;
+                finite_nonneg("stagger_s", *stagger_s)?;
+                if *size_bytes == Some(0) {
+                    return Err(WorkloadError("size_bytes".into(), "expected at least 1 byte".into()));
+                }
+                if *flows == Some(0) {
+                    return Err(WorkloadError("flows".into(), "expected at least 1".into()));
+                }
+            }
+            WorkloadConfig::Incast { packets_per_sender, start_s, start_jitter_us, senders, .. } => {
+                finite_nonneg("start_s", *start_s)?;
+                finite_nonneg("start_jitter_us", *start_jitter_us)?;
+                if *packets_per_sender == 0 || *packets_per_sender > 1 << 32 {
+                    return Err(WorkloadError("packets_per_sender".into(), "expected 1..=2^32".into()));
+                }
+                if *senders == Some(0) {
+                    return Err(WorkloadError("senders".into(), "expected at least 1".into()));
+                }
+            }
+            WorkloadConfig::Cdf { load, start_s, stop_s, .. } => {
+                if !(load.is_finite() && *load > 0.0 && *load <= 1.0) {
+                    return Err(WorkloadError("load".into(), format!("expected a fraction in (0, 1], got {load}")));
+                }
+                finite_nonneg("start_s", *start_s)?;
+                if let Some(s) = stop_s {
+                    finite_nonneg("stop_s", *s)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A flow-size distribution: piecewise linear between (bytes, cumulative fraction) points.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SizeCdf {
+    points: Vec<(f64, f64)>,
+}
+
+/// CDF file errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CdfError {
+    /// Unreadable file.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// The file.
+        file: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A malformed line.
+    #[error("{file}:{line}: {msg}")]
+    Line {
+        /// The file.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// What was expected.
+        msg: String,
+    },
+    /// The distribution as a whole is malformed.
+    #[error("{file}: {msg}")]
+    Shape {
+        /// The file.
+        file: String,
+        /// What was expected.
+        msg: String,
+    },
+}
+
+impl SizeCdf {
+    /// Parses `<bytes> <cumulative probability>` lines; the probability scale (percent or
+    /// fraction) is taken from the last line (100 or 1). `#` starts a comment.
+    pub fn parse(text: &str, file: &str) -> Result<SizeCdf, CdfError> {
+        let mut pts = Vec::new();
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let lerr = |msg: String| CdfError::Line { file: file.into(), line: i + 1, msg };
+            let mut it = line.split_whitespace();
+            let (Some(a), Some(b), None) = (it.next(), it.next(), it.next()) else {
+                return Err(lerr(format!("expected two numbers `<bytes> <cumulative probability>`, got `{line}`")));
+            };
+            let size: f64 = a.parse().map_err(|_| lerr(format!("expected a flow size in bytes, got `{a}`")))?;
+            let p: f64 = b.parse().map_err(|_| lerr(format!("expected a cumulative probability, got `{b}`")))?;
+            if !(size.is_finite() && size >= 0.0 && p.is_finite() && p >= 0.0) {
+                return Err(lerr("expected non-negative finite numbers".into()));
+            }
+            if let Some(&(ps, pp)) = pts.last() {
+                if size < ps || p < pp {
+                    return Err(lerr("expected sizes and probabilities that never decrease".into()));
+                }
+            }
+            pts.push((size, p));
+        }
+        let shape = |msg: &str| CdfError::Shape { file: file.into(), msg: msg.into() };
+        let Some(&(_, last)) = pts.last() else { return Err(shape("expected at least one line")) };
+        let scale = if (last - 100.0).abs() < 1e-9 {
+            100.0
+        } else if (last - 1.0).abs() < 1e-9 {
+            1.0
+        } else {
+            return Err(shape(&format!("expected the last probability to be 100 (percent) or 1 (fraction), got {last}")));
+        };
+        for p in &mut pts {
+            p.1 /= scale;
+        }
+        Ok(SizeCdf { points: pts })
+    }
+
+    /// Reads and parses a file.
+    pub fn load(path: &Path) -> Result<SizeCdf, CdfError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| CdfError::Read { file: file.clone(), source })?;
+        Self::parse(&text, &file)
+    }
+
+    /// The size at cumulative probability `u` in [0, 1] (inverse CDF, linear interpolation).
+    pub fn quantile(&self, u: f64) -> f64 {
+        let u = u.clamp(0.0, 1.0);
+        let mut prev = (0.0, 0.0);
+        for &(s, p) in &self.points {
+            if u <= p {
+                if p <= prev.1 {
+                    return s;
+                }
+                return prev.0 + (s - prev.0) * (u - prev.1) / (p - prev.1);
+            }
+            prev = (s, p);
+        }
+        prev.0
+    }
+
+    /// The mean size in bytes.
+    pub fn mean(&self) -> f64 {
+        let mut prev = (0.0, 0.0);
+        let mut m = 0.0;
+        for &(s, p) in &self.points {
+            m += (p - prev.1) * (s + prev.0) / 2.0;
+            prev = (s, p);
+        }
+        m
+    }
+}
+
+/// Sender/receiver roles of a topology built by [`TopologyConfig::build`].
+pub struct Roles {
+    /// (sender, receiver) pairs for bulk flows.
+    pub pairs: Vec<(NodeId, NodeId)>,
+    /// Hosts that send in incasts and CDF workloads.
+    pub senders: Vec<NodeId>,
+    /// Hosts that receive.
+    pub receivers: Vec<NodeId>,
+    /// The rate a CDF workload's load refers to, bit/s.
+    pub reference_bps: u64,
+}
+
+/// The roles of a topology's hosts.
+pub fn roles(cfg: &TopologyConfig, topo: &Topology, bottleneck_bps: u64) -> Roles {
+    let hosts = topo.hosts();
+    match cfg {
+        TopologyConfig::Dumbbell { pairs, .. } => {
+            let n = *pairs;
+            Roles {
+                pairs: (0..n).map(|i| (i, n + i)).collect(),
+                senders: (0..n).collect(),
+                receivers: (n..2 * n).collect(),
+                reference_bps: bottleneck_bps,
+            }
+        }
+        TopologyConfig::Star { senders, .. } => Roles {
+            pairs: (0..*senders).map(|i| (i, *senders)).collect(),
+            senders: (0..*senders).collect(),
+            receivers: vec![*senders],
+            reference_bps: bottleneck_bps,
+        },
+        _ => {
+            let n = hosts.len() as u32;
+            Roles {
+                pairs: (0..n).map(|i| (hosts[i as usize], hosts[((i + n / 2) % n) as usize])).collect(),
+                senders: hosts.clone(),
+                receivers: hosts.clone(),
+                reference_bps: bottleneck_bps,
+            }
+        }
+    }
+}
+
+/// Turns workloads into flows. `mss` sizes incast flows; `duration` bounds CDF arrivals.
+pub fn generate(
+    workloads: &[WorkloadConfig],
+    roles: &Roles,
+    mss: u32,
+    duration: SimDuration,
+    rng: &RngStreams,
+) -> Result<Vec<FlowSpec>, (usize, String)> {
+    let mut flows = Vec::new();
+    for (wi, w) in workloads.iter().enumerate() {
+        match w {
+            WorkloadConfig::Bulk { cc, flows: n, start_s, stagger_s, size_bytes, priority } => {
+                let n = n.map_or(roles.pairs.len(), |n| n as usize);
+                if n > roles.pairs.len() {
+                    return Err((wi, format!("flows: the topology has only {} pairs, asked for {n}", roles.pairs.len())));
+                }
+                for (i, &(src, dst)) in roles.pairs.iter().take(n).enumerate() {
+                    flows.push(FlowSpec {
+                        src,
+                        dst,
+                        size: *size_bytes,
+                        start: SimTime::from_secs_f64(start_s + stagger_s * i as f64),
+                        cc: cc.clone(),
+                        priority: *priority,
+                    });
+                }
+            }
+            WorkloadConfig::Incast { cc, packets_per_sender, start_s, start_jitter_us, senders } => {
+                let mut r = rng.indexed("workload/incast", wi as u64);
+                let n = senders.map_or(roles.senders.len(), |n| n as usize);
+                if n > roles.senders.len() {
+                    return Err((wi, format!("senders: the topology has only {} senders, asked for {n}", roles.senders.len())));
+                }
+                let Some(&dst) = roles.receivers.first() else {
+                    return Err((wi, "the topology has no receiver".into()));
+                };
+                for &src in roles.senders.iter().take(n) {
+                    let jitter = if *start_jitter_us > 0.0 { r.random::<f64>() * start_jitter_us } else { 0.0 };
+                    flows.push(FlowSpec {
+                        src,
+                        dst,
+                        size: Some(packets_per_sender * u64::from(mss)),
+                        start: SimTime::from_secs_f64(start_s + jitter * 1e-6),
+                        cc: cc.clone(),
+                        priority: 0,
+                    });
+                }
+            }
+            WorkloadConfig::Cdf { cc, cdf, load, start_s, stop_s, max_flows } => {
+                let dist = SizeCdf::load(Path::new(cdf)).map_err(|e| (wi, e.to_string()))?;
+                let mean = dist.mean().max(1.0);
+                let rate = load * roles.reference_bps as f64 / (8.0 * mean); // flows per second
+                if !(rate.is_finite() && rate > 0.0) {
+                    return Err((wi, "load: the reference rate is zero".into()));
+                }
+                let mut r = rng.indexed("workload/cdf", wi as u64);
+                let stop = stop_s.unwrap_or(duration.as_secs_f64());
+                let mut t = *start_s;
+                let mut made = 0;
+                while made < *max_flows {
+                    let u: f64 = r.random();
+                    t += -(1.0 - u).ln() / rate;
+                    if t >= stop {
+                        break;
+                    }
+                    let size = dist.quantile(r.random::<f64>()).round().max(1.0) as u64;
+                    let (src, dst) = loop {
+                        let s = roles.senders[r.random_range(0..roles.senders.len())];
+                        let d = roles.receivers[r.random_range(0..roles.receivers.len())];
+                        if s != d {
+                            break (s, d);
+                        }
+                        if roles.senders.len() == 1 && roles.receivers.len() == 1 {
+                            return Err((wi, "needs at least two distinct hosts".into()));
+                        }
+                    };
+                    flows.push(FlowSpec { src, dst, size: Some(size), start: SimTime::from_secs_f64(t), cc: cc.clone(), priority: 0 });
+                    made += 1;
+                }
+            }
+        }
+    }
+    Ok(flows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cdf_accepts_percent_and_fraction_and_interpolates() {
+        let a = SizeCdf::parse("0 0\n100 50\n300 100\n", "a").unwrap();
+        let b = SizeCdf::parse("0 0\n100 0.5\n300 1\n", "b").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.quantile(0.25), 50.0);
+        assert_eq!(a.quantile(0.75), 200.0);
+        assert_eq!(a.quantile(1.0), 300.0);
+        assert!((a.mean() - (0.5 * 50.0 + 0.5 * 200.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn cdf_errors_name_line_and_expectation() {
+        let e = SizeCdf::parse("0 0\n10 x\n", "f.cdf").unwrap_err().to_string();
+        assert!(e.contains("f.cdf:2") && e.contains("cumulative probability"), "{e}");
+        let e = SizeCdf::parse("0 0\n10 50\n", "f.cdf").unwrap_err().to_string();
+        assert!(e.contains("100 (percent) or 1"), "{e}");
+        let e = SizeCdf::parse("5 0\n1 100\n", "f.cdf").unwrap_err().to_string();
+        assert!(e.contains("never decrease"), "{e}");
+    }
+
+    #[test]
+    fn shipped_cdfs_parse_with_plausible_means() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+        for f in ["websearch.cdf", "datamining-vl2.cdf", "hadoop-fb.cdf", "internet-core.cdf"] {
+            let c = SizeCdf::load(&dir.join(f)).unwrap();
+            let m = c.mean();
+            assert!(m > 1_000.0 && m < 100_000_000.0, "{f}: mean {m}");
+        }
+    }
+
+    #[test]
+    fn poisson_arrivals_hit_the_target_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+        let roles = Roles { pairs: vec![(0, 1)], senders: vec![0, 1, 2], receivers: vec![3, 4], reference_bps: 1_000_000_000 };
+        let w = vec![WorkloadConfig::Cdf {
+            cc: CcKind::Reno,
+            cdf: dir.join("websearch.cdf").display().to_string(),
+            load: 0.5,
+            start_s: 0.0,
+            stop_s: None,
+            max_flows: 1_000_000,
+        }];
+        let flows = generate(&w, &roles, 1460, SimDuration::from_secs(20), &RngStreams::new(7)).unwrap();
+        let bytes: u64 = flows.iter().filter_map(|f| f.size).sum();
+        let offered = bytes as f64 * 8.0 / 20.0 / 1e9;
+        assert!((offered - 0.5).abs() < 0.1, "offered load {offered}");
+        assert!(flows.windows(2).all(|w| w[0].start <= w[1].start));
+        assert!(flows.iter().all(|f| f.src != f.dst));
+    }
+}

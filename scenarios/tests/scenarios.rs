@@ -1,0 +1,104 @@
+//! The shipped scenarios, run end to end through the library the CLI uses: the dumbbell's
+//! utilization, the incast's tail against the ideal and against the number of senders, the cell
+//! scenario, and determinism (same seed: byte-identical files; other seed: different results).
+
+use std::path::{Path, PathBuf};
+
+use scenarios::config::load;
+use scenarios::runner::{run, RunResult};
+use sha2::{Digest, Sha256};
+
+fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("testbed-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn run_file(name: &str, set: &[&str], out: Option<&Path>) -> RunResult {
+    let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
+    let loaded = load(&scenario(name), &set).unwrap();
+    run(&loaded, out).unwrap()
+}
+
+/// sha256 of every file in `dir`, by name.
+fn hashes(dir: &Path) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            let h = Sha256::digest(std::fs::read(&p).unwrap());
+            (p.file_name().unwrap().to_string_lossy().into_owned(), format!("{h:x}"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn dumbbell_reno_fills_over_90_percent_of_the_bottleneck() {
+    let r = run_file("dumbbell.toml", &[], None);
+    let util = r.num("util/bottleneck").unwrap();
+    assert!(util > 0.90, "bottleneck utilization {util}");
+    assert!(util <= 1.0 + 1e-9, "utilization above 1: {util}");
+    // Goodput over the 60 s, from the flow record, agrees.
+    let gp = r.flows[0].goodput_mbps;
+    assert!(gp > 0.9 * 96.0 * 1460.0 / 1500.0, "goodput {gp} Mbit/s");
+    // One BDP of buffer: Reno must have lost packets and recovered without timeouts piling up.
+    assert!(r.num("drops/bottleneck").unwrap() > 0.0);
+}
+
+#[test]
+fn incast_tail_is_never_below_ideal_and_grows_with_senders() {
+    let mut prev = 0.0;
+    for n in [5u32, 10, 25, 50] {
+        let r = run_file("incast.toml", &[&format!("topology.senders={n}")], None);
+        assert_eq!(r.num("flows_completed").unwrap() as u32, n, "all flows complete");
+        let tail = r.num("completion_span_s").unwrap();
+        let ideal = r.num("ideal_s/receiver").unwrap();
+        assert!(tail >= ideal, "n={n}: tail {tail} below ideal {ideal}");
+        assert!(tail > prev, "n={n}: tail {tail} did not grow (previous {prev})");
+        prev = tail;
+    }
+}
+
+#[test]
+fn cell_link_follows_the_trace() {
+    let r = run_file("cell.toml", &["duration_s=20"], None);
+    let gp = r.flows[0].goodput_mbps;
+    // The Verizon downlink trace averages about 5 Mbit/s of 1500-byte opportunities.
+    assert!(gp > 2.0 && gp < 6.0, "goodput {gp} Mbit/s");
+}
+
+#[test]
+fn same_seed_same_bytes_other_seed_other_results() {
+    let a = tmp("det-a");
+    let b = tmp("det-b");
+    let c = tmp("det-c");
+    run_file("websearch.toml", &[], Some(&a));
+    run_file("websearch.toml", &[], Some(&b));
+    run_file("websearch.toml", &["seed=2"], Some(&c));
+    let (ha, hb, hc) = (hashes(&a), hashes(&b), hashes(&c));
+    assert!(ha.len() >= 5, "{ha:?}");
+    assert_eq!(ha, hb, "same scenario and seed must give byte-identical files");
+    let flows = |h: &[(String, String)]| h.iter().find(|(n, _)| n == "flows.csv").cloned();
+    assert_ne!(flows(&ha), flows(&hc), "a different seed must change the stochastic workload");
+    for d in [a, b, c] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+#[test]
+fn dumbbell_is_deterministic_too() {
+    let a = tmp("dd-a");
+    let b = tmp("dd-b");
+    run_file("dumbbell.toml", &["duration_s=5"], Some(&a));
+    run_file("dumbbell.toml", &["duration_s=5"], Some(&b));
+    assert_eq!(hashes(&a), hashes(&b));
+    for d in [a, b] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
