@@ -31,13 +31,13 @@ use sim_core::{SimRng, SimTime};
 
 use crate::packet::Packet;
 
-pub use codel::CoDel;
+pub use codel::{CoDel, CoDelParams};
 pub use config::{QueueConfig, QueueConfigError};
 pub use droptail::{DropHead, DropTail};
 pub use prio::StrictPriority;
 pub use red::{Red, RedParams};
 pub use sfq::Sfq;
-pub use step::StepMark;
+pub use step::{StepMark, Threshold};
 
 /// A queue discipline.
 pub trait Queue {
