@@ -1,7 +1,8 @@
 //! Differential proptest: random valid programs and random signal sequences run by our
 //! runtime and by libccp 1.2 (`ccp_invoke` through the `libccp` crate). After every invocation
 //! the report messages, the Cwnd and the Rate must be equal, except in the documented
-//! differences (a case stops being compared once one of those is hit).
+//! differences (a case stops being compared once one of those is hit). Each case installs two
+//! programs and the signal sequence includes field updates and staged program switches.
 //!
 //! libccp reads the wall clock for `Micros` and `Ack.now`, so generated programs do not read
 //! them; `Micros` is covered by the hand-computed tests in `runtime_interp.rs`.
@@ -186,6 +187,8 @@ fn build(s: &Shape) -> Program {
 enum Step {
     Invoke(Primitives),
     Update(Vec<UpdateField>),
+    /// CHANGE_PROG to uid 1 (false) or 2 (true), with updates.
+    Switch(bool, Vec<UpdateField>),
 }
 
 fn prims() -> impl Strategy<Value = Primitives> {
@@ -225,8 +228,10 @@ fn step(nc: u32) -> BoxedStrategy<Step> {
         (0..nc.max(1), 0u64..5000).prop_map(|(i, v)| UpdateField::control(i, v)),
     ];
     prop_oneof![
-        6 => prims().prop_map(Step::Invoke),
-        1 => prop::collection::vec(upd, 0..3).prop_map(Step::Update),
+        12 => prims().prop_map(Step::Invoke),
+        2 => prop::collection::vec(upd.clone(), 0..3).prop_map(Step::Update),
+        1 => (any::<bool>(), prop::collection::vec(upd, 0..3))
+            .prop_map(|(b, u)| Step::Switch(b, u)),
     ]
     .boxed()
 }
@@ -306,12 +311,19 @@ fn same_error(ours: &InvokeError, theirs: &libccp::LibccpError) -> bool {
 }
 
 /// Runs one case; returns how many invocations were compared.
-fn run_case(shape: &Shape, steps: &[Step]) -> Result<usize, TestCaseError> {
+fn run_case(shape: &Shape, second: &Shape, steps: &[Step]) -> Result<usize, TestCaseError> {
     let program = build(shape);
     let install = Msg::InstallExpr(InstallExpr {
         sid: 0,
         program_uid: 1,
         program,
+    })
+    .encode()
+    .unwrap();
+    let install2 = Msg::InstallExpr(InstallExpr {
+        sid: 0,
+        program_uid: 2,
+        program: build(second),
     })
     .encode()
     .unwrap();
@@ -354,12 +366,14 @@ fn run_case(shape: &Shape, steps: &[Step]) -> Result<usize, TestCaseError> {
     .encode()
     .unwrap();
     lib.recv_msg(&mut install.clone()).unwrap();
+    lib.recv_msg(&mut install2.clone()).unwrap();
     lib.recv_msg(&mut lib_change).unwrap();
 
     let mut ours = Datapath::new(Config::default(), 0);
     let sid = ours.open_flow(0, FlowInfo::default()).unwrap();
     assert_eq!(sid, 1);
     ours.handle_bytes(0, &install).unwrap();
+    ours.handle_bytes(0, &install2).unwrap();
     ours.handle_bytes(0, &change).unwrap();
     while ours.poll_transmit().is_some() {}
     out.lock().unwrap().msgs.clear();
@@ -378,6 +392,25 @@ fn run_case(shape: &Shape, steps: &[Step]) -> Result<usize, TestCaseError> {
                 ours.handle_bytes(0, &b).unwrap();
                 let mut lb = Msg::UpdateFields(UpdateFields {
                     sid: lib_sid,
+                    updates: updates.clone(),
+                })
+                .encode()
+                .unwrap();
+                lib.recv_msg(&mut lb).unwrap();
+            }
+            Step::Switch(to_second, updates) => {
+                let uid = if *to_second { 2 } else { 1 };
+                let b = Msg::ChangeProg(ChangeProg {
+                    sid,
+                    program_uid: uid,
+                    updates: updates.clone(),
+                })
+                .encode()
+                .unwrap();
+                ours.handle_bytes(0, &b).unwrap();
+                let mut lb = Msg::ChangeProg(ChangeProg {
+                    sid: lib_sid,
+                    program_uid: uid,
                     updates: updates.clone(),
                 })
                 .encode()
@@ -439,13 +472,13 @@ proptest! {
 
     #[test]
     fn runtime_matches_libccp(
-        (shape, steps) in shape().prop_flat_map(|s| {
-            let nc = s.controls.len() as u32;
-            (Just(s), prop::collection::vec(step(nc), 1..40))
+        (shape, second, steps) in (shape(), shape()).prop_flat_map(|(s, t)| {
+            let nc = s.controls.len().max(t.controls.len()) as u32;
+            (Just(s), Just(t), prop::collection::vec(step(nc), 1..40))
         })
     ) {
         zeroed_large_allocations();
-        run_case(&shape, &steps)?;
+        run_case(&shape, &second, &steps)?;
     }
 }
 
@@ -457,15 +490,21 @@ fn differential_cases_compare_many_invocations() {
     zeroed_large_allocations();
     let _ = shared();
     let mut runner = TestRunner::deterministic();
-    let strat = shape().prop_flat_map(|s| {
-        let nc = s.controls.len() as u32;
-        (Just(s), prop::collection::vec(step(nc), 20..40))
+    let strat = (shape(), shape()).prop_flat_map(|(s, t)| {
+        let nc = s.controls.len().max(t.controls.len()) as u32;
+        (Just(s), Just(t), prop::collection::vec(step(nc), 20..40))
     });
     let mut total = 0;
+    let mut switches = 0;
     for _ in 0..80 {
-        let (s, steps) = strat.new_tree(&mut runner).unwrap().current();
-        total += run_case(&s, &steps).unwrap();
+        let (s, t, steps) = strat.new_tree(&mut runner).unwrap().current();
+        switches += steps
+            .iter()
+            .filter(|x| matches!(x, Step::Switch(..)))
+            .count();
+        total += run_case(&s, &t, &steps).unwrap();
     }
+    assert!(switches > 50, "only {switches} program switches");
     assert!(total > 800, "only {total} invocations compared");
 }
 
