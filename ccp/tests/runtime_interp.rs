@@ -406,7 +406,22 @@ fn invalid_programs_are_refused_at_install() {
         )],
     };
     assert!(install(&mut dp, 8, bad_def).is_err());
-    assert!(dp.program_uids().is_empty());
+    // 111 report DEFs: libccp would send 111 registers, reading past its report file.
+    let def = ins(Op::Def, Reg::report(0, true), Reg::report(0, true), imm(0));
+    let too_many_reports = Program {
+        expressions: vec![],
+        instrs: vec![def; 111],
+    };
+    assert!(matches!(
+        install(&mut dp, 9, too_many_reports),
+        Err(MessageError::Program { uid: 9, .. })
+    ));
+    let ok = Program {
+        expressions: vec![],
+        instrs: vec![def; 110],
+    };
+    assert!(install(&mut dp, 10, ok).is_ok());
+    assert_eq!(dp.program_uids(), vec![10]);
 }
 
 #[test]

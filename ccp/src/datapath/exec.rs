@@ -341,6 +341,15 @@ impl Program {
             }
             out.push(Instr { op, dst, a, b });
         }
+        // libccp counts report DEFs in a u8 and sends that many registers: more than the
+        // register file would be read past its end.
+        if num_to_return > wire::MAX_REPORT_REGS {
+            return Err(InvalidProgram::TooMany {
+                what: "report field definitions",
+                count: num_to_return,
+                max: wire::MAX_REPORT_REGS,
+            });
+        }
         let n = instrs.len() as u64;
         let mut lowered = Vec::with_capacity(exprs.len());
         for (index, e) in exprs.iter().enumerate() {
