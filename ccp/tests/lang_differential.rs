@@ -259,117 +259,193 @@ fn diff_ge_le_extension() {
 // Generated programs.
 // ---------------------------------------------------------------------------------------
 
-const NUM_FIELDS: [&str; 4] = ["Report.a", "Report.b", "c", "Report.e"];
-const BOOL_FIELDS: [&str; 2] = ["Report.f", "g"];
+/// The fields a generated program may use, by type.
+#[derive(Clone, Debug)]
+struct Fields {
+    num: Vec<String>,
+    boolean: Vec<String>,
+}
+
+const PRIMS: [&str; 8] = [
+    "Ack.bytes_acked",
+    "Ack.now",
+    "Ack.lost_pkts_sample",
+    "Flow.rtt_sample_us",
+    "Flow.rate_outgoing",
+    "Micros",
+    "Cwnd",
+    "Rate",
+];
+
+fn fixed_fields() -> Fields {
+    Fields {
+        num: ["Report.a", "Report.b", "c", "Report.e"]
+            .map(String::from)
+            .to_vec(),
+        boolean: ["Report.f", "g"].map(String::from).to_vec(),
+    }
+}
+
 const DEFS: &str =
     "(def (Report (volatile a 0) (b +infinity) (volatile f false)) (c 7) (Report.e 1) (volatile g true))";
 
-fn num_leaf() -> impl Strategy<Value = String> {
+fn num_leaf(f: &Fields) -> BoxedStrategy<String> {
+    let mut names: Vec<String> = PRIMS.map(String::from).to_vec();
+    names.extend(f.num.iter().cloned());
     prop_oneof![
-        (0u64..40).prop_map(|n| n.to_string()),
-        Just("+infinity".to_string()),
-        Just("2147483647".to_string()),
-        prop::sample::select(NUM_FIELDS.to_vec()).prop_map(str::to_string),
-        prop::sample::select(vec![
-            "Ack.bytes_acked",
-            "Ack.now",
-            "Ack.lost_pkts_sample",
-            "Flow.rtt_sample_us",
-            "Flow.rate_outgoing",
-            "Micros",
-            "Cwnd",
-            "Rate",
-        ])
-        .prop_map(str::to_string),
+        1 => (0u64..40).prop_map(|n| n.to_string()),
+        1 => Just("+infinity".to_string()),
+        1 => Just("2147483647".to_string()),
+        2 => prop::sample::select(names),
     ]
+    .boxed()
 }
 
-fn bool_leaf() -> impl Strategy<Value = String> {
-    prop_oneof![
-        Just("true".to_string()),
-        Just("false".to_string()),
-        prop::sample::select(BOOL_FIELDS.to_vec()).prop_map(str::to_string),
-    ]
+fn bool_leaf(f: &Fields) -> BoxedStrategy<String> {
+    let mut v = vec!["true".to_string(), "false".to_string()];
+    v.extend(f.boolean.iter().cloned());
+    prop::sample::select(v).boxed()
 }
 
-fn num_expr() -> impl Strategy<Value = String> {
-    num_leaf().prop_recursive(3, 8, 2, |inner| {
-        (
-            prop::sample::select(vec![
-                "+",
-                "add",
-                "-",
-                "sub",
-                "*",
-                "mul",
-                "/",
-                "div",
-                "max",
-                "min",
-                "wrapped_max",
-            ]),
-            inner.clone(),
-            inner,
-        )
-            .prop_map(|(op, l, r)| format!("({op} {l} {r})"))
-    })
+fn num_expr(f: &Fields) -> BoxedStrategy<String> {
+    num_leaf(f)
+        .prop_recursive(3, 8, 2, |inner| {
+            (
+                prop::sample::select(vec![
+                    "+",
+                    "add",
+                    "-",
+                    "sub",
+                    "*",
+                    "mul",
+                    "/",
+                    "div",
+                    "max",
+                    "min",
+                    "wrapped_max",
+                ]),
+                inner.clone(),
+                inner,
+            )
+                .prop_map(|(op, l, r)| format!("({op} {l} {r})"))
+        })
+        .boxed()
 }
 
-fn bool_expr() -> impl Strategy<Value = String> {
+fn bool_expr(f: &Fields) -> BoxedStrategy<String> {
     let cmp = (
         prop::sample::select(vec![">", "gt", "<", "lt", "==", "eq"]),
-        num_expr(),
-        num_expr(),
+        num_leaf(f),
+        num_expr(f),
     )
         .prop_map(|(op, l, r)| format!("({op} {l} {r})"));
-    prop_oneof![bool_leaf(), cmp].prop_recursive(2, 6, 2, |inner| {
-        (
-            prop::sample::select(vec!["&&", "and", "||", "or"]),
-            inner.clone(),
-            inner,
-        )
-            .prop_map(|(op, l, r)| format!("({op} {l} {r})"))
-    })
+    let leaf = bool_leaf(f);
+    prop_oneof![bool_leaf(f), cmp]
+        .prop_recursive(2, 4, 2, move |inner| {
+            (
+                prop::sample::select(vec!["&&", "and", "||", "or"]),
+                inner,
+                leaf.clone(),
+            )
+                .prop_map(|(op, l, r)| format!("({op} {l} {r})"))
+        })
+        .boxed()
 }
 
 /// A condition portus accepts: a comparison, a logical operation or a literal.
-fn condition() -> impl Strategy<Value = String> {
+fn condition(f: &Fields) -> BoxedStrategy<String> {
     prop_oneof![
         Just("true".to_string()),
         Just("false".to_string()),
         (
             prop::sample::select(vec![">", "<", "=="]),
-            num_expr(),
-            num_expr()
+            num_expr(f),
+            num_expr(f)
         )
             .prop_map(|(op, l, r)| format!("({op} {l} {r})")),
         (
             prop::sample::select(vec!["&&", "||"]),
-            bool_expr(),
-            bool_expr()
+            bool_expr(f),
+            bool_expr(f)
         )
             .prop_map(|(op, l, r)| format!("({op} {l} {r})")),
     ]
+    .boxed()
 }
 
-fn statement() -> impl Strategy<Value = String> {
-    let num_target = prop::sample::select(vec![
-        "Report.a", "Report.b", "c", "Report.e", "Cwnd", "Rate", "Micros",
-    ]);
-    let field = prop::sample::select(vec!["Report.a", "Report.b", "c", "Report.e"]);
-    prop_oneof![
-        3 => (num_target, num_expr()).prop_map(|(t, e)| format!("(:= {t} {e})")),
-        2 => (prop::sample::select(BOOL_FIELDS.to_vec()), bool_expr())
-            .prop_map(|(t, e)| format!("(bind {t} {e})")),
-        1 => (field.clone(), bool_expr(), num_expr(), any::<bool>()).prop_map(|(t, c, v, not)| {
-            format!("(:= {t} ({} {c} {v}))", if not { "!if" } else { "if" })
-        }),
-        1 => (field, 1u64..10, num_expr()).prop_map(|(t, k, v)| format!("(:= {t} (ewma {k} {v}))")),
-        1 => Just("(report)".to_string()),
-        1 => Just("(fallthrough)".to_string()),
-        1 => (prop::sample::select(vec!["l1", "l2"]), num_expr())
-            .prop_map(|(l, e)| format!("(:= {l} (+ {e} 1))")),
-    ]
+fn statement(f: &Fields) -> BoxedStrategy<String> {
+    let mut num_targets: Vec<String> = ["Cwnd", "Rate", "Micros"].map(String::from).to_vec();
+    num_targets.extend(f.num.iter().cloned());
+    // `if`/`!if`/`ewma` may target only declared fields in portus.
+    let fields: Vec<String> = f.num.iter().chain(&f.boolean).cloned().collect();
+    let mut s = vec![
+        (
+            3,
+            (prop::sample::select(num_targets), num_expr(f))
+                .prop_map(|(t, e)| format!("(:= {t} {e})"))
+                .boxed(),
+        ),
+        (1, Just("(report)".to_string()).boxed()),
+        (1, Just("(fallthrough)".to_string()).boxed()),
+        (
+            1,
+            (prop::sample::select(vec!["l1", "l2"]), num_expr(f))
+                .prop_map(|(l, e)| format!("(:= {l} (+ {e} 1))"))
+                .boxed(),
+        ),
+        (
+            1,
+            (prop::sample::select(vec!["lb"]), bool_expr(f))
+                .prop_map(|(l, e)| format!("(bind {l} (&& {e} true))"))
+                .boxed(),
+        ),
+    ];
+    if !f.boolean.is_empty() {
+        s.push((
+            2,
+            (prop::sample::select(f.boolean.clone()), bool_expr(f))
+                .prop_map(|(t, e)| format!("(bind {t} {e})"))
+                .boxed(),
+        ));
+    }
+    if !fields.is_empty() {
+        let num = f.num.clone();
+        let bexp = prop_oneof![
+            bool_leaf(f),
+            (
+                prop::sample::select(vec![">", "<", "=="]),
+                num_leaf(f),
+                num_leaf(f)
+            )
+                .prop_map(|(op, l, r)| format!("({op} {l} {r})")),
+        ]
+        .boxed();
+        let nexp = num_expr(f);
+        let pick = (
+            prop::sample::select(fields),
+            any::<bool>(),
+            1u64..10,
+            any::<prop::sample::Index>(),
+        );
+        s.push((
+            2,
+            (pick, bexp.clone(), nexp.clone(), bexp)
+                .prop_map(move |((t, not, k, _), c, nv, bv)| {
+                    let kw = if not { "!if" } else { "if" };
+                    if num.contains(&t) {
+                        if k % 3 == 0 {
+                            format!("(:= {t} (ewma {k} {nv}))")
+                        } else {
+                            format!("(:= {t} ({kw} {c} {nv}))")
+                        }
+                    } else {
+                        format!("(:= {t} ({kw} {c} {bv}))")
+                    }
+                })
+                .boxed(),
+        ));
+    }
+    proptest::strategy::Union::new_weighted(s).boxed()
 }
 
 /// Separators portus accepts between clauses (at most one comment, as portus allows).
@@ -377,23 +453,107 @@ fn clause_sep() -> impl Strategy<Value = &'static str> {
     prop::sample::select(vec!["\n", " ", "", "\r\n", "\n\t", "\n# note (when\n"])
 }
 
-fn valid_program() -> impl Strategy<Value = String> {
+fn clauses(f: &Fields) -> BoxedStrategy<String> {
     prop::collection::vec(
         (
             clause_sep(),
-            condition(),
-            prop::collection::vec(statement(), 1..4),
+            condition(f),
+            prop::collection::vec(statement(f), 1..4),
             prop::sample::select(vec!["\n    ", " ", "\t", "\r\n"]),
         ),
         1..4,
     )
-    .prop_map(|clauses| {
-        let mut s = String::from(DEFS);
-        for (sep, c, body, ws) in clauses {
+    .prop_map(|cl| {
+        let mut s = String::new();
+        for (sep, c, body, ws) in cl {
             s.push_str(&format!("{sep}(when {c}{ws}{}{ws})", body.join(ws)));
         }
         s
     })
+    .boxed()
+}
+
+/// Programs over a fixed set of fields (used with overrides).
+fn valid_program() -> impl Strategy<Value = String> {
+    clauses(&fixed_fields()).prop_map(|c| format!("{DEFS}{c}"))
+}
+
+/// A random `def`: distinct fields, random types, initial values, `volatile`, and a random
+/// split between flat declarations before and after an optional `(Report ...)` group.
+fn random_defs() -> impl Strategy<Value = (String, Fields)> {
+    let pool = vec![
+        "a",
+        "b",
+        "zeta",
+        "Alpha",
+        "m_1",
+        "q.r",
+        "x9",
+        "Report.n",
+        "Report.k",
+        "Control.s",
+        "cwnd_gain",
+        "_u",
+    ];
+    (
+        prop::sample::subsequence(pool, 1..10),
+        prop::collection::vec(
+            (
+                any::<bool>(),
+                any::<bool>(),
+                any::<bool>(),
+                prop::sample::select(vec![0u64, 1, 7, 1460, 2147483647, u64::MAX]),
+            ),
+            10,
+        ),
+        0usize..10,
+    )
+        .prop_map(|(names, attrs, split)| {
+            let (mut before, mut group, mut after) = (vec![], vec![], vec![]);
+            let mut f = Fields {
+                num: vec![],
+                boolean: vec![],
+            };
+            for (i, n) in names.iter().enumerate() {
+                let (volatile, boolean, grouped, init) = attrs[i];
+                let init = match (boolean, init) {
+                    (true, v) => (if v % 2 == 1 { "true" } else { "false" }).to_string(),
+                    (false, u64::MAX) => "+infinity".to_string(),
+                    (false, v) => v.to_string(),
+                };
+                let decl = format!("({}{n} {init})", if volatile { "volatile " } else { "" });
+                let full = if grouped && !n.starts_with("Report.") {
+                    group.push(decl);
+                    format!("Report.{n}")
+                } else {
+                    if i < split {
+                        before.push(decl)
+                    } else {
+                        after.push(decl)
+                    }
+                    n.to_string()
+                };
+                if boolean {
+                    f.boolean.push(full)
+                } else {
+                    f.num.push(full)
+                }
+            }
+            let g = if group.is_empty() {
+                String::new()
+            } else {
+                format!("(Report {})", group.join(" "))
+            };
+            (
+                format!("(def {} {} {})", before.join(" "), g, after.join(" ")),
+                f,
+            )
+        })
+}
+
+/// Programs over random fields.
+fn random_program() -> impl Strategy<Value = String> {
+    random_defs().prop_flat_map(|(defs, f)| clauses(&f).prop_map(move |c| format!("{defs}\n{c}")))
 }
 
 /// Mutations that both compilers must reject (none is a documented difference).
@@ -465,6 +625,13 @@ proptest! {
         assert_agree(&src);
     }
 
+    /// Random declarations exercise register numbering and the order of `DEF`s.
+    #[test]
+    fn generated_random_field_programs_match_portus(src in random_program()) {
+        quiet_panics();
+        assert_agree(&src);
+    }
+
     /// Install-time overrides of number fields give the same bytes as portus.
     #[test]
     fn generated_overrides_match_portus(
@@ -521,5 +688,31 @@ proptest! {
         }
         let _ = lang::compile(&s, &[]);
         let _ = lang::compile_bytes(s.as_bytes(), &[("c", 3)]);
+    }
+}
+
+/// Guards the generators: most generated "valid" programs must really compile, so that the
+/// byte comparisons above are not vacuous.
+#[test]
+fn generated_programs_are_mostly_valid() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    for (name, strategy) in [
+        ("fixed", valid_program().boxed()),
+        ("random", random_program().boxed()),
+    ] {
+        let n = 300;
+        let ok = (0..n)
+            .filter(|_| {
+                let src = strategy.new_tree(&mut runner).unwrap().current();
+                let r = lang::compile(&src, &[]);
+                if let Err(e) = &r {
+                    eprintln!("{name}: {e}");
+                }
+                r.is_ok()
+            })
+            .count();
+        assert!(ok * 10 >= n * 7, "{name}: only {ok} of {n} compile");
     }
 }
