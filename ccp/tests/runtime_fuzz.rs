@@ -7,9 +7,10 @@ use ccp::program::{Expression, Instr, Op, Program, Reg, RegKind};
 use ccp::wire::{ChangeProg, InstallExpr, Msg, UpdateField, UpdateFields};
 use proptest::prelude::*;
 
-fn reg() -> impl Strategy<Value = Reg> {
+fn reg() -> BoxedStrategy<Reg> {
     (0u8..=8, prop_oneof![0u32..20, 100u32..120, any::<u32>()])
         .prop_map(|(k, i)| Reg::new(RegKind::from_u8(k).unwrap(), i))
+        .boxed()
 }
 
 fn program() -> impl Strategy<Value = Program> {
@@ -26,14 +27,39 @@ fn program() -> impl Strategy<Value = Program> {
         body_start: c,
         num_body: d % 50,
     });
-    (
+    let small = (
         prop::collection::vec(expr, 0..8),
         prop::collection::vec(instr, 0..40),
-    )
-        .prop_map(|(expressions, instrs)| Program {
-            expressions,
-            instrs,
-        })
+    );
+    // DEF-heavy programs around the report-register limit, with a clause that reports.
+    let def = (0u32..110, any::<bool>(), any::<u32>()).prop_map(|(i, v, d)| Instr {
+        op: Op::Def,
+        res: Reg::report(i, v),
+        left: Reg::report(i, v),
+        right: Reg::imm(u64::from(d)),
+    });
+    let big = prop::collection::vec(def, 100..130).prop_map(|mut d| {
+        let n = d.len() as u32;
+        let set = |r: Reg| Instr {
+            op: Op::Bind,
+            res: r,
+            left: r,
+            right: Reg::imm(1),
+        };
+        d.push(set(Reg::implicit(0)));
+        d.push(set(Reg::implicit(2)));
+        let e = Expression {
+            cond_start: n,
+            num_cond: 1,
+            body_start: n + 1,
+            num_body: 1,
+        };
+        (vec![e], d)
+    });
+    prop_oneof![4 => small, 1 => big].prop_map(|(expressions, instrs)| Program {
+        expressions,
+        instrs,
+    })
 }
 
 #[derive(Clone, Debug)]

@@ -49,10 +49,10 @@ impl NativeController for NativeReno {
             }
         }
         if p.was_timeout {
-            self.ssthresh = (self.cwnd / 2).max(2 * self.mss);
+            self.ssthresh = (self.cwnd / 2).max(self.mss.saturating_mul(2));
             self.cwnd = self.init_cwnd;
         } else if p.lost_pkts_sample > 0 {
-            self.ssthresh = (self.cwnd / 2).max(2 * self.mss);
+            self.ssthresh = (self.cwnd / 2).max(self.mss.saturating_mul(2));
             self.cwnd = self.ssthresh;
         } else if p.bytes_acked > 0 {
             let inc = if self.cwnd < self.ssthresh {
