@@ -68,6 +68,18 @@ pub fn parse(src: &str) -> Result<Ast, CompileError> {
 /// Compiles `src`, replacing the initial values of the named fields by `overrides`
 /// (`(full name, value)`, e.g. `("Report.acked", 0)` or `("cwnd_gain", 3)`; booleans take 0 or
 /// 1), as portus does at install time.
+///
+/// ```
+/// let src = "(def (Report (volatile acked 0)))
+///            (when true (:= Report.acked (+ Report.acked Ack.bytes_acked)) (report))";
+/// let c = ccp::lang::compile(src, &[]).unwrap();
+/// assert_eq!(c.scope.report_index("acked"), Some(0));
+/// assert_eq!(c.program.instrs.len(), 5); // DEF, flag, add, bind, report
+///
+/// let e = ccp::lang::compile("(def (Report.a 0))\n(when true (:= Report.a Ack.bytes_ackd))", &[])
+///     .unwrap_err();
+/// assert_eq!(e.to_string(), "line 2, column 25: undefined name `Ack.bytes_ackd`");
+/// ```
 pub fn compile(src: &str, overrides: &[(&str, u64)]) -> Result<Compiled, CompileError> {
     let ast = parse(src)?;
     let out = compiler::compile(&ast, overrides)?;
