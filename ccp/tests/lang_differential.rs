@@ -630,6 +630,22 @@ proptest! {
     fn generated_random_field_programs_match_portus(src in random_program()) {
         quiet_panics();
         assert_agree(&src);
+        // Every name maps to the same register as in portus's scope (the agent relies on it).
+        if let (Ok(c), Ok(Ok((_, sc)))) = (
+            lang::compile(&src, &[]),
+            catch_unwind(AssertUnwindSafe(|| portus::lang::compile(src.as_bytes(), &[]))),
+        ) {
+            use portus::lang::Reg as P;
+            for n in &c.scope.named {
+                let theirs = match sc.get(&n.name) {
+                    Some(P::Report(i, _, v)) => ccp::program::Reg::report(u32::from(*i), *v),
+                    Some(P::Control(i, _, v)) => ccp::program::Reg::control(u32::from(*i), *v),
+                    Some(P::Local(i, _)) => ccp::program::Reg::local(u32::from(*i)),
+                    other => panic!("{}: portus has {other:?}", n.name),
+                };
+                prop_assert_eq!(n.reg, theirs, "{}", n.name);
+            }
+        }
     }
 
     /// Install-time overrides of number fields give the same bytes as portus.
