@@ -30,6 +30,10 @@
 //! [`compile`] returns the [`Program`] (the INSTALL_EXPR payload), the [`Scope`] of names, and
 //! warnings; errors carry a line, a column and what was expected. See the crate docs for every
 //! deliberate difference from portus 0.9's compiler.
+//!
+//! Inside: `lexer` (text to tokens; comments are whitespace), `parser` (tokens to the [`Ast`]),
+//! `compiler` (type checking, register allocation and code generation, following portus's
+//! numbering so the bytes match), [`CompileError`]/[`Warning`] (with [`Pos`]itions).
 
 mod ast;
 mod compiler;
