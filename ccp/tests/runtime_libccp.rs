@@ -237,20 +237,32 @@ fn step(nc: u32) -> BoxedStrategy<Step> {
 }
 
 static SERIAL: Mutex<()> = Mutex::new(());
-static SHARED: std::sync::OnceLock<(libccp::Datapath, Arc<Mutex<Out>>)> =
-    std::sync::OnceLock::new();
+type Shared = (&'static libccp::Datapath, &'static Arc<Mutex<Out>>);
+/// The current libccp datapath and how many of its 1024 connection slots are used.
+static SHARED: Mutex<Option<(Shared, usize)>> = Mutex::new(None);
 
-fn shared() -> (&'static libccp::Datapath, &'static Arc<Mutex<Out>>) {
+/// The shared libccp datapath, with a free connection slot. A fresh one (the old one leaked)
+/// replaces it when its table is nearly full, e.g. while proptest shrinks a failure.
+fn shared() -> Shared {
     zeroed_large_allocations();
-    let (d, o) = SHARED.get_or_init(|| {
-        let out = Arc::new(Mutex::new(Out::default()));
-        let dp = libccp::DatapathBuilder::default()
-            .with_ops(Ops(out.clone()))
-            .init()
-            .unwrap();
-        (dp, out)
-    });
-    (d, o)
+    let mut g = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    match &mut *g {
+        Some((sh, used)) if *used < 1000 => {
+            *used += 1;
+            *sh
+        }
+        _ => {
+            let out: &'static Arc<Mutex<Out>> =
+                Box::leak(Box::new(Arc::new(Mutex::new(Out::default()))));
+            let dp = libccp::DatapathBuilder::default()
+                .with_ops(Ops(out.clone()))
+                .init()
+                .unwrap();
+            let dp: &'static libccp::Datapath = Box::leak(Box::new(dp));
+            *g = Some(((dp, out), 1));
+            (dp, out)
+        }
+    }
 }
 
 #[derive(Default)]
@@ -425,10 +437,17 @@ fn run_case(shape: &Shape, second: &Shape, steps: &[Step]) -> Result<usize, Test
                 conn.load_primitives(to_libccp(&p));
                 let theirs = conn.invoke();
                 let inv = ours.invoke(k as u64, sid, &p);
-                // Documented differences: stop comparing this case.
+                // Documented differences: stop comparing this case. libccp misses some MUL
+                // overflows (and every EWMA overflow) and runs on, possibly into another
+                // error later in the same invocation.
                 match (&inv.error, &theirs) {
                     (Some(InvokeError::MulOverflow { .. }), Ok(()))
                     | (Some(InvokeError::EwmaOverflow { .. }), _) => return Ok(compared),
+                    (Some(InvokeError::MulOverflow { .. }), Err(t))
+                        if !matches!(t, libccp::LibccpError::LibccpMulIntOverflow) =>
+                    {
+                        return Ok(compared)
+                    }
                     _ => {}
                 }
                 if inv.cwnd == Some(u32::MAX) || inv.rate.is_some_and(|r| r > u64::from(u32::MAX)) {
@@ -488,7 +507,6 @@ fn differential_cases_compare_many_invocations() {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
     zeroed_large_allocations();
-    let _ = shared();
     let mut runner = TestRunner::deterministic();
     let strat = (shape(), shape()).prop_flat_map(|(s, t)| {
         let nc = s.controls.len().max(t.controls.len()) as u32;
