@@ -733,9 +733,10 @@ fn build_port(
     } else {
         params.queue.clone()
     };
-    let queue = queue_cfg
+    let mut queue = queue_cfg
         .build(rng.indexed("queue", u64::from(pid)))
         .map_err(|e| port_error(name, dir, format!("queue: {e}")))?;
+    queue.set_service_rate(nominal);
     if !(0.0..=1.0).contains(&params.loss) || params.loss.is_nan() {
         return Err(port_error(name, dir, format!("loss: expected a probability in [0, 1], got {}", params.loss)));
     }

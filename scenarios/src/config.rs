@@ -158,6 +158,30 @@ pub fn apply_override(doc: &mut toml::Value, arg: &str) -> Result<(), ScenarioEr
     Ok(())
 }
 
+/// Inside internally tagged sections (`kind = ...`), serde reports a bad value at the section's
+/// header instead of at its field. Find the field: the first `key = <offending value>` line at
+/// or after the reported position.
+fn field_hint(text: &str, e: &toml::de::Error) -> Option<String> {
+    let msg = e.message();
+    let rest = msg.strip_prefix("invalid type: ").or_else(|| msg.strip_prefix("invalid value: "))?;
+    let (what, _) = rest.split_once(", expected")?;
+    let literal = if let Some(q) = what.find('"') {
+        what[q..].to_owned()
+    } else {
+        what.split('`').nth(1)?.to_owned()
+    };
+    let start = e.span().map_or(0, |s| s.start);
+    let first_line = text[..start.min(text.len())].lines().count().max(1);
+    for (i, line) in text.lines().enumerate().skip(first_line - 1) {
+        let Some((k, v)) = line.split_once('=') else { continue };
+        let v = v.split('#').next().unwrap_or("").trim();
+        if v == literal || v.starts_with(&format!("{literal},")) || line.contains(&format!("= {literal}")) {
+            return Some(format!("\n  the field at fault is `{}` (line {}: `{}`)", k.trim(), i + 1, line.trim()));
+        }
+    }
+    None
+}
+
 fn resolve_paths(v: &mut toml::Value, base: &Path) {
     match v {
         toml::Value::Table(t) => {
@@ -206,8 +230,13 @@ pub fn parse(text: &str, file: &str, base: &Path, overrides: &[String]) -> Resul
     } else {
         (effective_toml.as_str(), format!("{file} (after --set overrides)"))
     };
-    toml::from_str::<Scenario>(check_text)
-        .map_err(|e| ScenarioError::Parse { file: check_file, msg: e.to_string().trim_end().to_owned() })?;
+    toml::from_str::<Scenario>(check_text).map_err(|e| {
+        let mut msg = e.to_string().trim_end().to_owned();
+        if let Some(h) = field_hint(check_text, &e) {
+            msg.push_str(&h);
+        }
+        ScenarioError::Parse { file: check_file, msg }
+    })?;
     let mut resolved = doc;
     resolve_paths(&mut resolved, base);
     let scenario: Scenario = resolved.try_into().map_err(perr)?;
