@@ -21,10 +21,10 @@ pub mod socket;
 pub mod topology;
 
 pub use link::{LinkConfig, LinkServer, LossModel, MahimahiTrace};
+pub use network::{Event, FlowRecord, FlowSpec, Network, NetworkError, NetworkOptions};
 pub use offload::{Demand, OffloadError, ProgrammableSwitch, Reservation, SmartNic};
 pub use packet::{Datagram, Ecn, FlowId, NodeId, Packet, Payload};
 pub use pcap::PcapTap;
 pub use queue::{Queue, QueueConfig, QueueConfigError};
-pub use network::{Event, FlowRecord, FlowSpec, Network, NetworkError, NetworkOptions};
 pub use socket::{NetApi, SimAddr, UdpSocket};
 pub use topology::{LinkParams, Topology, TopologyConfig};

@@ -18,7 +18,7 @@ use sim_core::{Handle, Model, Recorder, RngStreams, SeriesId, SimDuration, SimTi
 use transport::{CcKind, Receiver, Sender, TransportConfig};
 
 use crate::link::{LinkServer, LossModel};
-use crate::packet::{Ecn, FlowId, NodeId, Packet, Payload, TCP_IP_HEADER};
+use crate::packet::{Ecn, NodeId, Packet, Payload, TCP_IP_HEADER};
 use crate::pcap::PcapTap;
 use crate::queue::Queue;
 use crate::socket::SocketTable;
@@ -126,7 +126,9 @@ pub struct Port {
 impl Port {
     /// Bytes queued, being serialized, or propagating on this port.
     pub fn bytes_in_flight(&self) -> u64 {
-        self.queue.len_bytes() + self.busy.as_ref().map_or(0, |p| u64::from(p.size)) + self.pipe_bytes
+        self.queue.len_bytes()
+            + self.busy.as_ref().map_or(0, |p| u64::from(p.size))
+            + self.pipe_bytes
     }
     /// Bytes in the queue.
     pub fn queue_bytes(&self) -> u64 {
@@ -269,28 +271,51 @@ pub struct Network {
 }
 
 fn port_error(link: &str, dir: &'static str, msg: impl ToString) -> NetworkError {
-    NetworkError::Port { link: link.into(), dir, msg: msg.to_string() }
+    NetworkError::Port {
+        link: link.into(),
+        dir,
+        msg: msg.to_string(),
+    }
 }
 
 impl Network {
     /// Builds the network for `topo`, drawing every port's random streams from `rng`.
-    pub fn new(topo: Topology, opts: NetworkOptions, rng: &RngStreams) -> Result<Network, NetworkError> {
+    pub fn new(
+        topo: Topology,
+        opts: NetworkOptions,
+        rng: &RngStreams,
+    ) -> Result<Network, NetworkError> {
         topo.validate()?;
         let routes = Routes::compute(&topo);
         let mut ports = Vec::with_capacity(topo.links.len() * 2);
         let mut host_port = vec![None; topo.nodes.len()];
         for (li, l) in topo.links.iter().enumerate() {
-            for (dir, from, to, params) in [("forward", l.a, l.b, &l.ab), ("reverse", l.b, l.a, &l.ba)] {
+            for (dir, from, to, params) in
+                [("forward", l.a, l.b, &l.ab), ("reverse", l.b, l.a, &l.ba)]
+            {
                 let pid = ports.len() as PortId;
-                let mut p = build_port(&topo, li, from, to, params, dir, rng, pid, opts.host_queue_packets)?;
+                let mut p = build_port(
+                    &topo,
+                    li,
+                    from,
+                    to,
+                    params,
+                    dir,
+                    rng,
+                    pid,
+                    opts.host_queue_packets,
+                )?;
                 if let Some((dir_path, links)) = &opts.pcap {
                     if links.iter().any(|n| n == &l.name) {
-                        let name = format!("{}-{}-{}.pcap", l.name, topo.nodes[from as usize].name, topo.nodes[to as usize].name);
-                        let path = dir_path.join(name);
-                        p.pcap = Some(
-                            PcapTap::create(&path)
-                                .map_err(|e| NetworkError::Pcap { link: l.name.clone(), msg: e.to_string() })?,
+                        let name = format!(
+                            "{}-{}-{}.pcap",
+                            l.name, topo.nodes[from as usize].name, topo.nodes[to as usize].name
                         );
+                        let path = dir_path.join(name);
+                        p.pcap = Some(PcapTap::create(&path).map_err(|e| NetworkError::Pcap {
+                            link: l.name.clone(),
+                            msg: e.to_string(),
+                        })?);
                     }
                 }
                 if topo.is_host(from) {
@@ -306,7 +331,11 @@ impl Network {
         let mut monitors = Vec::new();
         for name in &opts.monitor_links {
             let Some(li) = topo.links.iter().position(|l| &l.name == name) else {
-                return Err(port_error(name, "forward", "monitor_links names a link that does not exist"));
+                return Err(port_error(
+                    name,
+                    "forward",
+                    "monitor_links names a link that does not exist",
+                ));
             };
             monitors.push(Monitor {
                 port: (2 * li) as PortId,
@@ -337,22 +366,32 @@ impl Network {
     pub fn add_flow(&mut self, spec: FlowSpec) -> Result<u32, NetworkError> {
         let idx = self.flows.len();
         if !self.topo.is_host(spec.src) || !self.topo.is_host(spec.dst) {
-            return Err(NetworkError::Flow { flow: idx, msg: "src and dst must be hosts".into() });
+            return Err(NetworkError::Flow {
+                flow: idx,
+                msg: "src and dst must be hosts".into(),
+            });
         }
         if spec.src == spec.dst {
-            return Err(NetworkError::Flow { flow: idx, msg: "src and dst must differ".into() });
+            return Err(NetworkError::Flow {
+                flow: idx,
+                msg: "src and dst must differ".into(),
+            });
         }
         if spec.size == Some(0) {
-            return Err(NetworkError::Flow { flow: idx, msg: "size must be at least 1 byte".into() });
+            return Err(NetworkError::Flow {
+                flow: idx,
+                msg: "size must be at least 1 byte".into(),
+            });
         }
-        let (cwnd_series, rtt_series) = if self.opts.record_flows && self.opts.sample_interval.is_some() {
-            (
-                Some(self.recorder.series(&format!("cwnd_bytes/{idx}"))),
-                Some(self.recorder.series(&format!("srtt_ms/{idx}"))),
-            )
-        } else {
-            (None, None)
-        };
+        let (cwnd_series, rtt_series) =
+            if self.opts.record_flows && self.opts.sample_interval.is_some() {
+                (
+                    Some(self.recorder.series(&format!("cwnd_bytes/{idx}"))),
+                    Some(self.recorder.series(&format!("srtt_ms/{idx}"))),
+                )
+            } else {
+                (None, None)
+            };
         if spec.size.is_some() {
             self.sized_remaining += 1;
         }
@@ -425,7 +464,9 @@ impl Network {
 
     /// Bytes the receiver of `flow` has delivered in order.
     pub fn flow_delivered(&self, flow: u32) -> u64 {
-        self.flows.get(flow as usize).map_or(0, |f| f.receiver.delivered_bytes())
+        self.flows
+            .get(flow as usize)
+            .map_or(0, |f| f.receiver.delivered_bytes())
     }
 
     /// One record per flow, as of `now`.
@@ -448,9 +489,15 @@ impl Network {
                     cc: f.spec.cc.name().into(),
                     size_bytes: f.spec.size,
                     start_s: f.spec.start.as_secs_f64(),
-                    fct_s: f.done_at.map(|d| d.saturating_since(f.spec.start).as_secs_f64()),
+                    fct_s: f
+                        .done_at
+                        .map(|d| d.saturating_since(f.spec.start).as_secs_f64()),
                     delivered_bytes: delivered,
-                    goodput_mbps: if life > 0.0 { delivered as f64 * 8.0 / life / 1e6 } else { 0.0 },
+                    goodput_mbps: if life > 0.0 {
+                        delivered as f64 * 8.0 / life / 1e6
+                    } else {
+                        0.0
+                    },
                     retransmits: rtx,
                     timeouts: rto,
                 }
@@ -458,10 +505,26 @@ impl Network {
             .collect()
     }
 
-    fn new_packet(&mut self, flow: FlowId, src: NodeId, dst: NodeId, size: u32, ecn: Ecn, prio: u8, payload: Payload) -> Packet {
+    /// A packet of flow `fi`: data goes src → dst, ACKs dst → src.
+    fn flow_packet(&mut self, fi: u32, size: u32, ecn: Ecn, payload: Payload) -> Packet {
         let id = self.counters.packets;
         self.counters.packets += 1;
-        Packet { id, flow, src, dst, size, ecn, priority: prio, enqueued_at: SimTime::ZERO, payload }
+        let spec = &self.flows[fi as usize].spec;
+        let (src, dst) = match payload {
+            Payload::Ack(_) => (spec.dst, spec.src),
+            _ => (spec.src, spec.dst),
+        };
+        Packet {
+            id,
+            flow: fi,
+            src,
+            dst,
+            size,
+            ecn,
+            priority: spec.priority,
+            enqueued_at: SimTime::ZERO,
+            payload,
+        }
     }
 
     fn account_drops(&mut self, port: Option<PortId>) {
@@ -551,7 +614,9 @@ impl Network {
 
     fn arrive(&mut self, now: SimTime, pid: PortId, h: &Handle<Event>) {
         let port = &mut self.ports[pid as usize];
-        let Some((_, pkt)) = port.pipe.pop_front() else { return };
+        let Some((_, pkt)) = port.pipe.pop_front() else {
+            return;
+        };
         port.pipe_bytes -= u64::from(pkt.size);
         if let Some((next_at, _)) = port.pipe.front() {
             h.schedule_at(*next_at, Event::Arrive(pid));
@@ -566,7 +631,10 @@ impl Network {
             self.deliver_local(now, pkt, h);
             return;
         }
-        let is_switch = matches!(self.topo.nodes.get(node as usize).map(|n| &n.kind), Some(NodeKind::Switch));
+        let is_switch = matches!(
+            self.topo.nodes.get(node as usize).map(|n| &n.kind),
+            Some(NodeKind::Switch)
+        );
         let cands = self.routes.candidates(node, pkt.dst);
         if !is_switch || cands.is_empty() {
             self.counters.dropped_bytes += u64::from(pkt.size);
@@ -582,9 +650,15 @@ impl Network {
         let fi = pkt.flow;
         match pkt.payload {
             Payload::Data(seg) => {
-                let Some(f) = self.flows.get_mut(fi as usize) else { return };
+                let Some(f) = self.flows.get_mut(fi as usize) else {
+                    return;
+                };
                 let ack = f.receiver.on_segment(now, &seg, pkt.ecn == Ecn::Ce);
-                if f.done_at.is_none() && f.spec.size.is_some_and(|s| f.receiver.delivered_bytes() >= s) {
+                if f.done_at.is_none()
+                    && f.spec
+                        .size
+                        .is_some_and(|s| f.receiver.delivered_bytes() >= s)
+                {
                     f.done_at = Some(now);
                     self.sized_remaining -= 1;
                 }
@@ -594,7 +668,9 @@ impl Network {
                 self.arm_flow_timer(fi, h);
             }
             Payload::Ack(ack) => {
-                let Some(f) = self.flows.get_mut(fi as usize) else { return };
+                let Some(f) = self.flows.get_mut(fi as usize) else {
+                    return;
+                };
                 if let Some(s) = f.sender.as_mut() {
                     s.on_ack(now, &ack);
                 }
@@ -607,21 +683,24 @@ impl Network {
     }
 
     fn send_ack(&mut self, now: SimTime, fi: u32, ack: transport::AckInfo, h: &Handle<Event>) {
-        let f = &self.flows[fi as usize];
-        let (src, dst, prio) = (f.spec.dst, f.spec.src, f.spec.priority);
-        let pkt = self.new_packet(fi, src, dst, TCP_IP_HEADER, Ecn::NotEct, prio, Payload::Ack(ack));
+        let pkt = self.flow_packet(fi, TCP_IP_HEADER, Ecn::NotEct, Payload::Ack(ack));
         self.inject(now, pkt, h);
     }
 
     /// Lets the sender of `fi` transmit what its window and pacing allow, then re-arms its timer.
     fn pump(&mut self, now: SimTime, fi: u32, h: &Handle<Event>) {
-        let ecn = if self.opts.transport.ecn { Ecn::Ect } else { Ecn::NotEct };
+        let ecn = if self.opts.transport.ecn {
+            Ecn::Ect
+        } else {
+            Ecn::NotEct
+        };
         loop {
             let f = &mut self.flows[fi as usize];
             let Some(s) = f.sender.as_mut() else { break };
-            let Some(seg) = s.poll_transmit(now) else { break };
-            let (src, dst, prio) = (f.spec.src, f.spec.dst, f.spec.priority);
-            let pkt = self.new_packet(fi, src, dst, seg.len + TCP_IP_HEADER, ecn, prio, Payload::Data(seg));
+            let Some(seg) = s.poll_transmit(now) else {
+                break;
+            };
+            let pkt = self.flow_packet(fi, seg.len + TCP_IP_HEADER, ecn, Payload::Data(seg));
             self.inject(now, pkt, h);
         }
         self.arm_flow_timer(fi, h);
@@ -647,10 +726,10 @@ impl Network {
     }
 
     fn flow_timer(&mut self, now: SimTime, fi: u32, h: &Handle<Event>) {
-        let Some(f) = self.flows.get_mut(fi as usize) else { return };
-        if f.timer_at == Some(now) {
-            f.timer_at = None;
-        } else if f.timer_at.is_some_and(|t| t < now) {
+        let Some(f) = self.flows.get_mut(fi as usize) else {
+            return;
+        };
+        if f.timer_at.is_some_and(|t| t <= now) {
             f.timer_at = None;
         }
         if f.receiver.poll_timeout().is_some_and(|t| t <= now) {
@@ -669,20 +748,29 @@ impl Network {
 
     fn flow_start(&mut self, now: SimTime, fi: u32, h: &Handle<Event>) {
         let cfg = self.opts.transport.clone();
-        let Some(f) = self.flows.get_mut(fi as usize) else { return };
+        let Some(f) = self.flows.get_mut(fi as usize) else {
+            return;
+        };
         let cc = f.spec.cc.build(cfg.mss, cfg.init_cwnd_pkts);
         f.sender = Some(Sender::new(cfg, f.spec.size, cc, now));
         self.pump(now, fi, h);
     }
 
     fn sample(&mut self, now: SimTime, h: &Handle<Event>) {
-        let Some(iv) = self.opts.sample_interval else { return };
+        let Some(iv) = self.opts.sample_interval else {
+            return;
+        };
         let window = now.saturating_since(self.last_sample).as_secs_f64();
         self.last_sample = now;
         for m in &self.monitors {
             let p = &mut self.ports[m.port as usize];
-            self.recorder.record(m.qlen, now, p.queue.len_packets() as f64);
-            let qd = if p.win_dequeued > 0 { p.win_sojourn_ns as f64 / p.win_dequeued as f64 / 1e6 } else { 0.0 };
+            self.recorder
+                .record(m.qlen, now, p.queue.len_packets() as f64);
+            let qd = if p.win_dequeued > 0 {
+                p.win_sojourn_ns as f64 / p.win_dequeued as f64 / 1e6
+            } else {
+                0.0
+            };
             self.recorder.record(m.qdelay, now, qd);
             let util = if window > 0.0 && p.nominal_bps > 0 {
                 p.win_tx_bytes as f64 * 8.0 / window / p.nominal_bps as f64
@@ -695,7 +783,10 @@ impl Network {
             p.win_tx_bytes = 0;
         }
         for f in &self.flows {
-            let (Some(cs), Some(rs), Some(s)) = (f.cwnd_series, f.rtt_series, f.sender.as_ref()) else { continue };
+            let (Some(cs), Some(rs), Some(s)) = (f.cwnd_series, f.rtt_series, f.sender.as_ref())
+            else {
+                continue;
+            };
             if f.done_at.is_some() {
                 continue;
             }
@@ -724,27 +815,50 @@ fn build_port(
     let mut server = params.link.build().map_err(|e| port_error(name, dir, e))?;
     let mut nominal = server.nominal_bps();
     // A host's egress port serializes at the slower of its NIC and the link.
-    let queue_cfg = if let Some(NodeKind::Host { nic_bps }) = topo.nodes.get(from as usize).map(|n| &n.kind) {
-        if *nic_bps > 0 && *nic_bps < nominal {
-            server = crate::link::LinkConfig::fixed_bps(*nic_bps).build().map_err(|e| port_error(name, dir, e))?;
-            nominal = *nic_bps;
-        }
-        crate::queue::QueueConfig::DropTail { limit_packets: Some(host_queue_packets), limit_bytes: None }
-    } else {
-        params.queue.clone()
-    };
+    let queue_cfg =
+        if let Some(NodeKind::Host { nic_bps }) = topo.nodes.get(from as usize).map(|n| &n.kind) {
+            if *nic_bps > 0 && *nic_bps < nominal {
+                server = crate::link::LinkConfig::fixed_bps(*nic_bps)
+                    .build()
+                    .map_err(|e| port_error(name, dir, e))?;
+                nominal = *nic_bps;
+            }
+            crate::queue::QueueConfig::DropTail {
+                limit_packets: Some(host_queue_packets),
+                limit_bytes: None,
+            }
+        } else {
+            params.queue.clone()
+        };
     let mut queue = queue_cfg
         .build(rng.indexed("queue", u64::from(pid)))
         .map_err(|e| port_error(name, dir, format!("queue: {e}")))?;
     queue.set_service_rate(nominal);
     if !(0.0..=1.0).contains(&params.loss) || params.loss.is_nan() {
-        return Err(port_error(name, dir, format!("loss: expected a probability in [0, 1], got {}", params.loss)));
+        return Err(port_error(
+            name,
+            dir,
+            format!(
+                "loss: expected a probability in [0, 1], got {}",
+                params.loss
+            ),
+        ));
     }
     if !params.delay_us.is_finite() || params.delay_us < 0.0 {
-        return Err(port_error(name, dir, format!("delay_us: expected a non-negative number, got {}", params.delay_us)));
+        return Err(port_error(
+            name,
+            dir,
+            format!(
+                "delay_us: expected a non-negative number, got {}",
+                params.delay_us
+            ),
+        ));
     }
     let loss = if params.loss > 0.0 {
-        Some(LossModel::new(params.loss, rng.indexed("loss", u64::from(pid))).map_err(|e| port_error(name, dir, e))?)
+        Some(
+            LossModel::new(params.loss, rng.indexed("loss", u64::from(pid)))
+                .map_err(|e| port_error(name, dir, e))?,
+        )
     } else {
         None
     };

@@ -104,7 +104,11 @@ impl Packet {
             ecn: Ecn::NotEct,
             priority: 0,
             enqueued_at: SimTime::ZERO,
-            payload: Payload::Datagram(Datagram { src_port: 0, dst_port: 0, payload: Bytes::new() }),
+            payload: Payload::Datagram(Datagram {
+                src_port: 0,
+                dst_port: 0,
+                payload: Bytes::new(),
+            }),
         }
     }
 }

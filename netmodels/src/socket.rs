@@ -77,7 +77,9 @@ pub struct SocketTable {
 
 impl SocketTable {
     pub(crate) fn deliver(&mut self, pkt: Packet) {
-        let Payload::Datagram(d) = pkt.payload else { return };
+        let Payload::Datagram(d) = pkt.payload else {
+            return;
+        };
         let to = SimAddr::new(pkt.dst, d.dst_port);
         match self.socks.get_mut(&to) {
             Some(s) if s.rx.len() < RECV_BUFFER_DATAGRAMS => {
@@ -111,7 +113,10 @@ impl NetApi {
             return Err(SocketError::AddrInUse(addr));
         }
         t.socks.insert(addr, SocketState::default());
-        Ok(UdpSocket { local: addr, api: self.clone() })
+        Ok(UdpSocket {
+            local: addr,
+            api: self.clone(),
+        })
     }
 }
 
@@ -122,7 +127,10 @@ pub struct UdpSocket {
 }
 
 fn datagram_flow(src: SimAddr, dst: SimAddr) -> FlowId {
-    let key = (u64::from(src.node) << 48) ^ (u64::from(src.port) << 32) ^ (u64::from(dst.node) << 16) ^ u64::from(dst.port);
+    let key = (u64::from(src.node) << 48)
+        ^ (u64::from(src.port) << 32)
+        ^ (u64::from(dst.node) << 16)
+        ^ u64::from(dst.port);
     // High bit set: datagram flows never collide with transport flow indices.
     (sim_core::stable_hash(&key.to_le_bytes()) as u32) | 0x8000_0000
 }
@@ -136,7 +144,10 @@ impl UdpSocket {
     /// Sends `buf` to `target`; it enters the network now. Returns the bytes sent.
     pub async fn send_to(&self, buf: &[u8], target: SimAddr) -> Result<usize, SocketError> {
         if buf.len() > MAX_DATAGRAM {
-            return Err(SocketError::TooLarge { len: buf.len(), max: MAX_DATAGRAM });
+            return Err(SocketError::TooLarge {
+                len: buf.len(),
+                max: MAX_DATAGRAM,
+            });
         }
         let pkt = Packet {
             id: 0,
@@ -154,7 +165,9 @@ impl UdpSocket {
             }),
         };
         let now = self.api.handle.now();
-        self.api.handle.schedule_at(now, Event::Inject(Box::new(pkt)));
+        self.api
+            .handle
+            .schedule_at(now, Event::Inject(Box::new(pkt)));
         Ok(buf.len())
     }
 
@@ -171,7 +184,9 @@ impl UdpSocket {
     pub async fn recv(&self) -> (SimAddr, Bytes) {
         std::future::poll_fn(|cx| {
             let mut t = self.api.table.borrow_mut();
-            let Some(s) = t.socks.get_mut(&self.local) else { return Poll::Pending };
+            let Some(s) = t.socks.get_mut(&self.local) else {
+                return Poll::Pending;
+            };
             match s.rx.pop_front() {
                 Some(d) => Poll::Ready(d),
                 None => {
@@ -185,7 +200,12 @@ impl UdpSocket {
 
     /// Datagrams dropped because this socket's buffer was full.
     pub fn dropped(&self) -> u64 {
-        self.api.table.borrow().socks.get(&self.local).map_or(0, |s| s.dropped)
+        self.api
+            .table
+            .borrow()
+            .socks
+            .get(&self.local)
+            .map_or(0, |s| s.dropped)
     }
 }
 

@@ -75,7 +75,10 @@ pub struct PortParams {
 }
 
 fn default_queue() -> QueueConfig {
-    QueueConfig::DropTail { limit_packets: Some(1000), limit_bytes: None }
+    QueueConfig::DropTail {
+        limit_packets: Some(1000),
+        limit_bytes: None,
+    }
 }
 
 /// A bidirectional link between two nodes; each direction has its own port parameters.
@@ -129,14 +132,22 @@ impl LinkParams {
         LinkParams {
             link: LinkConfig::fixed_bps(rate_bps),
             delay_us,
-            queue: QueueConfig::DropTail { limit_packets: Some(limit_packets), limit_bytes: None },
+            queue: QueueConfig::DropTail {
+                limit_packets: Some(limit_packets),
+                limit_bytes: None,
+            },
             loss: 0.0,
             reverse: None,
         }
     }
 
     fn directions(&self) -> (PortParams, PortParams) {
-        let f = PortParams { link: self.link.clone(), delay_us: self.delay_us, queue: self.queue.clone(), loss: self.loss };
+        let f = PortParams {
+            link: self.link.clone(),
+            delay_us: self.delay_us,
+            queue: self.queue.clone(),
+            loss: self.loss,
+        };
         let r = self.reverse.clone().unwrap_or_else(|| f.clone());
         (f, r)
     }
@@ -186,13 +197,19 @@ pub enum TopologyConfig {
 /// for a trace-driven link.
 fn nic_bps(l: &LinkConfig) -> u64 {
     match l {
-        LinkConfig::Fixed { rate_mbps } if rate_mbps.is_finite() && *rate_mbps > 0.0 => (rate_mbps * 1e6).round() as u64,
+        LinkConfig::Fixed { rate_mbps } if rate_mbps.is_finite() && *rate_mbps > 0.0 => {
+            (rate_mbps * 1e6).round() as u64
+        }
         _ => 0,
     }
 }
 
 fn invalid(field: &str, expected: &str, got: impl ToString) -> TopologyError {
-    TopologyError::Invalid { field: field.into(), expected: expected.into(), got: got.to_string() }
+    TopologyError::Invalid {
+        field: field.into(),
+        expected: expected.into(),
+        got: got.to_string(),
+    }
 }
 
 impl TopologyConfig {
@@ -200,14 +217,22 @@ impl TopologyConfig {
     pub fn build(&self) -> Result<Topology, TopologyError> {
         let mut t = Topology::default();
         match self {
-            TopologyConfig::Dumbbell { pairs, bottleneck, access } => {
+            TopologyConfig::Dumbbell {
+                pairs,
+                bottleneck,
+                access,
+            } => {
                 if *pairs == 0 || *pairs > 100_000 {
                     return Err(invalid("topology.pairs", "1..=100000", pairs));
                 }
                 let (af, ar) = access.directions();
                 let hosts: Vec<NodeId> = (0..2 * pairs)
                     .map(|i| {
-                        let name = if i < *pairs { format!("sender{i}") } else { format!("receiver{}", i - pairs) };
+                        let name = if i < *pairs {
+                            format!("sender{i}")
+                        } else {
+                            format!("receiver{}", i - pairs)
+                        };
                         let nic = nic_bps(&af.link);
                         t.add_host(&name, nic)
                     })
@@ -217,7 +242,11 @@ impl TopologyConfig {
                 let (bf, br) = bottleneck.directions();
                 t.add_link("bottleneck", left, right, bf, br);
                 for (i, h) in hosts.iter().enumerate() {
-                    let (sw, side) = if (i as u32) < *pairs { (left, "left") } else { (right, "right") };
+                    let (sw, side) = if (i as u32) < *pairs {
+                        (left, "left")
+                    } else {
+                        (right, "right")
+                    };
                     // The forward (a → b) direction always carries data: sender → switch on
                     // the left, switch → receiver on the right.
                     if (i as u32) < *pairs {
@@ -227,14 +256,19 @@ impl TopologyConfig {
                     }
                 }
             }
-            TopologyConfig::Star { senders, link, receiver_link } => {
+            TopologyConfig::Star {
+                senders,
+                link,
+                receiver_link,
+            } => {
                 if *senders == 0 || *senders > 100_000 {
                     return Err(invalid("topology.senders", "1..=100000", senders));
                 }
                 let (lf, lr) = link.directions();
                 let (rf, rr) = receiver_link.as_ref().unwrap_or(link).directions();
-                let hs: Vec<NodeId> =
-                    (0..*senders).map(|i| t.add_host(&format!("sender{i}"), nic_bps(&lf.link))).collect();
+                let hs: Vec<NodeId> = (0..*senders)
+                    .map(|i| t.add_host(&format!("sender{i}"), nic_bps(&lf.link)))
+                    .collect();
                 let rx = t.add_host("receiver", nic_bps(&rr.link).max(nic_bps(&rf.link)));
                 let sw = t.add_switch("switch");
                 for (i, h) in hs.iter().enumerate() {
@@ -243,7 +277,13 @@ impl TopologyConfig {
                 // Data flows switch → receiver: the forward (a → b) direction.
                 t.add_link("receiver", sw, rx, rf, rr);
             }
-            TopologyConfig::LeafSpine { leaves, spines, hosts_per_leaf, host_link, fabric_link } => {
+            TopologyConfig::LeafSpine {
+                leaves,
+                spines,
+                hosts_per_leaf,
+                host_link,
+                fabric_link,
+            } => {
                 if *leaves == 0 || *leaves > 1000 {
                     return Err(invalid("topology.leaves", "1..=1000", leaves));
                 }
@@ -251,7 +291,11 @@ impl TopologyConfig {
                     return Err(invalid("topology.spines", "1..=1000", spines));
                 }
                 if *hosts_per_leaf == 0 || *hosts_per_leaf > 10_000 {
-                    return Err(invalid("topology.hosts_per_leaf", "1..=10000", hosts_per_leaf));
+                    return Err(invalid(
+                        "topology.hosts_per_leaf",
+                        "1..=10000",
+                        hosts_per_leaf,
+                    ));
                 }
                 let (hf, hr) = host_link.directions();
                 let (ff, fr) = fabric_link.directions();
@@ -261,15 +305,25 @@ impl TopologyConfig {
                         hosts.push(t.add_host(&format!("host{l}.{h}"), nic_bps(&hf.link)));
                     }
                 }
-                let leaf_ids: Vec<NodeId> = (0..*leaves).map(|l| t.add_switch(&format!("leaf{l}"))).collect();
-                let spine_ids: Vec<NodeId> = (0..*spines).map(|s| t.add_switch(&format!("spine{s}"))).collect();
+                let leaf_ids: Vec<NodeId> = (0..*leaves)
+                    .map(|l| t.add_switch(&format!("leaf{l}")))
+                    .collect();
+                let spine_ids: Vec<NodeId> = (0..*spines)
+                    .map(|s| t.add_switch(&format!("spine{s}")))
+                    .collect();
                 for (i, h) in hosts.iter().enumerate() {
                     let l = leaf_ids[i / *hosts_per_leaf as usize];
                     t.add_link(&format!("host{i}"), *h, l, hf.clone(), hr.clone());
                 }
                 for (li, l) in leaf_ids.iter().enumerate() {
                     for (si, s) in spine_ids.iter().enumerate() {
-                        t.add_link(&format!("leaf{li}-spine{si}"), *l, *s, ff.clone(), fr.clone());
+                        t.add_link(
+                            &format!("leaf{li}-spine{si}"),
+                            *l,
+                            *s,
+                            ff.clone(),
+                            fr.clone(),
+                        );
                     }
                 }
             }
@@ -281,29 +335,46 @@ impl TopologyConfig {
 impl Topology {
     /// Adds a host; returns its id.
     pub fn add_host(&mut self, name: &str, nic_bps: u64) -> NodeId {
-        self.nodes.push(Node { name: name.into(), kind: NodeKind::Host { nic_bps } });
+        self.nodes.push(Node {
+            name: name.into(),
+            kind: NodeKind::Host { nic_bps },
+        });
         (self.nodes.len() - 1) as NodeId
     }
 
     /// Adds a switch; returns its id.
     pub fn add_switch(&mut self, name: &str) -> NodeId {
-        self.nodes.push(Node { name: name.into(), kind: NodeKind::Switch });
+        self.nodes.push(Node {
+            name: name.into(),
+            kind: NodeKind::Switch,
+        });
         (self.nodes.len() - 1) as NodeId
     }
 
     /// Adds a bidirectional link.
     pub fn add_link(&mut self, name: &str, a: NodeId, b: NodeId, ab: PortParams, ba: PortParams) {
-        self.links.push(LinkSpec { a, b, ab, ba, name: name.into() });
+        self.links.push(LinkSpec {
+            a,
+            b,
+            ab,
+            ba,
+            name: name.into(),
+        });
     }
 
     /// Ids of all hosts, ascending.
     pub fn hosts(&self) -> Vec<NodeId> {
-        (0..self.nodes.len() as NodeId).filter(|n| self.is_host(*n)).collect()
+        (0..self.nodes.len() as NodeId)
+            .filter(|n| self.is_host(*n))
+            .collect()
     }
 
     /// True when `n` is a host.
     pub fn is_host(&self, n: NodeId) -> bool {
-        matches!(self.nodes.get(n as usize).map(|x| &x.kind), Some(NodeKind::Host { .. }))
+        matches!(
+            self.nodes.get(n as usize).map(|x| &x.kind),
+            Some(NodeKind::Host { .. })
+        )
     }
 
     /// Checks that every link names existing nodes.
@@ -322,7 +393,9 @@ impl Topology {
     /// The topology as a petgraph graph (node weights are node ids, edge weights link indices).
     pub fn graph(&self) -> UnGraph<NodeId, usize> {
         let mut g = UnGraph::new_undirected();
-        let idx: Vec<NodeIndex> = (0..self.nodes.len() as NodeId).map(|n| g.add_node(n)).collect();
+        let idx: Vec<NodeIndex> = (0..self.nodes.len() as NodeId)
+            .map(|n| g.add_node(n))
+            .collect();
         for (i, l) in self.links.iter().enumerate() {
             g.add_edge(idx[l.a as usize], idx[l.b as usize], i);
         }
@@ -361,7 +434,11 @@ impl Routes {
                 }
                 for e in g.edges(NodeIndex::new(u as usize)) {
                     use petgraph::visit::EdgeRef;
-                    let v = if e.source().index() == u as usize { e.target() } else { e.source() };
+                    let v = if e.source().index() == u as usize {
+                        e.target()
+                    } else {
+                        e.source()
+                    };
                     let v = v.index();
                     if dist[v] == u32::MAX {
                         dist[v] = dist[u as usize] + 1;
@@ -385,7 +462,11 @@ impl Routes {
     /// The candidate links from `node` towards host `dst` (empty when unreachable or not a host).
     pub fn candidates(&self, node: NodeId, dst: NodeId) -> &[usize] {
         match self.host_rank.get(dst as usize).copied().flatten() {
-            Some(r) => self.next.get(node as usize).map(|v| v[r].as_slice()).unwrap_or(&[]),
+            Some(r) => self
+                .next
+                .get(node as usize)
+                .map(|v| v[r].as_slice())
+                .unwrap_or(&[]),
             None => &[],
         }
     }

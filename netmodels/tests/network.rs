@@ -12,7 +12,11 @@ use sim_core::{Handle, Model, RngStreams, SimDuration, SimTime, Simulation};
 use transport::{CcKind, TransportConfig};
 
 fn star(senders: u32, rate_bps: u64, delay_us: f64, limit: usize) -> TopologyConfig {
-    TopologyConfig::Star { senders, link: LinkParams::fixed(rate_bps, delay_us, limit), receiver_link: None }
+    TopologyConfig::Star {
+        senders,
+        link: LinkParams::fixed(rate_bps, delay_us, limit),
+        receiver_link: None,
+    }
 }
 
 #[test]
@@ -25,7 +29,10 @@ fn datagram_crosses_two_store_and_forward_hops_on_time() {
     let api = sim.model().socket_api(sim.handle());
     let a = api.bind(SimAddr::new(0, 9)).unwrap();
     let b = api.bind(SimAddr::new(1, 7)).unwrap();
-    assert!(api.bind(SimAddr::new(1, 7)).is_err(), "double bind must fail");
+    assert!(
+        api.bind(SimAddr::new(1, 7)).is_err(),
+        "double bind must fail"
+    );
     let got = sim.block_on(async move {
         a.send_to(&[42u8; 1000], SimAddr::new(1, 7)).await.unwrap();
         let mut buf = [0u8; 2000];
@@ -50,10 +57,25 @@ fn leaf_spine_routes_use_every_spine_and_ecmp_is_stable() {
     let r = Routes::compute(&t);
     // Hosts 0,1 on leaf0 (node 4), hosts 2,3 on leaf1 (node 5); spines are 6..10.
     let leaf0 = 4;
-    assert_eq!(r.candidates(leaf0, 2).len(), 4, "leaf to a remote host: one path per spine");
-    assert_eq!(r.candidates(leaf0, 1).len(), 1, "leaf to a local host: the host link");
-    assert_eq!(r.candidates(0, 3).len(), 1, "host to anything: its one link");
-    assert!(r.candidates(leaf0, 4).is_empty(), "switches are not destinations");
+    assert_eq!(
+        r.candidates(leaf0, 2).len(),
+        4,
+        "leaf to a remote host: one path per spine"
+    );
+    assert_eq!(
+        r.candidates(leaf0, 1).len(),
+        1,
+        "leaf to a local host: the host link"
+    );
+    assert_eq!(
+        r.candidates(0, 3).len(),
+        1,
+        "host to anything: its one link"
+    );
+    assert!(
+        r.candidates(leaf0, 4).is_empty(),
+        "switches are not destinations"
+    );
     for spine in 6..10 {
         assert_eq!(r.candidates(spine, 3).len(), 1);
     }
@@ -71,14 +93,31 @@ fn leaf_spine_routes_use_every_spine_and_ecmp_is_stable() {
 fn bad_parameters_are_errors_not_panics() {
     let mut p = LinkParams::fixed(1_000_000, 1.0, 10);
     p.loss = 1.5;
-    let cfg = TopologyConfig::Star { senders: 2, link: p, receiver_link: None };
-    let e = Network::new(cfg.build().unwrap(), NetworkOptions::default(), &RngStreams::new(1)).err().unwrap();
+    let cfg = TopologyConfig::Star {
+        senders: 2,
+        link: p,
+        receiver_link: None,
+    };
+    let e = Network::new(
+        cfg.build().unwrap(),
+        NetworkOptions::default(),
+        &RngStreams::new(1),
+    )
+    .err()
+    .unwrap();
     assert!(e.to_string().contains("loss"), "{e}");
     let e = star(0, 1, 1.0, 1).build().unwrap_err();
     assert!(e.to_string().contains("topology.senders"), "{e}");
     let topo = star(2, 1_000_000, 1.0, 10).build().unwrap();
     let mut net = Network::new(topo, NetworkOptions::default(), &RngStreams::new(1)).unwrap();
-    let spec = FlowSpec { src: 0, dst: 3, size: Some(10), start: SimTime::ZERO, cc: CcKind::Reno, priority: 0 };
+    let spec = FlowSpec {
+        src: 0,
+        dst: 3,
+        size: Some(10),
+        start: SimTime::ZERO,
+        cc: CcKind::Reno,
+        priority: 0,
+    };
     assert!(net.add_flow(spec).is_err(), "node 3 is the switch");
 }
 
@@ -93,34 +132,67 @@ struct Checked {
 impl Model for Checked {
     type Event = Event;
     fn handle(&mut self, now: SimTime, ev: Event, h: &Handle<Event>) {
-        assert!(now >= self.last, "time went backwards: {now} after {}", self.last);
+        assert!(
+            now >= self.last,
+            "time went backwards: {now} after {}",
+            self.last
+        );
         self.last = now;
         self.net.handle(now, ev, h);
         self.events += 1;
         if self.events % 64 == 0 {
             let c = self.net.counters();
-            assert_eq!(c.injected_bytes, c.delivered_bytes + c.dropped_bytes + self.net.bytes_in_network());
+            assert_eq!(
+                c.injected_bytes,
+                c.delivered_bytes + c.dropped_bytes + self.net.bytes_in_network()
+            );
         }
     }
 }
 
 fn topo_strategy() -> impl Strategy<Value = TopologyConfig> {
     let queue = prop_oneof![
-        (2usize..40).prop_map(|n| QueueConfig::DropTail { limit_packets: Some(n), limit_bytes: None }),
-        (3000u64..60_000).prop_map(|b| QueueConfig::DropTail { limit_packets: None, limit_bytes: Some(b) }),
+        (2usize..40).prop_map(|n| QueueConfig::DropTail {
+            limit_packets: Some(n),
+            limit_bytes: None
+        }),
+        (3000u64..60_000).prop_map(|b| QueueConfig::DropTail {
+            limit_packets: None,
+            limit_bytes: Some(b)
+        }),
     ];
-    let link = (1u64..100, 0u32..2000, queue, prop_oneof![Just(0.0), 0.0..0.05]).prop_map(|(mbps, d, q, loss)| LinkParams {
-        link: LinkConfig::fixed_bps(mbps * 1_000_000),
-        delay_us: f64::from(d),
-        queue: q,
-        loss,
-        reverse: None,
-    });
+    let link = (
+        1u64..100,
+        0u32..2000,
+        queue,
+        prop_oneof![Just(0.0), 0.0..0.05],
+    )
+        .prop_map(|(mbps, d, q, loss)| LinkParams {
+            link: LinkConfig::fixed_bps(mbps * 1_000_000),
+            delay_us: f64::from(d),
+            queue: q,
+            loss,
+            reverse: None,
+        });
     prop_oneof![
-        (1u32..4, link.clone(), link.clone()).prop_map(|(pairs, b, a)| TopologyConfig::Dumbbell { pairs, bottleneck: b, access: a }),
-        (1u32..6, link.clone()).prop_map(|(senders, l)| TopologyConfig::Star { senders, link: l, receiver_link: None }),
+        (1u32..4, link.clone(), link.clone()).prop_map(|(pairs, b, a)| TopologyConfig::Dumbbell {
+            pairs,
+            bottleneck: b,
+            access: a
+        }),
+        (1u32..6, link.clone()).prop_map(|(senders, l)| TopologyConfig::Star {
+            senders,
+            link: l,
+            receiver_link: None
+        }),
         (1u32..3, 1u32..3, 1u32..3, link.clone(), link).prop_map(|(leaves, spines, hpl, h, f)| {
-            TopologyConfig::LeafSpine { leaves, spines, hosts_per_leaf: hpl.max(if leaves == 1 { 2 } else { 1 }), host_link: h, fabric_link: f }
+            TopologyConfig::LeafSpine {
+                leaves,
+                spines,
+                hosts_per_leaf: hpl.max(if leaves == 1 { 2 } else { 1 }),
+                host_link: h,
+                fabric_link: f,
+            }
         }),
     ]
 }

@@ -14,7 +14,9 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     for name in ["dumbbell", "incast"] {
         let loaded = load(&dir.join(format!("{name}.toml")), &[]).expect("shipped scenario loads");
-        g.bench_function(name, |b| b.iter(|| run(&loaded, None).expect("shipped scenario runs")));
+        g.bench_function(name, |b| {
+            b.iter(|| run(&loaded, None).expect("shipped scenario runs"))
+        });
     }
     g.finish();
 }

@@ -113,15 +113,25 @@ fn default_true() -> bool {
 
 impl Default for OutputConfig {
     fn default() -> Self {
-        OutputConfig { sample_interval_ms: 10.0, monitor_links: Vec::new(), record_flows: true, pcap_links: Vec::new() }
+        OutputConfig {
+            sample_interval_ms: 10.0,
+            monitor_links: Vec::new(),
+            record_flows: true,
+            pcap_links: Vec::new(),
+        }
     }
 }
 
 /// Applies `key.path=value` to a TOML document. `value` is parsed as a TOML value (`4`, `0.5`,
 /// `"reno"`, `true`); a bare word that is not valid TOML is taken as a string.
 pub fn apply_override(doc: &mut toml::Value, arg: &str) -> Result<(), ScenarioError> {
-    let err = |msg: &str| ScenarioError::Override { arg: arg.into(), msg: msg.into() };
-    let (key, raw) = arg.split_once('=').ok_or_else(|| err("expected key.path=value"))?;
+    let err = |msg: &str| ScenarioError::Override {
+        arg: arg.into(),
+        msg: msg.into(),
+    };
+    let (key, raw) = arg
+        .split_once('=')
+        .ok_or_else(|| err("expected key.path=value"))?;
     let key = key.trim();
     if key.is_empty() {
         return Err(err("expected key.path=value, got an empty key"));
@@ -140,12 +150,17 @@ pub fn apply_override(doc: &mut toml::Value, arg: &str) -> Result<(), ScenarioEr
                     t.insert((*p).to_owned(), value);
                     return Ok(());
                 }
-                t.entry((*p).to_owned()).or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                t.entry((*p).to_owned())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
             }
             toml::Value::Array(a) => {
-                let idx: usize = p.parse().map_err(|_| err(&format!("`{p}` indexes an array: expected a number")))?;
+                let idx: usize = p
+                    .parse()
+                    .map_err(|_| err(&format!("`{p}` indexes an array: expected a number")))?;
                 let len = a.len();
-                let slot = a.get_mut(idx).ok_or_else(|| err(&format!("index {idx} out of range (array has {len})")))?;
+                let slot = a
+                    .get_mut(idx)
+                    .ok_or_else(|| err(&format!("index {idx} out of range (array has {len})")))?;
                 if last {
                     *slot = value;
                     return Ok(());
@@ -163,7 +178,9 @@ pub fn apply_override(doc: &mut toml::Value, arg: &str) -> Result<(), ScenarioEr
 /// or after the reported position.
 fn field_hint(text: &str, e: &toml::de::Error) -> Option<String> {
     let msg = e.message();
-    let rest = msg.strip_prefix("invalid type: ").or_else(|| msg.strip_prefix("invalid value: "))?;
+    let rest = msg
+        .strip_prefix("invalid type: ")
+        .or_else(|| msg.strip_prefix("invalid value: "))?;
     let (what, _) = rest.split_once(", expected")?;
     let literal = if let Some(q) = what.find('"') {
         what[q..].to_owned()
@@ -173,10 +190,20 @@ fn field_hint(text: &str, e: &toml::de::Error) -> Option<String> {
     let start = e.span().map_or(0, |s| s.start);
     let first_line = text[..start.min(text.len())].lines().count().max(1);
     for (i, line) in text.lines().enumerate().skip(first_line - 1) {
-        let Some((k, v)) = line.split_once('=') else { continue };
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
         let v = v.split('#').next().unwrap_or("").trim();
-        if v == literal || v.starts_with(&format!("{literal},")) || line.contains(&format!("= {literal}")) {
-            return Some(format!("\n  the field at fault is `{}` (line {}: `{}`)", k.trim(), i + 1, line.trim()));
+        if v == literal
+            || v.starts_with(&format!("{literal},"))
+            || line.contains(&format!("= {literal}"))
+        {
+            return Some(format!(
+                "\n  the field at fault is `{}` (line {}: `{}`)",
+                k.trim(),
+                i + 1,
+                line.trim()
+            ));
         }
     }
     None
@@ -217,9 +244,19 @@ pub struct Loaded {
 }
 
 /// Parses scenario text. `file` names it in errors; `base` resolves relative data paths.
-pub fn parse(text: &str, file: &str, base: &Path, overrides: &[String]) -> Result<Loaded, ScenarioError> {
-    let perr = |e: toml::de::Error| ScenarioError::Parse { file: file.into(), msg: e.to_string().trim_end().to_owned() };
-    let mut doc: toml::Value = toml::from_str::<toml::Table>(text).map(toml::Value::Table).map_err(perr)?;
+pub fn parse(
+    text: &str,
+    file: &str,
+    base: &Path,
+    overrides: &[String],
+) -> Result<Loaded, ScenarioError> {
+    let perr = |e: toml::de::Error| ScenarioError::Parse {
+        file: file.into(),
+        msg: e.to_string().trim_end().to_owned(),
+    };
+    let mut doc: toml::Value = toml::from_str::<toml::Table>(text)
+        .map(toml::Value::Table)
+        .map_err(perr)?;
     for o in overrides {
         apply_override(&mut doc, o)?;
     }
@@ -228,19 +265,29 @@ pub fn parse(text: &str, file: &str, base: &Path, overrides: &[String]) -> Resul
     let (check_text, check_file) = if overrides.is_empty() {
         (text, file.to_owned())
     } else {
-        (effective_toml.as_str(), format!("{file} (after --set overrides)"))
+        (
+            effective_toml.as_str(),
+            format!("{file} (after --set overrides)"),
+        )
     };
     toml::from_str::<Scenario>(check_text).map_err(|e| {
         let mut msg = e.to_string().trim_end().to_owned();
         if let Some(h) = field_hint(check_text, &e) {
             msg.push_str(&h);
         }
-        ScenarioError::Parse { file: check_file, msg }
+        ScenarioError::Parse {
+            file: check_file,
+            msg,
+        }
     })?;
     let mut resolved = doc;
     resolve_paths(&mut resolved, base);
     let scenario: Scenario = resolved.try_into().map_err(perr)?;
-    let loaded = Loaded { scenario, file: PathBuf::from(file), effective_toml };
+    let loaded = Loaded {
+        scenario,
+        file: PathBuf::from(file),
+        effective_toml,
+    };
     validate(&loaded.scenario, file)?;
     Ok(loaded)
 }
@@ -248,32 +295,54 @@ pub fn parse(text: &str, file: &str, base: &Path, overrides: &[String]) -> Resul
 /// Reads and parses a scenario file.
 pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded, ScenarioError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { file: file.clone(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        file: file.clone(),
+        source,
+    })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     parse(&text, &file, &base, overrides)
 }
 
 fn invalid(file: &str, field: &str, msg: impl Into<String>) -> ScenarioError {
-    ScenarioError::Invalid { file: file.into(), field: field.into(), msg: msg.into() }
+    ScenarioError::Invalid {
+        file: file.into(),
+        field: field.into(),
+        msg: msg.into(),
+    }
 }
 
 /// Checks what the schema cannot: ranges and cross-references.
 pub fn validate(s: &Scenario, file: &str) -> Result<(), ScenarioError> {
     if !(s.duration_s.is_finite() && s.duration_s > 0.0 && s.duration_s <= 1e6) {
-        return Err(invalid(file, "duration_s", format!("expected a number of seconds in (0, 1e6], got {}", s.duration_s)));
+        return Err(invalid(
+            file,
+            "duration_s",
+            format!(
+                "expected a number of seconds in (0, 1e6], got {}",
+                s.duration_s
+            ),
+        ));
     }
     if !(s.output.sample_interval_ms.is_finite() && s.output.sample_interval_ms >= 0.0) {
         return Err(invalid(
             file,
             "output.sample_interval_ms",
-            format!("expected a non-negative number, got {}", s.output.sample_interval_ms),
+            format!(
+                "expected a non-negative number, got {}",
+                s.output.sample_interval_ms
+            ),
         ));
     }
     if s.name.is_empty() || s.name.contains(['/', '\\']) {
-        return Err(invalid(file, "name", "expected a non-empty name without path separators"));
+        return Err(invalid(
+            file,
+            "name",
+            "expected a non-empty name without path separators",
+        ));
     }
     for (i, w) in s.workload.iter().enumerate() {
-        w.validate().map_err(|msg| invalid(file, &format!("workload[{i}].{}", msg.0), msg.1))?;
+        w.validate()
+            .map_err(|msg| invalid(file, &format!("workload[{i}].{}", msg.0), msg.1))?;
     }
     Ok(())
 }
@@ -284,9 +353,10 @@ mod tests {
 
     #[test]
     fn override_sets_nested_and_array_fields() {
-        let mut v: toml::Value = toml::from_str::<toml::Table>("a = 1\n[t]\nx = \"s\"\n[[w]]\ncc = \"reno\"\n")
-            .map(toml::Value::Table)
-            .unwrap();
+        let mut v: toml::Value =
+            toml::from_str::<toml::Table>("a = 1\n[t]\nx = \"s\"\n[[w]]\ncc = \"reno\"\n")
+                .map(toml::Value::Table)
+                .unwrap();
         apply_override(&mut v, "t.x=4").unwrap();
         apply_override(&mut v, "w.0.cc=cubic").unwrap();
         apply_override(&mut v, "new.k=0.5").unwrap();

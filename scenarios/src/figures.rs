@@ -62,7 +62,12 @@ pub struct Plot {
 fn draw_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, p: &Plot) -> Result<(), String> {
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let all = p.series.iter().flat_map(|(_, v)| v.iter());
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+    let (mut x0, mut x1, mut y0, mut y1) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
     for &(x, y) in all {
         x0 = x0.min(x);
         x1 = x1.max(x);
@@ -102,13 +107,20 @@ fn draw_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, p: &Plot) -> Result
     let many = p.series.len() > 8;
     for (i, (name, pts)) in p.series.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
-        let s = chart.draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2))).map_err(|e| e.to_string())?;
+        let s = chart
+            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
+            .map_err(|e| e.to_string())?;
         if !many {
-            s.label(name.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3)));
+            s.label(name.clone()).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
+            });
         }
         if p.points {
             chart
-                .draw_series(pts.iter().map(|&(x, y)| Circle::new((x, y), 3, color.filled())))
+                .draw_series(
+                    pts.iter()
+                        .map(|&(x, y)| Circle::new((x, y), 3, color.filled())),
+                )
                 .map_err(|e| e.to_string())?;
         }
     }
@@ -116,10 +128,15 @@ fn draw_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, p: &Plot) -> Result
         let color = BLACK.mix(0.7);
         let _ = i;
         chart
-            .draw_series(LineSeries::new(vec![(x0, *y), (x1, *y)], color.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                vec![(x0, *y), (x1, *y)],
+                color.stroke_width(2),
+            ))
             .map_err(|e| e.to_string())?
             .label(name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(2))
+            });
     }
     if !many || !p.hlines.is_empty() {
         chart
@@ -145,33 +162,52 @@ pub fn draw(p: &Plot, path: &Path, fmt: Format) -> Result<PathBuf, FigureError> 
         Format::Png => draw_on(BitMapBackend::new(&out, (w, h)).into_drawing_area(), p),
         Format::Svg => draw_on(SVGBackend::new(&out, (w, h)).into_drawing_area(), p),
     };
-    r.map_err(|msg| FigureError::Draw { file: out.display().to_string(), msg })?;
+    r.map_err(|msg| FigureError::Draw {
+        file: out.display().to_string(),
+        msg,
+    })?;
     Ok(out)
 }
 
 fn read_csv(path: &Path) -> Result<Vec<csv::StringRecord>, FigureError> {
-    let ierr = |msg: String| FigureError::Input { file: path.display().to_string(), msg };
+    let ierr = |msg: String| FigureError::Input {
+        file: path.display().to_string(),
+        msg,
+    };
     let mut r = csv::Reader::from_path(path).map_err(|e| ierr(e.to_string()))?;
-    r.records().collect::<Result<Vec<_>, _>>().map_err(|e| ierr(e.to_string()))
+    r.records()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ierr(e.to_string()))
 }
 
 fn parse_f(path: &Path, s: &str) -> Result<f64, FigureError> {
-    s.parse().map_err(|_| FigureError::Input { file: path.display().to_string(), msg: format!("expected a number, got `{s}`") })
+    s.parse().map_err(|_| FigureError::Input {
+        file: path.display().to_string(),
+        msg: format!("expected a number, got `{s}`"),
+    })
 }
 
 /// Time series of one run grouped by name: `{prefix: {suffix: points}}`.
-fn series(dir: &Path) -> Result<BTreeMap<String, BTreeMap<String, Vec<(f64, f64)>>>, FigureError> {
+type SeriesByName = BTreeMap<String, BTreeMap<String, Vec<(f64, f64)>>>;
+
+fn series(dir: &Path) -> Result<SeriesByName, FigureError> {
     let path = dir.join("timeseries.csv");
-    let mut m: BTreeMap<String, BTreeMap<String, Vec<(f64, f64)>>> = BTreeMap::new();
+    let mut m = SeriesByName::new();
     if !path.exists() {
         return Ok(m);
     }
     for rec in read_csv(&path)? {
-        let (Some(t), Some(name), Some(v)) = (rec.get(0), rec.get(1), rec.get(2)) else { continue };
+        let (Some(t), Some(name), Some(v)) = (rec.get(0), rec.get(1), rec.get(2)) else {
+            continue;
+        };
         let t = parse_f(&path, t)? * 1e-9;
         let v = parse_f(&path, v)?;
         let (prefix, suffix) = name.split_once('/').unwrap_or((name, ""));
-        m.entry(prefix.into()).or_default().entry(suffix.into()).or_default().push((t, v));
+        m.entry(prefix.into())
+            .or_default()
+            .entry(suffix.into())
+            .or_default()
+            .push((t, v));
     }
     Ok(m)
 }
@@ -193,7 +229,12 @@ pub fn run_figures(dir: &Path, fmt: Format) -> Result<Vec<PathBuf>, FigureError>
     if let Some(cw) = ts.get("cwnd_bytes") {
         let series = cw
             .iter()
-            .map(|(f, pts)| (format!("flow {f}"), pts.iter().map(|&(t, v)| (t, v / 1e3)).collect()))
+            .map(|(f, pts)| {
+                (
+                    format!("flow {f}"),
+                    pts.iter().map(|&(t, v)| (t, v / 1e3)).collect(),
+                )
+            })
             .collect();
         let p = Plot {
             title: format!("{name}: congestion window"),
@@ -206,7 +247,10 @@ pub fn run_figures(dir: &Path, fmt: Format) -> Result<Vec<PathBuf>, FigureError>
         out.push(draw(&p, &dir.join("cwnd"), fmt)?);
     }
     if let Some(qd) = ts.get("qdelay_ms") {
-        let series = qd.iter().map(|(l, pts)| (format!("link {l}"), pts.clone())).collect();
+        let series = qd
+            .iter()
+            .map(|(l, pts)| (format!("link {l}"), pts.clone()))
+            .collect();
         let p = Plot {
             title: format!("{name}: queueing delay (mean per sample interval)"),
             x_label: "time (s)".into(),
@@ -220,15 +264,26 @@ pub fn run_figures(dir: &Path, fmt: Format) -> Result<Vec<PathBuf>, FigureError>
     let flows_path = dir.join("flows.csv");
     if flows_path.exists() {
         let recs = read_csv(&flows_path)?;
-        let mut fct: Vec<f64> = recs.iter().filter_map(|r| r.get(6).filter(|s| !s.is_empty())).map(|s| parse_f(&flows_path, s)).collect::<Result<_, _>>()?;
+        let mut fct: Vec<f64> = recs
+            .iter()
+            .filter_map(|r| r.get(6).filter(|s| !s.is_empty()))
+            .map(|s| parse_f(&flows_path, s))
+            .collect::<Result<_, _>>()?;
         fct.sort_by(f64::total_cmp);
         if fct.len() >= 2 {
             let n = fct.len() as f64;
-            let pts: Vec<(f64, f64)> = fct.iter().enumerate().map(|(i, &x)| (x * 1e3, (i + 1) as f64 / n)).collect();
+            let pts: Vec<(f64, f64)> = fct
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| (x * 1e3, (i + 1) as f64 / n))
+                .collect();
             let mut hl = Vec::new();
             let _ = &mut hl;
             let p = Plot {
-                title: format!("{name}: flow completion times (tail {:.3} ms)", fct[fct.len() - 1] * 1e3),
+                title: format!(
+                    "{name}: flow completion times (tail {:.3} ms)",
+                    fct[fct.len() - 1] * 1e3
+                ),
                 x_label: "flow completion time (ms)".into(),
                 y_label: "CDF".into(),
                 series: vec![("flows".into(), pts)],
@@ -251,11 +306,14 @@ pub fn sweep_figures(dir: &Path, fmt: Format) -> Result<Vec<PathBuf>, FigureErro
     // params -> (senders, spans, ideals)
     let mut by_n: BTreeMap<u64, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
     for rec in read_csv(&path)? {
-        let (Some(params), Some(key), Some(val)) = (rec.get(1), rec.get(3), rec.get(4)) else { continue };
-        let Some(n) = params
-            .split(';')
-            .find_map(|kv| kv.split_once('=').filter(|(k, _)| k.ends_with("senders")).and_then(|(_, v)| v.parse::<u64>().ok()))
-        else {
+        let (Some(params), Some(key), Some(val)) = (rec.get(1), rec.get(3), rec.get(4)) else {
+            continue;
+        };
+        let Some(n) = params.split(';').find_map(|kv| {
+            kv.split_once('=')
+                .filter(|(k, _)| k.ends_with("senders"))
+                .and_then(|(_, v)| v.parse::<u64>().ok())
+        }) else {
             continue;
         };
         let e = by_n.entry(n).or_default();
@@ -265,9 +323,21 @@ pub fn sweep_figures(dir: &Path, fmt: Format) -> Result<Vec<PathBuf>, FigureErro
             e.1.push(parse_f(&path, val)? * 1e3);
         }
     }
-    let mean = |v: &Vec<f64>| if v.is_empty() { None } else { Some(v.iter().sum::<f64>() / v.len() as f64) };
-    let tail: Vec<(f64, f64)> = by_n.iter().filter_map(|(n, (s, _))| Some((*n as f64, mean(s)?))).collect();
-    let ideal: Vec<(f64, f64)> = by_n.iter().filter_map(|(n, (_, i))| Some((*n as f64, mean(i)?))).collect();
+    let mean = |v: &Vec<f64>| {
+        if v.is_empty() {
+            None
+        } else {
+            Some(v.iter().sum::<f64>() / v.len() as f64)
+        }
+    };
+    let tail: Vec<(f64, f64)> = by_n
+        .iter()
+        .filter_map(|(n, (s, _))| Some((*n as f64, mean(s)?)))
+        .collect();
+    let ideal: Vec<(f64, f64)> = by_n
+        .iter()
+        .filter_map(|(n, (_, i))| Some((*n as f64, mean(i)?)))
+        .collect();
     if tail.len() < 2 {
         return Ok(Vec::new());
     }
@@ -275,7 +345,10 @@ pub fn sweep_figures(dir: &Path, fmt: Format) -> Result<Vec<PathBuf>, FigureErro
         title: "incast: tail completion time vs. senders".into(),
         x_label: "number of senders".into(),
         y_label: "completion time of the last flow (ms)".into(),
-        series: vec![("simulated tail (mean over seeds)".into(), tail), ("ideal: total bytes / bottleneck rate".into(), ideal)],
+        series: vec![
+            ("simulated tail (mean over seeds)".into(), tail),
+            ("ideal: total bytes / bottleneck rate".into(), ideal),
+        ],
         hlines: Vec::new(),
         points: true,
     };
@@ -291,7 +364,11 @@ pub fn find_runs(root: &Path) -> Vec<PathBuf> {
             out.push(d.clone());
         }
         if let Ok(rd) = std::fs::read_dir(&d) {
-            let mut subs: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+            let mut subs: Vec<PathBuf> = rd
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect();
             subs.sort();
             stack.extend(subs.into_iter().rev());
         }

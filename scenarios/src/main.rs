@@ -11,7 +11,11 @@ use scenarios::runner::{build, run};
 use scenarios::sweep::{execute, expand, parse_seeds, write_merged};
 
 #[derive(Parser)]
-#[command(name = "testbed", version, about = "Deterministic network-stack testbed: simulator scenarios")]
+#[command(
+    name = "testbed",
+    version,
+    about = "Deterministic network-stack testbed: simulator scenarios"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -97,13 +101,23 @@ fn main() -> std::process::ExitCode {
 fn real_main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Run { scenario, seed, out, mut set, figures: draw } => {
+        Cmd::Run {
+            scenario,
+            seed,
+            out,
+            mut set,
+            figures: draw,
+        } => {
             if let Some(s) = seed {
                 set.push(format!("seed={s}"));
             }
             let loaded = load(&scenario, &set)?;
             let s = &loaded.scenario;
-            let out = out.unwrap_or_else(|| Path::new("results").join(&s.name).join(format!("seed-{}", s.seed)));
+            let out = out.unwrap_or_else(|| {
+                Path::new("results")
+                    .join(&s.name)
+                    .join(format!("seed-{}", s.seed))
+            });
             let t0 = Instant::now();
             let res = run(&loaded, Some(&out))?;
             let wall = t0.elapsed().as_secs_f64();
@@ -126,21 +140,32 @@ fn real_main() -> Result<()> {
                 }
             }
         }
-        Cmd::Sweep { scenario, seeds, grid, set, jobs, out, list } => {
+        Cmd::Sweep {
+            scenario,
+            seeds,
+            grid,
+            set,
+            jobs,
+            out,
+            list,
+        } => {
             let base = load(&scenario, &set)?;
             let seeds = parse_seeds(&seeds)?;
-            let out = out.unwrap_or_else(|| Path::new("results").join(format!("{}-sweep", base.scenario.name)));
+            let out = out.unwrap_or_else(|| {
+                Path::new("results").join(format!("{}-sweep", base.scenario.name))
+            });
             let mut runs = expand(&grid, &seeds, &out)?;
             for r in &mut runs {
                 let mut p = set.clone();
-                p.extend(r.params.drain(..));
+                p.append(&mut r.params);
                 r.params = p;
             }
             // Check every grid point before running any.
             for r in &runs {
                 let mut ov = r.params.clone();
                 ov.push(format!("seed={}", r.seed));
-                load(&scenario, &ov).with_context(|| format!("grid point {}", r.params.join(" ")))?;
+                load(&scenario, &ov)
+                    .with_context(|| format!("grid point {}", r.params.join(" ")))?;
             }
             if list {
                 for r in &runs {
@@ -148,11 +173,14 @@ fn real_main() -> Result<()> {
                 }
                 return Ok(());
             }
-            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let jobs =
+                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let bar = indicatif::ProgressBar::new(runs.len() as u64);
             bar.set_style(
-                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {elapsed_precise} elapsed, eta {eta}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} runs  {elapsed_precise} elapsed, eta {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
             let t0 = Instant::now();
             let results = execute(&scenario, &runs, jobs, &|_| bar.inc(1));
@@ -168,7 +196,11 @@ fn real_main() -> Result<()> {
                 out.join("sweep.csv").display()
             );
             if let Some(first) = failed.first() {
-                anyhow::bail!("{} of {} runs failed; first: {first}", failed.len(), runs.len());
+                anyhow::bail!(
+                    "{} of {} runs failed; first: {first}",
+                    failed.len(),
+                    runs.len()
+                );
             }
         }
         Cmd::Validate { scenario, set } => {

@@ -68,7 +68,10 @@ pub struct RunResult {
 impl RunResult {
     /// A summary value by key.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.summary.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.summary
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
     /// A numeric summary value by key.
     pub fn num(&self, key: &str) -> Option<f64> {
@@ -87,11 +90,18 @@ fn default_monitors(t: &TopologyConfig) -> Vec<String> {
 
 /// Builds the network of a scenario with its flows added, without running it.
 pub fn build(s: &Scenario, file: &str, out_dir: Option<&Path>) -> Result<Network, RunError> {
-    let nerr = |source| RunError::Network { file: file.into(), source };
+    let nerr = |source| RunError::Network {
+        file: file.into(),
+        source,
+    };
     let topo = s.topology.build().map_err(|e| nerr(e.into()))?;
-    let monitor_links =
-        if s.output.monitor_links.is_empty() { default_monitors(&s.topology) } else { s.output.monitor_links.clone() };
-    let sample = (s.output.sample_interval_ms > 0.0).then(|| SimDuration::from_secs_f64(s.output.sample_interval_ms * 1e-3));
+    let monitor_links = if s.output.monitor_links.is_empty() {
+        default_monitors(&s.topology)
+    } else {
+        s.output.monitor_links.clone()
+    };
+    let sample = (s.output.sample_interval_ms > 0.0)
+        .then(|| SimDuration::from_secs_f64(s.output.sample_interval_ms * 1e-3));
     let opts = NetworkOptions {
         transport: s.transport.clone(),
         sample_interval: sample,
@@ -110,16 +120,33 @@ pub fn build(s: &Scenario, file: &str, out_dir: Option<&Path>) -> Result<Network
     let reference = net
         .ports()
         .iter()
-        .find(|p| net.topology().links[p.link].name == default_monitors(&s.topology).first().cloned().unwrap_or_default())
+        .find(|p| {
+            net.topology().links[p.link].name
+                == default_monitors(&s.topology)
+                    .first()
+                    .cloned()
+                    .unwrap_or_default()
+        })
         .or_else(|| net.ports().first())
         .map_or(0, |p| p.nominal_bps());
     let mut r = roles(&s.topology, net.topology(), reference);
-    if !matches!(s.topology, TopologyConfig::Dumbbell { .. } | TopologyConfig::Star { .. }) {
-        r.reference_bps = reference.saturating_mul(r.senders.len() as u64 / 2).max(reference);
+    if !matches!(
+        s.topology,
+        TopologyConfig::Dumbbell { .. } | TopologyConfig::Star { .. }
+    ) {
+        r.reference_bps = reference
+            .saturating_mul(r.senders.len() as u64 / 2)
+            .max(reference);
     }
     let duration = SimDuration::from_secs_f64(s.duration_s);
-    let flows = generate(&s.workload, &r, s.transport.mss, duration, &rng)
-        .map_err(|(index, msg)| RunError::Workload { file: file.into(), index, msg })?;
+    let flows =
+        generate(&s.workload, &r, s.transport.mss, duration, &rng).map_err(|(index, msg)| {
+            RunError::Workload {
+                file: file.into(),
+                index,
+                msg,
+            }
+        })?;
     for f in flows {
         net.add_flow(f).map_err(nerr)?;
     }
@@ -138,7 +165,10 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 pub fn run(loaded: &Loaded, out_dir: Option<&Path>) -> Result<RunResult, RunError> {
     let s = &loaded.scenario;
     let file = loaded.file.display().to_string();
-    let oerr = |msg: String| RunError::Output { dir: out_dir.map(|d| d.display().to_string()).unwrap_or_default(), msg };
+    let oerr = |msg: String| RunError::Output {
+        dir: out_dir.map(|d| d.display().to_string()).unwrap_or_default(),
+        msg,
+    };
     if let Some(d) = out_dir {
         std::fs::create_dir_all(d).map_err(|e| oerr(e.to_string()))?;
     }
@@ -165,14 +195,26 @@ pub fn run(loaded: &Loaded, out_dir: Option<&Path>) -> Result<RunResult, RunErro
     };
     put("flows_completed", done.len().to_string());
     if !done.is_empty() {
-        put("fct_mean_s", format!("{:.9}", done.iter().sum::<f64>() / done.len() as f64));
+        put(
+            "fct_mean_s",
+            format!("{:.9}", done.iter().sum::<f64>() / done.len() as f64),
+        );
         put("fct_p50_s", format!("{:.9}", percentile(&done, 0.5)));
         put("fct_p99_s", format!("{:.9}", percentile(&done, 0.99)));
         put("fct_max_s", format!("{:.9}", done[done.len() - 1]));
         // Tail completion of the whole set: last completion minus first start.
-        let first_start = flows.iter().map(|f| f.start_s).fold(f64::INFINITY, f64::min);
-        let last_end = flows.iter().filter_map(|f| f.fct_s.map(|x| x + f.start_s)).fold(0.0, f64::max);
-        put("completion_span_s", format!("{:.9}", last_end - first_start));
+        let first_start = flows
+            .iter()
+            .map(|f| f.start_s)
+            .fold(f64::INFINITY, f64::min);
+        let last_end = flows
+            .iter()
+            .filter_map(|f| f.fct_s.map(|x| x + f.start_s))
+            .fold(0.0, f64::max);
+        put(
+            "completion_span_s",
+            format!("{:.9}", last_end - first_start),
+        );
     }
     let c = net.counters();
     put("injected_bytes", c.injected_bytes.to_string());
@@ -182,19 +224,37 @@ pub fn run(loaded: &Loaded, out_dir: Option<&Path>) -> Result<RunResult, RunErro
     let goodput: u64 = flows.iter().map(|f| f.delivered_bytes).sum();
     put("goodput_bytes", goodput.to_string());
     let sized: u64 = flows.iter().filter_map(|f| f.size_bytes).sum();
-    let monitors =
-        if s.output.monitor_links.is_empty() { default_monitors(&s.topology) } else { s.output.monitor_links.clone() };
+    let monitors = if s.output.monitor_links.is_empty() {
+        default_monitors(&s.topology)
+    } else {
+        s.output.monitor_links.clone()
+    };
     for name in &monitors {
-        if let Some(p) = net.ports().iter().step_by(2).find(|p| &net.topology().links[p.link].name == name) {
+        if let Some(p) = net
+            .ports()
+            .iter()
+            .step_by(2)
+            .find(|p| &net.topology().links[p.link].name == name)
+        {
             let secs = end.as_secs_f64();
-            let util = if secs > 0.0 && p.nominal_bps() > 0 { p.stats.tx_bytes as f64 * 8.0 / secs / p.nominal_bps() as f64 } else { 0.0 };
+            let util = if secs > 0.0 && p.nominal_bps() > 0 {
+                p.stats.tx_bytes as f64 * 8.0 / secs / p.nominal_bps() as f64
+            } else {
+                0.0
+            };
             put(&format!("util/{name}"), format!("{util:.6}"));
             put(&format!("rate_bps/{name}"), p.nominal_bps().to_string());
             put(&format!("drops/{name}"), p.stats.queue_drops.to_string());
             put(&format!("ce_marked/{name}"), p.stats.ce_marked.to_string());
-            put(&format!("max_queue_bytes/{name}"), p.stats.max_queue_bytes.to_string());
+            put(
+                &format!("max_queue_bytes/{name}"),
+                p.stats.max_queue_bytes.to_string(),
+            );
             if sized > 0 && p.nominal_bps() > 0 {
-                put(&format!("ideal_s/{name}"), format!("{:.9}", sized as f64 * 8.0 / p.nominal_bps() as f64));
+                put(
+                    &format!("ideal_s/{name}"),
+                    format!("{:.9}", sized as f64 * 8.0 / p.nominal_bps() as f64),
+                );
             }
         }
     }
@@ -205,7 +265,9 @@ pub fn run(loaded: &Loaded, out_dir: Option<&Path>) -> Result<RunResult, RunErro
     if let Some(d) = out_dir {
         let werr = |e: sim_core::MetricsError| oerr(e.to_string());
         sim_core::metrics::write_records(&d.join("flows.csv"), &flows).map_err(werr)?;
-        net.recorder().write_csv(&d.join("timeseries.csv")).map_err(werr)?;
+        net.recorder()
+            .write_csv(&d.join("timeseries.csv"))
+            .map_err(werr)?;
         let ports: Vec<PortRow> = net
             .ports()
             .iter()
@@ -225,13 +287,24 @@ pub fn run(loaded: &Loaded, out_dir: Option<&Path>) -> Result<RunResult, RunErro
             })
             .collect();
         sim_core::metrics::write_records(&d.join("ports.csv"), &ports).map_err(werr)?;
-        let rows: Vec<KeyValue> = summary.iter().map(|(k, v)| KeyValue { key: k.clone(), value: v.clone() }).collect();
+        let rows: Vec<KeyValue> = summary
+            .iter()
+            .map(|(k, v)| KeyValue {
+                key: k.clone(),
+                value: v.clone(),
+            })
+            .collect();
         sim_core::metrics::write_records(&d.join("summary.csv"), &rows).map_err(werr)?;
         let mut eff = loaded.effective_toml.clone();
         eff.push_str(&format!("\n# effective seed: {}\n", s.seed));
         std::fs::write(d.join("scenario.toml"), eff).map_err(|e| oerr(e.to_string()))?;
     }
-    Ok(RunResult { stats, end, flows, summary })
+    Ok(RunResult {
+        stats,
+        end,
+        flows,
+        summary,
+    })
 }
 
 #[derive(serde::Serialize)]

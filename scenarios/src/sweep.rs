@@ -9,6 +9,9 @@ use std::sync::Mutex;
 use crate::config::{load, ScenarioError};
 use crate::runner::{run, RunError};
 
+/// The summary rows of one run, or its error message.
+pub type RunOutcome = Result<Vec<(String, String)>, String>;
+
 /// One independent run of a sweep.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunSpec {
@@ -23,7 +26,12 @@ pub struct RunSpec {
 impl RunSpec {
     /// The command line that reproduces this run alone.
     pub fn command(&self, scenario: &Path) -> String {
-        let mut s = format!("testbed run {} --seed {} --out {}", scenario.display(), self.seed, self.out_dir.display());
+        let mut s = format!(
+            "testbed run {} --seed {} --out {}",
+            scenario.display(),
+            self.seed,
+            self.out_dir.display()
+        );
         for p in &self.params {
             s.push_str(&format!(" --set {p}"));
         }
@@ -68,7 +76,10 @@ pub enum SweepError {
 
 /// Parses `--seeds`: `N`, `A..B` (B exclusive), `A..=B`, or `A,B,C`.
 pub fn parse_seeds(s: &str) -> Result<Vec<u64>, SweepError> {
-    let err = || SweepError::Arg { arg: format!("--seeds {s}"), msg: "expected N, A..B, A..=B or A,B,C".into() };
+    let err = || SweepError::Arg {
+        arg: format!("--seeds {s}"),
+        msg: "expected N, A..B, A..=B or A,B,C".into(),
+    };
     let num = |x: &str| x.trim().parse::<u64>().map_err(|_| err());
     let v: Vec<u64> = if let Some((a, b)) = s.split_once("..=") {
         (num(a)?..=num(b)?).collect()
@@ -87,12 +98,20 @@ pub fn parse_seeds(s: &str) -> Result<Vec<u64>, SweepError> {
 pub fn expand(grid: &[String], seeds: &[u64], out: &Path) -> Result<Vec<RunSpec>, SweepError> {
     let mut axes: Vec<(String, Vec<String>)> = Vec::new();
     for g in grid {
-        let (k, vs) = g
-            .split_once('=')
-            .ok_or_else(|| SweepError::Arg { arg: format!("--grid {g}"), msg: "expected key=v1,v2,...".into() })?;
-        let vals: Vec<String> = vs.split(',').map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).collect();
+        let (k, vs) = g.split_once('=').ok_or_else(|| SweepError::Arg {
+            arg: format!("--grid {g}"),
+            msg: "expected key=v1,v2,...".into(),
+        })?;
+        let vals: Vec<String> = vs
+            .split(',')
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .collect();
         if k.trim().is_empty() || vals.is_empty() {
-            return Err(SweepError::Arg { arg: format!("--grid {g}"), msg: "expected key=v1,v2,...".into() });
+            return Err(SweepError::Arg {
+                arg: format!("--grid {g}"),
+                msg: "expected key=v1,v2,...".into(),
+            });
         }
         axes.push((k.trim().to_owned(), vals));
     }
@@ -113,10 +132,23 @@ pub fn expand(grid: &[String], seeds: &[u64], out: &Path) -> Result<Vec<RunSpec>
         let name: String = if p.is_empty() {
             "base".into()
         } else {
-            p.join(",").chars().map(|c| if c.is_ascii_alphanumeric() || "=.,-_".contains(c) { c } else { '_' }).collect()
+            p.join(",")
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "=.,-_".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect()
         };
         for &seed in seeds {
-            runs.push(RunSpec { params: p.clone(), seed, out_dir: out.join(&name).join(format!("seed-{seed}")) });
+            runs.push(RunSpec {
+                params: p.clone(),
+                seed,
+                out_dir: out.join(&name).join(format!("seed-{seed}")),
+            });
         }
     }
     Ok(runs)
@@ -129,9 +161,9 @@ pub fn execute(
     runs: &[RunSpec],
     jobs: usize,
     progress: &(dyn Fn(&RunSpec) + Sync),
-) -> Vec<Result<Vec<(String, String)>, String>> {
+) -> Vec<RunOutcome> {
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Vec<(String, String)>, String>>>> = Mutex::new(vec![None; runs.len()]);
+    let results: Mutex<Vec<Option<RunOutcome>>> = Mutex::new(vec![None; runs.len()]);
     std::thread::scope(|sc| {
         for _ in 0..jobs.max(1).min(runs.len().max(1)) {
             sc.spawn(|| loop {
@@ -159,10 +191,18 @@ pub fn execute(
 }
 
 /// Writes the merged `sweep.csv` (`run,params,seed,key,value`) in spec order.
-pub fn write_merged(path: &Path, runs: &[RunSpec], results: &[Result<Vec<(String, String)>, String>]) -> Result<(), SweepError> {
-    let oerr = |e: csv::Error| SweepError::Output { path: path.display().to_string(), msg: e.to_string() };
+pub fn write_merged(
+    path: &Path,
+    runs: &[RunSpec],
+    results: &[RunOutcome],
+) -> Result<(), SweepError> {
+    let oerr = |e: csv::Error| SweepError::Output {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    };
     let mut w = csv::Writer::from_path(path).map_err(oerr)?;
-    w.write_record(["run", "params", "seed", "key", "value"]).map_err(oerr)?;
+    w.write_record(["run", "params", "seed", "key", "value"])
+        .map_err(oerr)?;
     for (spec, res) in runs.iter().zip(results) {
         let run = spec.out_dir.display().to_string();
         let params = spec.params.join(";");
@@ -170,13 +210,19 @@ pub fn write_merged(path: &Path, runs: &[RunSpec], results: &[Result<Vec<(String
         match res {
             Ok(rows) => {
                 for (k, v) in rows {
-                    w.write_record([run.as_str(), &params, &seed, k, v]).map_err(oerr)?;
+                    w.write_record([run.as_str(), &params, &seed, k, v])
+                        .map_err(oerr)?;
                 }
             }
-            Err(e) => w.write_record([run.as_str(), &params, &seed, "error", e]).map_err(oerr)?,
+            Err(e) => w
+                .write_record([run.as_str(), &params, &seed, "error", e])
+                .map_err(oerr)?,
         }
     }
-    w.flush().map_err(|e| SweepError::Output { path: path.display().to_string(), msg: e.to_string() })
+    w.flush().map_err(|e| SweepError::Output {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -195,7 +241,9 @@ mod tests {
         assert_eq!(runs.len(), 4);
         assert_eq!(runs[0].params, vec!["a.b=1".to_string(), "c=x".to_string()]);
         assert_eq!(runs[3].out_dir, Path::new("/o/a.b=2,c=x/seed-2"));
-        assert!(runs[1].command(Path::new("s.toml")).contains("--seed 2 --out /o/a.b=1,c=x/seed-2 --set a.b=1 --set c=x"));
+        assert!(runs[1]
+            .command(Path::new("s.toml"))
+            .contains("--seed 2 --out /o/a.b=1,c=x/seed-2 --set a.b=1 --set c=x"));
         assert!(expand(&["nokey".into()], &[1], Path::new("/o")).is_err());
     }
 }

@@ -83,7 +83,10 @@ fn finite_nonneg(field: &str, v: f64) -> Result<(), WorkloadError> {
     if v.is_finite() && v >= 0.0 {
         Ok(())
     } else {
-        Err(WorkloadError(field.into(), format!("expected a non-negative number, got {v}")))
+        Err(WorkloadError(
+            field.into(),
+            format!("expected a non-negative number, got {v}"),
+        ))
     }
 }
 
@@ -91,29 +94,58 @@ impl WorkloadConfig {
     /// Range checks.
     pub fn validate(&self) -> Result<(), WorkloadError> {
         match self {
-            WorkloadConfig::Bulk { start_s, stagger_s, size_bytes, flows, .. } => {
+            WorkloadConfig::Bulk {
+                start_s,
+                stagger_s,
+                size_bytes,
+                flows,
+                ..
+            } => {
                 finite_nonneg("start_s", *start_s)?;
                 finite_nonneg("stagger_s", *stagger_s)?;
                 if *size_bytes == Some(0) {
-                    return Err(WorkloadError("size_bytes".into(), "expected at least 1 byte".into()));
+                    return Err(WorkloadError(
+                        "size_bytes".into(),
+                        "expected at least 1 byte".into(),
+                    ));
                 }
                 if *flows == Some(0) {
                     return Err(WorkloadError("flows".into(), "expected at least 1".into()));
                 }
             }
-            WorkloadConfig::Incast { packets_per_sender, start_s, start_jitter_us, senders, .. } => {
+            WorkloadConfig::Incast {
+                packets_per_sender,
+                start_s,
+                start_jitter_us,
+                senders,
+                ..
+            } => {
                 finite_nonneg("start_s", *start_s)?;
                 finite_nonneg("start_jitter_us", *start_jitter_us)?;
                 if *packets_per_sender == 0 || *packets_per_sender > 1 << 32 {
-                    return Err(WorkloadError("packets_per_sender".into(), "expected 1..=2^32".into()));
+                    return Err(WorkloadError(
+                        "packets_per_sender".into(),
+                        "expected 1..=2^32".into(),
+                    ));
                 }
                 if *senders == Some(0) {
-                    return Err(WorkloadError("senders".into(), "expected at least 1".into()));
+                    return Err(WorkloadError(
+                        "senders".into(),
+                        "expected at least 1".into(),
+                    ));
                 }
             }
-            WorkloadConfig::Cdf { load, start_s, stop_s, .. } => {
+            WorkloadConfig::Cdf {
+                load,
+                start_s,
+                stop_s,
+                ..
+            } => {
                 if !(load.is_finite() && *load > 0.0 && *load <= 1.0) {
-                    return Err(WorkloadError("load".into(), format!("expected a fraction in (0, 1], got {load}")));
+                    return Err(WorkloadError(
+                        "load".into(),
+                        format!("expected a fraction in (0, 1], got {load}"),
+                    ));
                 }
                 finite_nonneg("start_s", *start_s)?;
                 if let Some(s) = stop_s {
@@ -173,31 +205,50 @@ impl SizeCdf {
             if line.is_empty() {
                 continue;
             }
-            let lerr = |msg: String| CdfError::Line { file: file.into(), line: i + 1, msg };
+            let lerr = |msg: String| CdfError::Line {
+                file: file.into(),
+                line: i + 1,
+                msg,
+            };
             let mut it = line.split_whitespace();
             let (Some(a), Some(b), None) = (it.next(), it.next(), it.next()) else {
-                return Err(lerr(format!("expected two numbers `<bytes> <cumulative probability>`, got `{line}`")));
+                return Err(lerr(format!(
+                    "expected two numbers `<bytes> <cumulative probability>`, got `{line}`"
+                )));
             };
-            let size: f64 = a.parse().map_err(|_| lerr(format!("expected a flow size in bytes, got `{a}`")))?;
-            let p: f64 = b.parse().map_err(|_| lerr(format!("expected a cumulative probability, got `{b}`")))?;
+            let size: f64 = a
+                .parse()
+                .map_err(|_| lerr(format!("expected a flow size in bytes, got `{a}`")))?;
+            let p: f64 = b
+                .parse()
+                .map_err(|_| lerr(format!("expected a cumulative probability, got `{b}`")))?;
             if !(size.is_finite() && size >= 0.0 && p.is_finite() && p >= 0.0) {
                 return Err(lerr("expected non-negative finite numbers".into()));
             }
             if let Some(&(ps, pp)) = pts.last() {
                 if size < ps || p < pp {
-                    return Err(lerr("expected sizes and probabilities that never decrease".into()));
+                    return Err(lerr(
+                        "expected sizes and probabilities that never decrease".into(),
+                    ));
                 }
             }
             pts.push((size, p));
         }
-        let shape = |msg: &str| CdfError::Shape { file: file.into(), msg: msg.into() };
-        let Some(&(_, last)) = pts.last() else { return Err(shape("expected at least one line")) };
+        let shape = |msg: &str| CdfError::Shape {
+            file: file.into(),
+            msg: msg.into(),
+        };
+        let Some(&(_, last)) = pts.last() else {
+            return Err(shape("expected at least one line"));
+        };
         let scale = if (last - 100.0).abs() < 1e-9 {
             100.0
         } else if (last - 1.0).abs() < 1e-9 {
             1.0
         } else {
-            return Err(shape(&format!("expected the last probability to be 100 (percent) or 1 (fraction), got {last}")));
+            return Err(shape(&format!(
+                "expected the last probability to be 100 (percent) or 1 (fraction), got {last}"
+            )));
         };
         for p in &mut pts {
             p.1 /= scale;
@@ -208,7 +259,10 @@ impl SizeCdf {
     /// Reads and parses a file.
     pub fn load(path: &Path) -> Result<SizeCdf, CdfError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| CdfError::Read { file: file.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| CdfError::Read {
+            file: file.clone(),
+            source,
+        })?;
         Self::parse(&text, &file)
     }
 
@@ -274,7 +328,9 @@ pub fn roles(cfg: &TopologyConfig, topo: &Topology, bottleneck_bps: u64) -> Role
         _ => {
             let n = hosts.len() as u32;
             Roles {
-                pairs: (0..n).map(|i| (hosts[i as usize], hosts[((i + n / 2) % n) as usize])).collect(),
+                pairs: (0..n)
+                    .map(|i| (hosts[i as usize], hosts[((i + n / 2) % n) as usize]))
+                    .collect(),
                 senders: hosts.clone(),
                 receivers: hosts.clone(),
                 reference_bps: bottleneck_bps,
@@ -294,10 +350,23 @@ pub fn generate(
     let mut flows = Vec::new();
     for (wi, w) in workloads.iter().enumerate() {
         match w {
-            WorkloadConfig::Bulk { cc, flows: n, start_s, stagger_s, size_bytes, priority } => {
+            WorkloadConfig::Bulk {
+                cc,
+                flows: n,
+                start_s,
+                stagger_s,
+                size_bytes,
+                priority,
+            } => {
                 let n = n.map_or(roles.pairs.len(), |n| n as usize);
                 if n > roles.pairs.len() {
-                    return Err((wi, format!("flows: the topology has only {} pairs, asked for {n}", roles.pairs.len())));
+                    return Err((
+                        wi,
+                        format!(
+                            "flows: the topology has only {} pairs, asked for {n}",
+                            roles.pairs.len()
+                        ),
+                    ));
                 }
                 for (i, &(src, dst)) in roles.pairs.iter().take(n).enumerate() {
                     flows.push(FlowSpec {
@@ -305,33 +374,56 @@ pub fn generate(
                         dst,
                         size: *size_bytes,
                         start: SimTime::from_secs_f64(start_s + stagger_s * i as f64),
-                        cc: cc.clone(),
+                        cc: *cc,
                         priority: *priority,
                     });
                 }
             }
-            WorkloadConfig::Incast { cc, packets_per_sender, start_s, start_jitter_us, senders } => {
+            WorkloadConfig::Incast {
+                cc,
+                packets_per_sender,
+                start_s,
+                start_jitter_us,
+                senders,
+            } => {
                 let mut r = rng.indexed("workload/incast", wi as u64);
                 let n = senders.map_or(roles.senders.len(), |n| n as usize);
                 if n > roles.senders.len() {
-                    return Err((wi, format!("senders: the topology has only {} senders, asked for {n}", roles.senders.len())));
+                    return Err((
+                        wi,
+                        format!(
+                            "senders: the topology has only {} senders, asked for {n}",
+                            roles.senders.len()
+                        ),
+                    ));
                 }
                 let Some(&dst) = roles.receivers.first() else {
                     return Err((wi, "the topology has no receiver".into()));
                 };
                 for &src in roles.senders.iter().take(n) {
-                    let jitter = if *start_jitter_us > 0.0 { r.random::<f64>() * start_jitter_us } else { 0.0 };
+                    let jitter = if *start_jitter_us > 0.0 {
+                        r.random::<f64>() * start_jitter_us
+                    } else {
+                        0.0
+                    };
                     flows.push(FlowSpec {
                         src,
                         dst,
                         size: Some(packets_per_sender * u64::from(mss)),
                         start: SimTime::from_secs_f64(start_s + jitter * 1e-6),
-                        cc: cc.clone(),
+                        cc: *cc,
                         priority: 0,
                     });
                 }
             }
-            WorkloadConfig::Cdf { cc, cdf, load, start_s, stop_s, max_flows } => {
+            WorkloadConfig::Cdf {
+                cc,
+                cdf,
+                load,
+                start_s,
+                stop_s,
+                max_flows,
+            } => {
                 let dist = SizeCdf::load(Path::new(cdf)).map_err(|e| (wi, e.to_string()))?;
                 let mean = dist.mean().max(1.0);
                 let rate = load * roles.reference_bps as f64 / (8.0 * mean); // flows per second
@@ -359,7 +451,14 @@ pub fn generate(
                             return Err((wi, "needs at least two distinct hosts".into()));
                         }
                     };
-                    flows.push(FlowSpec { src, dst, size: Some(size), start: SimTime::from_secs_f64(t), cc: cc.clone(), priority: 0 });
+                    flows.push(FlowSpec {
+                        src,
+                        dst,
+                        size: Some(size),
+                        start: SimTime::from_secs_f64(t),
+                        cc: *cc,
+                        priority: 0,
+                    });
                     made += 1;
                 }
             }
@@ -385,18 +484,32 @@ mod tests {
 
     #[test]
     fn cdf_errors_name_line_and_expectation() {
-        let e = SizeCdf::parse("0 0\n10 x\n", "f.cdf").unwrap_err().to_string();
-        assert!(e.contains("f.cdf:2") && e.contains("cumulative probability"), "{e}");
-        let e = SizeCdf::parse("0 0\n10 50\n", "f.cdf").unwrap_err().to_string();
+        let e = SizeCdf::parse("0 0\n10 x\n", "f.cdf")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("f.cdf:2") && e.contains("cumulative probability"),
+            "{e}"
+        );
+        let e = SizeCdf::parse("0 0\n10 50\n", "f.cdf")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("100 (percent) or 1"), "{e}");
-        let e = SizeCdf::parse("5 0\n1 100\n", "f.cdf").unwrap_err().to_string();
+        let e = SizeCdf::parse("5 0\n1 100\n", "f.cdf")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("never decrease"), "{e}");
     }
 
     #[test]
     fn shipped_cdfs_parse_with_plausible_means() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
-        for f in ["websearch.cdf", "datamining-vl2.cdf", "hadoop-fb.cdf", "internet-core.cdf"] {
+        for f in [
+            "websearch.cdf",
+            "datamining-vl2.cdf",
+            "hadoop-fb.cdf",
+            "internet-core.cdf",
+        ] {
             let c = SizeCdf::load(&dir.join(f)).unwrap();
             let m = c.mean();
             assert!(m > 1_000.0 && m < 100_000_000.0, "{f}: mean {m}");
@@ -406,7 +519,12 @@ mod tests {
     #[test]
     fn poisson_arrivals_hit_the_target_load() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
-        let roles = Roles { pairs: vec![(0, 1)], senders: vec![0, 1, 2], receivers: vec![3, 4], reference_bps: 1_000_000_000 };
+        let roles = Roles {
+            pairs: vec![(0, 1)],
+            senders: vec![0, 1, 2],
+            receivers: vec![3, 4],
+            reference_bps: 1_000_000_000,
+        };
         let w = vec![WorkloadConfig::Cdf {
             cc: CcKind::Reno,
             cdf: dir.join("websearch.cdf").display().to_string(),
@@ -418,14 +536,24 @@ mod tests {
         // 2000 s of arrivals: ~73 000 flows, so the heavy-tailed sizes (CV 2.3) average out to
         // within ~1 % (one standard error) of the target.
         let secs = 2000.0;
-        let flows = generate(&w, &roles, 1460, SimDuration::from_secs_f64(secs), &RngStreams::new(7)).unwrap();
+        let flows = generate(
+            &w,
+            &roles,
+            1460,
+            SimDuration::from_secs_f64(secs),
+            &RngStreams::new(7),
+        )
+        .unwrap();
         let bytes: u64 = flows.iter().filter_map(|f| f.size).sum();
         let offered = bytes as f64 * 8.0 / secs / 1e9;
         assert!((offered - 0.5).abs() < 0.05, "offered load {offered}");
         // Arrival count matches the Poisson rate load * rate / (8 * mean size).
         let expected = 0.5 * 1e9 / (8.0 * 1_711_250.0) * secs;
         let n = flows.len() as f64;
-        assert!((n - expected).abs() < 4.0 * expected.sqrt(), "{n} flows, expected {expected}");
+        assert!(
+            (n - expected).abs() < 4.0 * expected.sqrt(),
+            "{n} flows, expected {expected}"
+        );
         assert!(flows.windows(2).all(|w| w[0].start <= w[1].start));
         assert!(flows.iter().all(|f| f.src != f.dst));
     }

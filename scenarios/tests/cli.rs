@@ -21,14 +21,23 @@ fn tmp(name: &str) -> PathBuf {
 
 fn run(cmd: &mut Command) -> (bool, String) {
     let o = cmd.output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(!text.contains("panicked"), "panic: {text}");
     (o.status.success(), text)
 }
 
 #[test]
 fn validate_accepts_every_shipped_scenario() {
-    for s in ["dumbbell.toml", "incast.toml", "cell.toml", "websearch.toml"] {
+    for s in [
+        "dumbbell.toml",
+        "incast.toml",
+        "cell.toml",
+        "websearch.toml",
+    ] {
         let (ok, out) = run(bin().arg("validate").arg(scen(s)));
         assert!(ok, "{s}: {out}");
         assert!(out.contains(": ok ("), "{out}");
@@ -40,14 +49,46 @@ fn errors_name_file_line_field_and_expectation() {
     let d = tmp("errors");
     let base = std::fs::read_to_string(scen("dumbbell.toml")).unwrap();
     let cases: Vec<(&str, String, Vec<&str>)> = vec![
-        ("unknown.toml", base.replace("pairs = 1", "pairs = 1\npears = 2"), vec!["unknown.toml", "line", "pears"]),
-        ("type.toml", base.replace("pairs = 1", "pairs = \"one\""), vec!["type.toml", "line", "pairs"]),
-        ("syntax.toml", base.replace("duration_s = 60.0", "duration_s = = 60"), vec!["syntax.toml", "line"]),
-        ("range.toml", base.replace("duration_s = 60.0", "duration_s = -1.0"), vec!["range.toml", "duration_s", "expected"]),
-        ("cc.toml", base.replace("cc = \"reno\"", "cc = \"vegas2\""), vec!["cc.toml", "vegas2"]),
-        ("kind.toml", base.replace("kind = \"dumbbell\"", "kind = \"ring\""), vec!["kind.toml", "ring", "dumbbell"]),
-        ("missing.toml", base.replace("duration_s = 60.0\n", ""), vec!["missing.toml", "duration_s"]),
-        ("loss.toml", base.replace("delay_us = 9000.0", "delay_us = 9000.0\nloss = 2.0"), vec!["loss.toml", "loss", "expected"]),
+        (
+            "unknown.toml",
+            base.replace("pairs = 1", "pairs = 1\npears = 2"),
+            vec!["unknown.toml", "line", "pears"],
+        ),
+        (
+            "type.toml",
+            base.replace("pairs = 1", "pairs = \"one\""),
+            vec!["type.toml", "line", "pairs"],
+        ),
+        (
+            "syntax.toml",
+            base.replace("duration_s = 60.0", "duration_s = = 60"),
+            vec!["syntax.toml", "line"],
+        ),
+        (
+            "range.toml",
+            base.replace("duration_s = 60.0", "duration_s = -1.0"),
+            vec!["range.toml", "duration_s", "expected"],
+        ),
+        (
+            "cc.toml",
+            base.replace("cc = \"reno\"", "cc = \"vegas2\""),
+            vec!["cc.toml", "vegas2"],
+        ),
+        (
+            "kind.toml",
+            base.replace("kind = \"dumbbell\"", "kind = \"ring\""),
+            vec!["kind.toml", "ring", "dumbbell"],
+        ),
+        (
+            "missing.toml",
+            base.replace("duration_s = 60.0\n", ""),
+            vec!["missing.toml", "duration_s"],
+        ),
+        (
+            "loss.toml",
+            base.replace("delay_us = 9000.0", "delay_us = 9000.0\nloss = 2.0"),
+            vec!["loss.toml", "loss", "expected"],
+        ),
     ];
     for (name, text, needles) in cases {
         let p = d.join(name);
@@ -59,18 +100,38 @@ fn errors_name_file_line_field_and_expectation() {
         }
     }
     let (ok, out) = run(bin().arg("validate").arg(d.join("nope.toml")));
-    assert!(!ok && out.contains("nope.toml") && out.contains("cannot read"), "{out}");
-    let (ok, out) = run(bin().args(["validate", "--set", "topology.pairs"]).arg(scen("dumbbell.toml")));
+    assert!(
+        !ok && out.contains("nope.toml") && out.contains("cannot read"),
+        "{out}"
+    );
+    let (ok, out) = run(bin()
+        .args(["validate", "--set", "topology.pairs"])
+        .arg(scen("dumbbell.toml")));
     assert!(!ok && out.contains("key.path=value"), "{out}");
 }
 
 #[test]
 fn run_prints_counters_and_figures_draws_pngs() {
     let d = tmp("run");
-    let (ok, out) = run(bin().arg("run").arg(scen("dumbbell.toml")).args(["--set", "duration_s=2", "--out"]).arg(&d));
+    let (ok, out) = run(bin()
+        .arg("run")
+        .arg(scen("dumbbell.toml"))
+        .args(["--set", "duration_s=2", "--out"])
+        .arg(&d));
     assert!(ok, "{out}");
-    assert!(out.contains("events processed:") && out.contains("events/wall-s:") && out.contains("sim-s/wall-s:"), "{out}");
-    for f in ["flows.csv", "timeseries.csv", "ports.csv", "summary.csv", "scenario.toml"] {
+    assert!(
+        out.contains("events processed:")
+            && out.contains("events/wall-s:")
+            && out.contains("sim-s/wall-s:"),
+        "{out}"
+    );
+    for f in [
+        "flows.csv",
+        "timeseries.csv",
+        "ports.csv",
+        "summary.csv",
+        "scenario.toml",
+    ] {
         assert!(d.join(f).is_file(), "missing {f}");
     }
     let (ok, out) = run(bin().arg("figures").arg(&d));
@@ -87,14 +148,33 @@ fn sweep_lists_and_runs_a_grid_and_plots_the_incast_tail() {
     let (ok, out) = run(bin()
         .arg("sweep")
         .arg(scen("incast.toml"))
-        .args(["--seeds", "1..3", "--grid", "topology.senders=4,8,16", "--list", "--out"])
+        .args([
+            "--seeds",
+            "1..3",
+            "--grid",
+            "topology.senders=4,8,16",
+            "--list",
+            "--out",
+        ])
         .arg(&d));
     assert!(ok, "{out}");
-    assert_eq!(out.lines().filter(|l| l.starts_with("testbed run")).count(), 6, "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("testbed run")).count(),
+        6,
+        "{out}"
+    );
     let (ok, out) = run(bin()
         .arg("sweep")
         .arg(scen("incast.toml"))
-        .args(["--seeds", "1..3", "--grid", "topology.senders=4,8,16", "--jobs", "2", "--out"])
+        .args([
+            "--seeds",
+            "1..3",
+            "--grid",
+            "topology.senders=4,8,16",
+            "--jobs",
+            "2",
+            "--out",
+        ])
         .arg(&d));
     assert!(ok, "{out}");
     let merged = std::fs::read_to_string(d.join("sweep.csv")).unwrap();

@@ -31,7 +31,10 @@ fn hashes(dir: &Path) -> Vec<(String, String)> {
         .map(|e| {
             let p = e.unwrap().path();
             let h = Sha256::digest(std::fs::read(&p).unwrap());
-            (p.file_name().unwrap().to_string_lossy().into_owned(), format!("{h:x}"))
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                format!("{h:x}"),
+            )
         })
         .collect();
     v.sort();
@@ -56,11 +59,18 @@ fn incast_tail_is_never_below_ideal_and_grows_with_senders() {
     let mut prev = 0.0;
     for n in [5u32, 10, 25, 50] {
         let r = run_file("incast.toml", &[&format!("topology.senders={n}")], None);
-        assert_eq!(r.num("flows_completed").unwrap() as u32, n, "all flows complete");
+        assert_eq!(
+            r.num("flows_completed").unwrap() as u32,
+            n,
+            "all flows complete"
+        );
         let tail = r.num("completion_span_s").unwrap();
         let ideal = r.num("ideal_s/receiver").unwrap();
         assert!(tail >= ideal, "n={n}: tail {tail} below ideal {ideal}");
-        assert!(tail > prev, "n={n}: tail {tail} did not grow (previous {prev})");
+        assert!(
+            tail > prev,
+            "n={n}: tail {tail} did not grow (previous {prev})"
+        );
         prev = tail;
     }
 }
@@ -83,9 +93,16 @@ fn same_seed_same_bytes_other_seed_other_results() {
     run_file("websearch.toml", &["seed=2"], Some(&c));
     let (ha, hb, hc) = (hashes(&a), hashes(&b), hashes(&c));
     assert!(ha.len() >= 5, "{ha:?}");
-    assert_eq!(ha, hb, "same scenario and seed must give byte-identical files");
+    assert_eq!(
+        ha, hb,
+        "same scenario and seed must give byte-identical files"
+    );
     let flows = |h: &[(String, String)]| h.iter().find(|(n, _)| n == "flows.csv").cloned();
-    assert_ne!(flows(&ha), flows(&hc), "a different seed must change the stochastic workload");
+    assert_ne!(
+        flows(&ha),
+        flows(&hc),
+        "a different seed must change the stochastic workload"
+    );
     for d in [a, b, c] {
         let _ = std::fs::remove_dir_all(d);
     }
