@@ -140,7 +140,7 @@ impl Model for Checked {
         self.last = now;
         self.net.handle(now, ev, h);
         self.events += 1;
-        if self.events % 64 == 0 {
+        if self.events.is_multiple_of(64) {
             let c = self.net.counters();
             assert_eq!(
                 c.injected_bytes,
@@ -198,11 +198,11 @@ fn topo_strategy() -> impl Strategy<Value = TopologyConfig> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
     #[test]
     fn bytes_are_conserved_and_reliable_flows_complete_in_order(
         cfg in topo_strategy(),
-        flows in proptest::collection::vec((0u32..1000, 0u32..1000, 1u64..60_000, 0u64..50_000, 0u8..3), 1..6),
+        flows in proptest::collection::vec((0u32..1000, 0u32..1000, 1u64..300_000, 0u64..50_000, 0u8..3), 1..6),
         seed in 0u64..1000,
     ) {
         let topo = cfg.build().unwrap();
@@ -217,7 +217,7 @@ proptest! {
             let src = hosts[s as usize % hosts.len()];
             let mut dst = hosts[d as usize % hosts.len()];
             if dst == src { dst = hosts[(d as usize + 1) % hosts.len()]; }
-            let cc = [CcKind::Reno, CcKind::Cubic, CcKind::Dctcp][cc as usize].clone();
+            let cc = [CcKind::Reno, CcKind::Cubic, CcKind::Dctcp][cc as usize];
             let spec = FlowSpec { src, dst, size: Some(size), start: SimTime(start_us * 1000), cc, priority: 0 };
             let id = net.add_flow(spec).unwrap();
             sizes.push((id, size));
