@@ -183,3 +183,26 @@ fn sweep_lists_and_runs_a_grid_and_plots_the_incast_tail() {
     assert!(ok, "{out}");
     assert!(d.join("incast_tail.svg").is_file(), "{out}");
 }
+
+#[test]
+fn pcap_links_capture_both_directions() {
+    let d = tmp("pcap");
+    let (ok, out) = run(bin()
+        .arg("run")
+        .arg(scen("dumbbell.toml"))
+        .args([
+            "--set",
+            "duration_s=0.5",
+            "--set",
+            "output.pcap_links=[\"bottleneck\"]",
+            "--out",
+        ])
+        .arg(&d));
+    assert!(ok, "{out}");
+    for f in ["bottleneck-left-right.pcap", "bottleneck-right-left.pcap"] {
+        let bytes = std::fs::read(d.join(f)).unwrap();
+        // Nanosecond-resolution pcap magic, then many records.
+        assert_eq!(&bytes[..4], &[0x4d, 0x3c, 0xb2, 0xa1], "{f}");
+        assert!(bytes.len() > 10_000, "{f}: {} bytes", bytes.len());
+    }
+}
