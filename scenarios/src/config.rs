@@ -323,14 +323,12 @@ pub fn validate(s: &Scenario, file: &str) -> Result<(), ScenarioError> {
             ),
         ));
     }
-    if !(s.output.sample_interval_ms.is_finite() && s.output.sample_interval_ms >= 0.0) {
+    let si = s.output.sample_interval_ms;
+    if !(si.is_finite() && (si == 0.0 || si >= 0.001)) {
         return Err(invalid(
             file,
             "output.sample_interval_ms",
-            format!(
-                "expected a non-negative number, got {}",
-                s.output.sample_interval_ms
-            ),
+            format!("expected 0 (off) or at least 0.001 ms, got {si}"),
         ));
     }
     if s.name.is_empty() || s.name.contains(['/', '\\']) {
