@@ -117,7 +117,7 @@ fn libccp(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, ours, libccp);
+criterion_group!(benches, libccp, ours);
 criterion_main!(benches);
 
 /// libccp's Rust binding mallocs its connection table without zeroing it, relying on fresh
