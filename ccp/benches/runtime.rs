@@ -1,6 +1,11 @@
 //! One invocation of a Reno reporting program: our runtime vs libccp 1.2's `ccp_invoke`,
 //! side by side in one run.
 //!
+//! libccp is measured twice: `libccp-c` calls its C `ccp_invoke` directly (the same harness as
+//! the differential test: a microsecond clock read from a thread-local, primitives written in
+//! place), and `libccp-crate` goes through the `libccp` crate's wrapper (`load_primitives` +
+//! `invoke`: two mutex locks and wall-clock reads per call), as a Rust datapath would.
+//!
 //! The program is the built-in Reno program (per-ACK accumulation, a report when `Micros`
 //! exceeds the RTT sample, then `Micros := 0`), so most invocations do not report and one in
 //! every ~10,000 does, as on a real ACK clock. libccp is called through its Rust binding
@@ -10,6 +15,9 @@ use ccp::agent::builtin::reno_program;
 use ccp::datapath::{Config, Datapath, FlowInfo, Primitives};
 use ccp::wire::{ChangeProg, InstallExpr, Msg};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
+
+#[path = "../tests/runtime_ffi/mod.rs"]
+mod runtime_ffi;
 
 fn messages() -> (Vec<u8>, impl Fn(u32) -> Vec<u8>) {
     let install = Msg::InstallExpr(InstallExpr {
@@ -101,7 +109,7 @@ fn libccp(c: &mut Criterion) {
         .unwrap();
     dp.recv_msg(&mut change(sid)).unwrap();
     let mut cwnd = 14_600u32;
-    c.bench_function("invoke/reno/libccp", |b| {
+    c.bench_function("invoke/reno/libccp-crate", |b| {
         b.iter(|| {
             cwnd = cwnd.wrapping_add(1) | 1;
             conn.load_primitives(
@@ -117,7 +125,36 @@ fn libccp(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, libccp, ours);
+fn libccp_c(c: &mut Criterion) {
+    let (install, change) = messages();
+    runtime_ffi::NOW_US.with(|t| t.set(1));
+    let mut lib = runtime_ffi::Libccp::new();
+    assert!(lib.recv(&install) >= 0);
+    let sid = lib.sid();
+    assert!(lib.recv(&change(sid)) >= 0);
+    let mut p = Primitives {
+        bytes_acked: 1460,
+        packets_acked: 1,
+        rtt_sample_us: 10_000,
+        snd_cwnd: 14_600,
+        ..Default::default()
+    };
+    let mut now = 1u64;
+    c.bench_function("invoke/reno/libccp-c", |b| {
+        b.iter(|| {
+            now += 1;
+            runtime_ffi::NOW_US.with(|t| t.set(now));
+            p.snd_cwnd = p.snd_cwnd.wrapping_add(1) | 1;
+            let r = lib.invoke(black_box(&p));
+            if !lib.seen.msgs.is_empty() {
+                lib.seen.msgs.clear();
+            }
+            black_box((r, lib.seen.cwnd))
+        })
+    });
+}
+
+criterion_group!(benches, libccp, libccp_c, ours);
 criterion_main!(benches);
 
 /// libccp's Rust binding mallocs its connection table without zeroing it, relying on fresh
