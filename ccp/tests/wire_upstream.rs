@@ -253,8 +253,10 @@ fn libccp_bytes_decode_with_ours_and_ours_install_into_libccp() {
 }
 
 /// libccp's Rust binding mallocs its connection table without zeroing it, relying on fresh
-/// memory. Pin glibc's mmap threshold so that large blocks always come straight from mmap
-/// (zeroed), whatever the test harness freed before.
+/// memory. Pin glibc's mmap threshold so that a large block is not carved from the dynamic
+/// threshold's recycled heap; together with creating the datapath first thing in the test's
+/// own thread this gets a fresh (zeroed) table. (`runtime_libccp` avoids the wrapper
+/// altogether.)
 fn zeroed_large_allocations() {
     extern "C" {
         fn mallopt(param: i32, value: i32) -> i32;
