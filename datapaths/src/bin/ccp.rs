@@ -9,7 +9,7 @@
 use anyhow::{bail, Context, Result};
 use ccp::agent::builtin::{self, ConstCwnd, Reno};
 use ccp::agent::{Agent, AgentConfig, Algorithm};
-use ccp::program::{Program, Reg, RegKind};
+use ccp::program::Program;
 use clap::{Parser, Subcommand};
 use datapaths::unix::{run_agent, UnixTransport, DEFAULT_IPC_NAME};
 use std::path::PathBuf;
@@ -46,54 +46,13 @@ enum Cmd {
     },
 }
 
-fn reg(r: &Reg) -> String {
-    match r.kind {
-        RegKind::Immediate => format!("{}", r.index),
-        RegKind::Implicit => match r.index {
-            0 => "$flag".into(),
-            1 => "$fallthrough".into(),
-            2 => "$report".into(),
-            3 => "Micros".into(),
-            4 => "Cwnd".into(),
-            5 => "Rate".into(),
-            i => format!("implicit[{i}]"),
-        },
-        RegKind::Primitive => ccp::program::primitive::NAMES
-            .get(r.index as usize)
-            .map_or_else(|| format!("primitive[{}]", r.index), |n| (*n).to_string()),
-        RegKind::Tmp => format!("tmp[{}]", r.index),
-        RegKind::Local => format!("local[{}]", r.index),
-        RegKind::VolatileReport => format!("report[{}]v", r.index),
-        RegKind::NonVolatileReport => format!("report[{}]", r.index),
-        RegKind::VolatileControl => format!("control[{}]v", r.index),
-        RegKind::NonVolatileControl => format!("control[{}]", r.index),
-    }
-}
-
 fn print_program(p: &Program) {
     println!(
         "{} clauses, {} instructions",
         p.expressions.len(),
         p.instrs.len()
     );
-    for (i, e) in p.expressions.iter().enumerate() {
-        println!(
-            "clause {i}: condition [{}..{}), body [{}..{})",
-            e.cond_start,
-            e.cond_start.saturating_add(e.num_cond),
-            e.body_start,
-            e.body_start.saturating_add(e.num_body)
-        );
-    }
-    for (i, ins) in p.instrs.iter().enumerate() {
-        println!(
-            "{i:4}  {:<8} {} <- {}, {}",
-            format!("{:?}", ins.op),
-            reg(&ins.res),
-            reg(&ins.left),
-            reg(&ins.right)
-        );
-    }
+    print!("{p}");
 }
 
 fn compile(file: &PathBuf, set: &[String]) -> Result<()> {
