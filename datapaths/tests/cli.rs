@@ -24,7 +24,7 @@ fn compile_prints_instructions() {
     let s = String::from_utf8(out.stdout).unwrap();
     assert!(s.starts_with("1 clauses, 5 instructions"), "{s}");
     assert!(
-        s.contains("Add      tmp[0] <- report[0]v, Ack.bytes_acked"),
+        s.contains("tmp[0] <- add vreport[0], Ack.bytes_acked"),
         "{s}"
     );
     let _ = std::fs::remove_file(f);
