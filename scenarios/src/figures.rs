@@ -108,7 +108,7 @@ fn draw_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, p: &Plot) -> Result
     for (i, (name, pts)) in p.series.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         let s = chart
-            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
+            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(1)))
             .map_err(|e| e.to_string())?;
         if !many {
             s.label(name.clone()).legend(move |(x, y)| {
