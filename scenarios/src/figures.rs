@@ -57,6 +57,8 @@ pub struct Plot {
     pub hlines: Vec<(String, f64)>,
     /// Draw points as well as lines.
     pub points: bool,
+    /// Where the legend goes.
+    pub legend: SeriesLabelPosition,
 }
 
 fn draw_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, p: &Plot) -> Result<(), String> {
@@ -144,7 +146,7 @@ fn draw_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, p: &Plot) -> Result
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font(("sans-serif", 16))
-            .position(SeriesLabelPosition::UpperRight)
+            .position(p.legend.clone())
             .draw()
             .map_err(|e| e.to_string())?;
     }
@@ -243,6 +245,7 @@ pub fn run_figures(dir: &Path, fmt: Format) -> Result<Vec<PathBuf>, FigureError>
             series,
             hlines: Vec::new(),
             points: false,
+            legend: SeriesLabelPosition::UpperRight,
         };
         out.push(draw(&p, &dir.join("cwnd"), fmt)?);
     }
@@ -258,6 +261,7 @@ pub fn run_figures(dir: &Path, fmt: Format) -> Result<Vec<PathBuf>, FigureError>
             series,
             hlines: Vec::new(),
             points: false,
+            legend: SeriesLabelPosition::UpperRight,
         };
         out.push(draw(&p, &dir.join("qdelay"), fmt)?);
     }
@@ -289,6 +293,7 @@ pub fn run_figures(dir: &Path, fmt: Format) -> Result<Vec<PathBuf>, FigureError>
                 series: vec![("flows".into(), pts)],
                 hlines: hl,
                 points: fct.len() <= 200,
+                legend: SeriesLabelPosition::LowerRight,
             };
             out.push(draw(&p, &dir.join("fct_cdf"), fmt)?);
         }
@@ -351,6 +356,7 @@ pub fn sweep_figures(dir: &Path, fmt: Format) -> Result<Vec<PathBuf>, FigureErro
         ],
         hlines: Vec::new(),
         points: true,
+        legend: SeriesLabelPosition::UpperLeft,
     };
     Ok(vec![draw(&p, &dir.join("incast_tail"), fmt)?])
 }
