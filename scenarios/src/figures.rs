@@ -126,9 +126,8 @@ fn draw_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, p: &Plot) -> Result
                 .map_err(|e| e.to_string())?;
         }
     }
-    for (i, (name, y)) in p.hlines.iter().enumerate() {
+    for (name, y) in &p.hlines {
         let color = BLACK.mix(0.7);
-        let _ = i;
         chart
             .draw_series(LineSeries::new(
                 vec![(x0, *y), (x1, *y)],
@@ -281,8 +280,6 @@ pub fn run_figures(dir: &Path, fmt: Format) -> Result<Vec<PathBuf>, FigureError>
                 .enumerate()
                 .map(|(i, &x)| (x * 1e3, (i + 1) as f64 / n))
                 .collect();
-            let mut hl = Vec::new();
-            let _ = &mut hl;
             let p = Plot {
                 title: format!(
                     "{name}: flow completion times (tail {:.3} ms)",
@@ -291,7 +288,7 @@ pub fn run_figures(dir: &Path, fmt: Format) -> Result<Vec<PathBuf>, FigureError>
                 x_label: "flow completion time (ms)".into(),
                 y_label: "CDF".into(),
                 series: vec![("flows".into(), pts)],
-                hlines: hl,
+                hlines: Vec::new(),
                 points: fct.len() <= 200,
                 legend: SeriesLabelPosition::LowerRight,
             };
