@@ -76,6 +76,11 @@ pub struct Pair {
     pub rate_bps: Option<u64>,
     /// Header bytes added to each segment's payload for serialization at the bottleneck.
     pub header_bytes: u32,
+    /// Drop-tail bottleneck buffer, as the most queueing delay a segment may wait (`None`:
+    /// unlimited). Only meaningful with `rate_bps`.
+    pub queue_limit: Option<SimDuration>,
+    /// Segments dropped by the bottleneck buffer.
+    pub queue_drops: u64,
     /// Drop these (segment number, n-th transmission) pairs.
     pub drops: Vec<(u64, u32)>,
     /// Drop data transmissions with these overall indices.
@@ -128,6 +133,8 @@ impl Pair {
             one_way,
             rate_bps,
             header_bytes: 0,
+            queue_limit: None,
+            queue_drops: 0,
             drops: Vec::new(),
             drop_indices: Vec::new(),
             drop_acks: Vec::new(),
@@ -261,6 +268,16 @@ impl Pair {
             p(&rec)
         } else {
             Fate::DELIVER
+        };
+        let overflow = self.rate_bps.is_some()
+            && self
+                .queue_limit
+                .is_some_and(|lim| self.link_free.saturating_since(self.now) > lim);
+        let fate = if overflow && fate != Fate::Drop {
+            self.queue_drops += 1;
+            Fate::Drop
+        } else {
+            fate
         };
         match fate {
             Fate::Drop => self.dropped.push(rec),

@@ -353,6 +353,7 @@ impl Sender {
         sig.snd_una = self.snd_una;
         sig.snd_nxt = self.snd_nxt;
         sig.in_recovery = self.in_recovery();
+        self.prune_rtx_queue();
         self.cc.on_ack(now, &sig);
         self.last_signals = Some(sig);
     }
@@ -363,13 +364,12 @@ impl Sender {
         if self.pacing_rate_bps().is_some() && now < self.next_send {
             return None;
         }
-        let (idx, retransmit) = self.next_candidate()?;
-        let (seq, len) = match idx {
-            Some(i) => {
-                let s = self.scoreboard.get(i)?;
-                (s.seq, s.len)
-            }
-            None => (self.snd_nxt, self.new_segment_len()),
+        self.prune_rtx_queue();
+        let (idx, len) = self.candidate()?;
+        let retransmit = idx.is_some();
+        let seq = match idx {
+            Some(i) => self.scoreboard.get(i)?.seq,
+            None => self.snd_nxt,
         };
         let forced = retransmit && self.force_rtx;
         if !forced && !self.window_allows(len) {
@@ -640,34 +640,39 @@ impl Sender {
         }
     }
 
-    /// The scoreboard index of the first segment waiting for retransmission (dropping stale
-    /// queue entries), else `Some((None, false))` for new data, else `None`.
-    fn next_candidate(&mut self) -> Option<(Option<usize>, bool)> {
+    /// Drops queue entries whose segment no longer needs a retransmission (acknowledged,
+    /// SACKed or already resent), so the front is always the next retransmission. Amortized
+    /// O(1): every entry is popped once.
+    fn prune_rtx_queue(&mut self) {
         while let Some(&seq) = self.rtx_queue.front() {
-            if let Some(i) = self.index_of(seq) {
-                if self.scoreboard.get(i).is_some_and(|s| s.lost && !s.sacked) {
-                    return Some((Some(i), true));
-                }
+            let live = self
+                .index_of(seq)
+                .and_then(|i| self.scoreboard.get(i))
+                .is_some_and(|s| s.lost && !s.sacked);
+            if live {
+                return;
             }
             self.rtx_queue.pop_front();
         }
-        (self.new_segment_len() > 0).then_some((None, false))
+        // Nothing left to retransmit: the forced first retransmission is moot.
+        self.force_rtx = false;
     }
 
-    /// Like [`Self::next_candidate`] but read-only.
+    /// What would go out next, ignoring window and pacer: (scoreboard index for a
+    /// retransmission or `None` for new data, length). Requires a pruned retransmission queue.
+    fn candidate(&self) -> Option<(Option<usize>, u32)> {
+        if let Some(i) = self.rtx_queue.front().and_then(|&seq| self.index_of(seq)) {
+            let s = self.scoreboard.get(i)?;
+            return Some((Some(i), s.len));
+        }
+        let l = self.new_segment_len();
+        (l > 0).then_some((None, l))
+    }
+
+    /// True when [`Self::poll_transmit`] would send now, pacer aside.
     fn can_send_unpaced(&self) -> bool {
-        let len = self
-            .rtx_queue
-            .iter()
-            .find_map(|&seq| {
-                let s = self.scoreboard.get(self.index_of(seq)?)?;
-                (s.lost && !s.sacked).then_some(s.len)
-            })
-            .or_else(|| {
-                let l = self.new_segment_len();
-                (l > 0).then_some(l)
-            });
-        len.is_some_and(|l| self.force_rtx || self.window_allows(l))
+        self.candidate()
+            .is_some_and(|(idx, len)| (idx.is_some() && self.force_rtx) || self.window_allows(len))
     }
 
     fn index_of(&self, seq: u64) -> Option<usize> {

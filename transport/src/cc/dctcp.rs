@@ -38,7 +38,11 @@ impl Dctcp {
     }
     /// Starts with `alpha` (clamped to [0, 1]) instead of 1 (Linux's `dctcp_alpha_on_init`).
     pub fn with_initial_alpha(mut self, alpha: f64) -> Self {
-        self.alpha = if alpha.is_nan() { 1.0 } else { alpha.clamp(0.0, 1.0) };
+        self.alpha = if alpha.is_nan() {
+            1.0
+        } else {
+            alpha.clamp(0.0, 1.0)
+        };
         self
     }
     /// The current marking estimate in [0, 1].

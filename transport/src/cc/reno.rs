@@ -35,7 +35,9 @@ impl NewReno {
         }
         if self.cwnd < self.ssthresh {
             // Slow start stops at ssthresh (as in Linux).
-            let grown = self.cwnd.saturating_add(slow_start_increase(bytes_acked, self.mss));
+            let grown = self
+                .cwnd
+                .saturating_add(slow_start_increase(bytes_acked, self.mss));
             self.cwnd = grown.min(self.ssthresh);
         } else {
             self.ca_acked = self.ca_acked.saturating_add(bytes_acked);

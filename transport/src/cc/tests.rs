@@ -17,7 +17,11 @@ struct Rounds {
 
 impl Rounds {
     fn new(rtt: SimDuration) -> Self {
-        Rounds { now: SimTime::ZERO, rtt, una: 0 }
+        Rounds {
+            now: SimTime::ZERO,
+            rtt,
+            una: 0,
+        }
     }
 
     /// One round; `mark(i)` says whether the ACK of the i-th segment of the round echoes CE.
@@ -81,13 +85,20 @@ fn reno_slow_start_halving_and_linear_growth() {
 #[test]
 fn reno_does_not_grow_in_recovery_and_floors_at_two_segments() {
     let mut cc = NewReno::new(MSS as u32, 2);
-    let s = AckSignals { bytes_acked: MSS, in_recovery: true, ..AckSignals::default() };
+    let s = AckSignals {
+        bytes_acked: MSS,
+        in_recovery: true,
+        ..AckSignals::default()
+    };
     cc.on_ack(SimTime::ZERO, &s);
     assert_eq!(cc.cwnd_bytes(), 2 * MSS);
     cc.on_loss(SimTime::ZERO, &loss());
     assert_eq!(cc.cwnd_bytes(), 2 * MSS);
     // ABC: one huge cumulative ACK grows slow start by at most 2 MSS.
-    let s = AckSignals { bytes_acked: 100 * MSS, ..AckSignals::default() };
+    let s = AckSignals {
+        bytes_acked: 100 * MSS,
+        ..AckSignals::default()
+    };
     let mut cc = NewReno::new(MSS as u32, 10);
     cc.on_ack(SimTime::ZERO, &s);
     assert_eq!(cc.cwnd_bytes(), 12 * MSS);
@@ -115,7 +126,10 @@ fn cubic_follows_w_cubic_after_a_loss() {
         // per-ACK target looks one RTT ahead; growth lags it by about one RTT).
         let t = r.now.saturating_since(epoch.expect("epoch")).as_secs_f64();
         let expect = cc.w_cubic(t);
-        assert!((w as f64 - expect).abs() <= 2.0, "round {round}: t {t:.2} cwnd {w} W_cubic {expect:.1}");
+        assert!(
+            (w as f64 - expect).abs() <= 2.0,
+            "round {round}: t {t:.2} cwnd {w} W_cubic {expect:.1}"
+        );
     }
     assert!((cc.k() - 150f64.cbrt()).abs() < 1e-9);
     // Concave up to W_max around t = K ≈ 5.3 s (round 53), convex beyond.
@@ -194,7 +208,11 @@ fn dctcp_cuts_by_alpha_over_two_once_per_window() {
     r.round(&mut cc, |i| i == 3);
     // (α was updated by the round's first ACK, which closed the previous window.)
     let expect = before as f64 * (1.0 - cc.alpha() / 2.0);
-    assert!((cc.cwnd_bytes() as f64 - expect).abs() <= MSS as f64, "{} vs {expect}", cc.cwnd_bytes());
+    assert!(
+        (cc.cwnd_bytes() as f64 - expect).abs() <= MSS as f64,
+        "{} vs {expect}",
+        cc.cwnd_bytes()
+    );
     // Loss halves like Reno.
     let before = cc.cwnd_bytes();
     cc.on_loss(r.now, &loss());
@@ -205,7 +223,10 @@ fn dctcp_cuts_by_alpha_over_two_once_per_window() {
 fn dctcp_without_marks_is_reno() {
     let mut d = Dctcp::new(MSS as u32, 10);
     let mut n = NewReno::new(MSS as u32, 10);
-    let (mut r1, mut r2) = (Rounds::new(SimDuration::from_millis(1)), Rounds::new(SimDuration::from_millis(1)));
+    let (mut r1, mut r2) = (
+        Rounds::new(SimDuration::from_millis(1)),
+        Rounds::new(SimDuration::from_millis(1)),
+    );
     assert_eq!(r1.rounds(&mut d, 3), r2.rounds(&mut n, 3));
     d.on_loss(r1.now, &loss());
     n.on_loss(r2.now, &loss());
@@ -214,7 +235,11 @@ fn dctcp_without_marks_is_reno() {
 
 #[test]
 fn cc_kind_builds_and_parses() {
-    for (k, name) in [(CcKind::Reno, "reno"), (CcKind::Cubic, "cubic"), (CcKind::Dctcp, "dctcp")] {
+    for (k, name) in [
+        (CcKind::Reno, "reno"),
+        (CcKind::Cubic, "cubic"),
+        (CcKind::Dctcp, "dctcp"),
+    ] {
         let cc = k.build(1460, 10);
         assert_eq!(cc.name(), name);
         assert_eq!(k.name(), name);

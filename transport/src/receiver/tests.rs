@@ -9,7 +9,13 @@ fn cfg() -> TransportConfig {
 }
 
 fn seg(i: u64, ts_us: u64) -> Segment {
-    Segment { seq: i * MSS, len: MSS as u32, ts: t(ts_us), retransmit: false, fin: false }
+    Segment {
+        seq: i * MSS,
+        len: MSS as u32,
+        ts: t(ts_us),
+        retransmit: false,
+        fin: false,
+    }
 }
 
 fn t(us: u64) -> SimTime {
@@ -18,14 +24,19 @@ fn t(us: u64) -> SimTime {
 
 /// SACK blocks in segment numbers, in report order.
 fn blocks(a: &AckInfo) -> Vec<(u64, u64)> {
-    a.sack[..usize::from(a.n_sack)].iter().map(|b| (b.start / MSS, b.end / MSS)).collect()
+    a.sack[..usize::from(a.n_sack)]
+        .iter()
+        .map(|b| (b.start / MSS, b.end / MSS))
+        .collect()
 }
 
 #[test]
 fn in_order_segments_are_acked_one_by_one() {
     let mut r = Receiver::new(cfg());
     for i in 0..5 {
-        let a = r.on_segment(t(100 + i), &seg(i, i), false).expect("immediate ack");
+        let a = r
+            .on_segment(t(100 + i), &seg(i, i), false)
+            .expect("immediate ack");
         assert_eq!(a.ack, (i + 1) * MSS);
         assert_eq!(a.n_sack, 0);
         assert_eq!(a.segs, 1);
@@ -71,9 +82,13 @@ fn sack_blocks_most_recent_first_rfc2018() {
 fn duplicates_are_acked_at_once_and_counted() {
     let mut r = Receiver::new(cfg().with_delayed_ack(Some(SimDuration::from_millis(40))));
     assert_eq!(r.on_segment(t(0), &seg(0, 0), false), None);
-    let a = r.on_segment(t(1), &seg(1, 1), false).expect("second full segment");
+    let a = r
+        .on_segment(t(1), &seg(1, 1), false)
+        .expect("second full segment");
     assert_eq!((a.ack, a.segs), (2 * MSS, 2));
-    let a = r.on_segment(t(2), &seg(0, 2), false).expect("duplicate: immediate");
+    let a = r
+        .on_segment(t(2), &seg(0, 2), false)
+        .expect("duplicate: immediate");
     assert_eq!(a.ack, 2 * MSS);
     assert_eq!(r.stats().duplicate_segments, 1);
     assert_eq!(r.delivered_bytes(), 2 * MSS);
@@ -85,7 +100,9 @@ fn delayed_acks_every_second_segment_or_timeout() {
     let mut r = Receiver::new(cfg().with_delayed_ack(Some(d)));
     assert_eq!(r.on_segment(t(0), &seg(0, 0), false), None);
     assert_eq!(r.poll_timeout(), Some(t(0) + d));
-    let a = r.on_segment(t(10), &seg(1, 10), false).expect("every second segment");
+    let a = r
+        .on_segment(t(10), &seg(1, 10), false)
+        .expect("every second segment");
     // RFC 7323: a delayed ACK echoes the first segment it covers.
     assert_eq!((a.ack, a.segs, a.ts_echo), (2 * MSS, 2, t(0)));
     assert_eq!(r.poll_timeout(), None);
@@ -96,14 +113,26 @@ fn delayed_acks_every_second_segment_or_timeout() {
     assert_eq!(r.on_timeout(t(20) + d + d), None, "nothing pending");
     // Out of order: immediate, covering the pending segment too.
     assert_eq!(r.on_segment(t(100), &seg(3, 100), false), None);
-    let a = r.on_segment(t(101), &seg(5, 101), false).expect("out of order");
+    let a = r
+        .on_segment(t(101), &seg(5, 101), false)
+        .expect("out of order");
     assert_eq!((a.ack, a.segs, blocks(&a)), (4 * MSS, 2, vec![(5, 6)]));
     // Hole fill: immediate.
-    let a = r.on_segment(t(102), &seg(4, 102), false).expect("hole fill");
+    let a = r
+        .on_segment(t(102), &seg(4, 102), false)
+        .expect("hole fill");
     assert_eq!((a.ack, a.segs), (6 * MSS, 1));
     // A small segment: pending until a second arrives (bytes < 2 MSS) — and FIN is immediate.
-    let fin = Segment { seq: 6 * MSS, len: 10, ts: t(200), retransmit: false, fin: true };
-    let a = r.on_segment(t(200), &fin, false).expect("fin acked at once");
+    let fin = Segment {
+        seq: 6 * MSS,
+        len: 10,
+        ts: t(200),
+        retransmit: false,
+        fin: true,
+    };
+    let a = r
+        .on_segment(t(200), &fin, false)
+        .expect("fin acked at once");
     assert_eq!(a.ack, 6 * MSS + 10);
     assert!(r.is_complete(6 * MSS + 10));
 }
@@ -113,7 +142,9 @@ fn ecn_echo_is_exact_without_delayed_acks() {
     let mut r = Receiver::new(cfg());
     let marks = [false, true, true, false, true];
     for (i, &ce) in marks.iter().enumerate() {
-        let a = r.on_segment(t(i as u64), &seg(i as u64, 0), ce).expect("ack");
+        let a = r
+            .on_segment(t(i as u64), &seg(i as u64, 0), ce)
+            .expect("ack");
         assert_eq!(a.ece, ce, "segment {i}");
     }
     assert_eq!(r.stats().ce_segments, 3);
@@ -126,7 +157,9 @@ fn ecn_state_change_flushes_delayed_ack_dctcp_style() {
     // CE arrives while segment 0 waits: ACK segment 0 now with ECE = 0, keep segment 1 pending.
     let a = r.on_segment(t(1), &seg(1, 1), true).expect("flush");
     assert_eq!((a.ack, a.ece, a.segs), (MSS, false, 1));
-    let a = r.on_segment(t(2), &seg(2, 2), true).expect("second CE segment");
+    let a = r
+        .on_segment(t(2), &seg(2, 2), true)
+        .expect("second CE segment");
     assert_eq!((a.ack, a.ece, a.segs, a.ts_echo), (3 * MSS, true, 2, t(1)));
     // Unmarked again, while nothing is pending: no flush, normal delay.
     assert_eq!(r.on_segment(t(3), &seg(3, 3), false), None);
@@ -144,9 +177,27 @@ fn ecn_state_change_flushes_delayed_ack_dctcp_style() {
 fn malformed_segments_do_not_panic() {
     let mut r = Receiver::new(cfg());
     let weird = [
-        Segment { seq: u64::MAX - 5, len: 100, ts: t(0), retransmit: false, fin: true },
-        Segment { seq: 0, len: 0, ts: t(0), retransmit: false, fin: false },
-        Segment { seq: u64::MAX, len: u32::MAX, ts: SimTime::MAX, retransmit: true, fin: false },
+        Segment {
+            seq: u64::MAX - 5,
+            len: 100,
+            ts: t(0),
+            retransmit: false,
+            fin: true,
+        },
+        Segment {
+            seq: 0,
+            len: 0,
+            ts: t(0),
+            retransmit: false,
+            fin: false,
+        },
+        Segment {
+            seq: u64::MAX,
+            len: u32::MAX,
+            ts: SimTime::MAX,
+            retransmit: true,
+            fin: false,
+        },
     ];
     for s in &weird {
         let a = r.on_segment(t(1), s, true).expect("acked");
@@ -154,6 +205,9 @@ fn malformed_segments_do_not_panic() {
     }
     let a = r.on_segment(t(2), &seg(0, 2), false).expect("ack");
     assert_eq!(a.ack, MSS);
-    let zero = Receiver::new(TransportConfig { mss: 0, ..TransportConfig::default() });
+    let zero = Receiver::new(TransportConfig {
+        mss: 0,
+        ..TransportConfig::default()
+    });
     assert_eq!(zero.delivered_bytes(), 0);
 }

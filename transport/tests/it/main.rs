@@ -3,7 +3,6 @@
 
 mod util;
 
-mod cc;
 mod pacing;
 mod props;
 mod receiver;

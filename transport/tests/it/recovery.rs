@@ -20,8 +20,12 @@ fn single_drop_is_one_fast_retransmit_after_three_dupacks() {
     assert_eq!(p.retransmissions(), vec![(at_ms(28), 5, 2)]);
     let rtx = p.tx_log.iter().find(|r| r.nth == 2).map(|r| r.seg);
     assert_eq!(rtx.map(|s| (s.seq, s.retransmit)), Some((5 * MSS, true)));
-    let dupacks_before: Vec<_> =
-        p.ack_log.iter().filter(|(t, a)| *t <= at_ms(28) && a.ack == 5 * MSS && a.n_sack > 0).map(|(t, _)| *t).collect();
+    let dupacks_before: Vec<_> = p
+        .ack_log
+        .iter()
+        .filter(|(t, a)| *t <= at_ms(28) && a.ack == 5 * MSS && a.n_sack > 0)
+        .map(|(t, _)| *t)
+        .collect();
     assert_eq!(dupacks_before, vec![at_ms(26), at_ms(27), at_ms(28)]);
     let st = p.sender.stats();
     assert_eq!((st.fast_retransmits, st.recoveries, st.timeouts), (1, 1, 0));
@@ -46,7 +50,10 @@ fn two_drops_recover_in_one_episode_with_one_reduction() {
     // an episode goes out regardless of the window, later ones wait for the pipe (RFC 6675):
     // at 42 ms segments 11..19 and the retransmitted 5 are in flight (10 > 7.5 - 1), and each
     // later SACK takes one out, so the pipe is 6 segments at 46 ms.
-    assert_eq!(p.retransmissions(), vec![(at_ms(28), 5, 2), (at_ms(46), 7, 2)]);
+    assert_eq!(
+        p.retransmissions(),
+        vec![(at_ms(28), 5, 2), (at_ms(46), 7, 2)]
+    );
     let st = p.sender.stats();
     assert_eq!((st.fast_retransmits, st.recoveries, st.timeouts), (2, 1, 0));
     // One halving only: the window never went below 7.5 segments.
@@ -64,8 +71,13 @@ fn last_segment_lost_is_recovered_by_rto_at_min_rto() {
     // Nothing above segment 19 can be SACKed, so only the RTO finds it. The last ACK that
     // advanced snd_una (for segment 18) restarted the timer; RTO = max(srtt + 4 rttvar,
     // min_rto) = 200 ms.
-    let last_advance =
-        p.ack_log.iter().filter(|(_, a)| a.ack == 19 * MSS).map(|(t, _)| *t).next().expect("ack of 18");
+    let last_advance = p
+        .ack_log
+        .iter()
+        .filter(|(_, a)| a.ack == 19 * MSS)
+        .map(|(t, _)| *t)
+        .next()
+        .expect("ack of 18");
     assert_eq!(p.retransmissions(), vec![(last_advance + ms(200), 19, 2)]);
     // Segments 10..19 were sent at 21..25 ms and left the bottleneck at 22..31 ms, so segment
     // 18's ACK arrived at 50 ms.
@@ -123,7 +135,15 @@ fn datacenter_min_rto() {
     let st = *p.sender.stats();
     assert_eq!(st.timeouts, 1);
     // The RTO is srtt + 4·rttvar (above 1 ms), measured before the timeout fired.
-    let last_advance = p.ack_log.iter().find(|(_, a)| a.ack == 19 * MSS).map(|(t, _)| *t).expect("ack");
+    let last_advance = p
+        .ack_log
+        .iter()
+        .find(|(_, a)| a.ack == 19 * MSS)
+        .map(|(t, _)| *t)
+        .expect("ack");
     let rtx_at = p.retransmissions()[0].0;
-    assert!(rtx_at > last_advance + ms(20) && rtx_at < last_advance + ms(200), "{rtx_at}");
+    assert!(
+        rtx_at > last_advance + ms(20) && rtx_at < last_advance + ms(200),
+        "{rtx_at}"
+    );
 }

@@ -10,24 +10,47 @@ const M: u64 = 1000;
 fn ack(ackno: u64, sacks: &[(u64, u64)], ece: bool, ts_echo: SimTime) -> AckInfo {
     let mut sack = [SackBlock::default(); MAX_SACK_BLOCKS];
     for (i, &(s, e)) in sacks.iter().enumerate() {
-        sack[i] = SackBlock { start: s * M, end: e * M };
+        sack[i] = SackBlock {
+            start: s * M,
+            end: e * M,
+        };
     }
-    AckInfo { ack: ackno * M, sack, n_sack: sacks.len() as u8, ece, ts_echo, segs: 1 }
+    AckInfo {
+        ack: ackno * M,
+        sack,
+        n_sack: sacks.len() as u8,
+        ece,
+        ts_echo,
+        segs: 1,
+    }
 }
 
 fn sender(iw: u32, segs: u64) -> Sender {
-    let cfg = TransportConfig::default().with_mss(M as u32).with_init_cwnd_pkts(iw).with_ecn(true);
-    Sender::new(cfg, Some(segs * M), CcKind::Reno.build(M as u32, iw), SimTime::ZERO)
+    let cfg = TransportConfig::default()
+        .with_mss(M as u32)
+        .with_init_cwnd_pkts(iw)
+        .with_ecn(true);
+    Sender::new(
+        cfg,
+        Some(segs * M),
+        CcKind::Reno.build(M as u32, iw),
+        SimTime::ZERO,
+    )
 }
 
 fn drain(s: &mut Sender, now: SimTime) -> Vec<(u64, bool)> {
-    std::iter::from_fn(|| s.poll_transmit(now)).map(|g| (g.seq / M, g.retransmit)).collect()
+    std::iter::from_fn(|| s.poll_transmit(now))
+        .map(|g| (g.seq / M, g.retransmit))
+        .collect()
 }
 
 #[test]
 fn signals_on_a_hand_made_scenario() {
     let mut s = sender(4, 8);
-    assert_eq!(drain(&mut s, SimTime::ZERO), vec![(0, false), (1, false), (2, false), (3, false)]);
+    assert_eq!(
+        drain(&mut s, SimTime::ZERO),
+        vec![(0, false), (1, false), (2, false), (3, false)]
+    );
 
     // 10 ms: segment 0 acknowledged.
     s.on_ack(at_ms(10), &ack(1, &[], false, SimTime::ZERO));
@@ -63,17 +86,30 @@ fn signals_on_a_hand_made_scenario() {
     let sig = *s.last_signals().expect("signals");
     assert_eq!((sig.bytes_acked, sig.packets_acked), (0, 0));
     assert_eq!((sig.bytes_misordered, sig.packets_misordered), (1000, 1));
-    assert_eq!((sig.bytes_delivered, sig.ecn_bytes, sig.ecn_packets), (1000, 1000, 1));
+    assert_eq!(
+        (sig.bytes_delivered, sig.ecn_bytes, sig.ecn_packets),
+        (1000, 1000, 1)
+    );
     assert_eq!(sig.rtt_sample, Some(ms(12)));
     // 2000 bytes delivered since segment 2 was sent (at 0, when 0 had been delivered).
     assert_eq!((sig.rate_outgoing, sig.rate_incoming), (0, 166_666));
-    assert_eq!((sig.bytes_in_flight, sig.packets_in_flight, sig.lost_pkts_sample), (4000, 4, 0));
+    assert_eq!(
+        (
+            sig.bytes_in_flight,
+            sig.packets_in_flight,
+            sig.lost_pkts_sample
+        ),
+        (4000, 4, 0)
+    );
     assert!(!sig.in_recovery);
 
     // 13 ms: 3 SACKed, no mark.
     s.on_ack(at_ms(13), &ack(1, &[(2, 4)], false, SimTime::ZERO));
     let sig = *s.last_signals().expect("signals");
-    assert_eq!((sig.packets_misordered, sig.ecn_packets, sig.bytes_in_flight), (1, 0, 3000));
+    assert_eq!(
+        (sig.packets_misordered, sig.ecn_packets, sig.bytes_in_flight),
+        (1, 0, 3000)
+    );
     assert_eq!((sig.lost_pkts_sample, sig.in_recovery), (0, false));
 
     // 20 ms: 4 (sent at 10 ms) SACKed: three segments above 1, so 1 is lost; recovery starts.
@@ -95,7 +131,10 @@ fn signals_on_a_hand_made_scenario() {
     // been SACKed: acked 4000 bytes, delivered 1000 new).
     s.on_ack(at_ms(30), &ack(5, &[], false, at_ms(20)));
     let sig = *s.last_signals().expect("signals");
-    assert_eq!((sig.bytes_acked, sig.packets_acked, sig.bytes_delivered), (4000, 4, 1000));
+    assert_eq!(
+        (sig.bytes_acked, sig.packets_acked, sig.bytes_delivered),
+        (4000, 4, 1000)
+    );
     assert!(sig.in_recovery, "recovery point is 6");
     assert!(!sig.was_timeout);
 }
@@ -110,7 +149,10 @@ fn three_duplicate_acks_without_sack_mark_the_hole_lost() {
         s.on_ack(at_ms(10 + i), &ack(1, &[], false, SimTime::ZERO));
         let sig = *s.last_signals().expect("signals");
         // A duplicate ACK: nothing delivered, one misordered segment, no RTT sample.
-        assert_eq!((sig.bytes_acked, sig.bytes_delivered, sig.packets_misordered), (0, 0, 1));
+        assert_eq!(
+            (sig.bytes_acked, sig.bytes_delivered, sig.packets_misordered),
+            (0, 0, 1)
+        );
         assert_eq!(sig.rtt_sample, None);
         assert_eq!(sig.lost_pkts_sample, u64::from(i == 3), "dupack {i}");
     }
@@ -148,7 +190,13 @@ fn malformed_acks_are_ignored_without_panics() {
     let mut bad = ack(1, &[(5, 7)], false, SimTime::MAX);
     bad.n_sack = 200;
     s.on_ack(at_ms(2), &bad);
-    s.on_ack(at_ms(3), &AckInfo { ack: u64::MAX, ..bad });
+    s.on_ack(
+        at_ms(3),
+        &AckInfo {
+            ack: u64::MAX,
+            ..bad
+        },
+    );
     drain(&mut s, at_ms(3));
     assert!(s.bytes_in_flight() <= s.snd_nxt() - s.snd_una());
 }

@@ -1,6 +1,6 @@
 use sim_core::{SimDuration, SimTime};
 use transport::harness::Pair;
-use transport::{CcKind, TransportConfig};
+use transport::{CcKind, CongestionControl, TransportConfig};
 
 pub const MSS: u64 = 1460;
 /// 1460-byte segments serialize in exactly 1 ms at this rate.
@@ -12,10 +12,6 @@ pub fn ms(n: u64) -> SimDuration {
 
 pub fn at_ms(n: u64) -> SimTime {
     SimTime::ZERO + ms(n)
-}
-
-pub fn at_us(n: u64) -> SimTime {
-    SimTime::ZERO + SimDuration::from_micros(n)
 }
 
 /// A pair with `cfg`, 10 ms one-way delay and a bottleneck of 1 ms per full segment, sending
@@ -31,8 +27,30 @@ pub fn dump(p: &Pair) {
         eprintln!("{} tx seg {} nth {}", r.at, r.seg_no, r.nth);
     }
     for (t, a) in &p.ack_log {
-        let s: Vec<_> = a.sack[..usize::from(a.n_sack)].iter().map(|b| (b.start / MSS, b.end / MSS)).collect();
+        let s: Vec<_> = a.sack[..usize::from(a.n_sack)]
+            .iter()
+            .map(|b| (b.start / MSS, b.end / MSS))
+            .collect();
         eprintln!("{} ack {} sack {:?} ece {}", t, a.ack / MSS, s, a.ece);
     }
     eprintln!("{:?}", p.sender.stats());
+}
+
+/// A controller with a fixed window and rate, like a CCP shim that was told both.
+#[derive(Debug)]
+pub struct Fixed {
+    pub cwnd: u64,
+    pub rate: Option<u64>,
+}
+
+impl CongestionControl for Fixed {
+    fn name(&self) -> &str {
+        "fixed"
+    }
+    fn cwnd_bytes(&self) -> u64 {
+        self.cwnd
+    }
+    fn pacing_rate_bps(&self) -> Option<u64> {
+        self.rate
+    }
 }
