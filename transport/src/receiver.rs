@@ -16,6 +16,8 @@
 //! Timestamp echo: an immediate ACK echoes the segment that triggered it; a delayed ACK echoes
 //! the first segment it covers (RFC 7323), so the delay shows up in the RTT.
 
+use std::collections::VecDeque;
+
 use sim_core::SimTime;
 
 use crate::config::TransportConfig;
@@ -54,8 +56,8 @@ pub struct Receiver {
     pending_bytes: u64,
     pending_since: Option<SimTime>,
     pending_ts: SimTime,
-    /// An ACK to release at the given instant (second ACK of a CE-state change).
-    queued: Option<(SimTime, AckInfo)>,
+    /// ACKs to release at the given instants (second ACK of a CE-state change).
+    queued: VecDeque<(SimTime, AckInfo)>,
     stats: ReceiverStats,
 }
 
@@ -75,7 +77,7 @@ impl Receiver {
             pending_bytes: 0,
             pending_since: None,
             pending_ts: SimTime::ZERO,
-            queued: None,
+            queued: VecDeque::new(),
             stats: ReceiverStats::default(),
         }
     }
@@ -143,7 +145,7 @@ impl Receiver {
         };
         match (early, ack) {
             (Some(e), Some(a)) => {
-                self.queued = Some((now, a));
+                self.queued.push_back((now, a));
                 Some(e)
             }
             (Some(e), None) => {
@@ -161,7 +163,7 @@ impl Receiver {
     /// When [`Receiver::on_timeout`] must be called: the delayed-ACK deadline, or now for a
     /// queued ACK.
     pub fn poll_timeout(&self) -> Option<SimTime> {
-        if let Some((t, _)) = self.queued {
+        if let Some(&(t, _)) = self.queued.front() {
             return Some(t);
         }
         let d = self.delack?;
@@ -170,9 +172,9 @@ impl Receiver {
 
     /// Releases a queued or delayed ACK that is due at `now`.
     pub fn on_timeout(&mut self, now: SimTime) -> Option<AckInfo> {
-        if let Some((t, a)) = self.queued {
+        if let Some(&(t, a)) = self.queued.front() {
             if t <= now {
-                self.queued = None;
+                self.queued.pop_front();
                 return Some(a);
             }
         }

@@ -115,8 +115,6 @@ pub struct Sender {
     pipe_pkts: u64,
     dupacks: u32,
     recovery: Option<Recovery>,
-    /// Lost segments/bytes of the current recovery episode.
-    episode_lost: (u64, u64),
     /// Send the first retransmission of a fast-recovery episode even if the window is full.
     force_rtx: bool,
     rtt: RttEstimator,
@@ -161,7 +159,6 @@ impl Sender {
             pipe_pkts: 0,
             dupacks: 0,
             recovery: None,
-            episode_lost: (0, 0),
             force_rtx: false,
             rtt,
             rto_deadline: None,
@@ -288,27 +285,20 @@ impl Sender {
         let pipe_before = self.pipe_bytes;
         let (lost_p, lost_b) = self.detect_losses();
         sig.lost_pkts_sample = lost_p;
-        if lost_p > 0 {
-            if self.recovery.is_none() {
-                self.episode_lost = (0, 0);
-                self.recovery = Some(Recovery {
-                    end: self.snd_nxt,
-                    fast: true,
-                });
-                self.force_rtx = true;
-                self.stats.recoveries += 1;
-                self.episode_lost = (lost_p, lost_b);
-                let ev = LossEvent {
-                    lost_packets: lost_p,
-                    lost_bytes: lost_b,
-                    bytes_in_flight: pipe_before.saturating_add(lost_b),
-                    recovery_point: self.snd_nxt,
-                };
-                self.cc.on_loss(now, &ev);
-            } else {
-                self.episode_lost.0 += lost_p;
-                self.episode_lost.1 += lost_b;
-            }
+        if lost_p > 0 && self.recovery.is_none() {
+            self.recovery = Some(Recovery {
+                end: self.snd_nxt,
+                fast: true,
+            });
+            self.force_rtx = true;
+            self.stats.recoveries += 1;
+            let ev = LossEvent {
+                lost_packets: lost_p,
+                lost_bytes: lost_b,
+                bytes_in_flight: pipe_before.saturating_add(lost_b),
+                recovery_point: self.snd_nxt,
+            };
+            self.cc.on_loss(now, &ev);
         }
 
         // RTT sample from the timestamp echo, only for ACKs that deliver something new.

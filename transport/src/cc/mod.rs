@@ -72,9 +72,9 @@ pub struct AckSignals {
 /// episode.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LossEvent {
-    /// Segments marked lost so far in this episode.
+    /// Segments found lost by the ACK that opened the episode.
     pub lost_packets: u64,
-    /// Bytes marked lost so far in this episode.
+    /// Bytes found lost by the ACK that opened the episode.
     pub lost_bytes: u64,
     /// Bytes in flight (pipe) before the lost segments were taken out.
     pub bytes_in_flight: u64,
