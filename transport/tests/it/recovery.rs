@@ -5,6 +5,7 @@
 //! bottleneck at `(i+1)` ms (a dropped segment does not occupy it), reaches the receiver 10 ms
 //! later, and its ACK reaches the sender at `(i+1) + 20` ms.
 
+use sim_core::SimDuration;
 use transport::{CcKind, TransportConfig};
 
 use crate::util::*;
@@ -35,7 +36,7 @@ fn single_drop_is_one_fast_retransmit_after_three_dupacks() {
 
 #[test]
 fn two_drops_recover_in_one_episode_with_one_reduction() {
-    let mut p = pair(TransportConfig::default(), 20, CcKind::Reno);
+    let (mut p, calls) = counted_pair(TransportConfig::default(), 20, CcKind::Reno);
     p.drops.extend([(5, 1), (7, 1)]);
     // Until the first retransmission: acks of 0..4 grew cwnd 10 -> 15 segments in slow start.
     p.run_until(at_ms(28), 100_000);
@@ -56,6 +57,11 @@ fn two_drops_recover_in_one_episode_with_one_reduction() {
     );
     let st = p.sender.stats();
     assert_eq!((st.fast_retransmits, st.recoveries, st.timeouts), (2, 1, 0));
+    assert_eq!(
+        (calls.losses.get(), calls.exits.get(), calls.timeouts.get()),
+        (1, 1, 0)
+    );
+    assert_eq!(calls.acks.get(), p.ack_log.len() as u64);
     // One halving only: the window never went below 7.5 segments.
     assert!(p.sender.cwnd() >= 15 * MSS / 2);
     assert!(!p.sender.in_recovery());
@@ -146,4 +152,70 @@ fn datacenter_min_rto() {
         rtx_at > last_advance + ms(20) && rtx_at < last_advance + ms(200),
         "{rtx_at}"
     );
+}
+
+#[test]
+fn reordering_below_dupthresh_is_not_loss() {
+    use transport::harness::Fate;
+    // Segment 5 arrives 2.5 segment times late: only two segments overtake it.
+    let (mut p, calls) = counted_pair(TransportConfig::default(), 20, CcKind::Reno);
+    p.policy = Some(Box::new(|r| {
+        let late = r.seg_no == 5 && r.nth == 1;
+        Fate::Deliver {
+            extra_delay: if late {
+                SimDuration::from_micros(2_500)
+            } else {
+                ms(0)
+            },
+            ce: false,
+        }
+    }));
+    assert!(p.run_until_complete(at_ms(10_000), 100_000));
+    assert_eq!(p.retransmissions(), vec![]);
+    assert_eq!(calls.losses.get(), 0);
+    // 3.5 segment times late: three SACKed segments above it, a (spurious) fast retransmit.
+    let (mut p, calls) = counted_pair(TransportConfig::default(), 20, CcKind::Reno);
+    p.policy = Some(Box::new(|r| {
+        let late = r.seg_no == 5 && r.nth == 1;
+        Fate::Deliver {
+            extra_delay: if late {
+                SimDuration::from_micros(3_500)
+            } else {
+                ms(0)
+            },
+            ce: false,
+        }
+    }));
+    assert!(p.run_until_complete(at_ms(10_000), 100_000));
+    dump(&p);
+    assert_eq!(p.retransmissions(), vec![(at_ms(29), 5, 2)]);
+    assert_eq!(calls.losses.get(), 1);
+    assert_eq!(p.receiver.stats().duplicate_segments, 1);
+}
+
+#[test]
+fn dctcp_reacts_to_ce_marks_end_to_end() {
+    use transport::harness::Fate;
+    let cfg = TransportConfig::default().with_ecn(true);
+    let (mut p, calls) = counted_pair(cfg, 200, CcKind::Dctcp);
+    // Every other segment sent after 40 ms is CE-marked.
+    p.policy = Some(Box::new(|r| Fate::Deliver {
+        extra_delay: ms(0),
+        ce: r.at > at_ms(40) && r.index % 2 == 0,
+    }));
+    assert!(p.run_until_complete(at_ms(10_000), 100_000));
+    dump(&p);
+    assert!(p.ack_log.iter().any(|(_, a)| a.ece));
+    assert_eq!(p.sender.stats().retransmitted_segments, 0);
+    assert_eq!(calls.losses.get(), 0);
+    // Without ECN the same marks are not echoed to the controller.
+    let (mut q, _) = counted_pair(TransportConfig::default(), 200, CcKind::Dctcp);
+    q.policy = Some(Box::new(|r| Fate::Deliver {
+        extra_delay: ms(0),
+        ce: r.at > at_ms(40) && r.index % 2 == 0,
+    }));
+    assert!(q.run_until_complete(at_ms(10_000), 100_000));
+    // With ECN the window was cut, so the flow took longer.
+    let done = |p: &transport::harness::Pair| p.delivered_log.last().map(|d| d.0);
+    assert!(done(&p) > done(&q), "{:?} vs {:?}", done(&p), done(&q));
 }

@@ -54,3 +54,69 @@ impl CongestionControl for Fixed {
         self.rate
     }
 }
+
+/// Counts of controller callbacks, shared with the test.
+#[derive(Debug, Default)]
+pub struct Calls {
+    pub acks: std::cell::Cell<u64>,
+    pub losses: std::cell::Cell<u64>,
+    pub exits: std::cell::Cell<u64>,
+    pub timeouts: std::cell::Cell<u64>,
+}
+
+/// Wraps a controller and counts its callbacks.
+#[derive(Debug)]
+pub struct Counting {
+    pub inner: Box<dyn CongestionControl>,
+    pub calls: std::rc::Rc<Calls>,
+}
+
+impl CongestionControl for Counting {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn on_ack(&mut self, now: SimTime, s: &transport::AckSignals) {
+        self.calls.acks.set(self.calls.acks.get() + 1);
+        self.inner.on_ack(now, s);
+    }
+    fn on_loss(&mut self, now: SimTime, l: &transport::LossEvent) {
+        self.calls.losses.set(self.calls.losses.get() + 1);
+        self.inner.on_loss(now, l);
+    }
+    fn on_recovery_exit(&mut self, now: SimTime) {
+        self.calls.exits.set(self.calls.exits.get() + 1);
+        self.inner.on_recovery_exit(now);
+    }
+    fn on_timeout(&mut self, now: SimTime) {
+        self.calls.timeouts.set(self.calls.timeouts.get() + 1);
+        self.inner.on_timeout(now);
+    }
+    fn cwnd_bytes(&self) -> u64 {
+        self.inner.cwnd_bytes()
+    }
+    fn ssthresh_bytes(&self) -> Option<u64> {
+        self.inner.ssthresh_bytes()
+    }
+    fn pacing_rate_bps(&self) -> Option<u64> {
+        self.inner.pacing_rate_bps()
+    }
+}
+
+/// Like [`pair`] but with a counting wrapper around the controller.
+pub fn counted_pair(cfg: TransportConfig, segs: u64, cc: CcKind) -> (Pair, std::rc::Rc<Calls>) {
+    let calls = std::rc::Rc::new(Calls::default());
+    let c = Counting {
+        inner: cc.build(cfg.mss, cfg.init_cwnd_pkts),
+        calls: calls.clone(),
+    };
+    (
+        Pair::new(
+            cfg,
+            Some(segs * MSS),
+            Box::new(c),
+            ms(10),
+            Some(ONE_MS_PER_SEG),
+        ),
+        calls,
+    )
+}
