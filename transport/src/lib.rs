@@ -18,6 +18,18 @@
 //! - [`harness`]: [`harness::Pair`], a sender and receiver joined by a scripted, deterministic
 //!   channel (delay, bottleneck rate, drops, reordering, CE marks) for tests.
 //! - `rangeset` (private): sorted disjoint byte ranges used by both halves.
+//!
+//! Model and deliberate simplifications (relative to Linux TCP):
+//! - segments are cut once at MSS boundaries and never re-segmented; a retransmission is the
+//!   same `(seq, len)` with a fresh timestamp;
+//! - loss detection is RFC 6675-style (DupThresh SACKed segments above a hole, or DupThresh
+//!   duplicate ACKs), one congestion response per recovery episode (RFC 6582 recovery point);
+//!   there is no RACK/TLP, no F-RTO or D-SACK undo, and without SACK a partial ACK does not
+//!   retransmit the next hole at once (our receiver always sends SACK blocks);
+//! - a lost retransmission is only recovered by the RTO (RFC 6298, timestamps make every RTT
+//!   sample valid, so a sample clears the backoff);
+//! - no receive window and no Nagle: the application always has data (bulk or a known size);
+//! - pacing accounts payload bytes only (headers are the network model's business).
 
 pub mod cc;
 pub mod config;

@@ -190,6 +190,7 @@ impl Sender {
         let mut delivered_pkts = 0u64;
         let mut delivered_bytes = 0u64;
         let ackno = ack.ack.min(self.snd_nxt);
+        let mut duplicate = false;
 
         // Cumulative ACK.
         if ackno > self.snd_una {
@@ -220,6 +221,7 @@ impl Sender {
             }
         } else if ackno == self.snd_una && self.snd_nxt > self.snd_una {
             self.dupacks = self.dupacks.saturating_add(1);
+            duplicate = true;
         }
 
         // SACK blocks.
@@ -266,7 +268,7 @@ impl Sender {
         }
         delivered_bytes += sig.bytes_misordered;
         delivered_pkts += sig.packets_misordered;
-        if sig.packets_misordered == 0 && sig.packets_acked == 0 && self.dupacks > 0 {
+        if sig.packets_misordered == 0 && duplicate {
             sig.packets_misordered = 1;
         }
 
