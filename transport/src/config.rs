@@ -209,6 +209,21 @@ mod tests {
     }
 
     #[test]
+    fn parses_scenario_tables_and_rejects_unknown_fields() {
+        let c: TransportConfig =
+            toml::from_str("mss = 1460\necn = true\nmin_rto_us = 1000.0\n").expect("parse");
+        assert_eq!(c.min_rto(), SimDuration::from_millis(1));
+        assert!(c.ecn);
+        assert_eq!(c.init_cwnd_pkts, 10);
+        let c: TransportConfig = toml::from_str("delayed_ack_us = 40000.0").expect("parse");
+        assert_eq!(c.delayed_ack(), Some(SimDuration::from_millis(40)));
+        let e = toml::from_str::<TransportConfig>("min_rto = 1").expect_err("unknown field");
+        assert!(e.to_string().contains("min_rto"), "{e}");
+        let c: TransportConfig = toml::from_str("").expect("all defaults");
+        assert_eq!(c, TransportConfig::default());
+    }
+
+    #[test]
     fn validate_rejects_bad_values() {
         let c = TransportConfig {
             mss: 0,

@@ -211,3 +211,44 @@ fn malformed_segments_do_not_panic() {
     });
     assert_eq!(zero.delivered_bytes(), 0);
 }
+
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Any arrival order (with duplicates): blocks are disjoint, above the cumulative ACK,
+        /// at most MAX_SACK_BLOCKS, exactly the buffered data when few, and the first block
+        /// holds the segment that triggered an out-of-order ACK.
+        #[test]
+        fn sack_blocks_are_consistent(order in prop::collection::vec(0u64..30, 1..120)) {
+            let mut r = Receiver::new(cfg());
+            let mut got = std::collections::BTreeSet::new();
+            for (k, &i) in order.iter().enumerate() {
+                got.insert(i);
+                let a = r.on_segment(t(k as u64), &seg(i, k as u64), false).expect("ack");
+                let expect_ack = (0..).find(|x| !got.contains(x)).unwrap_or(0) * MSS;
+                prop_assert_eq!(a.ack, expect_ack);
+                prop_assert_eq!(r.delivered_bytes(), expect_ack);
+                let b = blocks(&a);
+                prop_assert!(b.len() <= MAX_SACK_BLOCKS);
+                for (x, y) in &b {
+                    prop_assert!(x < y && x * MSS > a.ack);
+                    prop_assert!((*x..*y).all(|s| got.contains(&s)));
+                    prop_assert!(!got.contains(&(x - 1)) && !got.contains(y), "maximal");
+                }
+                for (m, p) in b.iter().enumerate() {
+                    for q in &b[m + 1..] {
+                        prop_assert!(p.1 < q.0 || q.1 < p.0, "disjoint");
+                    }
+                }
+                if i * MSS >= a.ack {
+                    prop_assert!(b.first().is_some_and(|(x, y)| *x <= i && i < *y), "most recent first");
+                }
+                let ranges = r.out_of_order().count();
+                prop_assert_eq!(b.len(), ranges.min(MAX_SACK_BLOCKS));
+            }
+        }
+    }
+}
