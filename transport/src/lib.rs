@@ -24,7 +24,8 @@
 //!   same `(seq, len)` with a fresh timestamp;
 //! - loss detection is RFC 6675-style (DupThresh SACKed segments above a hole, or DupThresh
 //!   duplicate ACKs), one congestion response per recovery episode (RFC 6582 recovery point);
-//!   there is no RACK/TLP, no F-RTO or D-SACK undo, and without SACK a partial ACK does not
+//!   there is no RACK/TLP, no PRR (retransmissions go out as fast as the pipe allows), no
+//!   F-RTO or D-SACK undo, no HyStart, and without SACK a partial ACK does not
 //!   retransmit the next hole at once (our receiver always sends SACK blocks);
 //! - a lost retransmission is only recovered by the RTO (RFC 6298, timestamps make every RTT
 //!   sample valid, so a sample clears the backoff);

@@ -62,6 +62,8 @@ pub struct Calls {
     pub losses: std::cell::Cell<u64>,
     pub exits: std::cell::Cell<u64>,
     pub timeouts: std::cell::Cell<u64>,
+    /// (cwnd before, cwnd after) of every `on_loss`.
+    pub loss_cwnds: std::cell::RefCell<Vec<(u64, u64)>>,
 }
 
 /// Wraps a controller and counts its callbacks.
@@ -81,7 +83,12 @@ impl CongestionControl for Counting {
     }
     fn on_loss(&mut self, now: SimTime, l: &transport::LossEvent) {
         self.calls.losses.set(self.calls.losses.get() + 1);
+        let before = self.inner.cwnd_bytes();
         self.inner.on_loss(now, l);
+        self.calls
+            .loss_cwnds
+            .borrow_mut()
+            .push((before, self.inner.cwnd_bytes()));
     }
     fn on_recovery_exit(&mut self, now: SimTime) {
         self.calls.exits.set(self.calls.exits.get() + 1);
