@@ -17,6 +17,8 @@ struct Net {
     ecn: bool,
     pacing: bool,
     rate: Option<u64>,
+    /// Drop-tail buffer at the bottleneck (µs of queueing), if any.
+    queue_us: Option<u64>,
     /// Per transmission index (cycled): drop / extra delay (µs) / CE.
     fates: Vec<(bool, u16, bool)>,
     ack_drops: Vec<u64>,
@@ -44,9 +46,11 @@ fn net() -> impl Strategy<Value = Net> {
             1..64,
         ),
         prop::collection::vec(0u64..200, 0..10),
+        prop::option::of(100u64..5_000),
     )
         .prop_map(
-            |(size, mss, cc, delack, ecn, pacing, rate, fates, ack_drops)| Net {
+            |(size, mss, cc, delack, ecn, pacing, rate, fates, ack_drops, queue_us)| Net {
+                queue_us,
                 size,
                 mss,
                 cc,
@@ -83,6 +87,7 @@ fn build(n: &Net) -> Pair {
         }
     }));
     p.drop_acks = n.ack_drops.clone();
+    p.queue_limit = n.queue_us.map(SimDuration::from_micros);
     p
 }
 
