@@ -338,6 +338,9 @@ pub fn validate(s: &Scenario, file: &str) -> Result<(), ScenarioError> {
             "expected a non-empty name without path separators",
         ));
     }
+    s.transport
+        .validate()
+        .map_err(|e| invalid(file, "transport", e.to_string()))?;
     for (i, w) in s.workload.iter().enumerate() {
         w.validate()
             .map_err(|msg| invalid(file, &format!("workload[{i}].{}", msg.0), msg.1))?;
