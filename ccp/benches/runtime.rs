@@ -8,8 +8,11 @@
 //!
 //! The program is the built-in Reno program (per-ACK accumulation, a report when `Micros`
 //! exceeds the RTT sample, then `Micros := 0`), so most invocations do not report and one in
-//! every ~10,000 does, as on a real ACK clock. libccp is called through its Rust binding
-//! (`load_primitives` + `invoke`), as a Rust datapath would call it.
+//! every ~10,000 does, as on a real ACK clock.
+//!
+//! The crate's wrapper mallocs its connection table without zeroing it; the bench zeroes it
+//! (`runtime_ffi::zero_crate_table`) before the flow starts, so the flow always gets socket 1
+//! and a clean slot.
 
 use ccp::agent::builtin::reno_program;
 use ccp::datapath::{Config, Datapath, FlowInfo, Primitives};
@@ -87,17 +90,16 @@ impl libccp::CongestionOps for Cn {
 }
 
 fn libccp(c: &mut Criterion) {
-    zeroed_large_allocations();
     let (mut install, change) = messages();
     let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let dp = libccp::DatapathBuilder::default()
         .with_ops(Capture(sent.clone()))
         .init()
         .unwrap();
+    runtime_ffi::zero_crate_table(&dp);
     let mut conn = libccp::Connection::start(&dp, Cn(0), libccp::FlowInfo::default()).unwrap();
     dp.recv_msg(&mut install).unwrap();
-    // The binding mallocs its connection table without zeroing it, so the socket id is not
-    // always 1: take it from the CREATE.
+    // The socket id, from the CREATE (1: the table was zeroed).
     let sid = sent
         .lock()
         .unwrap()
@@ -107,6 +109,7 @@ fn libccp(c: &mut Criterion) {
             _ => None,
         })
         .unwrap();
+    assert_eq!(sid, 1);
     dp.recv_msg(&mut change(sid)).unwrap();
     let mut cwnd = 14_600u32;
     c.bench_function("invoke/reno/libccp-crate", |b| {
@@ -156,17 +159,3 @@ fn libccp_c(c: &mut Criterion) {
 
 criterion_group!(benches, libccp, libccp_c, ours);
 criterion_main!(benches);
-
-/// libccp's Rust binding mallocs its connection table without zeroing it, relying on fresh
-/// memory. Pin glibc's mmap threshold so that large blocks always come straight from mmap
-/// (zeroed), whatever the test harness freed before.
-fn zeroed_large_allocations() {
-    extern "C" {
-        fn mallopt(param: i32, value: i32) -> i32;
-    }
-    const M_MMAP_THRESHOLD: i32 = -3;
-    // SAFETY: mallopt only tunes the allocator; the value is the glibc default.
-    unsafe {
-        mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-    }
-}

@@ -7,7 +7,6 @@ use ccp::wire::{ChangeProg, Create, InstallExpr, Measure, Msg, Ready, UpdateFiel
 use portus::lang::{Reg as PReg, Type as PType};
 use portus::serialize as ps;
 use proptest::prelude::*;
-use std::sync::{Arc, Mutex};
 
 fn decode_one(b: &[u8]) -> Msg {
     let (m, used) = Msg::decode(b).unwrap();
@@ -155,34 +154,21 @@ fn portus_install_bytes_decode_and_reencode_identically() {
     }
 }
 
-struct Capture(Arc<Mutex<Vec<Vec<u8>>>>);
-impl libccp::DatapathOps for Capture {
-    fn send_msg(&mut self, msg: &[u8]) {
-        self.0.lock().unwrap().push(msg.to_vec());
-    }
-}
-struct Cn;
-impl libccp::CongestionOps for Cn {
-    fn set_cwnd(&mut self, _: u32) {}
-    fn set_rate_abs(&mut self, _: u32) {}
-}
+#[path = "runtime_ffi/mod.rs"]
+mod runtime_ffi;
 
 #[test]
 fn libccp_bytes_decode_with_ours_and_ours_install_into_libccp() {
-    zeroed_large_allocations();
-    let sent = Arc::new(Mutex::new(Vec::new()));
-    let dp = libccp::DatapathBuilder::default()
-        .with_ops(Capture(sent.clone()))
-        .with_id(0xabcd)
-        .init()
-        .unwrap();
-    let info = libccp::FlowInfo::default()
-        .with_init_cwnd(14600)
-        .with_mss(1460)
-        .with_four_tuple(10, 20, 30, 40)
-        .with_cong_alg("reno")
-        .unwrap();
-    let mut conn = libccp::Connection::start(&dp, Cn, info).unwrap();
+    // libccp's C API on a zeroed connection table (the `libccp` crate's wrapper does not zero
+    // it; see `runtime_ffi`).
+    let mut lib = runtime_ffi::Libccp::init(0xabcd);
+    let sid = lib.start(runtime_ffi::CInfo::new(
+        14600,
+        1460,
+        [10, 20, 30, 40],
+        "reno",
+    ));
+    assert_eq!(sid, 1);
     // Our INSTALL, CHANGE_PROG and UPDATE_FIELDS, read by libccp.
     let mut b = ccp::agent::asm::ProgramBuilder::new();
     let acked = b.report("acked", 0, true);
@@ -199,33 +185,36 @@ fn libccp_bytes_decode_with_ours_and_ours_install_into_libccp() {
         bind(should_report(), imm(1)),
     ]);
     let program: Program = b.program();
-    let mut install = Msg::InstallExpr(InstallExpr {
+    let install = Msg::InstallExpr(InstallExpr {
         sid: 0,
         program_uid: 9,
         program,
     })
     .encode()
     .unwrap();
-    dp.recv_msg(&mut install).unwrap();
-    let mut change = Msg::ChangeProg(ChangeProg {
+    assert_eq!(lib.recv(&install), 0);
+    let change = Msg::ChangeProg(ChangeProg {
         sid: 1,
         program_uid: 9,
         updates: vec![],
     })
     .encode()
     .unwrap();
-    dp.recv_msg(&mut change).unwrap();
-    let mut upd = Msg::UpdateFields(UpdateFields {
+    assert_eq!(lib.recv(&change), 0);
+    let upd = Msg::UpdateFields(UpdateFields {
         sid: 1,
         updates: vec![UpdateField::control(0, 40)],
     })
     .encode()
     .unwrap();
-    dp.recv_msg(&mut upd).unwrap();
-    conn.load_primitives(libccp::Primitives::default().with_bytes_acked(100));
-    conn.invoke().unwrap();
-    drop(conn);
-    let msgs = sent.lock().unwrap().clone();
+    assert_eq!(lib.recv(&upd), 0);
+    let acked = ccp::datapath::Primitives {
+        bytes_acked: 100,
+        ..Default::default()
+    };
+    assert_eq!(lib.invoke(&acked), 0);
+    lib.close();
+    let msgs = lib.take_msgs();
     assert_eq!(msgs.len(), 4, "ready, create, report, close");
     assert_eq!(decode_one(&msgs[0]), Msg::Ready(Ready { id: 0xabcd }));
     assert_eq!(
@@ -250,20 +239,4 @@ fn libccp_bytes_decode_with_ours_and_ours_install_into_libccp() {
         })
     );
     assert_eq!(decode_one(&msgs[3]), Msg::Measure(Measure::close(1)));
-}
-
-/// libccp's Rust binding mallocs its connection table without zeroing it, relying on fresh
-/// memory. Pin glibc's mmap threshold so that a large block is not carved from the dynamic
-/// threshold's recycled heap; together with creating the datapath first thing in the test's
-/// own thread this gets a fresh (zeroed) table. (`runtime_libccp` avoids the wrapper
-/// altogether.)
-fn zeroed_large_allocations() {
-    extern "C" {
-        fn mallopt(param: i32, value: i32) -> i32;
-    }
-    const M_MMAP_THRESHOLD: i32 = -3;
-    // SAFETY: mallopt only tunes the allocator; the value is the glibc default.
-    unsafe {
-        mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-    }
 }

@@ -13,6 +13,8 @@ fn ccp_agent_binary_sets_const_window() {
     let pid = std::process::id();
     let name = format!("it-cli-agent-{pid}");
     let agent = ccp_path(&name);
+    // A stale socket file (a killed run with a recycled pid) would look like a ready agent.
+    let _ = std::fs::remove_file(&agent);
     let mut child = Command::new(env!("CARGO_BIN_EXE_ccp"))
         .args([
             "agent",
@@ -25,13 +27,14 @@ fn ccp_agent_binary_sets_const_window() {
         ])
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // Generous timeouts: the machine running the suite may be loaded.
+    let deadline = Instant::now() + Duration::from_secs(60);
     while !agent.exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
 
     let mut t = UnixTransport::bind(&format!("it-cli-dp-{pid}")).unwrap();
-    t.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    t.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut dp = Datapath::new(Config::default(), 0);
     let sid = dp
         .open_flow(

@@ -2,16 +2,24 @@
 //! transport), running a small algorithm written here, drives a libccp 1.2 datapath: it
 //! installs its program on READY, switches the flow on CREATE, and sets the windows it
 //! computes from libccp's reports. The window sequence is asserted.
+//!
+//! libccp is driven through its C API by the harness shared with `ccp`'s tests (a zeroed
+//! connection table and a test-controlled microsecond clock; the `libccp` crate's wrapper
+//! mallocs its table without zeroing it). Whatever libccp sends is forwarded to the agent's
+//! socket right after the libccp call that sent it.
+
+#[path = "../../ccp/tests/runtime_ffi/mod.rs"]
+mod runtime_ffi;
 
 use ccp::agent::{Agent, AgentConfig, Algorithm, Control, FlowState, ProgramSpec, Report};
+use ccp::datapath::Primitives;
 use ccp::transport::Transport;
 use ccp::wire::{Create, Msg};
 use datapaths::unix::{ccp_path, run_agent, UnixTransport};
-use std::os::unix::net::UnixDatagram;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const PROG: &str = "
     (def (Report (volatile acked 0)))
@@ -22,9 +30,11 @@ const PROG: &str = "
         (report))
 ";
 
-struct Alg;
+/// The algorithm; counts the flows the agent closed (shared with the test).
+struct Alg(Arc<AtomicUsize>);
 struct AlgFlow {
     cwnd: u64,
+    closed: Arc<AtomicUsize>,
 }
 
 impl Algorithm for Alg {
@@ -38,7 +48,10 @@ impl Algorithm for Alg {
     fn create(&mut self, ctl: &mut Control<'_>, info: &Create) -> AlgFlow {
         let w = u64::from(info.init_cwnd);
         ctl.set_program("prog", &[("Cwnd", w)]).unwrap();
-        AlgFlow { cwnd: w }
+        AlgFlow {
+            cwnd: w,
+            closed: self.0.clone(),
+        }
     }
 }
 
@@ -47,67 +60,49 @@ impl FlowState for AlgFlow {
         self.cwnd += r.get("acked").unwrap();
         ctl.set_cwnd(self.cwnd);
     }
+    fn close(&mut self, _sid: u32) {
+        self.closed.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
-struct Ops {
-    sock: UnixDatagram,
-    to: PathBuf,
-    reports: Arc<AtomicUsize>,
-}
-
-impl libccp::DatapathOps for Ops {
-    fn send_msg(&mut self, msg: &[u8]) {
+/// Forwards what libccp sent to the agent; counts the reports among it.
+fn forward(lib: &mut runtime_ffi::Libccp, dt: &UnixTransport, to: &Path) -> usize {
+    let mut reports = 0;
+    for msg in lib.take_msgs() {
         if msg.len() > 16 && msg[0] == 1 {
-            self.reports.fetch_add(1, Ordering::SeqCst);
+            reports += 1;
         }
-        let _ = self.sock.send_to(msg, &self.to);
+        dt.socket().send_to(&msg, to).unwrap();
     }
-}
-
-#[derive(Default)]
-struct Cn {
-    cwnd: Option<u32>,
-}
-
-impl libccp::CongestionOps for Cn {
-    fn set_cwnd(&mut self, c: u32) {
-        self.cwnd = Some(c);
-    }
-    fn set_rate_abs(&mut self, _: u32) {}
+    reports
 }
 
 #[test]
 fn our_agent_drives_libccp_over_unix_sockets() {
-    zeroed_large_allocations();
     let pid = std::process::id();
     let agent_name = format!("it-ours-{pid}");
     let mut at = UnixTransport::bind(&agent_name).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
+    let closes = Arc::new(AtomicUsize::new(0));
+    let closes2 = closes.clone();
     let agent_thread = std::thread::spawn(move || {
         let mut agent: Agent<Alg, PathBuf> =
-            Agent::new(Alg, AgentConfig::default().instance(pid)).unwrap();
+            Agent::new(Alg(closes2), AgentConfig::default().instance(pid)).unwrap();
         let stats = run_agent(&mut agent, &mut at, &stop2).unwrap();
         (stats, agent.stats())
     });
 
     let mut dt = UnixTransport::bind(&format!("it-libccp-{pid}")).unwrap();
-    dt.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let reports = Arc::new(AtomicUsize::new(0));
-    let ops = Ops {
-        sock: dt.socket().try_clone().unwrap(),
-        to: ccp_path(&agent_name),
-        reports: reports.clone(),
-    };
-    let lib = libccp::DatapathBuilder::default()
-        .with_ops(ops)
-        .with_id(11)
-        .init()
-        .unwrap();
-    let info = libccp::FlowInfo::default()
-        .with_init_cwnd(14_600)
-        .with_mss(1460);
-    let mut conn = libccp::Connection::start(&lib, Cn::default(), info).unwrap();
+    // Generous: the machine running the suite may be loaded.
+    dt.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let to = ccp_path(&agent_name);
+    runtime_ffi::NOW_US.with(|t| t.set(1));
+    let mut lib = runtime_ffi::Libccp::init(11);
+    forward(&mut lib, &dt, &to);
+    let sid = lib.start(runtime_ffi::CInfo::new(14_600, 1460, [0; 4], ""));
+    assert_eq!(sid, 1);
+    forward(&mut lib, &dt, &to);
 
     let mut buf = vec![0u8; 65536];
     let mut next = |dt: &mut UnixTransport| -> Vec<u8> {
@@ -116,9 +111,9 @@ fn our_agent_drives_libccp_over_unix_sockets() {
     };
     // READY → uid-1 reset + our program; CREATE → CHANGE_PROG.
     loop {
-        let mut b = next(&mut dt);
+        let b = next(&mut dt);
         let change = matches!(Msg::decode(&b).unwrap().0, Msg::ChangeProg(_));
-        lib.recv_msg(&mut b).unwrap();
+        assert_eq!(lib.recv(&b), 0);
         if change {
             break;
         }
@@ -127,51 +122,41 @@ fn our_agent_drives_libccp_over_unix_sockets() {
     let mut cwnd = 0;
     let mut seq = vec![];
     for _ in 0..21 {
-        let before = reports.load(Ordering::SeqCst);
-        conn.cwnd = None;
-        conn.load_primitives(
-            libccp::Primitives::default()
-                .with_bytes_acked(1460)
-                .with_packets_acked(1)
-                .with_rtt_sample_us(10_000)
-                .with_snd_cwnd(cwnd),
-        );
-        conn.invoke().unwrap();
-        if let Some(c) = conn.cwnd {
+        // One ACK per millisecond of datapath time.
+        runtime_ffi::NOW_US.with(|t| t.set(t.get() + 1000));
+        let p = Primitives {
+            bytes_acked: 1460,
+            packets_acked: 1,
+            rtt_sample_us: 10_000,
+            snd_cwnd: cwnd,
+            ..Default::default()
+        };
+        assert_eq!(lib.invoke(&p), 0);
+        if let Some(c) = lib.seen.cwnd {
             cwnd = c;
             if seq.last() != Some(&c) {
                 seq.push(c);
             }
         }
-        if reports.load(Ordering::SeqCst) > before {
-            let mut b = next(&mut dt);
+        if forward(&mut lib, &dt, &to) > 0 {
+            // Lock-step: wait for the agent's UPDATE_FIELDS before the next ACK.
+            let b = next(&mut dt);
             assert!(matches!(Msg::decode(&b).unwrap().0, Msg::UpdateFields(_)));
-            lib.recv_msg(&mut b).unwrap();
+            assert_eq!(lib.recv(&b), 0);
         }
     }
     assert_eq!(seq, vec![14_600, 20_440, 26_280, 32_120, 37_960, 43_800]);
 
-    drop(conn);
-    std::thread::sleep(Duration::from_millis(50));
+    lib.close();
+    forward(&mut lib, &dt, &to);
+    // Wait (generously) until the agent has seen the close, then stop it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while closes.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     stop.store(true, Ordering::SeqCst);
     let (loop_stats, agent_stats) = agent_thread.join().unwrap();
     assert_eq!(loop_stats.bad, 0);
     assert_eq!(agent_stats.reports, 5);
     assert_eq!(agent_stats.closes, 1);
-}
-
-/// libccp's Rust binding mallocs its connection table without zeroing it, relying on fresh
-/// memory. Pin glibc's mmap threshold so that a large block is not carved from the dynamic
-/// threshold's recycled heap; together with creating the datapath first thing in the test's
-/// own thread this gets a fresh (zeroed) table. (`runtime_libccp` avoids the wrapper
-/// altogether.)
-fn zeroed_large_allocations() {
-    extern "C" {
-        fn mallopt(param: i32, value: i32) -> i32;
-    }
-    const M_MMAP_THRESHOLD: i32 = -3;
-    // SAFETY: mallopt only tunes the allocator; the value is the glibc default.
-    unsafe {
-        mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-    }
 }

@@ -82,7 +82,8 @@ fn portus_agent_drives_our_runtime_over_unix_sockets() {
     let agent = ccp_path(&agent_name);
 
     let mut t = UnixTransport::bind(&format!("it-dp-for-portus-{pid}")).unwrap();
-    t.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // Generous: the machine running the suite may be loaded.
+    t.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut dp = Datapath::new(Config::default().id(3), 0);
     let sid = dp
         .open_flow(

@@ -1,8 +1,14 @@
-//! libccp 1.2's C API, driven directly (shared by `runtime_libccp` and the runtime bench).
+//! libccp 1.2's C API, driven directly. Shared by every user of libccp in the suite:
+//! `runtime_libccp`, `wire_upstream`, the runtime bench (all in `ccp`) and `datapaths`'s
+//! `libccp_interop` (which includes this file by path).
 //!
 //! The `libccp` crate's wrapper reads the wall clock in nanoseconds and mallocs its connection
-//! table without zeroing it; here the clock is a test-controlled microsecond counter
-//! ([`NOW_US`]) and the table is zeroed. Struct layouts follow `ccp.h` on x86-64.
+//! table without zeroing it, so a recycled heap block gives the new flow a garbage slot (a
+//! wrong socket id, or a stale `last_create_msg_sent` that holds back the CREATE). Here the
+//! clock is a test-controlled microsecond counter ([`NOW_US`], per thread) and the table is a
+//! zeroed `Vec`, so libccp's behaviour is deterministic. The messages libccp sends are captured
+//! in [`Seen::msgs`] (a test that talks to an agent over a socket forwards them after each
+//! call). Struct layouts follow `ccp.h` on x86-64.
 #![allow(dead_code)]
 
 use ccp::datapath::Primitives;
@@ -31,7 +37,7 @@ pub struct CPrims {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CInfo {
     init_cwnd: u32,
     mss: u32,
@@ -40,6 +46,41 @@ pub struct CInfo {
     dst_ip: u32,
     dst_port: u32,
     cong_alg: [c_char; 64],
+}
+
+impl Default for CInfo {
+    fn default() -> Self {
+        CInfo {
+            init_cwnd: 0,
+            mss: 0,
+            src_ip: 0,
+            src_port: 0,
+            dst_ip: 0,
+            dst_port: 0,
+            cong_alg: [0; 64],
+        }
+    }
+}
+
+impl CInfo {
+    /// A flow's `ccp_datapath_info`: initial window, MSS, (src ip, src port, dst ip, dst port)
+    /// and the algorithm name (at most 63 bytes, NUL-terminated).
+    pub fn new(init_cwnd: u32, mss: u32, four_tuple: [u32; 4], alg: &str) -> Self {
+        assert!(alg.len() < 64, "algorithm name too long");
+        let mut cong_alg = [0 as c_char; 64];
+        for (d, s) in cong_alg.iter_mut().zip(alg.bytes()) {
+            *d = s as c_char;
+        }
+        CInfo {
+            init_cwnd,
+            mss,
+            src_ip: four_tuple[0],
+            src_port: four_tuple[1],
+            dst_ip: four_tuple[2],
+            dst_port: four_tuple[3],
+            cong_alg,
+        }
+    }
 }
 
 #[repr(C)]
@@ -73,6 +114,10 @@ pub struct CDatapath {
     impl_: *mut c_void,
 }
 
+// The sizes bindgen reports for libccp 1.2's `ccp.h` on x86-64.
+const _: () = assert!(std::mem::size_of::<CConn>() == 216);
+const _: () = assert!(std::mem::size_of::<CDatapath>() == 128);
+
 extern "C" {
     fn ccp_init(dp: *mut CDatapath, id: u32) -> c_int;
     fn ccp_free(dp: *mut CDatapath);
@@ -80,6 +125,7 @@ extern "C" {
         -> *mut CConn;
     fn ccp_read_msg(dp: *mut CDatapath, buf: *mut c_char, len: c_int) -> c_int;
     fn ccp_invoke(conn: *mut CConn) -> c_int;
+    fn ccp_connection_free(dp: *mut CDatapath, sid: u16);
 }
 
 // Keep the `libccp` crate (and with it libccp.a) linked.
@@ -132,7 +178,10 @@ pub extern "C" fn set_rate_abs(conn: *mut CConn, rate: u32) {
     unsafe { (*((*conn).impl_ as *mut Seen)).rate = Some(rate) }
 }
 
-/// One libccp datapath with one flow, on a zeroed connection table.
+/// Slots in the connection table.
+pub const MAX_CONNECTIONS: usize = 4;
+
+/// One libccp datapath with (at most) one flow, on a zeroed connection table.
 pub struct Libccp {
     dp: Box<CDatapath>,
     _conns: Vec<CConn>,
@@ -140,23 +189,29 @@ pub struct Libccp {
     conn: *mut CConn,
 }
 
+impl Default for Libccp {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Libccp {
+    /// A datapath with id 0 and one flow with an all-zero `ccp_datapath_info`.
     pub fn new() -> Self {
+        let mut lib = Self::init(0);
+        lib.start(CInfo::default());
+        lib
+    }
+
+    /// `ccp_init` with datapath id `id` (libccp sends READY); no flow yet.
+    pub fn init(id: u32) -> Self {
         let mut seen = Box::<Seen>::default();
-        let mut conns: Vec<CConn> = (0..4)
+        let mut conns: Vec<CConn> = (0..MAX_CONNECTIONS)
             .map(|_| CConn {
                 index: 0,
                 last_create_msg_sent: 0,
                 prims: CPrims::default(),
-                flow_info: CInfo {
-                    init_cwnd: 0,
-                    mss: 0,
-                    src_ip: 0,
-                    src_port: 0,
-                    dst_ip: 0,
-                    dst_port: 0,
-                    cong_alg: [0; 64],
-                },
+                flow_info: CInfo::default(),
                 state: std::ptr::null_mut(),
                 impl_: std::ptr::null_mut(),
                 datapath: std::ptr::null_mut(),
@@ -181,33 +236,47 @@ impl Libccp {
             programs: std::ptr::null_mut(),
             impl_: seen_ptr,
         });
-        let mut info = CInfo {
-            init_cwnd: 0,
-            mss: 0,
-            src_ip: 0,
-            src_port: 0,
-            dst_ip: 0,
-            dst_port: 0,
-            cong_alg: [0; 64],
-        };
-        // SAFETY: every callback and table pointer lives as long as `Libccp`; libccp keeps
-        // pointers to `dp`, the table and `seen` only.
-        let conn = unsafe {
-            assert_eq!(ccp_init(&mut *dp, 0), 0);
-            ccp_connection_start(&mut *dp, seen_ptr, &mut info)
-        };
-        assert!(!conn.is_null());
+        // SAFETY: every callback and table pointer lives as long as `Libccp` (the boxes and
+        // the vector's buffer never move); libccp keeps pointers to `dp`, the table and
+        // `seen` only.
+        unsafe { assert_eq!(ccp_init(&mut *dp, id), 0) };
         Libccp {
             dp,
             _conns: conns,
             seen,
-            conn,
+            conn: std::ptr::null_mut(),
         }
     }
 
+    /// `ccp_connection_start` (libccp sends CREATE); returns the socket id. The table is
+    /// zeroed, so the first flow is always socket 1.
+    pub fn start(&mut self, mut info: CInfo) -> u32 {
+        assert!(self.conn.is_null(), "one flow per harness");
+        let seen_ptr = &mut *self.seen as *mut Seen as *mut c_void;
+        // SAFETY: as in `init`; `info` is copied by libccp.
+        let conn = unsafe { ccp_connection_start(&mut *self.dp, seen_ptr, &mut info) };
+        assert!(!conn.is_null());
+        self.conn = conn;
+        self.sid()
+    }
+
+    /// `ccp_connection_free` (libccp sends the close MEASURE and frees the flow's state).
+    pub fn close(&mut self) {
+        let sid = self.sid() as u16;
+        // SAFETY: `conn` is a live flow of this datapath; afterwards it is forgotten.
+        unsafe { ccp_connection_free(&mut *self.dp, sid) };
+        self.conn = std::ptr::null_mut();
+    }
+
     pub fn sid(&self) -> u32 {
+        assert!(!self.conn.is_null(), "no flow");
         // SAFETY: `conn` points into the live table.
         u32::from(unsafe { (*self.conn).index })
+    }
+
+    /// The messages libccp sent since the last call, oldest first.
+    pub fn take_msgs(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.seen.msgs)
     }
 
     pub fn recv(&mut self, msg: &[u8]) -> c_int {
@@ -223,6 +292,7 @@ impl Libccp {
     }
 
     pub fn invoke(&mut self, p: &Primitives) -> c_int {
+        assert!(!self.conn.is_null(), "no flow");
         self.seen.cwnd = None;
         self.seen.rate = None;
         // SAFETY: `conn` points into the live table; libccp reads the primitives from it.
@@ -255,5 +325,25 @@ impl Drop for Libccp {
         // SAFETY: frees the program table ccp_init allocated. (The flow's private state is
         // left allocated: freeing it would send a close message through a dying datapath.)
         unsafe { ccp_free(&mut *self.dp) }
+    }
+}
+
+/// Zeroes the connection table of a datapath made by the `libccp` crate's
+/// `DatapathBuilder::init` (which mallocs its 1024-slot table without zeroing it), so that
+/// `Connection::start` finds slot 1 free and clean. Call it before any flow starts.
+///
+/// The crate's `Datapath` is a newtype around bindgen's `ccp_datapath`, i.e. [`CDatapath`].
+/// The fields the crate sets are checked first, so a layout mismatch panics rather than
+/// writing anywhere; only the separately allocated table is written.
+pub fn zero_crate_table(dp: &libccp::Datapath) {
+    let c = dp as *const libccp::Datapath as *const CDatapath;
+    // SAFETY: reads the (checked) fields of the wrapped `ccp_datapath`; the table it points
+    // to is a malloc'd block of `max_connections` slots that no flow uses yet.
+    unsafe {
+        assert_eq!((*c).max_connections, 1024, "libccp crate layout");
+        assert_eq!((*c).max_programs, 10, "libccp crate layout");
+        assert_eq!((*c).fto_us, 1000, "libccp crate layout");
+        assert!(!(*c).programs.is_null() && !(*c).ccp_active_connections.is_null());
+        std::ptr::write_bytes((*c).ccp_active_connections, 0, (*c).max_connections);
     }
 }
