@@ -200,12 +200,37 @@ fn limits_are_enforced_both_ways() {
         updates: vec![UpdateField::cwnd(1); 223],
     });
     assert!(m.encode().is_err());
-    // 64-byte algorithm name (no room for the NUL).
+    // A 65-byte algorithm name, or one with a NUL, does not fit the 64-byte field.
+    let m = Msg::Create(Create {
+        alg: Some("x".repeat(65)),
+        ..Default::default()
+    });
+    assert!(matches!(m.encode(), Err(EncodeError::BadAlgName { .. })));
+    let m = Msg::Create(Create {
+        alg: Some("x\0y".into()),
+        ..Default::default()
+    });
+    assert!(matches!(m.encode(), Err(EncodeError::BadAlgName { .. })));
+    // A 64-byte name fills the field without NUL, as libccp's `char congAlg[64]` may (the
+    // datapath runtime's `open_flow` still refuses it: portus panics on it).
     let m = Msg::Create(Create {
         alg: Some("x".repeat(64)),
         ..Default::default()
     });
-    assert!(matches!(m.encode(), Err(EncodeError::BadAlgName { .. })));
+    let b = m.encode().unwrap();
+    assert!(b[32..96].iter().all(|&c| c == b'x'));
+    assert_eq!(Msg::decode(&b).unwrap().0, m);
+    // ... but the datapath runtime never sends one: its flows' names are at most 63 bytes.
+    let mut dp = ccp::datapath::Datapath::new(Default::default(), 0);
+    let info = |n: usize| ccp::datapath::FlowInfo {
+        alg: Some("x".repeat(n)),
+        ..Default::default()
+    };
+    assert_eq!(
+        dp.open_flow(0, info(64)),
+        Err(ccp::datapath::FlowError::BadAlgName)
+    );
+    assert!(dp.open_flow(0, info(63)).is_ok());
     // A 64-byte name without NUL on the wire decodes (portus panics on it).
     let mut c = Msg::Create(Create::default()).encode().unwrap();
     for b in &mut c[32..96] {
@@ -245,4 +270,38 @@ fn limits_are_enforced_both_ways() {
         Msg::decode(&r),
         Err(DecodeError::UnknownType(0x0105))
     ));
+}
+
+/// Found by `cargo fuzz run decode`: a CREATE whose 64-byte algorithm field has no NUL
+/// decoded to a 64-byte name that the encoder then refused (it allowed 63), so a decoded
+/// message did not re-encode. The decode fuzz target's loop, on the crashing input.
+#[test]
+fn fuzz_regression_create_with_64_byte_name_reencodes() {
+    const INPUT: &[u8] = b"\
+    \x03\x00\x0c\x00\x00\x0c\x00\x00\x00\x00\x00\x00\x03\x00\x0c\x00\x00\x0c\x00\x00\x00\x00\x00\x00\
+    \x01\x00\x10\x00\x03\x00\x0c\x00\x00\x0c\x00\x00\x00\x00\x00\x00\x03\x00\x0c\x00\x00\x0c\x00\x00\
+    \x00\x00\x00\x00\x01\x00\x10\x00\x00\x00\xe7\x02\x00\x14\x00\x01\x00\x00\x00\x00\x00\x00\x60\x00\
+    \x00\x00\x00\x00\x00\x00\x00\x02\x00\x14\x00\x00\xa2\xa2\xa2\x68\x68\x68\x68\x68\x68\x68\x68\x68\
+    \x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\
+    \x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\
+    \x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\
+    \x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\x68\xa2\xa2\xa2\xa2\xa2\xa2\xa2\xa2\xa2\xa2\xa2\xa2\xa2\
+    \xa2\xa2\xa2\xa2\xa2\xa2\xa2\xa2\xa2\xa2\xa2\xa2\xa2\xa2\xa2\xa2\xa2\x00\x00\x00\x00\x80\x00\x00\
+    \x00\x00\x0d\x00\x02\x00\x00\x00\x00\x00\x0c\x00\x00\x0c\x00\x00\x00\x00\x00\x00\x00\x01\x00\x10\
+    \x00\x00\x00\xe7\x00\x00\x0d\x00\x02\x00\x00\x00\x00\x03\x00\x0c\x00\x00\xc7\xc7\xc7\x00\x00\x00\
+    \x00\x00\x00\x03\x00\x0c\x00\x00\x0c\x00\x00\x00\x00\x00\x00\x01\x00\x10\x00\x03\x00\x0c\x00\x00\
+    \x0c\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00";
+    let mut rest = INPUT;
+    let mut creates = 0;
+    while let Ok((m, used)) = Msg::decode(rest) {
+        assert!(used <= rest.len() && used >= ccp::wire::HEADER_LEN);
+        if let Msg::Create(c) = &m {
+            creates += 1;
+            assert_eq!(c.alg.as_ref().map(String::len), Some(64));
+        }
+        let again = m.encode().expect("decoded messages re-encode");
+        assert_eq!(Msg::decode(&again).expect("re-decodes").0, m);
+        rest = &rest[used..];
+    }
+    assert_eq!(creates, 1);
 }

@@ -6,8 +6,8 @@ use super::*;
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EncodeError {
-    /// CREATE's algorithm name is longer than 63 bytes or contains a NUL byte.
-    #[error("algorithm name must be at most 63 bytes without NUL, got {len} bytes")]
+    /// CREATE's algorithm name is longer than its 64-byte field or contains a NUL byte.
+    #[error("algorithm name must be at most 64 bytes without NUL, got {len} bytes")]
     BadAlgName {
         /// Length of the offending name.
         len: usize,
@@ -154,7 +154,11 @@ pub(super) fn encode(msg: &Msg, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     match msg {
         Msg::Create(c) => {
             if let Some(a) = &c.alg {
-                if a.len() >= ALG_NAME_LEN || a.as_bytes().contains(&0) {
+                // 64 bytes fill the field without a NUL, as the decoder accepts (libccp's
+                // `char congAlg[64]` need not be terminated), so every decoded CREATE
+                // re-encodes. The datapath runtime's `open_flow` allows 63 (portus panics on
+                // a 64-byte name).
+                if a.len() > ALG_NAME_LEN || a.as_bytes().contains(&0) {
                     return Err(EncodeError::BadAlgName { len: a.len() });
                 }
             }

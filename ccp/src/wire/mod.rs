@@ -40,7 +40,8 @@ pub const MAX_TMP_REGS: usize = 8;
 pub const MAX_LOCAL_REGS: usize = 8;
 /// Number of implicit registers.
 pub const MAX_IMPLICIT_REGS: usize = 6;
-/// Size of the algorithm-name field of CREATE (a NUL-terminated name of at most 63 bytes).
+/// Size of the algorithm-name field of CREATE (a name of at most 64 bytes, NUL-padded; a
+/// 64-byte name has no terminating NUL).
 pub const ALG_NAME_LEN: usize = 64;
 /// Most updates in one UPDATE_FIELDS or CHANGE_PROG (`MAX_MUTABLE_REG`).
 pub const MAX_UPDATES: usize = 222;
@@ -85,7 +86,8 @@ pub struct Create {
     pub dst_ip: u32,
     /// Destination port.
     pub dst_port: u32,
-    /// Requested algorithm name (at most 63 bytes, no NUL); `None` when the field is empty.
+    /// Requested algorithm name (at most 64 bytes, no NUL; our datapath runtime sends at most
+    /// 63); `None` when the field is empty.
     pub alg: Option<String>,
 }
 
