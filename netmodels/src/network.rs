@@ -227,6 +227,7 @@ pub struct NetworkOptions {
     /// Drop-tail limit (packets) of every host's egress queue.
     pub host_queue_packets: usize,
     /// Report the model finished once every sized flow has completed (ends the run early).
+    /// Without any sized flow this has no effect: bulk flows never complete.
     pub stop_when_done: bool,
 }
 
@@ -268,6 +269,7 @@ pub struct Network {
     last_sample: SimTime,
     pcap_error: Option<String>,
     sized_remaining: usize,
+    sized_total: usize,
 }
 
 fn port_error(link: &str, dir: &'static str, msg: impl ToString) -> NetworkError {
@@ -359,6 +361,7 @@ impl Network {
             last_sample: SimTime::ZERO,
             pcap_error: None,
             sized_remaining: 0,
+            sized_total: 0,
         })
     }
 
@@ -394,6 +397,7 @@ impl Network {
             };
         if spec.size.is_some() {
             self.sized_remaining += 1;
+            self.sized_total += 1;
         }
         self.flows.push(Flow {
             receiver: Receiver::new(self.opts.transport.clone()),
@@ -640,7 +644,7 @@ impl Network {
             self.counters.dropped_bytes += u64::from(pkt.size);
             return;
         }
-        let link = cands[ecmp_pick(pkt.flow_key(), node, cands.len())];
+        let link = cands[ecmp_pick(pkt.flow_key(), node, cands.len())] as usize;
         let l = &self.topo.links[link];
         let pid = if l.a == node { 2 * link } else { 2 * link + 1 } as PortId;
         self.enqueue(now, pid, pkt, h);
@@ -885,7 +889,7 @@ fn build_port(
 impl Model for Network {
     type Event = Event;
     fn finished(&self) -> bool {
-        self.opts.stop_when_done && self.sized_remaining == 0 && !self.flows.is_empty()
+        self.opts.stop_when_done && self.sized_total > 0 && self.sized_remaining == 0
     }
 
     fn handle(&mut self, now: SimTime, ev: Event, h: &Handle<Event>) {

@@ -193,6 +193,10 @@ pub enum TopologyConfig {
     },
 }
 
+/// The most hosts a built-in topology may have: routing keeps one next-hop set per
+/// (switch, host), so this bounds its memory and build time.
+pub const MAX_HOSTS: u32 = 20_000;
+
 /// The NIC rate a host gets from its access link: the link's fixed rate, or 0 (no NIC limit)
 /// for a trace-driven link.
 fn nic_bps(l: &LinkConfig) -> u64 {
@@ -222,8 +226,8 @@ impl TopologyConfig {
                 bottleneck,
                 access,
             } => {
-                if *pairs == 0 || *pairs > 100_000 {
-                    return Err(invalid("topology.pairs", "1..=100000", pairs));
+                if *pairs == 0 || *pairs > MAX_HOSTS / 2 {
+                    return Err(invalid("topology.pairs", "1..=10000", pairs));
                 }
                 let (af, ar) = access.directions();
                 let hosts: Vec<NodeId> = (0..2 * pairs)
@@ -233,7 +237,13 @@ impl TopologyConfig {
                         } else {
                             format!("receiver{}", i - pairs)
                         };
-                        let nic = nic_bps(&af.link);
+                        // A host's NIC sends on its egress direction: forward for senders,
+                        // reverse (host → switch) for receivers.
+                        let nic = if i < *pairs {
+                            nic_bps(&af.link)
+                        } else {
+                            nic_bps(&ar.link)
+                        };
                         t.add_host(&name, nic)
                     })
                     .collect();
@@ -261,8 +271,8 @@ impl TopologyConfig {
                 link,
                 receiver_link,
             } => {
-                if *senders == 0 || *senders > 100_000 {
-                    return Err(invalid("topology.senders", "1..=100000", senders));
+                if *senders == 0 || *senders >= MAX_HOSTS {
+                    return Err(invalid("topology.senders", "1..=19999", senders));
                 }
                 let (lf, lr) = link.directions();
                 let (rf, rr) = receiver_link.as_ref().unwrap_or(link).directions();
@@ -403,13 +413,18 @@ impl Topology {
     }
 }
 
-/// Equal-cost next hops: for every (node, destination host), the links (by index) that lie on
-/// a shortest path, in ascending link order. Hosts never forward, so paths never cross a host.
+/// Equal-cost next hops: for every (switch, destination host), the links (by index) that lie
+/// on a shortest path, in ascending link order. Hosts never forward, so paths never cross a
+/// host, and a host's own next hop is its one link. Stored flat: one `(start, len)` slot per
+/// (switch, host) pair into one array of link indices.
 #[derive(Clone, Debug)]
 pub struct Routes {
-    /// `next[node][dst_host_rank]` = candidate links.
-    next: Vec<Vec<Vec<usize>>>,
-    host_rank: Vec<Option<usize>>,
+    slots: Vec<(u32, u32)>,
+    links: Vec<u32>,
+    host_rank: Vec<Option<u32>>,
+    switch_rank: Vec<Option<u32>>,
+    host_link: Vec<Option<u32>>,
+    hosts: usize,
 }
 
 impl Routes {
@@ -420,25 +435,39 @@ impl Routes {
         let hosts = t.hosts();
         let mut host_rank = vec![None; n];
         for (r, h) in hosts.iter().enumerate() {
-            host_rank[*h as usize] = Some(r);
+            host_rank[*h as usize] = Some(r as u32);
         }
-        let mut next = vec![vec![Vec::new(); hosts.len()]; n];
+        let mut switch_rank = vec![None; n];
+        let mut switches = 0u32;
+        for (i, node) in t.nodes.iter().enumerate() {
+            if matches!(node.kind, NodeKind::Switch) {
+                switch_rank[i] = Some(switches);
+                switches += 1;
+            }
+        }
+        let mut host_link = vec![None; n];
+        for (li, l) in t.links.iter().enumerate() {
+            for h in [l.a, l.b] {
+                if t.is_host(h) && host_link[h as usize].is_none() {
+                    host_link[h as usize] = Some(li as u32);
+                }
+            }
+        }
+        let mut slots = vec![(0u32, 0u32); switches as usize * hosts.len()];
+        let mut links = Vec::new();
+        let mut dist = vec![u32::MAX; n];
+        let mut q = VecDeque::new();
         for (r, &dst) in hosts.iter().enumerate() {
             // BFS distances from dst, not expanding through other hosts.
-            let mut dist = vec![u32::MAX; n];
+            dist.iter_mut().for_each(|d| *d = u32::MAX);
             dist[dst as usize] = 0;
-            let mut q = VecDeque::from([dst]);
+            q.clear();
+            q.push_back(dst);
             while let Some(u) = q.pop_front() {
                 if u != dst && t.is_host(u) {
                     continue;
                 }
-                for e in g.edges(NodeIndex::new(u as usize)) {
-                    use petgraph::visit::EdgeRef;
-                    let v = if e.source().index() == u as usize {
-                        e.target()
-                    } else {
-                        e.source()
-                    };
+                for v in g.neighbors(NodeIndex::new(u as usize)) {
                     let v = v.index();
                     if dist[v] == u32::MAX {
                         dist[v] = dist[u as usize] + 1;
@@ -446,28 +475,52 @@ impl Routes {
                     }
                 }
             }
+            // Links are visited in ascending order, so each switch's candidates come out sorted.
+            let mut per_switch: Vec<Vec<u32>> = Vec::new();
+            per_switch.resize_with(switches as usize, Vec::new);
             for (li, l) in t.links.iter().enumerate() {
                 for (from, to) in [(l.a, l.b), (l.b, l.a)] {
+                    let Some(sr) = switch_rank[from as usize] else {
+                        continue;
+                    };
                     let (df, dt) = (dist[from as usize], dist[to as usize]);
                     let to_ok = to == dst || !t.is_host(to);
                     if df != u32::MAX && dt != u32::MAX && dt + 1 == df && to_ok {
-                        next[from as usize][r].push(li);
+                        per_switch[sr as usize].push(li as u32);
                     }
                 }
             }
+            for (sr, cands) in per_switch.into_iter().enumerate() {
+                slots[sr * hosts.len() + r] = (links.len() as u32, cands.len() as u32);
+                links.extend(cands);
+            }
         }
-        Routes { next, host_rank }
+        Routes {
+            slots,
+            links,
+            host_rank,
+            switch_rank,
+            host_link,
+            hosts: hosts.len(),
+        }
     }
 
-    /// The candidate links from `node` towards host `dst` (empty when unreachable or not a host).
-    pub fn candidates(&self, node: NodeId, dst: NodeId) -> &[usize] {
-        match self.host_rank.get(dst as usize).copied().flatten() {
-            Some(r) => self
-                .next
-                .get(node as usize)
-                .map(|v| v[r].as_slice())
-                .unwrap_or(&[]),
-            None => &[],
+    /// The candidate links from `node` towards host `dst` (empty when unreachable or `dst` is
+    /// not a host). A host's only candidate is its own link.
+    pub fn candidates(&self, node: NodeId, dst: NodeId) -> &[u32] {
+        let Some(r) = self.host_rank.get(dst as usize).copied().flatten() else {
+            return &[];
+        };
+        if node == dst {
+            return &[];
+        }
+        if let Some(sr) = self.switch_rank.get(node as usize).copied().flatten() {
+            let (start, len) = self.slots[sr as usize * self.hosts + r as usize];
+            return &self.links[start as usize..(start + len) as usize];
+        }
+        match self.host_link.get(node as usize) {
+            Some(Some(l)) => std::slice::from_ref(l),
+            _ => &[],
         }
     }
 }

@@ -261,25 +261,30 @@ pub fn parse(
         apply_override(&mut doc, o)?;
     }
     let effective_toml = toml::to_string(&doc).unwrap_or_default();
-    // Schema errors come from the text, so that toml can point at the line and column.
-    let (check_text, check_file) = if overrides.is_empty() {
-        (text, file.to_owned())
-    } else {
-        (
-            effective_toml.as_str(),
-            format!("{file} (after --set overrides)"),
-        )
-    };
-    toml::from_str::<Scenario>(check_text).map_err(|e| {
+    // Schema errors come from text, so that toml can point at the line and column: the user's
+    // own file when the error is already there, else the effective text after overrides.
+    let schema_error = |t: &str, f: String, e: toml::de::Error| {
         let mut msg = e.to_string().trim_end().to_owned();
-        if let Some(h) = field_hint(check_text, &e) {
+        if let Some(h) = field_hint(t, &e) {
             msg.push_str(&h);
         }
-        ScenarioError::Parse {
-            file: check_file,
-            msg,
+        ScenarioError::Parse { file: f, msg }
+    };
+    if let Err(e) = toml::from_str::<Scenario>(&effective_toml) {
+        if overrides.is_empty() {
+            // The effective text is the file re-serialized: report against the file itself.
+            let e = toml::from_str::<Scenario>(text).err().unwrap_or(e);
+            return Err(schema_error(text, file.to_owned(), e));
         }
-    })?;
+        return Err(match toml::from_str::<Scenario>(text) {
+            Err(orig) if orig.message() == e.message() => schema_error(text, file.to_owned(), orig),
+            _ => schema_error(
+                &effective_toml,
+                format!("{file} (after --set overrides)"),
+                e,
+            ),
+        });
+    }
     let mut resolved = doc;
     resolve_paths(&mut resolved, base);
     let scenario: Scenario = resolved.try_into().map_err(perr)?;

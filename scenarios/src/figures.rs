@@ -39,7 +39,7 @@ pub enum FigureError {
         msg: String,
     },
     /// Nothing to plot was found.
-    #[error("{0}: no results found (expected summary.csv in it or in its subdirectories)")]
+    #[error("{0}: nothing to plot (expected results with time series or flow completion times in it or its subdirectories)")]
     Empty(String),
 }
 
@@ -182,10 +182,13 @@ fn read_csv(path: &Path) -> Result<Vec<csv::StringRecord>, FigureError> {
 }
 
 fn parse_f(path: &Path, s: &str) -> Result<f64, FigureError> {
-    s.parse().map_err(|_| FigureError::Input {
-        file: path.display().to_string(),
-        msg: format!("expected a number, got `{s}`"),
-    })
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(FigureError::Input {
+            file: path.display().to_string(),
+            msg: format!("expected a finite number, got `{s}`"),
+        }),
+    }
 }
 
 /// Time series of one run grouped by name: `{prefix: {suffix: points}}`.
@@ -384,11 +387,11 @@ pub fn find_runs(root: &Path) -> Vec<PathBuf> {
 pub fn figures(root: &Path, fmt: Format) -> Result<Vec<PathBuf>, FigureError> {
     let runs = find_runs(root);
     let mut out = sweep_figures(root, fmt)?;
-    if runs.is_empty() && out.is_empty() {
-        return Err(FigureError::Empty(root.display().to_string()));
-    }
     for r in runs {
         out.extend(run_figures(&r, fmt)?);
+    }
+    if out.is_empty() {
+        return Err(FigureError::Empty(root.display().to_string()));
     }
     Ok(out)
 }

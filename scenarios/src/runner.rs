@@ -42,6 +42,16 @@ pub enum RunError {
         /// What is wrong.
         msg: String,
     },
+    /// An `[output]` field names something that does not exist.
+    #[error("{file}: {field}: {msg}")]
+    Invalid {
+        /// The scenario file.
+        file: String,
+        /// Dotted path of the field.
+        field: String,
+        /// What was expected.
+        msg: String,
+    },
     /// Results could not be written.
     #[error("writing results to {dir}: {msg}")]
     Output {
@@ -80,11 +90,39 @@ impl RunResult {
 }
 
 /// The links a scenario monitors when its `[output]` names none.
-fn default_monitors(t: &TopologyConfig) -> Vec<String> {
-    match t {
+/// The links a scenario monitors: `[output].monitor_links`, or by default the bottleneck of a
+/// dumbbell and the receiver's link of a star.
+pub fn monitored_links(s: &Scenario) -> Vec<String> {
+    if !s.output.monitor_links.is_empty() {
+        return s.output.monitor_links.clone();
+    }
+    match s.topology {
         TopologyConfig::Dumbbell { .. } => vec!["bottleneck".into()],
         TopologyConfig::Star { .. } => vec!["receiver".into()],
         _ => Vec::new(),
+    }
+}
+
+/// The rate a CDF workload's `load` refers to: the bottleneck's forward rate (dumbbell), the
+/// receiver link's forward rate (star), or the sum of every host's egress rate (leaf-spine:
+/// each host offers `load` times its own link).
+fn reference_bps(s: &Scenario, net: &Network) -> u64 {
+    let forward_rate = |name: &str| {
+        net.ports()
+            .iter()
+            .step_by(2)
+            .find(|p| net.topology().links[p.link].name == name)
+            .map_or(0, |p| p.nominal_bps())
+    };
+    match s.topology {
+        TopologyConfig::Dumbbell { .. } => forward_rate("bottleneck"),
+        TopologyConfig::Star { .. } => forward_rate("receiver"),
+        _ => net
+            .ports()
+            .iter()
+            .filter(|p| net.topology().is_host(p.from))
+            .map(|p| p.nominal_bps())
+            .fold(0u64, u64::saturating_add),
     }
 }
 
@@ -95,17 +133,34 @@ pub fn build(s: &Scenario, file: &str, out_dir: Option<&Path>) -> Result<Network
         source,
     };
     let topo = s.topology.build().map_err(|e| nerr(e.into()))?;
-    let monitor_links = if s.output.monitor_links.is_empty() {
-        default_monitors(&s.topology)
-    } else {
-        s.output.monitor_links.clone()
-    };
+    for (field, names) in [
+        ("output.monitor_links", &s.output.monitor_links),
+        ("output.pcap_links", &s.output.pcap_links),
+    ] {
+        if let Some(bad) = names
+            .iter()
+            .find(|n| !topo.links.iter().any(|l| &&l.name == n))
+        {
+            let mut known: Vec<&str> = topo.links.iter().map(|l| l.name.as_str()).take(8).collect();
+            if topo.links.len() > 8 {
+                known.push("...");
+            }
+            return Err(RunError::Invalid {
+                file: file.into(),
+                field: field.into(),
+                msg: format!(
+                    "no link is named `{bad}`; expected one of {}",
+                    known.join(", ")
+                ),
+            });
+        }
+    }
     let sample = (s.output.sample_interval_ms > 0.0)
         .then(|| SimDuration::from_secs_f64(s.output.sample_interval_ms * 1e-3));
     let opts = NetworkOptions {
         transport: s.transport.clone(),
         sample_interval: sample,
-        monitor_links,
+        monitor_links: monitored_links(s),
         record_flows: s.output.record_flows,
         pcap: match (out_dir, s.output.pcap_links.is_empty()) {
             (Some(d), false) => Some((d.to_path_buf(), s.output.pcap_links.clone())),
@@ -116,28 +171,7 @@ pub fn build(s: &Scenario, file: &str, out_dir: Option<&Path>) -> Result<Network
     };
     let rng = RngStreams::new(s.seed);
     let mut net = Network::new(topo, opts, &rng).map_err(nerr)?;
-    // The reference rate for loads: the first monitored link, else the first host's port.
-    let reference = net
-        .ports()
-        .iter()
-        .find(|p| {
-            net.topology().links[p.link].name
-                == default_monitors(&s.topology)
-                    .first()
-                    .cloned()
-                    .unwrap_or_default()
-        })
-        .or_else(|| net.ports().first())
-        .map_or(0, |p| p.nominal_bps());
-    let mut r = roles(&s.topology, net.topology(), reference);
-    if !matches!(
-        s.topology,
-        TopologyConfig::Dumbbell { .. } | TopologyConfig::Star { .. }
-    ) {
-        r.reference_bps = reference
-            .saturating_mul(r.senders.len() as u64 / 2)
-            .max(reference);
-    }
+    let r = roles(&s.topology, net.topology(), reference_bps(s, &net));
     let duration = SimDuration::from_secs_f64(s.duration_s);
     let flows =
         generate(&s.workload, &r, s.transport.mss, duration, &rng).map_err(|(index, msg)| {
@@ -224,12 +258,7 @@ pub fn run(loaded: &Loaded, out_dir: Option<&Path>) -> Result<RunResult, RunErro
     let goodput: u64 = flows.iter().map(|f| f.delivered_bytes).sum();
     put("goodput_bytes", goodput.to_string());
     let sized: u64 = flows.iter().filter_map(|f| f.size_bytes).sum();
-    let monitors = if s.output.monitor_links.is_empty() {
-        default_monitors(&s.topology)
-    } else {
-        s.output.monitor_links.clone()
-    };
-    for name in &monitors {
+    for name in &monitored_links(s) {
         if let Some(p) = net
             .ports()
             .iter()

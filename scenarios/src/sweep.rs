@@ -74,6 +74,9 @@ pub enum SweepError {
     },
 }
 
+/// The most runs one sweep may expand to.
+pub const MAX_RUNS: usize = 1_000_000;
+
 /// Parses `--seeds`: `N`, `A..B` (B exclusive), `A..=B`, or `A,B,C`.
 pub fn parse_seeds(s: &str) -> Result<Vec<u64>, SweepError> {
     let err = || SweepError::Arg {
@@ -81,14 +84,32 @@ pub fn parse_seeds(s: &str) -> Result<Vec<u64>, SweepError> {
         msg: "expected N, A..B, A..=B or A,B,C".into(),
     };
     let num = |x: &str| x.trim().parse::<u64>().map_err(|_| err());
+    let range = |a: u64, b_excl: u64| {
+        if b_excl <= a || b_excl - a > MAX_RUNS as u64 {
+            Err(SweepError::Arg {
+                arg: format!("--seeds {s}"),
+                msg: format!("expected 1..={MAX_RUNS} seeds"),
+            })
+        } else {
+            Ok((a..b_excl).collect::<Vec<u64>>())
+        }
+    };
     let v: Vec<u64> = if let Some((a, b)) = s.split_once("..=") {
-        (num(a)?..=num(b)?).collect()
+        range(num(a)?, num(b)?.checked_add(1).ok_or_else(err)?)?
     } else if let Some((a, b)) = s.split_once("..") {
-        (num(a)?..num(b)?).collect()
+        range(num(a)?, num(b)?)?
     } else {
         s.split(',').map(num).collect::<Result<_, _>>()?
     };
-    if v.is_empty() || v.len() > 1_000_000 {
+    let mut sorted = v.clone();
+    sorted.sort_unstable();
+    if sorted.windows(2).any(|w| w[0] == w[1]) {
+        return Err(SweepError::Arg {
+            arg: format!("--seeds {s}"),
+            msg: "expected distinct seeds".into(),
+        });
+    }
+    if v.is_empty() || v.len() > MAX_RUNS {
         return Err(err());
     }
     Ok(v)
@@ -127,7 +148,14 @@ pub fn expand(grid: &[String], seeds: &[u64], out: &Path) -> Result<Vec<RunSpec>
         }
         points = next;
     }
+    if points.len().saturating_mul(seeds.len()) > MAX_RUNS {
+        return Err(SweepError::Arg {
+            arg: "--grid".into(),
+            msg: format!("the grid expands to more than {MAX_RUNS} runs"),
+        });
+    }
     let mut runs = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
     for p in &points {
         let name: String = if p.is_empty() {
             "base".into()
@@ -143,6 +171,12 @@ pub fn expand(grid: &[String], seeds: &[u64], out: &Path) -> Result<Vec<RunSpec>
                 })
                 .collect()
         };
+        if !names.insert(name.clone()) {
+            return Err(SweepError::Arg {
+                arg: "--grid".into(),
+                msg: format!("two grid points share the results directory `{name}`: expected distinct values"),
+            });
+        }
         for &seed in seeds {
             runs.push(RunSpec {
                 params: p.clone(),
@@ -237,6 +271,18 @@ mod tests {
         assert_eq!(parse_seeds("5,7").unwrap(), vec![5, 7]);
         assert!(parse_seeds("x").is_err());
         assert!(parse_seeds("4..4").is_err());
+        assert!(
+            parse_seeds("0..1000000000000").is_err(),
+            "huge ranges are refused before allocating"
+        );
+        assert!(
+            parse_seeds("1,1").is_err(),
+            "duplicate seeds would write one directory twice"
+        );
+        assert!(
+            expand(&["a=x/y,x_y".into()], &[1], Path::new("/o")).is_err(),
+            "colliding directory names"
+        );
         let runs = expand(&["a.b=1,2".into(), "c=x".into()], &[1, 2], Path::new("/o")).unwrap();
         assert_eq!(runs.len(), 4);
         assert_eq!(runs[0].params, vec!["a.b=1".to_string(), "c=x".to_string()]);

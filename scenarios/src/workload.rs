@@ -52,7 +52,9 @@ pub enum WorkloadConfig {
         senders: Option<u32>,
     },
     /// Flows with sizes drawn from a CDF file and Poisson arrivals at `load` × the topology's
-    /// reference rate, between random sender/receiver pairs.
+    /// reference rate, between random sender/receiver pairs. The reference is the bottleneck
+    /// (dumbbell), the receiver's link (star), or the sum of all host links (leaf-spine: every
+    /// host offers `load` times its own link rate on average).
     Cdf {
         /// Congestion control.
         cc: CcKind,
@@ -266,10 +268,15 @@ impl SizeCdf {
         Self::parse(&text, &file)
     }
 
-    /// The size at cumulative probability `u` in [0, 1] (inverse CDF, linear interpolation).
+    /// The size at cumulative probability `u` in [0, 1] (inverse CDF, linear interpolation
+    /// between points). The first point's probability is a step at its size: a file that does
+    /// not start at `0 0` puts that much mass exactly there (as ns-2's empirical variables do).
     pub fn quantile(&self, u: f64) -> f64 {
         let u = u.clamp(0.0, 1.0);
-        let mut prev = (0.0, 0.0);
+        let Some(&first) = self.points.first() else {
+            return 0.0;
+        };
+        let mut prev = first;
         for &(s, p) in &self.points {
             if u <= p {
                 if p <= prev.1 {
@@ -282,11 +289,14 @@ impl SizeCdf {
         prev.0
     }
 
-    /// The mean size in bytes.
+    /// The mean size in bytes (the first point's step, plus each linear piece's midpoint).
     pub fn mean(&self) -> f64 {
-        let mut prev = (0.0, 0.0);
-        let mut m = 0.0;
-        for &(s, p) in &self.points {
+        let Some(&first) = self.points.first() else {
+            return 0.0;
+        };
+        let mut m = first.0 * first.1;
+        let mut prev = first;
+        for &(s, p) in &self.points[1..] {
             m += (p - prev.1) * (s + prev.0) / 2.0;
             prev = (s, p);
         }
@@ -480,6 +490,18 @@ mod tests {
         assert_eq!(a.quantile(0.75), 200.0);
         assert_eq!(a.quantile(1.0), 300.0);
         assert!((a.mean() - (0.5 * 50.0 + 0.5 * 200.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn first_point_is_a_step() {
+        let one = SizeCdf::parse("1000 100\n", "one").unwrap();
+        assert_eq!(one.quantile(0.0), 1000.0);
+        assert_eq!(one.quantile(0.37), 1000.0);
+        assert_eq!(one.mean(), 1000.0);
+        let c = SizeCdf::parse("100 0.5\n300 1\n", "c").unwrap();
+        assert_eq!(c.quantile(0.25), 100.0);
+        assert_eq!(c.quantile(0.75), 200.0);
+        assert!((c.mean() - (0.5 * 100.0 + 0.5 * 200.0)).abs() < 1e-9);
     }
 
     #[test]

@@ -206,3 +206,21 @@ fn pcap_links_capture_both_directions() {
         assert!(bytes.len() > 10_000, "{f}: {} bytes", bytes.len());
     }
 }
+
+#[test]
+fn figures_refuse_non_finite_values_and_empty_dirs() {
+    let d = tmp("nonfinite");
+    std::fs::write(d.join("summary.csv"), "key,value\nscenario,x\n").unwrap();
+    let (ok, out) = run(bin().arg("figures").arg(&d));
+    assert!(!ok && out.contains("nothing to plot"), "{out}");
+    std::fs::write(
+        d.join("timeseries.csv"),
+        "time_ns,series,value\n1,cwnd_bytes/0,5\n2,cwnd_bytes/0,inf\n",
+    )
+    .unwrap();
+    let (ok, out) = run(bin().arg("figures").arg(&d));
+    assert!(
+        !ok && out.contains("timeseries.csv") && out.contains("finite"),
+        "{out}"
+    );
+}
