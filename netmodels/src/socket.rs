@@ -62,7 +62,8 @@ pub const RECV_BUFFER_DATAGRAMS: usize = 4096;
 #[derive(Default)]
 struct SocketState {
     rx: VecDeque<(SimAddr, Bytes)>,
-    waker: Option<Waker>,
+    /// Every task waiting in `recv` (several tasks may share one socket).
+    wakers: Vec<Waker>,
     dropped: u64,
 }
 
@@ -84,7 +85,7 @@ impl SocketTable {
         match self.socks.get_mut(&to) {
             Some(s) if s.rx.len() < RECV_BUFFER_DATAGRAMS => {
                 s.rx.push_back((SimAddr::new(pkt.src, d.src_port), d.payload));
-                if let Some(w) = s.waker.take() {
+                for w in s.wakers.drain(..) {
                     w.wake();
                 }
             }
@@ -190,7 +191,9 @@ impl UdpSocket {
             match s.rx.pop_front() {
                 Some(d) => Poll::Ready(d),
                 None => {
-                    s.waker = Some(cx.waker().clone());
+                    if !s.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                        s.wakers.push(cx.waker().clone());
+                    }
                     Poll::Pending
                 }
             }

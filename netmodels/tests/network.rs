@@ -33,15 +33,29 @@ fn datagram_crosses_two_store_and_forward_hops_on_time() {
         api.bind(SimAddr::new(1, 7)).is_err(),
         "double bind must fail"
     );
+    // Two tasks wait on the same socket before anything is sent; each must get a datagram
+    // (with a single waker slot the first reader would never wake).
+    let b = std::rc::Rc::new(b);
+    let (b1, b2) = (b.clone(), b.clone());
+    let r1 = sim.handle().spawn(async move { b1.recv().await });
+    let r2 = sim.handle().spawn(async move { b2.recv().await });
     let got = sim.block_on(async move {
+        sim_core::rt::sleep(SimDuration::from_micros(1)).await;
+        a.send_to(&[1u8; 10], SimAddr::new(1, 7)).await.unwrap();
+        a.send_to(&[2u8; 20], SimAddr::new(1, 7)).await.unwrap();
+        let (x, y) = (r1.await.unwrap(), r2.await.unwrap());
+        let mut lens = [x.1.len(), y.1.len()];
+        lens.sort();
+        assert_eq!(lens, [10, 20]);
+        let t0 = sim_core::rt::now();
         a.send_to(&[42u8; 1000], SimAddr::new(1, 7)).await.unwrap();
         let mut buf = [0u8; 2000];
         let (n, from) = b.recv_from(&mut buf).await.unwrap();
-        (n, from, sim_core::rt::now(), buf[0])
+        (n, from, sim_core::rt::now() - t0, buf[0])
     });
     let (n, from, at, byte) = got.unwrap();
     assert_eq!((n, from, byte), (1000, SimAddr::new(0, 9), 42));
-    assert_eq!(at, SimTime(2 * 8224 + 2 * 7_000));
+    assert_eq!(at, SimDuration(2 * 8224 + 2 * 7_000));
 }
 
 #[test]

@@ -346,6 +346,17 @@ pub fn validate(s: &Scenario, file: &str) -> Result<(), ScenarioError> {
     s.transport
         .validate()
         .map_err(|e| invalid(file, "transport", e.to_string()))?;
+    if si > 0.0 && s.duration_s / (si * 1e-3) > 1e7 {
+        return Err(invalid(
+            file,
+            "output.sample_interval_ms",
+            format!(
+                "expected at most 10 million samples per series: {} s / {si} ms is {:.0}",
+                s.duration_s,
+                s.duration_s / (si * 1e-3)
+            ),
+        ));
+    }
     for (i, w) in s.workload.iter().enumerate() {
         w.validate()
             .map_err(|msg| invalid(file, &format!("workload[{i}].{}", msg.0), msg.1))?;
