@@ -1,17 +1,14 @@
 //! Drop-tail and drop-head FIFOs.
 
-use std::collections::VecDeque;
-
 use sim_core::SimTime;
 
-use super::{Limit, Queue};
+use super::{ByteFifo, Limit, Queue};
 use crate::packet::Packet;
 
 /// A FIFO that drops arriving packets that do not fit.
 #[derive(Debug)]
 pub struct DropTail {
-    q: VecDeque<Packet>,
-    bytes: u64,
+    q: ByteFifo,
     limit: Limit,
 }
 
@@ -19,8 +16,7 @@ impl DropTail {
     /// An empty FIFO bounded by `limit`.
     pub fn new(limit: Limit) -> Self {
         DropTail {
-            q: VecDeque::with_capacity(limit.initial_capacity()),
-            bytes: 0,
+            q: ByteFifo::with_capacity(limit.initial_capacity()),
             limit,
         }
     }
@@ -33,8 +29,7 @@ impl DropTail {
     /// Appends `pkt` if it fits; otherwise gives it back.
     #[inline]
     pub(crate) fn try_push(&mut self, pkt: Packet) -> Result<(), Packet> {
-        if self.limit.admits(self.q.len(), self.bytes, pkt.size) {
-            self.bytes += u64::from(pkt.size);
+        if self.limit.admits(self.q.len(), self.q.bytes(), pkt.size) {
             self.q.push_back(pkt);
             Ok(())
         } else {
@@ -45,9 +40,7 @@ impl DropTail {
     /// Removes the oldest packet.
     #[inline]
     pub(crate) fn pop(&mut self) -> Option<Packet> {
-        let p = self.q.pop_front()?;
-        self.bytes -= u64::from(p.size);
-        Some(p)
+        self.q.pop_front()
     }
 }
 
@@ -67,7 +60,7 @@ impl Queue for DropTail {
         self.q.len()
     }
     fn len_bytes(&self) -> u64 {
-        self.bytes
+        self.q.bytes()
     }
 }
 
@@ -75,8 +68,7 @@ impl Queue for DropTail {
 /// fit even in an empty queue is dropped itself.
 #[derive(Debug)]
 pub struct DropHead {
-    q: VecDeque<Packet>,
-    bytes: u64,
+    q: ByteFifo,
     limit: Limit,
 }
 
@@ -84,8 +76,7 @@ impl DropHead {
     /// An empty queue bounded by `limit`.
     pub fn new(limit: Limit) -> Self {
         DropHead {
-            q: VecDeque::with_capacity(limit.initial_capacity()),
-            bytes: 0,
+            q: ByteFifo::with_capacity(limit.initial_capacity()),
             limit,
         }
     }
@@ -98,27 +89,23 @@ impl Queue for DropHead {
             drops.push(pkt);
             return;
         }
-        while !self.limit.admits(self.q.len(), self.bytes, pkt.size) {
+        while !self.limit.admits(self.q.len(), self.q.bytes(), pkt.size) {
             match self.q.pop_front() {
                 Some(old) => {
-                    self.bytes -= u64::from(old.size);
                     drops.push(old);
                 }
                 None => break,
             }
         }
-        self.bytes += u64::from(pkt.size);
         self.q.push_back(pkt);
     }
     fn dequeue(&mut self, _now: SimTime, _drops: &mut Vec<Packet>) -> Option<Packet> {
-        let p = self.q.pop_front()?;
-        self.bytes -= u64::from(p.size);
-        Some(p)
+        self.q.pop_front()
     }
     fn len_packets(&self) -> usize {
         self.q.len()
     }
     fn len_bytes(&self) -> u64 {
-        self.bytes
+        self.q.bytes()
     }
 }

@@ -113,3 +113,43 @@ impl Limit {
         self.packets.unwrap_or(64).min(1024)
     }
 }
+
+/// A FIFO of packets that keeps its byte count, the storage shared by the FIFO disciplines.
+#[derive(Debug, Default)]
+pub(crate) struct ByteFifo {
+    q: std::collections::VecDeque<Packet>,
+    bytes: u64,
+}
+
+impl ByteFifo {
+    /// An empty FIFO with room for `n` packets before it reallocates.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        ByteFifo {
+            q: std::collections::VecDeque::with_capacity(n),
+            bytes: 0,
+        }
+    }
+    /// Appends a packet.
+    #[inline]
+    pub(crate) fn push_back(&mut self, pkt: Packet) {
+        self.bytes += u64::from(pkt.size);
+        self.q.push_back(pkt);
+    }
+    /// Removes the oldest packet.
+    #[inline]
+    pub(crate) fn pop_front(&mut self) -> Option<Packet> {
+        let p = self.q.pop_front()?;
+        self.bytes -= u64::from(p.size);
+        Some(p)
+    }
+    /// Packets held.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.q.len()
+    }
+    /// Bytes held.
+    #[inline]
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}

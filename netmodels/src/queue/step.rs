@@ -2,11 +2,9 @@
 //! it finds (not counting itself) holds at least K packets (or K bytes). Nothing is dropped
 //! before the hard limit; non-ECT packets are never marked.
 
-use std::collections::VecDeque;
-
 use sim_core::SimTime;
 
-use super::{Limit, Queue};
+use super::{ByteFifo, Limit, Queue};
 use crate::packet::Packet;
 
 /// The marking threshold K.
@@ -21,8 +19,7 @@ pub enum Threshold {
 /// A step-marking FIFO.
 #[derive(Debug)]
 pub struct StepMark {
-    q: VecDeque<Packet>,
-    bytes: u64,
+    q: ByteFifo,
     limit: Limit,
     k: Threshold,
     /// Packets marked CE by this queue.
@@ -33,8 +30,7 @@ impl StepMark {
     /// An empty queue marking at `k` with hard limit `limit`.
     pub fn new(k: Threshold, limit: Limit) -> Self {
         StepMark {
-            q: VecDeque::with_capacity(limit.initial_capacity()),
-            bytes: 0,
+            q: ByteFifo::with_capacity(limit.initial_capacity()),
             limit,
             k,
             marks: 0,
@@ -45,29 +41,26 @@ impl StepMark {
 impl Queue for StepMark {
     fn enqueue(&mut self, mut pkt: Packet, now: SimTime, drops: &mut Vec<Packet>) {
         pkt.enqueued_at = now;
-        if !self.limit.admits(self.q.len(), self.bytes, pkt.size) {
+        if !self.limit.admits(self.q.len(), self.q.bytes(), pkt.size) {
             drops.push(pkt);
             return;
         }
         let over = match self.k {
             Threshold::Packets(k) => self.q.len() >= k,
-            Threshold::Bytes(k) => self.bytes >= k,
+            Threshold::Bytes(k) => self.q.bytes() >= k,
         };
         if over && pkt.ecn != crate::packet::Ecn::Ce && pkt.mark_ce() {
             self.marks += 1;
         }
-        self.bytes += u64::from(pkt.size);
         self.q.push_back(pkt);
     }
     fn dequeue(&mut self, _now: SimTime, _drops: &mut Vec<Packet>) -> Option<Packet> {
-        let p = self.q.pop_front()?;
-        self.bytes -= u64::from(p.size);
-        Some(p)
+        self.q.pop_front()
     }
     fn len_packets(&self) -> usize {
         self.q.len()
     }
     fn len_bytes(&self) -> u64 {
-        self.bytes
+        self.q.bytes()
     }
 }
