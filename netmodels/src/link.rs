@@ -161,7 +161,7 @@ impl MahimahiTrace {
 
     fn time_of(&self, rep: u64, idx: usize) -> SimTime {
         let ms = rep * self.period_ms() + self.times_ms[idx];
-        SimTime(ms.saturating_mul(NS_PER_MS))
+        SimTime::from_nanos(ms.saturating_mul(NS_PER_MS))
     }
 }
 

@@ -55,7 +55,7 @@ fn datagram_crosses_two_store_and_forward_hops_on_time() {
     });
     let (n, from, at, byte) = got.unwrap();
     assert_eq!((n, from, byte), (1000, SimAddr::new(0, 9), 42));
-    assert_eq!(at, SimDuration(2 * 8224 + 2 * 7_000));
+    assert_eq!(at, SimDuration::from_nanos(2 * 8224 + 2 * 7_000));
 }
 
 #[test]
@@ -232,7 +232,7 @@ proptest! {
             let mut dst = hosts[d as usize % hosts.len()];
             if dst == src { dst = hosts[(d as usize + 1) % hosts.len()]; }
             let cc = [CcKind::Reno, CcKind::Cubic, CcKind::Dctcp][cc as usize];
-            let spec = FlowSpec { src, dst, size: Some(size), start: SimTime(start_us * 1000), cc, priority: 0 };
+            let spec = FlowSpec { src, dst, size: Some(size), start: SimTime::from_nanos(start_us * 1000), cc, priority: 0 };
             let id = net.add_flow(spec).unwrap();
             sizes.push((id, size));
         }

@@ -160,7 +160,7 @@ fn run(cfg: &QueueConfig, ops: &[Op]) -> Result<(), TestCaseError> {
                     led.take(&p, false);
                 }
             }
-            Op::Advance(ns) => now = SimTime(now.as_nanos() + ns),
+            Op::Advance(ns) => now = SimTime::from_nanos(now.as_nanos() + ns),
         }
         for p in drops.drain(..) {
             led.take(&p, true);
@@ -168,7 +168,7 @@ fn run(cfg: &QueueConfig, ops: &[Op]) -> Result<(), TestCaseError> {
         check(&*q, &led)?;
     }
     // Drain: everything comes out exactly once, and the queue ends empty with zero bytes.
-    now = SimTime(now.as_nanos() + 1_000_000_000);
+    now = SimTime::from_nanos(now.as_nanos() + 1_000_000_000);
     while let Some(p) = q.dequeue(now, &mut drops) {
         led.take(&p, false);
         for d in drops.drain(..) {

@@ -12,13 +12,19 @@ fn hold_queue(c: &mut Criterion) {
         let mut rng = RngStreams::new(1).stream("bench");
         let mut q = EventQueue::new();
         for i in 0..n {
-            q.push(SimTime(rng.random_range(0..1_000_000)), i as u32);
+            q.push(
+                SimTime::from_nanos(rng.random_range(0..1_000_000)),
+                i as u32,
+            );
         }
         g.throughput(Throughput::Elements(1));
         g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter(|| {
                 let (t, v) = q.pop().expect("queue never empties");
-                q.push(SimTime(t.0 + rng.random_range(1..1_000_000)), v);
+                q.push(
+                    SimTime::from_nanos(t.as_nanos() + rng.random_range(1..1_000_000)),
+                    v,
+                );
             })
         });
     }
@@ -31,7 +37,10 @@ struct Hold {
 impl Model for Hold {
     type Event = u32;
     fn handle(&mut self, _now: SimTime, ev: u32, sim: &Handle<u32>) {
-        sim.schedule_in(SimDuration(self.rng.random_range(1..1_000_000)), ev);
+        sim.schedule_in(
+            SimDuration::from_nanos(self.rng.random_range(1..1_000_000)),
+            ev,
+        );
     }
 }
 
@@ -41,16 +50,17 @@ fn hold_kernel(c: &mut Criterion) {
         let rng = RngStreams::new(1).stream("bench");
         let mut sim = Simulation::new(Hold { rng });
         for i in 0..n {
-            sim.handle().schedule_at(SimTime(u64::from(i) * 10), i);
+            sim.handle()
+                .schedule_at(SimTime::from_nanos(u64::from(i) * 10), i);
         }
-        sim.run_until(SimTime(1_000_000));
+        sim.run_until(SimTime::from_nanos(1_000_000));
         g.throughput(Throughput::Elements(10_000));
         g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter(|| {
                 // Advance until 10 000 more events have run.
                 let target = sim.stats().events + 10_000;
                 while sim.stats().events < target {
-                    sim.run_for(SimDuration(50_000));
+                    sim.run_for(SimDuration::from_nanos(50_000));
                 }
             })
         });

@@ -100,7 +100,7 @@ impl Recorder {
         let mut w = std::io::BufWriter::new(f);
         writeln!(w, "time_ns,series,value").map_err(io)?;
         for (t, id, v) in &self.rows {
-            writeln!(w, "{},{},{}", t.0, self.names[id.0 as usize], v).map_err(io)?;
+            writeln!(w, "{},{},{}", t.as_nanos(), self.names[id.0 as usize], v).map_err(io)?;
         }
         w.flush().map_err(io)
     }
@@ -141,12 +141,15 @@ mod tests {
         let a = r.series("cwnd/0");
         let b = r.series("qdelay");
         assert_eq!(r.series("cwnd/0"), a);
-        r.record(a, SimTime(5), 10.0);
-        r.record(b, SimTime(6), 0.5);
-        r.record(a, SimTime(7), 20.0);
+        r.record(a, SimTime::from_nanos(5), 10.0);
+        r.record(b, SimTime::from_nanos(6), 0.5);
+        r.record(a, SimTime::from_nanos(7), 20.0);
         assert_eq!(
             r.samples("cwnd/0"),
-            vec![(SimTime(5), 10.0), (SimTime(7), 20.0)]
+            vec![
+                (SimTime::from_nanos(5), 10.0),
+                (SimTime::from_nanos(7), 20.0)
+            ]
         );
         let p = dir.join("ts.csv");
         r.write_csv(&p).unwrap();

@@ -130,12 +130,12 @@ mod tests {
     fn same_time_is_fifo() {
         let mut q = EventQueue::new();
         for i in 0..100 {
-            q.push(SimTime(7), i);
+            q.push(SimTime::from_nanos(7), i);
         }
-        q.push(SimTime(3), -1);
-        assert_eq!(q.pop(), Some((SimTime(3), -1)));
+        q.push(SimTime::from_nanos(3), -1);
+        assert_eq!(q.pop(), Some((SimTime::from_nanos(3), -1)));
         for i in 0..100 {
-            assert_eq!(q.pop(), Some((SimTime(7), i)));
+            assert_eq!(q.pop(), Some((SimTime::from_nanos(7), i)));
         }
         assert_eq!(q.pop(), None);
     }
@@ -143,13 +143,13 @@ mod tests {
     #[test]
     fn cancelled_entries_never_pop() {
         let mut q = EventQueue::new();
-        let a = q.push(SimTime(1), "a");
-        q.push(SimTime(2), "b");
-        let c = q.push(SimTime(3), "c");
+        let a = q.push(SimTime::from_nanos(1), "a");
+        q.push(SimTime::from_nanos(2), "b");
+        let c = q.push(SimTime::from_nanos(3), "c");
         q.cancel(a);
         q.cancel(c);
-        assert_eq!(q.peek_time(), Some(SimTime(2)));
-        assert_eq!(q.pop(), Some((SimTime(2), "b")));
+        assert_eq!(q.peek_time(), Some(SimTime::from_nanos(2)));
+        assert_eq!(q.pop(), Some((SimTime::from_nanos(2), "b")));
         assert_eq!(q.pop(), None);
         assert!(q.cancelled.is_empty());
     }
@@ -157,9 +157,12 @@ mod tests {
     #[test]
     fn pop_until_respects_limit() {
         let mut q = EventQueue::new();
-        q.push(SimTime(10), 1);
-        assert_eq!(q.pop_until(SimTime(9)), None);
-        assert_eq!(q.pop_until(SimTime(10)), Some((SimTime(10), 1)));
+        q.push(SimTime::from_nanos(10), 1);
+        assert_eq!(q.pop_until(SimTime::from_nanos(9)), None);
+        assert_eq!(
+            q.pop_until(SimTime::from_nanos(10)),
+            Some((SimTime::from_nanos(10), 1))
+        );
     }
 
     proptest! {
@@ -169,7 +172,7 @@ mod tests {
             let mut q = EventQueue::new();
             let mut ids = Vec::new();
             for (i, t) in times.iter().enumerate() {
-                ids.push(q.push(SimTime(*t), i));
+                ids.push(q.push(SimTime::from_nanos(*t), i));
             }
             let mut expected: Vec<(u64, usize)> = Vec::new();
             for (i, t) in times.iter().enumerate() {
@@ -177,7 +180,7 @@ mod tests {
             }
             expected.sort();
             let mut got = Vec::new();
-            while let Some((t, i)) = q.pop() { got.push((t.0, i)); }
+            while let Some((t, i)) = q.pop() { got.push((t.as_nanos(), i)); }
             prop_assert_eq!(got, expected);
         }
     }

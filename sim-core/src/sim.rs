@@ -374,9 +374,9 @@ mod tests {
     impl Model for Log {
         type Event = u32;
         fn handle(&mut self, now: SimTime, ev: u32, sim: &Handle<u32>) {
-            self.0.push((now.0, ev));
+            self.0.push((now.as_nanos(), ev));
             if ev < 3 {
-                sim.schedule_in(SimDuration(10), ev + 1);
+                sim.schedule_in(SimDuration::from_nanos(10), ev + 1);
             }
         }
     }
@@ -384,8 +384,8 @@ mod tests {
     #[test]
     fn model_events_run_in_time_order() {
         let mut s = Simulation::new(Log(vec![]));
-        s.handle().schedule_at(SimTime(5), 0);
-        s.handle().schedule_at(SimTime(5), 100);
+        s.handle().schedule_at(SimTime::from_nanos(5), 0);
+        s.handle().schedule_at(SimTime::from_nanos(5), 100);
         s.run();
         assert_eq!(
             s.model().0,
@@ -397,8 +397,8 @@ mod tests {
     #[test]
     fn cancelled_event_does_not_run() {
         let mut s = Simulation::new(Log(vec![]));
-        let id = s.handle().schedule_at(SimTime(5), 50);
-        s.handle().schedule_at(SimTime(6), 60);
+        let id = s.handle().schedule_at(SimTime::from_nanos(5), 50);
+        s.handle().schedule_at(SimTime::from_nanos(6), 60);
         s.handle().cancel(id);
         s.run();
         assert_eq!(s.model().0, vec![(6, 60)]);
@@ -412,11 +412,11 @@ mod tests {
         let tx2 = tx.clone();
         h.spawn(async move {
             rt::sleep(SimDuration::from_millis(3)).await;
-            tx.send((rt::now().0, "a")).ok();
+            tx.send((rt::now().as_nanos(), "a")).ok();
         });
         h.spawn(async move {
             rt::sleep(SimDuration::from_millis(1)).await;
-            tx2.send((rt::now().0, "b")).ok();
+            tx2.send((rt::now().as_nanos(), "b")).ok();
         });
         let got = s.block_on(async move {
             let mut v = vec![];
@@ -426,7 +426,7 @@ mod tests {
             v
         });
         assert_eq!(got, Some(vec![(1_000_000, "b"), (3_000_000, "a")]));
-        assert_eq!(s.now(), SimTime(3_000_000));
+        assert_eq!(s.now(), SimTime::from_nanos(3_000_000));
     }
 
     #[test]
@@ -437,10 +437,10 @@ mod tests {
             rt::timeout(SimDuration::from_millis(2), slow).await
         });
         assert_eq!(r, Some(Err(rt::Elapsed)));
-        assert_eq!(s.now(), SimTime(2_000_000));
+        assert_eq!(s.now(), SimTime::from_nanos(2_000_000));
         s.run();
         // The 5 s timer was cancelled, so the clock never advanced to it.
-        assert_eq!(s.now(), SimTime(2_000_000));
+        assert_eq!(s.now(), SimTime::from_nanos(2_000_000));
     }
 
     #[test]
@@ -467,8 +467,8 @@ mod tests {
         let h = s.handle().clone();
         let h2 = h.clone();
         s.block_on(async move {
-            rt::sleep(SimDuration(4)).await;
-            h2.schedule_in(SimDuration(1), 99);
+            rt::sleep(SimDuration::from_nanos(4)).await;
+            h2.schedule_in(SimDuration::from_nanos(1), 99);
         });
         s.run();
         assert_eq!(s.model().0, vec![(5, 99)]);

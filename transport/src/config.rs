@@ -1,15 +1,15 @@
 //! [`TransportConfig`]: the parameters every flow of a scenario shares, as read from the
 //! `[transport]` table of a scenario file.
 
+use netrt::Duration;
 use serde::{Deserialize, Serialize};
-use sim_core::SimDuration;
 use thiserror::Error;
 
 /// Transport parameters (serde, `deny_unknown_fields`; every field has the documented default).
 ///
 /// Durations are plain numbers with their unit in the field name so that scenario files stay
 /// readable (`min_rto_us = 1000.0`); use the accessor methods ([`TransportConfig::min_rto`], …)
-/// to get [`SimDuration`]s.
+/// to get [`Duration`]s.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TransportConfig {
@@ -86,13 +86,13 @@ pub enum ConfigError {
     ZeroDupThresh,
 }
 
-fn from_secs(s: f64) -> SimDuration {
+fn from_secs(s: f64) -> Duration {
     if s.is_finite() {
-        SimDuration::from_secs_f64(s)
+        Duration::from_secs_f64(s)
     } else if s > 0.0 {
-        SimDuration::MAX
+        Duration::MAX
     } else {
-        SimDuration::ZERO
+        Duration::ZERO
     }
 }
 
@@ -136,19 +136,19 @@ impl TransportConfig {
         u64::from(self.mss.max(1))
     }
     /// The minimum RTO.
-    pub fn min_rto(&self) -> SimDuration {
+    pub fn min_rto(&self) -> Duration {
         from_secs(self.min_rto_us * 1e-6)
     }
     /// The RTO before any RTT sample.
-    pub fn initial_rto(&self) -> SimDuration {
+    pub fn initial_rto(&self) -> Duration {
         from_secs(self.initial_rto_ms * 1e-3)
     }
     /// The maximum RTO.
-    pub fn max_rto(&self) -> SimDuration {
+    pub fn max_rto(&self) -> Duration {
         from_secs(self.max_rto_s)
     }
     /// The delayed-ACK timeout, if delayed ACKs are on.
-    pub fn delayed_ack(&self) -> Option<SimDuration> {
+    pub fn delayed_ack(&self) -> Option<Duration> {
         self.delayed_ack_us.map(|us| from_secs(us * 1e-6))
     }
 
@@ -163,17 +163,17 @@ impl TransportConfig {
         self
     }
     /// Sets the minimum RTO (default 200 ms).
-    pub fn with_min_rto(mut self, d: SimDuration) -> Self {
+    pub fn with_min_rto(mut self, d: Duration) -> Self {
         self.min_rto_us = d.as_nanos() as f64 / 1e3;
         self
     }
     /// Sets the initial RTO (default 1 s).
-    pub fn with_initial_rto(mut self, d: SimDuration) -> Self {
+    pub fn with_initial_rto(mut self, d: Duration) -> Self {
         self.initial_rto_ms = d.as_nanos() as f64 / 1e6;
         self
     }
     /// Sets the delayed-ACK timeout (default `None`: every segment is ACKed at once).
-    pub fn with_delayed_ack(mut self, d: Option<SimDuration>) -> Self {
+    pub fn with_delayed_ack(mut self, d: Option<Duration>) -> Self {
         self.delayed_ack_us = d.map(|d| d.as_nanos() as f64 / 1e3);
         self
     }
@@ -197,26 +197,26 @@ mod tests {
     fn defaults_and_durations() {
         let c = TransportConfig::default();
         assert_eq!(c.validate(), Ok(()));
-        assert_eq!(c.min_rto(), SimDuration::from_millis(200));
-        assert_eq!(c.initial_rto(), SimDuration::from_secs(1));
-        assert_eq!(c.max_rto(), SimDuration::from_secs(60));
+        assert_eq!(c.min_rto(), Duration::from_millis(200));
+        assert_eq!(c.initial_rto(), Duration::from_secs(1));
+        assert_eq!(c.max_rto(), Duration::from_secs(60));
         assert_eq!(c.delayed_ack(), None);
         let c = c
-            .with_min_rto(SimDuration::from_millis(1))
-            .with_delayed_ack(Some(SimDuration::from_micros(500)));
-        assert_eq!(c.min_rto(), SimDuration::from_millis(1));
-        assert_eq!(c.delayed_ack(), Some(SimDuration::from_micros(500)));
+            .with_min_rto(Duration::from_millis(1))
+            .with_delayed_ack(Some(Duration::from_micros(500)));
+        assert_eq!(c.min_rto(), Duration::from_millis(1));
+        assert_eq!(c.delayed_ack(), Some(Duration::from_micros(500)));
     }
 
     #[test]
     fn parses_scenario_tables_and_rejects_unknown_fields() {
         let c: TransportConfig =
             toml::from_str("mss = 1460\necn = true\nmin_rto_us = 1000.0\n").expect("parse");
-        assert_eq!(c.min_rto(), SimDuration::from_millis(1));
+        assert_eq!(c.min_rto(), Duration::from_millis(1));
         assert!(c.ecn);
         assert_eq!(c.init_cwnd_pkts, 10);
         let c: TransportConfig = toml::from_str("delayed_ack_us = 40000.0").expect("parse");
-        assert_eq!(c.delayed_ack(), Some(SimDuration::from_millis(40)));
+        assert_eq!(c.delayed_ack(), Some(Duration::from_millis(40)));
         let e = toml::from_str::<TransportConfig>("min_rto = 1").expect_err("unknown field");
         assert!(e.to_string().contains("min_rto"), "{e}");
         let c: TransportConfig = toml::from_str("").expect("all defaults");

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use sim_core::{SimDuration, SimTime};
+use netrt::{Duration, Instant};
 
 use crate::cc::CongestionControl;
 use crate::config::TransportConfig;
@@ -21,7 +21,7 @@ use crate::wire::{AckInfo, Segment};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TxRecord {
     /// When it left the sender.
-    pub at: SimTime,
+    pub at: Instant,
     /// The segment.
     pub seg: Segment,
     /// Index among all data transmissions (0-based).
@@ -38,7 +38,7 @@ pub enum Fate {
     /// Deliver after the one-way delay plus `extra_delay` (reordering), CE-marked or not.
     Deliver {
         /// Added to the one-way delay.
-        extra_delay: SimDuration,
+        extra_delay: Duration,
         /// Arrives with ECN-CE.
         ce: bool,
     },
@@ -49,7 +49,7 @@ pub enum Fate {
 impl Fate {
     /// Plain delivery.
     pub const DELIVER: Fate = Fate::Deliver {
-        extra_delay: SimDuration::ZERO,
+        extra_delay: Duration::ZERO,
         ce: false,
     };
 }
@@ -69,16 +69,16 @@ pub struct Pair {
     /// The receiver under test.
     pub receiver: Receiver,
     /// Virtual time.
-    pub now: SimTime,
+    pub now: Instant,
     /// One-way propagation delay (each direction).
-    pub one_way: SimDuration,
+    pub one_way: Duration,
     /// Bottleneck rate of the data direction, bits/s (`None`: infinite).
     pub rate_bps: Option<u64>,
     /// Header bytes added to each segment's payload for serialization at the bottleneck.
     pub header_bytes: u32,
     /// Drop-tail bottleneck buffer, as the most queueing delay a segment may wait (`None`:
     /// unlimited). Only meaningful with `rate_bps`.
-    pub queue_limit: Option<SimDuration>,
+    pub queue_limit: Option<Duration>,
     /// Segments dropped by the bottleneck buffer.
     pub queue_drops: u64,
     /// Drop these (segment number, n-th transmission) pairs.
@@ -94,15 +94,15 @@ pub struct Pair {
     /// Dropped data transmissions.
     pub dropped: Vec<TxRecord>,
     /// ACKs as they reached the sender.
-    pub ack_log: Vec<(SimTime, AckInfo)>,
+    pub ack_log: Vec<(Instant, AckInfo)>,
     /// Receiver's in-order byte count after every delivered segment (arrival time, bytes).
-    pub delivered_log: Vec<(SimTime, u64)>,
+    pub delivered_log: Vec<(Instant, u64)>,
     total: Option<u64>,
     mss: u64,
-    link_free: SimTime,
+    link_free: Instant,
     acks_emitted: u64,
     order: u64,
-    queue: BTreeMap<(SimTime, u64), InFlight>,
+    queue: BTreeMap<(Instant, u64), InFlight>,
     tx_counts: BTreeMap<u64, u32>,
 }
 
@@ -122,14 +122,14 @@ impl Pair {
         cfg: TransportConfig,
         total: Option<u64>,
         cc: Box<dyn CongestionControl>,
-        one_way: SimDuration,
+        one_way: Duration,
         rate_bps: Option<u64>,
     ) -> Self {
         let mss = cfg.mss_bytes();
         Pair {
-            sender: Sender::new(cfg.clone(), total, cc, SimTime::ZERO),
+            sender: Sender::new(cfg.clone(), total, cc, Instant::ZERO),
             receiver: Receiver::new(cfg),
-            now: SimTime::ZERO,
+            now: Instant::ZERO,
             one_way,
             rate_bps,
             header_bytes: 0,
@@ -145,7 +145,7 @@ impl Pair {
             delivered_log: Vec::new(),
             total,
             mss,
-            link_free: SimTime::ZERO,
+            link_free: Instant::ZERO,
             acks_emitted: 0,
             order: 0,
             queue: BTreeMap::new(),
@@ -200,7 +200,7 @@ impl Pair {
 
     /// Runs until the flow is complete at both ends, nothing is left to do, the clock passes
     /// `deadline`, or `max_steps` steps were taken. Returns true if complete.
-    pub fn run_until_complete(&mut self, deadline: SimTime, max_steps: u64) -> bool {
+    pub fn run_until_complete(&mut self, deadline: Instant, max_steps: u64) -> bool {
         for _ in 0..max_steps {
             if self.is_complete() || self.now > deadline {
                 break;
@@ -213,7 +213,7 @@ impl Pair {
     }
 
     /// Runs until the clock reaches `t` (events at later times stay queued).
-    pub fn run_until(&mut self, t: SimTime, max_steps: u64) {
+    pub fn run_until(&mut self, t: Instant, max_steps: u64) {
         for _ in 0..max_steps {
             self.pump();
             let net = self.queue.keys().next().map(|k| k.0);
@@ -240,7 +240,7 @@ impl Pair {
     }
 
     /// Retransmissions: (time, segment number, n-th transmission).
-    pub fn retransmissions(&self) -> Vec<(SimTime, u64, u32)> {
+    pub fn retransmissions(&self) -> Vec<(Instant, u64, u32)> {
         self.tx_log
             .iter()
             .filter(|r| r.nth > 1)
@@ -285,7 +285,7 @@ impl Pair {
                 let depart = match self.rate_bps {
                     Some(r) => {
                         let bytes = u64::from(seg.len) + u64::from(self.header_bytes);
-                        let d = self.now.max(self.link_free) + SimDuration::transmission(bytes, r);
+                        let d = self.now.max(self.link_free) + Duration::transmission(bytes, r);
                         self.link_free = d;
                         d
                     }
@@ -304,7 +304,7 @@ impl Pair {
         }
     }
 
-    fn schedule(&mut self, at: SimTime, item: InFlight) {
+    fn schedule(&mut self, at: Instant, item: InFlight) {
         self.order += 1;
         self.queue.insert((at, self.order), item);
     }

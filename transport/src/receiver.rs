@@ -18,7 +18,7 @@
 
 use std::collections::VecDeque;
 
-use sim_core::SimTime;
+use netrt::Instant;
 
 use crate::config::TransportConfig;
 use crate::rangeset::RangeSet;
@@ -43,7 +43,7 @@ pub struct ReceiverStats {
 #[derive(Clone, Debug)]
 pub struct Receiver {
     mss: u64,
-    delack: Option<sim_core::SimDuration>,
+    delack: Option<netrt::Duration>,
     rcv_nxt: u64,
     ooo: RangeSet,
     /// SACK blocks in report order (most recent first).
@@ -54,10 +54,10 @@ pub struct Receiver {
     ce_state: bool,
     pending_segs: u16,
     pending_bytes: u64,
-    pending_since: Option<SimTime>,
-    pending_ts: SimTime,
+    pending_since: Option<Instant>,
+    pending_ts: Instant,
     /// ACKs to release at the given instants (second ACK of a CE-state change).
-    queued: VecDeque<(SimTime, AckInfo)>,
+    queued: VecDeque<(Instant, AckInfo)>,
     stats: ReceiverStats,
 }
 
@@ -76,7 +76,7 @@ impl Receiver {
             pending_segs: 0,
             pending_bytes: 0,
             pending_since: None,
-            pending_ts: SimTime::ZERO,
+            pending_ts: Instant::ZERO,
             queued: VecDeque::new(),
             stats: ReceiverStats::default(),
         }
@@ -84,7 +84,7 @@ impl Receiver {
 
     /// Takes in a data segment (`ce_marked`: it arrived with ECN-CE) and returns the ACK to send
     /// now, if any.
-    pub fn on_segment(&mut self, now: SimTime, seg: &Segment, ce_marked: bool) -> Option<AckInfo> {
+    pub fn on_segment(&mut self, now: Instant, seg: &Segment, ce_marked: bool) -> Option<AckInfo> {
         self.stats.segments += 1;
         if ce_marked {
             self.stats.ce_segments += 1;
@@ -162,7 +162,7 @@ impl Receiver {
 
     /// When [`Receiver::on_timeout`] must be called: the delayed-ACK deadline, or now for a
     /// queued ACK.
-    pub fn poll_timeout(&self) -> Option<SimTime> {
+    pub fn poll_timeout(&self) -> Option<Instant> {
         if let Some(&(t, _)) = self.queued.front() {
             return Some(t);
         }
@@ -171,7 +171,7 @@ impl Receiver {
     }
 
     /// Releases a queued or delayed ACK that is due at `now`.
-    pub fn on_timeout(&mut self, now: SimTime) -> Option<AckInfo> {
+    pub fn on_timeout(&mut self, now: Instant) -> Option<AckInfo> {
         if let Some(&(t, a)) = self.queued.front() {
             if t <= now {
                 self.queued.pop_front();
@@ -205,7 +205,7 @@ impl Receiver {
         self.ooo.iter()
     }
 
-    fn make_ack(&mut self, ts_echo: SimTime, segs: u16) -> AckInfo {
+    fn make_ack(&mut self, ts_echo: Instant, segs: u16) -> AckInfo {
         self.pending_segs = 0;
         self.pending_bytes = 0;
         self.pending_since = None;

@@ -1,6 +1,6 @@
 //! The RFC 6298 retransmission-timeout estimator.
 
-use sim_core::SimDuration;
+use netrt::Duration;
 
 /// Clock granularity G of RFC 6298 (the simulator's clock ticks in nanoseconds).
 const GRANULARITY: u64 = 1;
@@ -22,7 +22,7 @@ pub struct RttEstimator {
 
 impl RttEstimator {
     /// An estimator with no samples.
-    pub fn new(initial_rto: SimDuration, min_rto: SimDuration, max_rto: SimDuration) -> Self {
+    pub fn new(initial_rto: Duration, min_rto: Duration, max_rto: Duration) -> Self {
         let (min_rto, max_rto) = (min_rto.as_nanos(), max_rto.as_nanos().max(1));
         RttEstimator {
             srtt: None,
@@ -35,7 +35,7 @@ impl RttEstimator {
     }
 
     /// Feeds one RTT sample.
-    pub fn sample(&mut self, r: SimDuration) {
+    pub fn sample(&mut self, r: Duration) {
         let r = r.as_nanos();
         match self.srtt {
             None => {
@@ -60,19 +60,19 @@ impl RttEstimator {
     }
 
     /// The current RTO, including backoff.
-    pub fn rto(&self) -> SimDuration {
+    pub fn rto(&self) -> Duration {
         let shifted = u128::from(self.base_rto) << self.backoff;
-        SimDuration(shifted.min(u128::from(self.max_rto)) as u64)
+        Duration::from_nanos(shifted.min(u128::from(self.max_rto)) as u64)
     }
 
     /// Smoothed RTT.
-    pub fn srtt(&self) -> Option<SimDuration> {
-        self.srtt.map(SimDuration)
+    pub fn srtt(&self) -> Option<Duration> {
+        self.srtt.map(Duration::from_nanos)
     }
 
     /// RTT variation.
-    pub fn rttvar(&self) -> SimDuration {
-        SimDuration(self.rttvar)
+    pub fn rttvar(&self) -> Duration {
+        Duration::from_nanos(self.rttvar)
     }
 }
 
@@ -80,13 +80,13 @@ impl RttEstimator {
 mod tests {
     use super::*;
 
-    fn ms(n: u64) -> SimDuration {
-        SimDuration::from_millis(n)
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
     }
 
     #[test]
     fn rfc6298_numbers() {
-        let mut e = RttEstimator::new(ms(1000), ms(200), SimDuration::from_secs(60));
+        let mut e = RttEstimator::new(ms(1000), ms(200), Duration::from_secs(60));
         assert_eq!(e.rto(), ms(1000));
         assert_eq!(e.srtt(), None);
         // First sample 100 ms: SRTT 100, RTTVAR 50, RTO = 100 + 200 = 300 ms.
@@ -97,19 +97,19 @@ mod tests {
         // Second sample 200 ms: RTTVAR = 3/4·50 + 1/4·100 = 62.5; SRTT = 7/8·100 + 1/8·200 = 112.5;
         // RTO = 112.5 + 250 = 362.5 ms.
         e.sample(ms(200));
-        assert_eq!(e.rttvar(), SimDuration::from_micros(62_500));
-        assert_eq!(e.srtt(), Some(SimDuration::from_micros(112_500)));
-        assert_eq!(e.rto(), SimDuration::from_micros(362_500));
+        assert_eq!(e.rttvar(), Duration::from_micros(62_500));
+        assert_eq!(e.srtt(), Some(Duration::from_micros(112_500)));
+        assert_eq!(e.rto(), Duration::from_micros(362_500));
         // Steady 112.5 ms samples shrink RTTVAR until min_rto binds.
         for _ in 0..100 {
-            e.sample(SimDuration::from_micros(112_500));
+            e.sample(Duration::from_micros(112_500));
         }
         assert_eq!(e.rto(), ms(200));
     }
 
     #[test]
     fn backoff_doubles_and_caps() {
-        let mut e = RttEstimator::new(ms(1000), ms(200), SimDuration::from_secs(60));
+        let mut e = RttEstimator::new(ms(1000), ms(200), Duration::from_secs(60));
         e.backoff();
         assert_eq!(e.rto(), ms(2000));
         e.backoff();
@@ -117,19 +117,15 @@ mod tests {
         for _ in 0..100 {
             e.backoff();
         }
-        assert_eq!(e.rto(), SimDuration::from_secs(60));
+        assert_eq!(e.rto(), Duration::from_secs(60));
         e.sample(ms(10));
         assert_eq!(e.rto(), ms(200));
     }
 
     #[test]
     fn min_rto_applies_to_small_rtts() {
-        let mut e = RttEstimator::new(
-            ms(1000),
-            SimDuration::from_millis(1),
-            SimDuration::from_secs(60),
-        );
-        e.sample(SimDuration::from_micros(20));
+        let mut e = RttEstimator::new(ms(1000), Duration::from_millis(1), Duration::from_secs(60));
+        e.sample(Duration::from_micros(20));
         // 20 us + 4·10 us = 60 us < 1 ms.
         assert_eq!(e.rto(), ms(1));
     }

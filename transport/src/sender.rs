@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 
-use sim_core::{SimDuration, SimTime};
+use netrt::{Duration, Instant};
 
 use crate::cc::{AckSignals, CongestionControl, LossEvent};
 use crate::config::TransportConfig;
@@ -41,15 +41,15 @@ pub struct SenderStats {
     /// ACKs processed.
     pub acks: u64,
     /// Smoothed RTT (None before the first sample).
-    pub srtt: Option<SimDuration>,
+    pub srtt: Option<Duration>,
     /// RTT variation.
-    pub rttvar: SimDuration,
+    pub rttvar: Duration,
     /// The latest RTT sample.
-    pub latest_rtt: Option<SimDuration>,
+    pub latest_rtt: Option<Duration>,
     /// The smallest RTT sample.
-    pub min_rtt: Option<SimDuration>,
+    pub min_rtt: Option<Duration>,
     /// The current retransmission timeout (including backoff).
-    pub rto: SimDuration,
+    pub rto: Duration,
 }
 
 /// One transmitted, not yet cumulatively acknowledged segment.
@@ -58,11 +58,11 @@ struct SegState {
     seq: u64,
     len: u32,
     /// Time of the latest transmission.
-    sent_at: SimTime,
+    sent_at: Instant,
     /// Delivery-rate bookkeeping at the latest transmission (BBR's rate sampling).
     delivered: u64,
-    delivered_time: SimTime,
-    first_sent_time: SimTime,
+    delivered_time: Instant,
+    first_sent_time: Instant,
     transmissions: u32,
     sacked: bool,
     /// Marked lost and waiting for a retransmission.
@@ -88,10 +88,10 @@ struct Recovery {
 /// The candidate segment of a delivery-rate sample: the most recently sent of those delivered.
 #[derive(Clone, Copy, Debug)]
 struct RateCandidate {
-    sent_at: SimTime,
+    sent_at: Instant,
     delivered: u64,
-    delivered_time: SimTime,
-    first_sent_time: SimTime,
+    delivered_time: Instant,
+    first_sent_time: Instant,
 }
 
 /// The sending side of one flow.
@@ -118,13 +118,13 @@ pub struct Sender {
     /// Send the first retransmission of a fast-recovery episode even if the window is full.
     force_rtx: bool,
     rtt: RttEstimator,
-    rto_deadline: Option<SimTime>,
+    rto_deadline: Option<Instant>,
     timeout_since_ack: bool,
-    next_send: SimTime,
+    next_send: Instant,
     // Delivery-rate sampling.
     delivered: u64,
-    delivered_time: SimTime,
-    first_sent_time: SimTime,
+    delivered_time: Instant,
+    first_sent_time: Instant,
     rate_outgoing: u64,
     rate_incoming: u64,
     last_signals: Option<AckSignals>,
@@ -137,7 +137,7 @@ impl Sender {
         cfg: TransportConfig,
         total_bytes: Option<u64>,
         cc: Box<dyn CongestionControl>,
-        now: SimTime,
+        now: Instant,
     ) -> Self {
         let rtt = RttEstimator::new(cfg.initial_rto(), cfg.min_rto(), cfg.max_rto());
         let stats = SenderStats {
@@ -176,7 +176,7 @@ impl Sender {
 
     /// Processes an acknowledgement. Malformed, stale or duplicate ACKs are tolerated: the
     /// cumulative point is clamped to what was sent and SACK blocks outside the window ignored.
-    pub fn on_ack(&mut self, now: SimTime, ack: &AckInfo) {
+    pub fn on_ack(&mut self, now: Instant, ack: &AckInfo) {
         self.stats.acks += 1;
         let mss32 = u32::try_from(self.mss).unwrap_or(u32::MAX);
         let mut sig = AckSignals {
@@ -352,7 +352,7 @@ impl Sender {
 
     /// The next segment to put on the wire at `now`, if the window, the pacer and the data allow.
     /// Retransmissions go before new data.
-    pub fn poll_transmit(&mut self, now: SimTime) -> Option<Segment> {
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Segment> {
         if self.pacing_rate_bps().is_some() && now < self.next_send {
             return None;
         }
@@ -414,7 +414,7 @@ impl Sender {
             self.rto_deadline = Some(now + self.rtt.rto());
         }
         if let Some(rate) = self.pacing_rate_bps() {
-            self.next_send = now + SimDuration::transmission(u64::from(len), rate);
+            self.next_send = now + Duration::transmission(u64::from(len), rate);
         }
         let fin = self.total.is_some_and(|t| seq + u64::from(len) >= t);
         Some(Segment {
@@ -429,7 +429,7 @@ impl Sender {
     /// When the sender next needs [`Sender::on_timeout`] (or [`Sender::poll_transmit`], for the
     /// pacer): the earlier of the RTO deadline and the next pacing release (only when the window
     /// would let a segment out).
-    pub fn poll_timeout(&self) -> Option<SimTime> {
+    pub fn poll_timeout(&self) -> Option<Instant> {
         let pace =
             (self.pacing_rate_bps().is_some() && self.can_send_unpaced()).then_some(self.next_send);
         match (self.rto_deadline, pace) {
@@ -441,7 +441,7 @@ impl Sender {
     /// Fires the retransmission timer if it is due at `now` (otherwise does nothing): backs the
     /// RTO off, tells the controller, marks every outstanding un-SACKed segment lost and goes back
     /// to the oldest one.
-    pub fn on_timeout(&mut self, now: SimTime) {
+    pub fn on_timeout(&mut self, now: Instant) {
         let Some(deadline) = self.rto_deadline else {
             return;
         };
@@ -530,7 +530,7 @@ impl Sender {
     }
 
     /// The current retransmission timeout.
-    pub fn rto(&self) -> SimDuration {
+    pub fn rto(&self) -> Duration {
         self.rtt.rto()
     }
 
@@ -564,7 +564,7 @@ impl Sender {
         Some(u64::try_from(bps).unwrap_or(u64::MAX).max(1))
     }
 
-    fn update_rtt_stats(&mut self, r: SimDuration) {
+    fn update_rtt_stats(&mut self, r: Duration) {
         self.stats.srtt = self.rtt.srtt();
         self.stats.rttvar = self.rtt.rttvar();
         self.stats.rto = self.rtt.rto();
@@ -686,7 +686,7 @@ impl Sender {
 }
 
 /// `bytes / elapsed` in bytes per second; `None` for a zero interval.
-fn per_sec(bytes: u64, elapsed: SimDuration) -> Option<u64> {
+fn per_sec(bytes: u64, elapsed: Duration) -> Option<u64> {
     let ns = elapsed.as_nanos();
     if ns == 0 {
         return None;

@@ -1,7 +1,7 @@
 //! What the transport puts in packets: data segments and acknowledgements. The network model
 //! carries these inside its packets; sizes on the wire are accounted by the network model.
 
-use sim_core::SimTime;
+use netrt::Instant;
 
 /// The most SACK blocks an ACK carries (as with TCP timestamps enabled).
 pub const MAX_SACK_BLOCKS: usize = 3;
@@ -14,7 +14,7 @@ pub struct Segment {
     /// Payload bytes.
     pub len: u32,
     /// The sender's clock when this copy was sent (echoed by the receiver, like TCP timestamps).
-    pub ts: SimTime,
+    pub ts: Instant,
     /// True for a retransmitted copy.
     pub retransmit: bool,
     /// True when this segment carries the last byte of the stream.
@@ -42,7 +42,7 @@ pub struct AckInfo {
     /// ECN echo: the segment(s) this ACK covers arrived CE-marked.
     pub ece: bool,
     /// Timestamp echo of the segment that triggered this ACK.
-    pub ts_echo: SimTime,
+    pub ts_echo: Instant,
     /// Number of data segments this ACK acknowledges at the receiver (1, or more when delayed).
     pub segs: u16,
 }

@@ -6,7 +6,7 @@ use super::*;
 use crate::queue::tests::de::{from_pairs, V};
 
 fn ms(n: u64) -> SimTime {
-    SimTime(n * 1_000_000)
+    SimTime::from_nanos(n * 1_000_000)
 }
 
 fn trace(text: &str) -> TraceLink {
@@ -23,23 +23,38 @@ fn fixed_rate_serialization_rounds_up_to_whole_nanoseconds() {
     let mut l = LinkServer::fixed(96_000_000);
     // 1500 bytes at 96 Mbit/s = 125 us.
     assert_eq!(
-        l.departure(SimTime(10_000), 1500),
-        SimTime(135_000),
+        l.departure(SimTime::from_nanos(10_000), 1500),
+        SimTime::from_nanos(135_000),
         "start + 125 us"
     );
     // Back to back: the next packet starts when the previous left.
-    assert_eq!(l.departure(SimTime(135_000), 1500), SimTime(260_000));
+    assert_eq!(
+        l.departure(SimTime::from_nanos(135_000), 1500),
+        SimTime::from_nanos(260_000)
+    );
     assert_eq!(l.nominal_bps(), 96_000_000);
     // 1 byte at 3 bit/s = 2.666...67 s, rounded up.
     let mut slow = FixedRate::new(3);
-    assert_eq!(slow.departure(SimTime::ZERO, 1), SimTime(2_666_666_667));
+    assert_eq!(
+        slow.departure(SimTime::ZERO, 1),
+        SimTime::from_nanos(2_666_666_667)
+    );
     // 1 byte at 10 Gbit/s = 0.8 ns -> 1 ns.
     let mut fast = FixedRate::new(10_000_000_000);
-    assert_eq!(fast.departure(SimTime(5), 1), SimTime(6));
+    assert_eq!(
+        fast.departure(SimTime::from_nanos(5), 1),
+        SimTime::from_nanos(6)
+    );
     // A call before the previous departure still waits for it (FIFO).
     let mut f = FixedRate::new(8_000_000); // 1 byte/us
-    assert_eq!(f.departure(SimTime::ZERO, 1000), SimTime(1_000_000));
-    assert_eq!(f.departure(SimTime(500_000), 1000), SimTime(2_000_000));
+    assert_eq!(
+        f.departure(SimTime::ZERO, 1000),
+        SimTime::from_nanos(1_000_000)
+    );
+    assert_eq!(
+        f.departure(SimTime::from_nanos(500_000), 1000),
+        SimTime::from_nanos(2_000_000)
+    );
 }
 
 #[test]
@@ -62,7 +77,7 @@ fn trace_link_hand_computed_deliveries() {
     // An idle link loses its opportunities: at 11 ms the next is 12 ms.
     assert_eq!(l.departure(ms(11), 1), ms(12));
     // A packet starting between opportunities waits for the next.
-    assert_eq!(l.departure(SimTime(12_000_001), 1500), ms(15));
+    assert_eq!(l.departure(SimTime::from_nanos(12_000_001), 1500), ms(15));
 }
 
 #[test]
@@ -92,7 +107,7 @@ fn trace_link_wraps_around_with_period_equal_to_last_timestamp() {
     // Far in the future (repetition 250 000): 1 000 000 ms is a multiple of the period.
     assert_eq!(l.departure(ms(1_000_000), 4500), ms(1_000_000));
     assert_eq!(
-        l.departure(ms(1_000_000) + SimDuration(1), 1500),
+        l.departure(ms(1_000_000) + SimDuration::from_nanos(1), 1500),
         ms(1_000_004)
     );
     // Trace of 2, 2, 5: 20 ms is the last opportunity of the fourth period.
@@ -318,7 +333,7 @@ mod reference_prop {
                 if !back_to_back {
                     now += gap;
                 }
-                let a = link.departure(SimTime(now), size);
+                let a = link.departure(SimTime::from_nanos(now), size);
                 let b = reference.departure(now, size);
                 prop_assert_eq!(a.as_nanos(), b, "request of {} bytes at {} ns", size, now);
                 now = b;

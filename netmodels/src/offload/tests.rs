@@ -252,14 +252,14 @@ fn device_configs_from_scenario_form() {
 #[test]
 fn nic_processor_serves_packets_fifo() {
     let mut n = nic();
-    let t0 = sim_core::SimTime(0);
+    let t0 = sim_core::SimTime::from_nanos(0);
     // Two 1500-byte packets arriving together: 1.2 us each, back to back.
-    assert_eq!(n.process(t0, 1500), sim_core::SimTime(1200));
-    assert_eq!(n.process(t0, 1500), sim_core::SimTime(2400));
+    assert_eq!(n.process(t0, 1500), sim_core::SimTime::from_nanos(1200));
+    assert_eq!(n.process(t0, 1500), sim_core::SimTime::from_nanos(2400));
     // One arriving after the processor went idle starts at once.
     assert_eq!(
-        n.process(sim_core::SimTime(10_000), 64),
-        sim_core::SimTime(11_000)
+        n.process(sim_core::SimTime::from_nanos(10_000), 64),
+        sim_core::SimTime::from_nanos(11_000)
     );
 }
 

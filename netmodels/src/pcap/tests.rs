@@ -87,11 +87,14 @@ fn checksum_matches_rfc1071_example() {
 #[test]
 fn pcap_round_trip_tcp_data_ack_and_udp() {
     let mut tap = PcapTap::new(Vec::new()).unwrap();
-    tap.record(SimTime(1_500_000_123), &data_pkt()).unwrap();
-    tap.record(SimTime(2_000_000_000), &ack_pkt()).unwrap();
+    tap.record(SimTime::from_nanos(1_500_000_123), &data_pkt())
+        .unwrap();
+    tap.record(SimTime::from_nanos(2_000_000_000), &ack_pkt())
+        .unwrap();
     let long: &'static [u8] = &[7u8; 200];
-    tap.record(SimTime(3), &udp_pkt(b"hello")).unwrap();
-    tap.record(SimTime(4), &udp_pkt(long)).unwrap();
+    tap.record(SimTime::from_nanos(3), &udp_pkt(b"hello"))
+        .unwrap();
+    tap.record(SimTime::from_nanos(4), &udp_pkt(long)).unwrap();
     assert_eq!(tap.packets(), 4);
     let bytes = tap.into_inner().unwrap();
 
@@ -185,7 +188,7 @@ fn pcap_file_is_created_and_flushed() {
     let path = std::env::temp_dir().join(format!("netmodels-pcap-{}.pcap", std::process::id()));
     {
         let mut tap = PcapTap::create(&path).unwrap();
-        tap.record(SimTime(10), &data_pkt()).unwrap();
+        tap.record(SimTime::from_nanos(10), &data_pkt()).unwrap();
         tap.flush().unwrap();
     }
     let f = std::fs::File::open(&path).unwrap();

@@ -20,7 +20,7 @@ fn rng(name: &str) -> sim_core::SimRng {
 }
 
 fn ms(n: u64) -> SimTime {
-    SimTime(n * 1_000_000)
+    SimTime::from_nanos(n * 1_000_000)
 }
 
 fn drain_ids(q: &mut dyn Queue, now: SimTime) -> Vec<u64> {
@@ -42,7 +42,7 @@ fn drop_tail_drops_arrivals_beyond_packet_limit_and_serves_fifo() {
     let mut q = DropTail::new(Limit::packets(3));
     let mut drops = Vec::new();
     for i in 0..5 {
-        q.enqueue(pkt(i, 0, 100), SimTime(i), &mut drops);
+        q.enqueue(pkt(i, 0, 100), SimTime::from_nanos(i), &mut drops);
     }
     assert_eq!(ids(&drops), vec![3, 4]);
     assert_eq!((q.len_packets(), q.len_bytes()), (3, 300));
@@ -78,7 +78,7 @@ fn drop_head_drops_the_oldest_to_admit_the_new() {
     let mut q = DropHead::new(Limit::packets(3));
     let mut drops = Vec::new();
     for i in 0..5 {
-        q.enqueue(pkt(i, 0, 100), SimTime(i), &mut drops);
+        q.enqueue(pkt(i, 0, 100), SimTime::from_nanos(i), &mut drops);
     }
     assert_eq!(ids(&drops), vec![0, 1]);
     assert_eq!(drain_ids(&mut q, ms(1)), vec![2, 3, 4]);
@@ -322,12 +322,14 @@ fn codel_drops_only_after_an_interval_above_target() {
     assert_eq!(q.count(), 2);
     // Then at 210 + 100/sqrt(2) = 280.710678 ms.
     assert_eq!(
-        q.dequeue(SimTime(280_710_677), &mut drops).map(|p| p.id),
+        q.dequeue(SimTime::from_nanos(280_710_677), &mut drops)
+            .map(|p| p.id),
         Some(8)
     );
     assert_eq!(drops.len(), 2);
     assert_eq!(
-        q.dequeue(SimTime(280_710_678), &mut drops).map(|p| p.id),
+        q.dequeue(SimTime::from_nanos(280_710_678), &mut drops)
+            .map(|p| p.id),
         Some(10)
     );
     assert_eq!(ids(&drops), vec![3, 6, 9]);

@@ -1,6 +1,6 @@
 //! CUBIC (RFC 9438, the successor of RFC 8312).
 
-use sim_core::{SimDuration, SimTime};
+use netrt::{Duration, Instant};
 
 use super::{slow_start_increase, AckSignals, CongestionControl, LossEvent};
 
@@ -25,10 +25,10 @@ pub struct Cubic {
     /// W_max in segments (0 before the first congestion event).
     w_max: f64,
     k_secs: f64,
-    epoch_start: Option<SimTime>,
+    epoch_start: Option<Instant>,
     /// Reno-friendly estimate, segments.
     w_est: f64,
-    min_rtt: Option<SimDuration>,
+    min_rtt: Option<Duration>,
 }
 
 impl Cubic {
@@ -60,7 +60,7 @@ impl Cubic {
         self.k_secs
     }
     /// The start of the current congestion-avoidance epoch.
-    pub fn epoch_start(&self) -> Option<SimTime> {
+    pub fn epoch_start(&self) -> Option<Instant> {
         self.epoch_start
     }
 
@@ -75,7 +75,7 @@ impl Cubic {
         self.epoch_start = None;
     }
 
-    fn start_epoch(&mut self, now: SimTime) {
+    fn start_epoch(&mut self, now: Instant) {
         let cwnd_seg = self.cwnd / self.mss;
         self.epoch_start = Some(now);
         if cwnd_seg < self.w_max {
@@ -92,7 +92,7 @@ impl CongestionControl for Cubic {
     fn name(&self) -> &str {
         "cubic"
     }
-    fn on_ack(&mut self, now: SimTime, s: &AckSignals) {
+    fn on_ack(&mut self, now: Instant, s: &AckSignals) {
         if let Some(r) = s.rtt_sample {
             self.min_rtt = Some(self.min_rtt.map_or(r, |m| m.min(r)));
         }
@@ -108,7 +108,7 @@ impl CongestionControl for Cubic {
             self.start_epoch(now);
             return self.on_ack(now, s);
         };
-        let rtt = self.min_rtt.unwrap_or(SimDuration::ZERO).as_secs_f64();
+        let rtt = self.min_rtt.unwrap_or(Duration::ZERO).as_secs_f64();
         let t = now.saturating_since(epoch).as_secs_f64();
         let cwnd_seg = self.cwnd / self.mss;
         let target = self.w_cubic(t + rtt).clamp(cwnd_seg, 1.5 * cwnd_seg);
@@ -126,11 +126,11 @@ impl CongestionControl for Cubic {
         }
         self.cwnd = next * self.mss;
     }
-    fn on_loss(&mut self, _now: SimTime, _loss: &LossEvent) {
+    fn on_loss(&mut self, _now: Instant, _loss: &LossEvent) {
         self.congestion_event();
         self.cwnd = self.ssthresh;
     }
-    fn on_timeout(&mut self, _now: SimTime) {
+    fn on_timeout(&mut self, _now: Instant) {
         self.congestion_event();
         self.cwnd = self.mss;
     }

@@ -1,7 +1,7 @@
 //! DCTCP (RFC 8257): Reno growth, and on ECN echoes a cut by `alpha/2` once per window, where
 //! `alpha` is an EWMA (g = 1/16) of the fraction of bytes marked per window of data.
 
-use sim_core::SimTime;
+use netrt::Instant;
 
 use super::{AckSignals, CongestionControl, LossEvent, NewReno};
 
@@ -55,7 +55,7 @@ impl CongestionControl for Dctcp {
     fn name(&self) -> &str {
         "dctcp"
     }
-    fn on_ack(&mut self, now: SimTime, s: &AckSignals) {
+    fn on_ack(&mut self, now: Instant, s: &AckSignals) {
         self.acked_in_window = self.acked_in_window.saturating_add(s.bytes_delivered);
         self.marked_in_window = self.marked_in_window.saturating_add(s.ecn_bytes);
         let Some(window_end) = self.window_end else {
@@ -87,10 +87,10 @@ impl CongestionControl for Dctcp {
             self.reno.on_ack(now, s);
         }
     }
-    fn on_loss(&mut self, now: SimTime, loss: &LossEvent) {
+    fn on_loss(&mut self, now: Instant, loss: &LossEvent) {
         self.reno.on_loss(now, loss);
     }
-    fn on_timeout(&mut self, now: SimTime) {
+    fn on_timeout(&mut self, now: Instant) {
         self.cwr_end = None;
         self.reno.on_timeout(now);
     }

@@ -13,15 +13,15 @@ pub use cubic::Cubic;
 pub use dctcp::Dctcp;
 pub use reno::NewReno;
 
+use netrt::{Duration, Instant};
 use serde::{Deserialize, Serialize};
-use sim_core::{SimDuration, SimTime};
 
 /// Everything the sender measured on one ACK. Byte and packet counts are for this ACK only;
 /// rates are the latest delivery-rate sample (kept until a newer one exists).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AckSignals {
     /// When the ACK arrived.
-    pub now: SimTime,
+    pub now: Instant,
     /// The sender's MSS (payload bytes).
     pub mss: u32,
     /// Bytes newly acknowledged by the cumulative ACK (including bytes SACKed earlier).
@@ -47,7 +47,7 @@ pub struct AckSignals {
     /// True when a retransmission timeout fired since the previous ACK.
     pub was_timeout: bool,
     /// RTT measured from the timestamp echo, if this ACK acknowledged new data.
-    pub rtt_sample: Option<SimDuration>,
+    pub rtt_sample: Option<Duration>,
     /// Delivery-rate sample, send side: bytes delivered over the time it took to send them (B/s).
     pub rate_outgoing: u64,
     /// Delivery-rate sample, ACK side: bytes delivered over the time their ACKs took (B/s).
@@ -91,13 +91,13 @@ pub trait CongestionControl: std::fmt::Debug {
     /// Short name (`"reno"`, `"cubic"`, `"dctcp"`, …).
     fn name(&self) -> &str;
     /// Every ACK, including duplicate ACKs.
-    fn on_ack(&mut self, _now: SimTime, _signals: &AckSignals) {}
+    fn on_ack(&mut self, _now: Instant, _signals: &AckSignals) {}
     /// Loss detected by duplicate ACKs / SACK; once per recovery episode.
-    fn on_loss(&mut self, _now: SimTime, _loss: &LossEvent) {}
+    fn on_loss(&mut self, _now: Instant, _loss: &LossEvent) {}
     /// The cumulative ACK passed the recovery point.
-    fn on_recovery_exit(&mut self, _now: SimTime) {}
+    fn on_recovery_exit(&mut self, _now: Instant) {}
     /// A retransmission timeout fired.
-    fn on_timeout(&mut self, _now: SimTime) {}
+    fn on_timeout(&mut self, _now: Instant) {}
     /// Congestion window in bytes. The sender keeps at most this many bytes in flight (but
     /// always lets one segment out when nothing is in flight).
     fn cwnd_bytes(&self) -> u64;

@@ -1,6 +1,6 @@
 //! NewReno (RFC 5681 / RFC 6582 window rules; recovery itself lives in the sender).
 
-use sim_core::SimTime;
+use netrt::Instant;
 
 use super::{slow_start_increase, AckSignals, CongestionControl, LossEvent};
 
@@ -72,15 +72,15 @@ impl CongestionControl for NewReno {
     fn name(&self) -> &str {
         "reno"
     }
-    fn on_ack(&mut self, _now: SimTime, s: &AckSignals) {
+    fn on_ack(&mut self, _now: Instant, s: &AckSignals) {
         if !s.in_recovery {
             self.grow(s.bytes_acked);
         }
     }
-    fn on_loss(&mut self, _now: SimTime, _loss: &LossEvent) {
+    fn on_loss(&mut self, _now: Instant, _loss: &LossEvent) {
         self.reduce(0.5);
     }
-    fn on_timeout(&mut self, _now: SimTime) {
+    fn on_timeout(&mut self, _now: Instant) {
         self.timeout();
     }
     fn cwnd_bytes(&self) -> u64 {

@@ -2,7 +2,7 @@
 //! a tiny driver acknowledges one window per round trip, one segment per ACK, ACKs spread evenly
 //! over the round.
 
-use sim_core::SimDuration;
+use netrt::Duration;
 
 use super::*;
 
@@ -10,15 +10,15 @@ const MSS: u64 = 1000;
 
 /// A synthetic flow: each round sends one cwnd and acknowledges it segment by segment.
 struct Rounds {
-    now: SimTime,
-    rtt: SimDuration,
+    now: Instant,
+    rtt: Duration,
     una: u64,
 }
 
 impl Rounds {
-    fn new(rtt: SimDuration) -> Self {
+    fn new(rtt: Duration) -> Self {
         Rounds {
-            now: SimTime::ZERO,
+            now: Instant::ZERO,
             rtt,
             una: 0,
         }
@@ -29,7 +29,7 @@ impl Rounds {
     fn round(&mut self, cc: &mut dyn CongestionControl, mark: impl Fn(u64) -> bool) -> u64 {
         let n = (cc.cwnd_bytes() / MSS).max(1);
         let nxt = self.una + n * MSS;
-        let step = SimDuration(self.rtt.as_nanos() / n);
+        let step = Duration::from_nanos(self.rtt.as_nanos() / n);
         for i in 0..n {
             self.now += step;
             self.una += MSS;
@@ -66,7 +66,7 @@ fn loss() -> LossEvent {
 #[test]
 fn reno_slow_start_halving_and_linear_growth() {
     let mut cc = NewReno::new(MSS as u32, 10);
-    let mut r = Rounds::new(SimDuration::from_millis(100));
+    let mut r = Rounds::new(Duration::from_millis(100));
     assert_eq!(cc.cwnd_bytes(), 10 * MSS);
     assert_eq!(r.rounds(&mut cc, 3), vec![20, 40, 80]);
     cc.on_loss(r.now, &loss());
@@ -90,9 +90,9 @@ fn reno_does_not_grow_in_recovery_and_floors_at_two_segments() {
         in_recovery: true,
         ..AckSignals::default()
     };
-    cc.on_ack(SimTime::ZERO, &s);
+    cc.on_ack(Instant::ZERO, &s);
     assert_eq!(cc.cwnd_bytes(), 2 * MSS);
-    cc.on_loss(SimTime::ZERO, &loss());
+    cc.on_loss(Instant::ZERO, &loss());
     assert_eq!(cc.cwnd_bytes(), 2 * MSS);
     // ABC: one huge cumulative ACK grows slow start by at most 2 MSS.
     let s = AckSignals {
@@ -100,13 +100,13 @@ fn reno_does_not_grow_in_recovery_and_floors_at_two_segments() {
         ..AckSignals::default()
     };
     let mut cc = NewReno::new(MSS as u32, 10);
-    cc.on_ack(SimTime::ZERO, &s);
+    cc.on_ack(Instant::ZERO, &s);
     assert_eq!(cc.cwnd_bytes(), 12 * MSS);
 }
 
 #[test]
 fn cubic_follows_w_cubic_after_a_loss() {
-    let rtt = SimDuration::from_millis(100);
+    let rtt = Duration::from_millis(100);
     let mut cc = Cubic::new(MSS as u32, 100);
     let mut r = Rounds::new(rtt);
     r.round(&mut cc, |_| false); // an RTT sample; slow start 100 -> 200
@@ -139,7 +139,7 @@ fn cubic_follows_w_cubic_after_a_loss() {
 #[test]
 fn cubic_fast_convergence_and_reno_friendly_region() {
     let mut cc = Cubic::new(MSS as u32, 100);
-    let mut r = Rounds::new(SimDuration::from_millis(1));
+    let mut r = Rounds::new(Duration::from_millis(1));
     cc.on_loss(r.now, &loss()); // W_max 100, cwnd 70
     cc.on_loss(r.now, &loss()); // 70 < W_max: fast convergence, W_max = 70·1.7/2 = 59.5
     assert_eq!(cc.w_max(), 59.5);
@@ -160,7 +160,7 @@ fn cubic_fast_convergence_and_reno_friendly_region() {
 #[test]
 fn dctcp_alpha_converges_to_marking_fraction() {
     let mut cc = Dctcp::new(MSS as u32, 10);
-    let mut r = Rounds::new(SimDuration::from_micros(100));
+    let mut r = Rounds::new(Duration::from_micros(100));
     assert_eq!(cc.alpha(), 1.0);
     // Half of every window marked. Each window's update: α ← 15/16·α + 1/16·0.5, so after k
     // windows α = 0.5 + 0.5·(15/16)^k.
@@ -186,7 +186,7 @@ fn dctcp_alpha_converges_to_marking_fraction() {
 fn dctcp_cuts_by_alpha_over_two_once_per_window() {
     // α = 0.5 and 50% marks keep α near 0.5: every window is cut by about 25%, once.
     let mut cc = Dctcp::new(MSS as u32, 100).with_initial_alpha(0.5);
-    let mut r = Rounds::new(SimDuration::from_micros(100));
+    let mut r = Rounds::new(Duration::from_micros(100));
     let mut w = vec![cc.cwnd_bytes() / MSS];
     for _ in 0..6 {
         w.push(r.round(&mut cc, |i| i % 2 == 0));
@@ -224,8 +224,8 @@ fn dctcp_without_marks_is_reno() {
     let mut d = Dctcp::new(MSS as u32, 10);
     let mut n = NewReno::new(MSS as u32, 10);
     let (mut r1, mut r2) = (
-        Rounds::new(SimDuration::from_millis(1)),
-        Rounds::new(SimDuration::from_millis(1)),
+        Rounds::new(Duration::from_millis(1)),
+        Rounds::new(Duration::from_millis(1)),
     );
     assert_eq!(r1.rounds(&mut d, 3), r2.rounds(&mut n, 3));
     d.on_loss(r1.now, &loss());

@@ -1,4 +1,4 @@
-use sim_core::SimDuration;
+use netrt::Duration;
 
 use super::*;
 
@@ -18,8 +18,8 @@ fn seg(i: u64, ts_us: u64) -> Segment {
     }
 }
 
-fn t(us: u64) -> SimTime {
-    SimTime::ZERO + SimDuration::from_micros(us)
+fn t(us: u64) -> Instant {
+    Instant::ZERO + Duration::from_micros(us)
 }
 
 /// SACK blocks in segment numbers, in report order.
@@ -80,7 +80,7 @@ fn sack_blocks_most_recent_first_rfc2018() {
 
 #[test]
 fn duplicates_are_acked_at_once_and_counted() {
-    let mut r = Receiver::new(cfg().with_delayed_ack(Some(SimDuration::from_millis(40))));
+    let mut r = Receiver::new(cfg().with_delayed_ack(Some(Duration::from_millis(40))));
     assert_eq!(r.on_segment(t(0), &seg(0, 0), false), None);
     let a = r
         .on_segment(t(1), &seg(1, 1), false)
@@ -96,7 +96,7 @@ fn duplicates_are_acked_at_once_and_counted() {
 
 #[test]
 fn delayed_acks_every_second_segment_or_timeout() {
-    let d = SimDuration::from_millis(40);
+    let d = Duration::from_millis(40);
     let mut r = Receiver::new(cfg().with_delayed_ack(Some(d)));
     assert_eq!(r.on_segment(t(0), &seg(0, 0), false), None);
     assert_eq!(r.poll_timeout(), Some(t(0) + d));
@@ -152,7 +152,7 @@ fn ecn_echo_is_exact_without_delayed_acks() {
 
 #[test]
 fn ecn_state_change_flushes_delayed_ack_dctcp_style() {
-    let mut r = Receiver::new(cfg().with_delayed_ack(Some(SimDuration::from_millis(1))));
+    let mut r = Receiver::new(cfg().with_delayed_ack(Some(Duration::from_millis(1))));
     assert_eq!(r.on_segment(t(0), &seg(0, 0), false), None);
     // CE arrives while segment 0 waits: ACK segment 0 now with ECE = 0, keep segment 1 pending.
     let a = r.on_segment(t(1), &seg(1, 1), true).expect("flush");
@@ -194,7 +194,7 @@ fn malformed_segments_do_not_panic() {
         Segment {
             seq: u64::MAX,
             len: u32::MAX,
-            ts: SimTime::MAX,
+            ts: Instant::MAX,
             retransmit: true,
             fin: false,
         },

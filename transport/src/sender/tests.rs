@@ -1,4 +1,4 @@
-use sim_core::SimDuration;
+use netrt::Duration;
 
 use super::*;
 use crate::cc::CcKind;
@@ -6,13 +6,13 @@ use crate::harness::Pair;
 
 fn sender(total: Option<u64>) -> Sender {
     let cfg = TransportConfig::default().with_mss(1000);
-    Sender::new(cfg, total, CcKind::Reno.build(1000, 10), SimTime::ZERO)
+    Sender::new(cfg, total, CcKind::Reno.build(1000, 10), Instant::ZERO)
 }
 
 #[test]
 fn segments_by_mss_with_fin_on_the_last() {
     let mut s = sender(Some(3500));
-    let segs: Vec<_> = std::iter::from_fn(|| s.poll_transmit(SimTime::ZERO)).collect();
+    let segs: Vec<_> = std::iter::from_fn(|| s.poll_transmit(Instant::ZERO)).collect();
     let shape: Vec<_> = segs
         .iter()
         .map(|g| (g.seq, g.len, g.fin, g.retransmit))
@@ -40,10 +40,10 @@ fn segments_by_mss_with_fin_on_the_last() {
         sack: [Default::default(); MAX_SACK_BLOCKS],
         n_sack: 0,
         ece: false,
-        ts_echo: SimTime::ZERO,
+        ts_echo: Instant::ZERO,
         segs: 4,
     };
-    s.on_ack(SimTime(5), &ack);
+    s.on_ack(Instant::from_nanos(5), &ack);
     assert!(s.is_complete());
     assert_eq!((s.bytes_in_flight(), s.poll_timeout()), (0, None));
     assert_eq!(s.stats().segments_sent, 4);
@@ -53,18 +53,18 @@ fn segments_by_mss_with_fin_on_the_last() {
 fn empty_and_endless_flows() {
     let mut s = sender(Some(0));
     assert!(s.is_complete());
-    assert_eq!(s.poll_transmit(SimTime::ZERO), None);
+    assert_eq!(s.poll_transmit(Instant::ZERO), None);
     assert_eq!(s.poll_timeout(), None);
     let mut s = sender(None);
     assert_eq!(s.bytes_pending(), u64::MAX);
     assert_eq!(
-        std::iter::from_fn(|| s.poll_transmit(SimTime::ZERO)).count(),
+        std::iter::from_fn(|| s.poll_transmit(Instant::ZERO)).count(),
         10
     );
     assert!(!s.is_complete());
     assert_eq!(
         s.poll_timeout(),
-        Some(SimTime::ZERO + SimDuration::from_secs(1))
+        Some(Instant::ZERO + Duration::from_secs(1))
     );
 }
 
@@ -74,10 +74,10 @@ fn zero_mss_config_does_not_panic() {
         mss: 0,
         ..TransportConfig::default()
     };
-    let mut s = Sender::new(cfg, Some(3), CcKind::Cubic.build(0, 0), SimTime::ZERO);
+    let mut s = Sender::new(cfg, Some(3), CcKind::Cubic.build(0, 0), Instant::ZERO);
     // MSS clamps to 1 byte; the controller (built with MSS 0) allows one segment in flight.
     assert_eq!(
-        std::iter::from_fn(|| s.poll_transmit(SimTime::ZERO)).count(),
+        std::iter::from_fn(|| s.poll_transmit(Instant::ZERO)).count(),
         1
     );
 }
@@ -90,17 +90,11 @@ fn zero_mss_config_does_not_panic() {
 fn bulk_60s_through_a_bottleneck() {
     let cfg = TransportConfig::default();
     let cc = CcKind::Reno.build(cfg.mss, cfg.init_cwnd_pkts);
-    let mut p = Pair::new(
-        cfg,
-        None,
-        cc,
-        SimDuration::from_millis(10),
-        Some(96_000_000),
-    );
+    let mut p = Pair::new(cfg, None, cc, Duration::from_millis(10), Some(96_000_000));
     p.header_bytes = 40;
-    p.queue_limit = Some(SimDuration::from_millis(20));
+    p.queue_limit = Some(Duration::from_millis(20));
     let wall = std::time::Instant::now();
-    p.run_until(SimTime::ZERO + SimDuration::from_secs(60), u64::MAX);
+    p.run_until(Instant::ZERO + Duration::from_secs(60), u64::MAX);
     let el = wall.elapsed();
     let st = p.sender.stats();
     let goodput = p.receiver.delivered_bytes() as f64 * 8.0 / 60.0 / 1e6;

@@ -1,7 +1,7 @@
 //! Pacing: a controller-set rate spaces segments exactly; self-pacing (cfg.pacing) breaks the
 //! ACK-clocked bursts.
 
-use sim_core::{SimDuration, SimTime};
+use netrt::{Duration, Instant};
 use transport::harness::Pair;
 use transport::{CcKind, TransportConfig};
 
@@ -25,8 +25,8 @@ fn controller_rate_spaces_segments_by_size_over_rate() {
     assert_eq!(p.tx_log.len(), 1);
     assert_eq!(p.sender.poll_timeout(), Some(at_ms(1)));
     assert!(p.run_until_complete(at_ms(10_000), 100_000));
-    let times: Vec<SimTime> = p.tx_log.iter().map(|r| r.at).collect();
-    let expect: Vec<SimTime> = (0..21).map(at_ms).collect();
+    let times: Vec<Instant> = p.tx_log.iter().map(|r| r.at).collect();
+    let expect: Vec<Instant> = (0..21).map(at_ms).collect();
     assert_eq!(times, expect);
     assert_eq!(p.tx_log.last().map(|r| r.seg.len), Some(730));
     assert_eq!(p.sender.stats().retransmitted_segments, 0);
@@ -41,7 +41,7 @@ fn rate_zero_means_unpaced_and_window_still_limits() {
     let mut p = Pair::new(TransportConfig::default(), Some(20 * MSS), cc, ms(10), None);
     p.pump();
     assert_eq!(p.tx_log.len(), 3);
-    assert!(p.tx_log.iter().all(|r| r.at == SimTime::ZERO));
+    assert!(p.tx_log.iter().all(|r| r.at == Instant::ZERO));
     assert!(p.run_until_complete(at_ms(10_000), 100_000));
 }
 
@@ -66,20 +66,20 @@ fn self_pacing_spreads_the_window_over_the_rtt() {
     assert!(p.run_until_complete(at_ms(10_000), 1_000_000));
     // Unpaced until the first RTT sample: the initial window goes out at once.
     assert_eq!(
-        p.tx_log.iter().filter(|r| r.at == SimTime::ZERO).count(),
+        p.tx_log.iter().filter(|r| r.at == Instant::ZERO).count(),
         10
     );
     // Afterwards no two segments leave at the same instant, and every gap is at least one
     // segment at 2·cwnd/srtt with the largest window the flow reached.
-    let later: Vec<SimTime> = p
+    let later: Vec<Instant> = p
         .tx_log
         .iter()
         .map(|r| r.at)
-        .filter(|&t| t > SimTime::ZERO)
+        .filter(|&t| t > Instant::ZERO)
         .collect();
     let max_cwnd = 200 * MSS;
     let max_rate = 2 * max_cwnd * 8 * 1_000_000_000 / ms(20).as_nanos();
-    let min_gap = SimDuration::transmission(MSS, max_rate);
+    let min_gap = Duration::transmission(MSS, max_rate);
     for w in later.windows(2) {
         assert!(w[1] - w[0] >= min_gap, "{} then {}", w[0], w[1]);
     }

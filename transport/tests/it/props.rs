@@ -1,8 +1,8 @@
 //! Property tests: random sizes, drops, reordering, CE marks, ACK loss and configurations; and
 //! random operation sequences fed straight to the sender (s2n-quic style).
 
+use netrt::{Duration, Instant};
 use proptest::prelude::*;
-use sim_core::{SimDuration, SimTime};
 use transport::harness::{Fate, Pair, TxRecord};
 use transport::{AckInfo, CcKind, SackBlock, Sender, TransportConfig, MAX_SACK_BLOCKS};
 
@@ -70,7 +70,7 @@ fn build(n: &Net) -> Pair {
         .with_min_rto(ms(1))
         .with_ecn(n.ecn)
         .with_pacing(n.pacing)
-        .with_delayed_ack(n.delack.then_some(SimDuration::from_micros(500)));
+        .with_delayed_ack(n.delack.then_some(Duration::from_micros(500)));
     let cc = n.cc.build(cfg.mss, cfg.init_cwnd_pkts);
     let mut p = Pair::new(cfg, Some(n.size), cc, ms(1), n.rate);
     let fates = n.fates.clone();
@@ -81,13 +81,13 @@ fn build(n: &Net) -> Pair {
             Fate::Drop
         } else {
             Fate::Deliver {
-                extra_delay: SimDuration::from_micros(u64::from(extra)),
+                extra_delay: Duration::from_micros(u64::from(extra)),
                 ce,
             }
         }
     }));
     p.drop_acks = n.ack_drops.clone();
-    p.queue_limit = n.queue_us.map(SimDuration::from_micros);
+    p.queue_limit = n.queue_us.map(Duration::from_micros);
     p
 }
 
@@ -98,7 +98,7 @@ proptest! {
     fn every_byte_arrives_in_order_exactly_once(n in net()) {
         let mut p = build(&n);
         let mut delivered = 0u64;
-        let mut last_now = SimTime::ZERO;
+        let mut last_now = Instant::ZERO;
         let mut steps = 0u64;
         while !p.is_complete() && steps < 2_000_000 {
             if !p.step() {
@@ -177,12 +177,12 @@ proptest! {
     ) {
         const M: u64 = 100;
         let cfg = TransportConfig::default().with_mss(M as u32).with_ecn(true).with_pacing(true);
-        let mut s = Sender::new(cfg, Some(segs * M), cc.build(M as u32, 10), SimTime::ZERO);
-        let mut now = SimTime::ZERO;
+        let mut s = Sender::new(cfg, Some(segs * M), cc.build(M as u32, 10), Instant::ZERO);
+        let mut now = Instant::ZERO;
         for o in ops {
             match o {
                 Op::Transmit => while s.poll_transmit(now).is_some() {},
-                Op::Advance(us) => now += SimDuration::from_micros(u64::from(us)),
+                Op::Advance(us) => now += Duration::from_micros(u64::from(us)),
                 Op::Timeout => if let Some(t) = s.poll_timeout() {
                     now = now.max(t);
                     s.on_timeout(now);
@@ -192,7 +192,7 @@ proptest! {
                     for (i, (a, b)) in sacks.iter().take(MAX_SACK_BLOCKS).enumerate() {
                         sack[i] = SackBlock { start: a * M, end: b * M };
                     }
-                    let ts = SimTime(now.as_nanos().saturating_sub(u64::from(ts_back) * 1000));
+                    let ts = Instant::from_nanos(now.as_nanos().saturating_sub(u64::from(ts_back) * 1000));
                     let a = AckInfo { ack: ack * M, sack, n_sack: sacks.len() as u8, ece, ts_echo: ts, segs: 1 };
                     let una = s.snd_una();
                     s.on_ack(now, &a);

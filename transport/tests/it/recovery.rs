@@ -5,7 +5,7 @@
 //! bottleneck at `(i+1)` ms (a dropped segment does not occupy it), reaches the receiver 10 ms
 //! later, and its ACK reaches the sender at `(i+1) + 20` ms.
 
-use sim_core::SimDuration;
+use netrt::Duration;
 use transport::{CcKind, TransportConfig};
 
 use crate::util::*;
@@ -163,7 +163,7 @@ fn reordering_below_dupthresh_is_not_loss() {
         let late = r.seg_no == 5 && r.nth == 1;
         Fate::Deliver {
             extra_delay: if late {
-                SimDuration::from_micros(2_500)
+                Duration::from_micros(2_500)
             } else {
                 ms(0)
             },
@@ -179,7 +179,7 @@ fn reordering_below_dupthresh_is_not_loss() {
         let late = r.seg_no == 5 && r.nth == 1;
         Fate::Deliver {
             extra_delay: if late {
-                SimDuration::from_micros(3_500)
+                Duration::from_micros(3_500)
             } else {
                 ms(0)
             },

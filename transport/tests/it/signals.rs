@@ -1,13 +1,13 @@
 //! AckSignals on a hand-made scenario: the sender is driven directly, ACK by ACK.
 
-use sim_core::SimTime;
+use netrt::Instant;
 use transport::{AckInfo, AckSignals, CcKind, SackBlock, Sender, TransportConfig, MAX_SACK_BLOCKS};
 
 use crate::util::*;
 
 const M: u64 = 1000;
 
-fn ack(ackno: u64, sacks: &[(u64, u64)], ece: bool, ts_echo: SimTime) -> AckInfo {
+fn ack(ackno: u64, sacks: &[(u64, u64)], ece: bool, ts_echo: Instant) -> AckInfo {
     let mut sack = [SackBlock::default(); MAX_SACK_BLOCKS];
     for (i, &(s, e)) in sacks.iter().enumerate() {
         sack[i] = SackBlock {
@@ -34,11 +34,11 @@ fn sender(iw: u32, segs: u64) -> Sender {
         cfg,
         Some(segs * M),
         CcKind::Reno.build(M as u32, iw),
-        SimTime::ZERO,
+        Instant::ZERO,
     )
 }
 
-fn drain(s: &mut Sender, now: SimTime) -> Vec<(u64, bool)> {
+fn drain(s: &mut Sender, now: Instant) -> Vec<(u64, bool)> {
     std::iter::from_fn(|| s.poll_transmit(now))
         .map(|g| (g.seq / M, g.retransmit))
         .collect()
@@ -48,12 +48,12 @@ fn drain(s: &mut Sender, now: SimTime) -> Vec<(u64, bool)> {
 fn signals_on_a_hand_made_scenario() {
     let mut s = sender(4, 8);
     assert_eq!(
-        drain(&mut s, SimTime::ZERO),
+        drain(&mut s, Instant::ZERO),
         vec![(0, false), (1, false), (2, false), (3, false)]
     );
 
     // 10 ms: segment 0 acknowledged.
-    s.on_ack(at_ms(10), &ack(1, &[], false, SimTime::ZERO));
+    s.on_ack(at_ms(10), &ack(1, &[], false, Instant::ZERO));
     let sig = *s.last_signals().expect("signals");
     assert_eq!(
         sig,
@@ -82,7 +82,7 @@ fn signals_on_a_hand_made_scenario() {
     assert_eq!(drain(&mut s, at_ms(10)), vec![(4, false), (5, false)]);
 
     // 12 ms: segment 1 missing, 2 arrived CE-marked.
-    s.on_ack(at_ms(12), &ack(1, &[(2, 3)], true, SimTime::ZERO));
+    s.on_ack(at_ms(12), &ack(1, &[(2, 3)], true, Instant::ZERO));
     let sig = *s.last_signals().expect("signals");
     assert_eq!((sig.bytes_acked, sig.packets_acked), (0, 0));
     assert_eq!((sig.bytes_misordered, sig.packets_misordered), (1000, 1));
@@ -104,7 +104,7 @@ fn signals_on_a_hand_made_scenario() {
     assert!(!sig.in_recovery);
 
     // 13 ms: 3 SACKed, no mark.
-    s.on_ack(at_ms(13), &ack(1, &[(2, 4)], false, SimTime::ZERO));
+    s.on_ack(at_ms(13), &ack(1, &[(2, 4)], false, Instant::ZERO));
     let sig = *s.last_signals().expect("signals");
     assert_eq!(
         (sig.packets_misordered, sig.ecn_packets, sig.bytes_in_flight),
@@ -142,11 +142,11 @@ fn signals_on_a_hand_made_scenario() {
 #[test]
 fn three_duplicate_acks_without_sack_mark_the_hole_lost() {
     let mut s = sender(6, 6);
-    drain(&mut s, SimTime::ZERO);
-    s.on_ack(at_ms(10), &ack(1, &[], false, SimTime::ZERO));
+    drain(&mut s, Instant::ZERO);
+    s.on_ack(at_ms(10), &ack(1, &[], false, Instant::ZERO));
     drain(&mut s, at_ms(10));
     for i in 1..=3u64 {
-        s.on_ack(at_ms(10 + i), &ack(1, &[], false, SimTime::ZERO));
+        s.on_ack(at_ms(10 + i), &ack(1, &[], false, Instant::ZERO));
         let sig = *s.last_signals().expect("signals");
         // A duplicate ACK: nothing delivered, one misordered segment, no RTT sample.
         assert_eq!(
@@ -163,7 +163,7 @@ fn three_duplicate_acks_without_sack_mark_the_hole_lost() {
 #[test]
 fn timeout_is_flagged_on_the_next_ack() {
     let mut s = sender(2, 4);
-    drain(&mut s, SimTime::ZERO);
+    drain(&mut s, Instant::ZERO);
     let rto = s.poll_timeout().expect("rto armed");
     assert_eq!(rto, at_ms(1000));
     s.on_timeout(at_ms(999));
@@ -182,12 +182,12 @@ fn timeout_is_flagged_on_the_next_ack() {
 #[test]
 fn malformed_acks_are_ignored_without_panics() {
     let mut s = sender(4, 8);
-    drain(&mut s, SimTime::ZERO);
+    drain(&mut s, Instant::ZERO);
     // Beyond what was sent, inverted and out-of-window SACKs, a timestamp from the future.
     s.on_ack(at_ms(1), &ack(100, &[(50, 40), (0, 2)], true, at_ms(999)));
     assert_eq!(s.snd_una(), 4000, "clamped to snd_nxt");
     assert_eq!(s.bytes_in_flight(), 0);
-    let mut bad = ack(1, &[(5, 7)], false, SimTime::MAX);
+    let mut bad = ack(1, &[(5, 7)], false, Instant::MAX);
     bad.n_sack = 200;
     s.on_ack(at_ms(2), &bad);
     s.on_ack(

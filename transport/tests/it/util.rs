@@ -1,4 +1,4 @@
-use sim_core::{SimDuration, SimTime};
+use netrt::{Duration, Instant};
 use transport::harness::Pair;
 use transport::{CcKind, CongestionControl, TransportConfig};
 
@@ -6,12 +6,12 @@ pub const MSS: u64 = 1460;
 /// 1460-byte segments serialize in exactly 1 ms at this rate.
 pub const ONE_MS_PER_SEG: u64 = 11_680_000;
 
-pub fn ms(n: u64) -> SimDuration {
-    SimDuration::from_millis(n)
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
 }
 
-pub fn at_ms(n: u64) -> SimTime {
-    SimTime::ZERO + ms(n)
+pub fn at_ms(n: u64) -> Instant {
+    Instant::ZERO + ms(n)
 }
 
 /// A pair with `cfg`, 10 ms one-way delay and a bottleneck of 1 ms per full segment, sending
@@ -77,11 +77,11 @@ impl CongestionControl for Counting {
     fn name(&self) -> &str {
         self.inner.name()
     }
-    fn on_ack(&mut self, now: SimTime, s: &transport::AckSignals) {
+    fn on_ack(&mut self, now: Instant, s: &transport::AckSignals) {
         self.calls.acks.set(self.calls.acks.get() + 1);
         self.inner.on_ack(now, s);
     }
-    fn on_loss(&mut self, now: SimTime, l: &transport::LossEvent) {
+    fn on_loss(&mut self, now: Instant, l: &transport::LossEvent) {
         self.calls.losses.set(self.calls.losses.get() + 1);
         let before = self.inner.cwnd_bytes();
         self.inner.on_loss(now, l);
@@ -90,11 +90,11 @@ impl CongestionControl for Counting {
             .borrow_mut()
             .push((before, self.inner.cwnd_bytes()));
     }
-    fn on_recovery_exit(&mut self, now: SimTime) {
+    fn on_recovery_exit(&mut self, now: Instant) {
         self.calls.exits.set(self.calls.exits.get() + 1);
         self.inner.on_recovery_exit(now);
     }
-    fn on_timeout(&mut self, now: SimTime) {
+    fn on_timeout(&mut self, now: Instant) {
         self.calls.timeouts.set(self.calls.timeouts.get() + 1);
         self.inner.on_timeout(now);
     }
