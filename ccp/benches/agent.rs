@@ -5,12 +5,13 @@ use ccp::agent::builtin::Reno;
 use ccp::agent::{Agent, AgentConfig};
 use ccp::wire::{Create, Measure, Msg};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use netrt::Instant;
 
 fn report(c: &mut Criterion) {
     let mut agent: Agent<Reno, ()> = Agent::new(Reno, AgentConfig::default()).unwrap();
     agent
         .handle_msg(
-            0,
+            Instant::ZERO,
             &(),
             Msg::Create(Create {
                 sid: 1,
@@ -31,7 +32,9 @@ fn report(c: &mut Criterion) {
     .unwrap();
     c.bench_function("agent/report/reno", |b| {
         b.iter(|| {
-            agent.handle_bytes(0, &(), black_box(&bytes)).unwrap();
+            agent
+                .handle_bytes(Instant::ZERO, &(), black_box(&bytes))
+                .unwrap();
             let out = agent.poll_transmit();
             black_box(out)
         })

@@ -18,6 +18,7 @@ use ccp::agent::builtin::reno_program;
 use ccp::datapath::{Config, Datapath, FlowInfo, Primitives};
 use ccp::wire::{ChangeProg, InstallExpr, Msg};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use netrt::{Duration, Instant};
 
 #[path = "../tests/runtime_ffi/mod.rs"]
 mod runtime_ffi;
@@ -44,11 +45,11 @@ fn messages() -> (Vec<u8>, impl Fn(u32) -> Vec<u8>) {
 
 fn ours(c: &mut Criterion) {
     let (install, change) = messages();
-    let mut dp = Datapath::new(Config::default(), 0);
-    let sid = dp.open_flow(0, FlowInfo::default()).unwrap();
-    dp.handle_bytes(0, &install).unwrap();
-    dp.handle_bytes(0, &change(sid)).unwrap();
-    let mut now = 1u64;
+    let mut dp = Datapath::new(Config::default(), Instant::ZERO);
+    let sid = dp.open_flow(Instant::ZERO, FlowInfo::default()).unwrap();
+    dp.handle_bytes(Instant::ZERO, &install).unwrap();
+    dp.handle_bytes(Instant::ZERO, &change(sid)).unwrap();
+    let mut now = Instant::from_micros(1);
     let mut p = Primitives {
         bytes_acked: 1460,
         packets_acked: 1,
@@ -58,7 +59,7 @@ fn ours(c: &mut Criterion) {
     };
     c.bench_function("invoke/reno/ours", |b| {
         b.iter(|| {
-            now += 1;
+            now += Duration::from_micros(1);
             p.snd_cwnd = p.snd_cwnd.wrapping_add(1) | 1;
             let inv = dp.invoke(now, sid, black_box(&p));
             if inv.reported {

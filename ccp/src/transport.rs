@@ -2,12 +2,14 @@
 //!
 //! [`Transport`] is the one small trait every transport implements: datagram-style `send_to`
 //! and a non-blocking-by-contract `recv_from` that returns `Ok(None)` when nothing is due.
-//! Both take the caller's `now` (microseconds) so that a simulated transport can be driven by
-//! virtual time; real transports (the Unix datagram socket in the `datapaths` crate) ignore it.
+//! Both take the caller's `now` (a [`netrt::Instant`]) so that a simulated transport can be
+//! driven by virtual time; real transports (the Unix datagram socket in the `datapaths` crate)
+//! ignore it.
 //!
 //! [`channel_pair`] builds an in-memory pair of endpoints with a configurable one-way delay,
 //! driven only by explicit `now` values: a message sent at `t` is receivable from `t + delay`.
 
+use netrt::{Duration, Instant};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt::Debug;
@@ -21,8 +23,8 @@ pub trait Transport {
     /// The transport's error type.
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// Sends one message to `to` at time `now` (microseconds).
-    fn send_to(&mut self, now: u64, to: &Self::Addr, msg: &[u8]) -> Result<(), Self::Error>;
+    /// Sends one message to `to` at time `now`.
+    fn send_to(&mut self, now: Instant, to: &Self::Addr, msg: &[u8]) -> Result<(), Self::Error>;
 
     /// Receives one message into `buf` if one is due by `now`; `Ok(None)` if none is.
     ///
@@ -30,13 +32,13 @@ pub trait Transport {
     /// than `buf` is truncated, like a datagram socket does.
     fn recv_from(
         &mut self,
-        now: u64,
+        now: Instant,
         buf: &mut [u8],
     ) -> Result<Option<(usize, Self::Addr)>, Self::Error>;
 
     /// The earliest time at which a message becomes receivable, if the transport knows it.
     /// Real sockets return `None`.
-    fn next_arrival(&self) -> Option<u64> {
+    fn next_arrival(&self) -> Option<Instant> {
         None
     }
 }
@@ -60,35 +62,35 @@ pub enum ChannelError {
 
 #[derive(Debug, Default)]
 struct Queue {
-    items: VecDeque<(u64, Vec<u8>)>,
+    items: VecDeque<(Instant, Vec<u8>)>,
 }
 
 /// One end of an in-memory channel pair (see [`channel_pair`]).
 #[derive(Debug)]
 pub struct ChannelEnd {
-    delay_us: u64,
+    delay: Duration,
     max_len: usize,
     tx: Rc<RefCell<Queue>>,
     rx: Rc<RefCell<Queue>>,
 }
 
-/// Builds two connected in-memory endpoints; every message takes `delay_us` microseconds one way.
+/// Builds two connected in-memory endpoints; every message takes `delay` one way.
 ///
 /// Messages are delivered in send order (FIFO). The maximum datagram size defaults to the CCP
 /// maximum message size ([`crate::wire::MAX_MSG_LEN`]).
-pub fn channel_pair(delay_us: u64) -> (ChannelEnd, ChannelEnd) {
+pub fn channel_pair(delay: Duration) -> (ChannelEnd, ChannelEnd) {
     let a = Rc::new(RefCell::new(Queue::default()));
     let b = Rc::new(RefCell::new(Queue::default()));
     let max_len = crate::wire::MAX_MSG_LEN;
     (
         ChannelEnd {
-            delay_us,
+            delay,
             max_len,
             tx: a.clone(),
             rx: b.clone(),
         },
         ChannelEnd {
-            delay_us,
+            delay,
             max_len,
             tx: b,
             rx: a,
@@ -103,8 +105,8 @@ impl ChannelEnd {
     }
 
     /// The one-way delay of this endpoint's outgoing messages.
-    pub fn delay_us(&self) -> u64 {
-        self.delay_us
+    pub fn delay(&self) -> Duration {
+        self.delay
     }
 }
 
@@ -112,7 +114,7 @@ impl Transport for ChannelEnd {
     type Addr = ();
     type Error = ChannelError;
 
-    fn send_to(&mut self, now: u64, _to: &(), msg: &[u8]) -> Result<(), ChannelError> {
+    fn send_to(&mut self, now: Instant, _to: &(), msg: &[u8]) -> Result<(), ChannelError> {
         if msg.len() > self.max_len {
             return Err(ChannelError::TooLong {
                 len: msg.len(),
@@ -122,12 +124,16 @@ impl Transport for ChannelEnd {
         if Rc::strong_count(&self.tx) < 2 {
             return Err(ChannelError::PeerGone);
         }
-        let at = now.saturating_add(self.delay_us);
+        let at = now + self.delay;
         self.tx.borrow_mut().items.push_back((at, msg.to_vec()));
         Ok(())
     }
 
-    fn recv_from(&mut self, now: u64, buf: &mut [u8]) -> Result<Option<(usize, ())>, ChannelError> {
+    fn recv_from(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Result<Option<(usize, ())>, ChannelError> {
         let mut q = self.rx.borrow_mut();
         match q.items.front() {
             Some((at, _)) if *at <= now => {}
@@ -141,7 +147,7 @@ impl Transport for ChannelEnd {
         Ok(Some((n, ())))
     }
 
-    fn next_arrival(&self) -> Option<u64> {
+    fn next_arrival(&self) -> Option<Instant> {
         self.rx.borrow().items.front().map(|(at, _)| *at)
     }
 }
@@ -150,32 +156,39 @@ impl Transport for ChannelEnd {
 mod tests {
     use super::*;
 
+    fn us(n: u64) -> Instant {
+        Instant::from_micros(n)
+    }
+
     #[test]
     fn delivers_after_delay_in_order() {
-        let (mut a, mut b) = channel_pair(100);
-        a.send_to(10, &(), b"one").unwrap();
-        a.send_to(20, &(), b"two").unwrap();
+        let (mut a, mut b) = channel_pair(Duration::from_micros(100));
+        a.send_to(us(10), &(), b"one").unwrap();
+        a.send_to(us(20), &(), b"two").unwrap();
         let mut buf = [0u8; 16];
-        assert_eq!(b.recv_from(109, &mut buf).unwrap(), None);
-        assert_eq!(b.next_arrival(), Some(110));
-        assert_eq!(b.recv_from(110, &mut buf).unwrap(), Some((3, ())));
+        assert_eq!(b.recv_from(us(109), &mut buf).unwrap(), None);
+        assert_eq!(b.next_arrival(), Some(us(110)));
+        assert_eq!(b.recv_from(us(110), &mut buf).unwrap(), Some((3, ())));
         assert_eq!(&buf[..3], b"one");
-        assert_eq!(b.recv_from(119, &mut buf).unwrap(), None);
-        assert_eq!(b.recv_from(500, &mut buf).unwrap(), Some((3, ())));
+        assert_eq!(b.recv_from(us(119), &mut buf).unwrap(), None);
+        assert_eq!(b.recv_from(us(500), &mut buf).unwrap(), Some((3, ())));
         assert_eq!(&buf[..3], b"two");
-        b.send_to(0, &(), b"back").unwrap();
-        assert_eq!(a.recv_from(100, &mut buf).unwrap(), Some((4, ())));
+        b.send_to(us(0), &(), b"back").unwrap();
+        assert_eq!(a.recv_from(us(100), &mut buf).unwrap(), Some((4, ())));
     }
 
     #[test]
     fn peer_gone_and_too_long() {
-        let (mut a, b) = channel_pair(0);
+        let (mut a, b) = channel_pair(Duration::ZERO);
         let big = vec![0u8; crate::wire::MAX_MSG_LEN + 1];
         assert!(matches!(
-            a.send_to(0, &(), &big),
+            a.send_to(Instant::ZERO, &(), &big),
             Err(ChannelError::TooLong { .. })
         ));
         drop(b);
-        assert_eq!(a.send_to(0, &(), b"x"), Err(ChannelError::PeerGone));
+        assert_eq!(
+            a.send_to(Instant::ZERO, &(), b"x"),
+            Err(ChannelError::PeerGone)
+        );
     }
 }

@@ -6,6 +6,12 @@ use ccp::agent::{Agent, AgentConfig, Algorithm, Control, FlowState, ProgramSpec,
 use ccp::datapath::{Config, Datapath, FlowInfo, InvokeError, Primitives};
 use ccp::transport::{channel_pair, ChannelEnd, Transport};
 use ccp::wire::{Create, Measure, Msg, Ready};
+use netrt::{Duration, Instant};
+
+/// The instant `n` microseconds after the epoch.
+fn us(n: u64) -> Instant {
+    Instant::from_micros(n)
+}
 
 /// A datapath runtime and an agent joined by a channel with a one-way delay.
 struct Pair<A: Algorithm> {
@@ -18,26 +24,26 @@ struct Pair<A: Algorithm> {
 
 impl<A: Algorithm> Pair<A> {
     fn new(alg: A, delay_us: u64, instance: u32) -> Self {
-        let (dp_end, agent_end) = channel_pair(delay_us);
+        let (dp_end, agent_end) = channel_pair(Duration::from_micros(delay_us));
         let mut p = Pair {
-            dp: Datapath::new(Config::default(), 0),
+            dp: Datapath::new(Config::default(), us(0)),
             agent: Agent::new(alg, AgentConfig::default().instance(instance)).unwrap(),
             dp_end,
             agent_end,
             buf: vec![0; 65536],
         };
-        p.flush_dp(0);
+        p.flush_dp(us(0));
         p
     }
 
-    fn flush_dp(&mut self, now: u64) {
+    fn flush_dp(&mut self, now: Instant) {
         while let Some(m) = self.dp.poll_transmit() {
             self.dp_end.send_to(now, &(), m).unwrap();
         }
     }
 
     /// Delivers everything due at `now` in both directions.
-    fn deliver(&mut self, now: u64) {
+    fn deliver(&mut self, now: Instant) {
         while let Some((n, ())) = self.agent_end.recv_from(now, &mut self.buf).unwrap() {
             self.agent.handle_bytes(now, &(), &self.buf[..n]).unwrap();
         }
@@ -77,15 +83,15 @@ fn run_reno(pair: &mut Pair<Reno>, sid: u32, until: u64, cwnd: &mut u32) -> Vec<
     let mut seq = vec![];
     let mut t = 1000;
     while t <= until {
-        pair.deliver(t);
-        let inv = pair.dp.invoke(t, sid, &ack(1460, 10_000, *cwnd));
+        pair.deliver(us(t));
+        let inv = pair.dp.invoke(us(t), sid, &ack(1460, 10_000, *cwnd));
         if let Some(c) = inv.cwnd {
             if seq.last() != Some(&c) {
                 seq.push(c);
             }
             *cwnd = c;
         }
-        pair.flush_dp(t);
+        pair.flush_dp(us(t));
         t += 1000;
     }
     seq
@@ -94,8 +100,8 @@ fn run_reno(pair: &mut Pair<Reno>, sid: u32, until: u64, cwnd: &mut u32) -> Vec<
 #[test]
 fn reno_window_sequence_over_delayed_channel() {
     let mut pair = Pair::new(Reno, 1000, 1);
-    let sid = pair.dp.open_flow(0, info(9)).unwrap();
-    pair.flush_dp(0);
+    let sid = pair.dp.open_flow(us(0), info(9)).unwrap();
+    pair.flush_dp(us(0));
     let mut cwnd = 10_000;
     let seq = run_reno(&mut pair, sid, 40_000, &mut cwnd);
     // CREATE reaches the agent at 1 ms; program + Cwnd 14600 reach the datapath at 2 ms.
@@ -117,17 +123,17 @@ fn reno_window_sequence_over_delayed_channel() {
 #[test]
 fn reno_halves_on_loss() {
     let mut pair = Pair::new(Reno, 1000, 1);
-    let sid = pair.dp.open_flow(0, info(9)).unwrap();
-    pair.flush_dp(0);
+    let sid = pair.dp.open_flow(us(0), info(9)).unwrap();
+    pair.flush_dp(us(0));
     let mut cwnd = 10_000;
     run_reno(&mut pair, sid, 5000, &mut cwnd);
     assert_eq!(cwnd, 14_600);
     // A loss is reported at once; the halved window arrives 2 ms later.
     let mut p = ack(1460, 10_000, cwnd);
     p.lost_pkts_sample = 1;
-    let inv = pair.dp.invoke(5500, sid, &p);
+    let inv = pair.dp.invoke(us(5500), sid, &p);
     assert!(inv.reported);
-    pair.flush_dp(5500);
+    pair.flush_dp(us(5500));
     let seq = run_reno(&mut pair, sid, 9000, &mut cwnd);
     assert_eq!(seq, vec![14_600, 7300]);
 }
@@ -135,13 +141,13 @@ fn reno_halves_on_loss() {
 #[test]
 fn const_cwnd_holds_window() {
     let mut pair = Pair::new(ConstCwnd { packets: 20 }, 500, 3);
-    let sid = pair.dp.open_flow(0, info(9)).unwrap();
-    pair.flush_dp(0);
+    let sid = pair.dp.open_flow(us(0), info(9)).unwrap();
+    pair.flush_dp(us(0));
     let mut t = 0;
     let mut last = None;
     while t < 5000 {
-        pair.deliver(t);
-        if let Some(c) = pair.dp.invoke(t, sid, &ack(1460, 0, 7777)).cwnd {
+        pair.deliver(us(t));
+        if let Some(c) = pair.dp.invoke(us(t), sid, &ack(1460, 0, 7777)).cwnd {
             last = Some(c);
         }
         t += 250;
@@ -153,7 +159,7 @@ fn const_cwnd_holds_window() {
 fn ready_reinstalls_and_drops_old_flows() {
     let mut agent: Agent<Reno, u8> = Agent::new(Reno, AgentConfig::default()).unwrap();
     agent
-        .handle_msg(0, &7, Msg::Ready(Ready { id: 1 }))
+        .handle_msg(us(0), &7, Msg::Ready(Ready { id: 1 }))
         .unwrap();
     let first: Vec<_> = std::iter::from_fn(|| agent.poll_transmit()).collect();
     // uid-1 reset program, then reno.
@@ -161,7 +167,7 @@ fn ready_reinstalls_and_drops_old_flows() {
     assert!(first.iter().all(|(d, _)| *d == 7));
     agent
         .handle_msg(
-            0,
+            us(0),
             &7,
             Msg::Create(Create {
                 sid: 4,
@@ -175,7 +181,7 @@ fn ready_reinstalls_and_drops_old_flows() {
     while agent.poll_transmit().is_some() {}
     // The datapath restarts: flows forgotten, programs sent again.
     agent
-        .handle_msg(0, &7, Msg::Ready(Ready { id: 1 }))
+        .handle_msg(us(0), &7, Msg::Ready(Ready { id: 1 }))
         .unwrap();
     assert!(agent.flows(&7).is_empty());
     let again: Vec<_> = std::iter::from_fn(|| agent.poll_transmit()).collect();
@@ -183,7 +189,7 @@ fn ready_reinstalls_and_drops_old_flows() {
     // CREATE from an unknown datapath installs programs first (as portus does).
     agent
         .handle_msg(
-            0,
+            us(0),
             &9,
             Msg::Create(Create {
                 sid: 1,
@@ -200,7 +206,7 @@ fn ready_reinstalls_and_drops_old_flows() {
     assert_eq!(agent.num_datapaths(), 2);
     // A close MEASURE removes the flow.
     agent
-        .handle_msg(0, &9, Msg::Measure(Measure::close(1)))
+        .handle_msg(us(0), &9, Msg::Measure(Measure::close(1)))
         .unwrap();
     assert!(agent.flows(&9).is_empty());
 }
@@ -219,7 +225,7 @@ fn uids_are_unique_per_instance_and_never_one() {
     // A report carrying another instance's uid is dropped, not misread.
     let mut b = b;
     b.handle_msg(
-        0,
+        us(0),
         &(),
         Msg::Create(Create {
             sid: 1,
@@ -229,7 +235,7 @@ fn uids_are_unique_per_instance_and_never_one() {
     )
     .unwrap();
     b.handle_msg(
-        0,
+        us(0),
         &(),
         Msg::Measure(Measure {
             sid: 1,
@@ -245,8 +251,8 @@ fn uids_are_unique_per_instance_and_never_one() {
 #[test]
 fn restarted_agent_adopts_flows_of_the_old_one() {
     let mut pair = Pair::new(Reno, 1000, 1);
-    let sid = pair.dp.open_flow(0, info(9)).unwrap();
-    pair.flush_dp(0);
+    let sid = pair.dp.open_flow(us(0), info(9)).unwrap();
+    pair.flush_dp(us(0));
     let mut cwnd = 10_000;
     run_reno(&mut pair, sid, 20_000, &mut cwnd);
     assert_eq!(pair.dp.flow_program(sid), pair.agent.program_uid("reno"));
@@ -255,20 +261,24 @@ fn restarted_agent_adopts_flows_of_the_old_one() {
     // re-sends CREATE (at most every 100 ms), and the new agent adopts the flow.
     pair.agent = Agent::new(Reno, AgentConfig::default().instance(2)).unwrap();
     pair.dp_end
-        .send_to(20_000, &(), &Msg::Ready(Ready { id: 0 }).encode().unwrap())
+        .send_to(
+            us(20_000),
+            &(),
+            &Msg::Ready(Ready { id: 0 }).encode().unwrap(),
+        )
         .unwrap();
     let mut errors = vec![];
     let mut t = 21_000;
     while t <= 250_000 {
-        pair.deliver(t);
-        let inv = pair.dp.invoke(t, sid, &ack(1460, 10_000, cwnd));
+        pair.deliver(us(t));
+        let inv = pair.dp.invoke(us(t), sid, &ack(1460, 10_000, cwnd));
         if let Some(e) = inv.error {
             errors.push(e);
         }
         if let Some(c) = inv.cwnd {
             cwnd = c;
         }
-        pair.flush_dp(t);
+        pair.flush_dp(us(t));
         t += 1000;
     }
     assert!(matches!(errors[0], InvokeError::StaleProgram { .. }));
@@ -326,23 +336,23 @@ impl Algorithm for ByDst {
 #[test]
 fn aggregation_hooks_group_flows_by_address() {
     let mut pair = Pair::new(ByDst::default(), 100, 5);
-    let a = pair.dp.open_flow(0, info(1)).unwrap();
-    let b = pair.dp.open_flow(0, info(1)).unwrap();
-    let c = pair.dp.open_flow(0, info(2)).unwrap();
-    pair.flush_dp(0);
+    let a = pair.dp.open_flow(us(0), info(1)).unwrap();
+    let b = pair.dp.open_flow(us(0), info(1)).unwrap();
+    let c = pair.dp.open_flow(us(0), info(2)).unwrap();
+    pair.flush_dp(us(0));
     for t in [100, 200, 300] {
-        pair.deliver(t);
+        pair.deliver(us(t));
     }
     assert_eq!(pair.agent.algorithm().creates, 2);
     assert_eq!(pair.agent.algorithm().subflows, 1);
-    let w = |pair: &mut Pair<ByDst>, sid| pair.dp.invoke(400, sid, &ack(0, 0, 1)).cwnd;
+    let w = |pair: &mut Pair<ByDst>, sid| pair.dp.invoke(us(400), sid, &ack(0, 0, 1)).cwnd;
     assert_eq!(w(&mut pair, a), Some(1000));
     assert_eq!(w(&mut pair, b), Some(2000));
     assert_eq!(w(&mut pair, c), Some(1000));
-    pair.dp.close_flow(500, a);
-    pair.dp.close_flow(500, b);
-    pair.flush_dp(500);
-    pair.deliver(600);
+    pair.dp.close_flow(us(500), a);
+    pair.dp.close_flow(us(500), b);
+    pair.flush_dp(us(500));
+    pair.deliver(us(600));
     assert_eq!(pair.agent.flows(&()), vec![c]);
     assert_eq!(pair.agent.stats().closes, 2);
 }
@@ -399,19 +409,19 @@ impl FlowState for SwitchFlow {
 #[test]
 fn flows_switch_programs_with_fields() {
     let mut pair = Pair::new(Switcher, 100, 9);
-    let sid = pair.dp.open_flow(0, info(3)).unwrap();
-    pair.flush_dp(0);
+    let sid = pair.dp.open_flow(us(0), info(3)).unwrap();
+    pair.flush_dp(us(0));
     let mut t = 100;
     let mut seq = vec![];
     while t <= 1000 {
-        pair.deliver(t);
-        let inv = pair.dp.invoke(t, sid, &ack(1460, 0, 5000));
+        pair.deliver(us(t));
+        let inv = pair.dp.invoke(us(t), sid, &ack(1460, 0, 5000));
         if let Some(c) = inv.cwnd {
             if seq.last() != Some(&c) {
                 seq.push(c);
             }
         }
-        pair.flush_dp(t);
+        pair.flush_dp(us(t));
         t += 100;
     }
     // probe reports 1460 at 200 µs; the switch to const (cwnd = 14600) lands at 400 µs.

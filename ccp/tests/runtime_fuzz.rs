@@ -5,6 +5,7 @@
 use ccp::datapath::{Config, Datapath, FlowInfo, Primitives};
 use ccp::program::{Expression, Instr, Op, Program, Reg, RegKind};
 use ccp::wire::{ChangeProg, InstallExpr, Msg, UpdateField, UpdateFields};
+use netrt::{Duration, Instant};
 use proptest::prelude::*;
 
 fn reg() -> BoxedStrategy<Reg> {
@@ -99,11 +100,11 @@ proptest! {
     #[test]
     fn runtime_survives_arbitrary_agent_messages(ops in prop::collection::vec(op(), 1..60)) {
         let mut dp = Datapath::new(Config::default().max_programs(3).max_flows(3)
-            .fallback_timeout_us(50), 0);
-        let _ = dp.open_flow(0, FlowInfo::default());
-        let mut now = 0u64;
+            .fallback_timeout(Duration::from_micros(50)), Instant::ZERO);
+        let _ = dp.open_flow(Instant::ZERO, FlowInfo::default());
+        let mut now = Instant::ZERO;
         for o in ops {
-            now += 10;
+            now += Duration::from_micros(10);
             match o {
                 Op_::Install(uid, program) => {
                     let m = Msg::InstallExpr(InstallExpr { sid: 0, program_uid: uid, program });

@@ -5,12 +5,18 @@ use ccp::agent::asm::{self, bind, flag, imm, ins, prim, tmp, ProgramBuilder};
 use ccp::datapath::{Config, Datapath, FlowInfo, InvokeError, MessageError, Primitives};
 use ccp::program::{Expression, Op, Program, Reg};
 use ccp::wire::{ChangeProg, InstallExpr, Measure, Msg, UpdateField, UpdateFields};
+use netrt::{Duration, Instant};
+
+/// The instant `n` microseconds after the epoch (the language's unit).
+fn us(n: u64) -> Instant {
+    Instant::from_micros(n)
+}
 
 const UID: u32 = 77;
 
 fn install(dp: &mut Datapath, uid: u32, program: Program) -> Result<(), MessageError> {
     dp.handle_msg(
-        0,
+        us(0),
         Msg::InstallExpr(InstallExpr {
             sid: 0,
             program_uid: uid,
@@ -21,7 +27,7 @@ fn install(dp: &mut Datapath, uid: u32, program: Program) -> Result<(), MessageE
 
 fn change(dp: &mut Datapath, sid: u32, uid: u32, updates: Vec<UpdateField>) {
     dp.handle_msg(
-        0,
+        us(0),
         Msg::ChangeProg(ChangeProg {
             sid,
             program_uid: uid,
@@ -50,10 +56,10 @@ fn reports(dp: &mut Datapath) -> Vec<Vec<u64>> {
 }
 
 fn setup(program: Program) -> (Datapath, u32) {
-    let mut dp = Datapath::new(Config::default(), 0);
+    let mut dp = Datapath::new(Config::default(), us(0));
     let sid = dp
         .open_flow(
-            0,
+            us(0),
             FlowInfo {
                 init_cwnd: 14600,
                 mss: 1460,
@@ -117,7 +123,7 @@ fn fallthrough_report_and_volatile_reset() {
     let (mut dp, sid) = setup(counting_program());
     let mut cwnds = vec![];
     for t in 1..=5u64 {
-        let inv = dp.invoke(t * 10, sid, &acks(1000, 10_000));
+        let inv = dp.invoke(us(t * 10), sid, &acks(1000, 10_000));
         assert_eq!(inv.error, None);
         cwnds.push(inv.cwnd);
         assert_eq!(inv.reported, t == 4);
@@ -167,7 +173,7 @@ fn micros_rebases_on_program_switch_and_on_write() {
         (1150, false),
         (1202, true),
     ] {
-        let inv = dp.invoke(t, sid, &acks(0, 5000));
+        let inv = dp.invoke(us(t), sid, &acks(0, 5000));
         assert_eq!(inv.reported, rep, "t = {t}");
     }
     assert_eq!(reports(&mut dp), vec![vec![101], vec![101]]);
@@ -188,8 +194,8 @@ fn micros_write_nonzero_is_in_microseconds() {
         bind(asm::should_report(), imm(1)),
     ]);
     let (mut dp, sid) = setup(b.program());
-    dp.invoke(500, sid, &acks(0, 5000));
-    dp.invoke(510, sid, &acks(0, 5000));
+    dp.invoke(us(500), sid, &acks(0, 5000));
+    dp.invoke(us(510), sid, &acks(0, 5000));
     // First invocation: clause 1 sets Micros := 40 and stops. Second: 10 µs later → 50.
     assert_eq!(reports(&mut dp), vec![vec![50]]);
 }
@@ -197,10 +203,10 @@ fn micros_write_nonzero_is_in_microseconds() {
 #[test]
 fn staged_updates_apply_at_next_invocation() {
     let (mut dp, sid) = setup(counting_program());
-    dp.invoke(1, sid, &acks(1000, 10_000));
+    dp.invoke(us(1), sid, &acks(1000, 10_000));
     assert_eq!(dp.control_register(sid, 0), Some(5));
     dp.handle_msg(
-        2,
+        us(2),
         Msg::UpdateFields(UpdateFields {
             sid,
             updates: vec![UpdateField::control(0, 50), UpdateField::cwnd(7000)],
@@ -210,11 +216,11 @@ fn staged_updates_apply_at_next_invocation() {
     // Staged, not applied.
     assert_eq!(dp.control_register(sid, 0), Some(5));
     // Next invocation: Cwnd register := 7000 (overrides snd_cwnd), step = 50.
-    let inv = dp.invoke(3, sid, &acks(1000, 10_000));
+    let inv = dp.invoke(us(3), sid, &acks(1000, 10_000));
     assert_eq!(inv.cwnd, Some(7000));
     assert_eq!(dp.control_register(sid, 0), Some(50));
-    dp.invoke(4, sid, &acks(1000, 7000));
-    let inv = dp.invoke(5, sid, &acks(1000, 7000));
+    dp.invoke(us(4), sid, &acks(1000, 7000));
+    let inv = dp.invoke(us(5), sid, &acks(1000, 7000));
     assert!(inv.reported);
     // total = 4000, step = 50.
     assert_eq!(inv.cwnd, Some(4050));
@@ -223,23 +229,26 @@ fn staged_updates_apply_at_next_invocation() {
 #[test]
 fn change_prog_updates_override_defaults_and_reset_state() {
     let (mut dp, sid) = setup(counting_program());
-    dp.invoke(1, sid, &acks(1000, 10_000));
-    dp.invoke(2, sid, &acks(1000, 10_000));
+    dp.invoke(us(1), sid, &acks(1000, 10_000));
+    dp.invoke(us(2), sid, &acks(1000, 10_000));
     assert_eq!(dp.report_register(sid, 1), Some(2000));
     // Re-selecting the same program resets its registers to their DEF values, then the
     // CHANGE_PROG's own updates apply.
     change(&mut dp, sid, UID, vec![UpdateField::control(0, 1000)]);
-    dp.invoke(3, sid, &acks(1000, 10_000));
+    dp.invoke(us(3), sid, &acks(1000, 10_000));
     assert_eq!(dp.report_register(sid, 1), Some(1000));
     assert_eq!(dp.control_register(sid, 0), Some(1000));
 }
 
 #[test]
 fn fallback_runs_native_controller_and_says_so() {
-    let mut dp = Datapath::new(Config::default().fallback_timeout_us(1000), 0);
+    let mut dp = Datapath::new(
+        Config::default().fallback_timeout(Duration::from_micros(1000)),
+        us(0),
+    );
     let sid = dp
         .open_flow(
-            0,
+            us(0),
             FlowInfo {
                 init_cwnd: 14600,
                 mss: 1460,
@@ -249,18 +258,18 @@ fn fallback_runs_native_controller_and_says_so() {
         .unwrap();
     install(&mut dp, UID, counting_program()).unwrap();
     change(&mut dp, sid, UID, vec![]);
-    assert!(!dp.invoke(10, sid, &acks(1000, 20_000)).fallback);
-    dp.notify_send_failed(100);
-    dp.notify_send_failed(500); // only the first failure starts the timer
-    let inv = dp.invoke(1100, sid, &acks(1000, 20_000));
+    assert!(!dp.invoke(us(10), sid, &acks(1000, 20_000)).fallback);
+    dp.notify_send_failed(us(100));
+    dp.notify_send_failed(us(500)); // only the first failure starts the timer
+    let inv = dp.invoke(us(1100), sid, &acks(1000, 20_000));
     assert!(!inv.fallback, "timeout not yet exceeded");
-    let inv = dp.invoke(1101, sid, &acks(1460, 20_000));
+    let inv = dp.invoke(us(1101), sid, &acks(1460, 20_000));
     assert!(inv.fallback);
     assert!(dp.in_fallback());
     // Native Reno in slow start from the datapath's window: 20000 + 1460.
     assert_eq!(inv.cwnd, Some(21_460));
     let inv = dp.invoke(
-        1102,
+        us(1102),
         sid,
         &Primitives {
             lost_pkts_sample: 1,
@@ -271,14 +280,14 @@ fn fallback_runs_native_controller_and_says_so() {
     assert_eq!(inv.cwnd, Some(10_730));
     // Any agent message ends fallback; the program runs again.
     dp.handle_msg(
-        1200,
+        us(1200),
         Msg::UpdateFields(UpdateFields {
             sid,
             updates: vec![],
         }),
     )
     .unwrap();
-    let inv = dp.invoke(1201, sid, &acks(1000, 10_730));
+    let inv = dp.invoke(us(1201), sid, &acks(1000, 10_730));
     assert!(!inv.fallback);
     assert_eq!(inv.cwnd, Some(10_730));
 }
@@ -301,12 +310,12 @@ fn arithmetic_errors_abort_one_invocation_only() {
     let (mut dp, sid) = setup(b.program());
     let mut p = acks(3000, 9000);
     p.packets_acked = 0;
-    let inv = dp.invoke(1, sid, &p);
+    let inv = dp.invoke(us(1), sid, &p);
     assert_eq!(inv.error, Some(InvokeError::DivByZero { a: 3000 }));
     assert!(!inv.reported);
     assert_eq!(inv.cwnd, None);
     p.packets_acked = 2;
-    let inv = dp.invoke(2, sid, &p);
+    let inv = dp.invoke(us(2), sid, &p);
     assert_eq!(inv.error, None);
     assert_eq!(reports(&mut dp), vec![vec![1500]]);
 }
@@ -323,7 +332,7 @@ fn mul_overflow_missed_by_libccp_is_an_error() {
     let (mut dp, sid) = setup(b.program());
     let mut p = acks(0, 1000);
     p.rate_outgoing = 1 << 63;
-    let inv = dp.invoke(1, sid, &p);
+    let inv = dp.invoke(us(1), sid, &p);
     assert_eq!(
         inv.error,
         Some(InvokeError::MulOverflow { a: 3, b: 1 << 63 })
@@ -337,7 +346,7 @@ fn ewma_weight_above_ten_is_an_error() {
     b.always(vec![ins(Op::Ewma, e, imm(12), imm(50))]);
     let (mut dp, sid) = setup(b.program());
     assert!(matches!(
-        dp.invoke(1, sid, &acks(0, 1000)).error,
+        dp.invoke(us(1), sid, &acks(0, 1000)).error,
         Some(InvokeError::EwmaOverflow { weight: 12, .. })
     ));
     // A valid EWMA: (2 * 100 + 8 * 50) / 10 = 60.
@@ -345,7 +354,7 @@ fn ewma_weight_above_ten_is_an_error() {
     let e = b.report("e", 100, false);
     b.always(vec![ins(Op::Ewma, e, imm(2), imm(50))]);
     let (mut dp, sid) = setup(b.program());
-    dp.invoke(1, sid, &acks(0, 1000));
+    dp.invoke(us(1), sid, &acks(0, 1000));
     assert_eq!(dp.report_register(sid, 0), Some(60));
 }
 
@@ -358,12 +367,12 @@ fn cwnd_above_u32_saturates_instead_of_truncating() {
     ]);
     let (mut dp, sid) = setup(b.program());
     // libccp would call set_cwnd((u32)2^32) = set_cwnd(0).
-    assert_eq!(dp.invoke(1, sid, &acks(0, 1000)).cwnd, Some(u32::MAX));
+    assert_eq!(dp.invoke(us(1), sid, &acks(0, 1000)).cwnd, Some(u32::MAX));
 }
 
 #[test]
 fn invalid_programs_are_refused_at_install() {
-    let mut dp = Datapath::new(Config::default(), 0);
+    let mut dp = Datapath::new(Config::default(), us(0));
     // Read of report register 200 (libccp reads past the register file).
     let bad_reg = Program {
         expressions: vec![Expression {
@@ -429,7 +438,7 @@ fn bad_updates_and_unknown_programs_are_refused() {
     let (mut dp, sid) = setup(counting_program());
     // Control index 200: libccp writes past its staging array.
     let e = dp.handle_msg(
-        0,
+        us(0),
         Msg::UpdateFields(UpdateFields {
             sid,
             updates: vec![UpdateField::control(1, 9), UpdateField::control(200, 1)],
@@ -437,11 +446,11 @@ fn bad_updates_and_unknown_programs_are_refused() {
     );
     assert!(matches!(e, Err(MessageError::BadUpdate { index: 1, .. })));
     // Nothing was staged (libccp stages the valid prefix).
-    dp.invoke(1, sid, &acks(0, 1000));
+    dp.invoke(us(1), sid, &acks(0, 1000));
     assert_eq!(dp.control_register(sid, 1), Some(0));
     // CHANGE_PROG to a uid never installed (libccp ignores it silently).
     let e = dp.handle_msg(
-        0,
+        us(0),
         Msg::ChangeProg(ChangeProg {
             sid,
             program_uid: 999,
@@ -455,36 +464,36 @@ fn bad_updates_and_unknown_programs_are_refused() {
 #[test]
 fn stale_program_after_agent_restart_is_detected() {
     let (mut dp, sid) = setup(counting_program());
-    assert_eq!(dp.invoke(1, sid, &acks(1000, 5000)).error, None);
+    assert_eq!(dp.invoke(us(1), sid, &acks(1000, 5000)).error, None);
     // A restarted agent installs uid 1 first: the old programs are dropped.
     install(&mut dp, 1, micros_program()).unwrap();
-    let inv = dp.invoke(200_000, sid, &acks(1000, 5000));
+    let inv = dp.invoke(us(200_000), sid, &acks(1000, 5000));
     assert_eq!(inv.error, Some(InvokeError::StaleProgram { uid: UID }));
     // The flow is announced again so that the new agent can adopt it.
     let msgs = drain(&mut dp);
     assert!(matches!(&msgs[..], [Msg::Create(c)] if c.sid == sid));
     assert_eq!(
-        dp.invoke(200_001, sid, &acks(1000, 5000)).error,
+        dp.invoke(us(200_001), sid, &acks(1000, 5000)).error,
         Some(InvokeError::NoProgram)
     );
     // CHANGE_PROG to the new uid-1 program resumes the flow.
     change(&mut dp, sid, 1, vec![]);
-    assert_eq!(dp.invoke(200_002, sid, &acks(1000, 5000)).error, None);
+    assert_eq!(dp.invoke(us(200_002), sid, &acks(1000, 5000)).error, None);
 }
 
 #[test]
 fn flows_reuse_the_lowest_free_sid_and_close_sends_measure() {
-    let mut dp = Datapath::new(Config::default().max_flows(2), 0);
-    let a = dp.open_flow(0, FlowInfo::default()).unwrap();
-    let b = dp.open_flow(0, FlowInfo::default()).unwrap();
+    let mut dp = Datapath::new(Config::default().max_flows(2), us(0));
+    let a = dp.open_flow(us(0), FlowInfo::default()).unwrap();
+    let b = dp.open_flow(us(0), FlowInfo::default()).unwrap();
     assert_eq!((a, b), (1, 2));
-    assert!(dp.open_flow(0, FlowInfo::default()).is_err());
-    dp.close_flow(0, 1);
-    assert_eq!(dp.open_flow(0, FlowInfo::default()).unwrap(), 1);
+    assert!(dp.open_flow(us(0), FlowInfo::default()).is_err());
+    dp.close_flow(us(0), 1);
+    assert_eq!(dp.open_flow(us(0), FlowInfo::default()).unwrap(), 1);
     let msgs = drain(&mut dp);
     assert!(msgs.contains(&Msg::Measure(Measure::close(1))));
     assert_eq!(
-        dp.invoke(0, 9, &Primitives::default()).error,
+        dp.invoke(us(0), 9, &Primitives::default()).error,
         Some(InvokeError::UnknownFlow(9))
     );
 }
@@ -500,10 +509,10 @@ fn rtt_zero_reads_as_u32_max_and_infinity_def() {
     let (mut dp, sid) = setup(b.program());
     let mut p = acks(0, 1000);
     p.rtt_sample_us = 0;
-    dp.invoke(1, sid, &p);
+    dp.invoke(us(1), sid, &p);
     assert_eq!(dp.report_register(sid, 0), Some(u64::from(u32::MAX)));
     p.rtt_sample_us = 250;
-    dp.invoke(2, sid, &p);
+    dp.invoke(us(2), sid, &p);
     assert_eq!(dp.report_register(sid, 0), Some(250));
 }
 
@@ -516,7 +525,7 @@ fn rate_is_not_truncated_to_32_bits() {
     ]);
     let (mut dp, sid) = setup(b.program());
     // libccp calls set_rate_abs((u32)2^40) = set_rate_abs(0).
-    assert_eq!(dp.invoke(1, sid, &acks(0, 1000)).rate, Some(1 << 40));
+    assert_eq!(dp.invoke(us(1), sid, &acks(0, 1000)).rate, Some(1 << 40));
 }
 
 #[test]
@@ -524,15 +533,15 @@ fn reinstalling_a_uid_replaces_the_program() {
     let (mut dp, sid) = setup(counting_program());
     // Identical content: a no-op, the flow keeps running.
     install(&mut dp, UID, counting_program()).unwrap();
-    assert_eq!(dp.invoke(1, sid, &acks(1000, 5000)).error, None);
+    assert_eq!(dp.invoke(us(1), sid, &acks(1000, 5000)).error, None);
     // Different content under the same uid (libccp keeps both and CHANGE_PROG finds the
     // old one): ours replaces it, and flows of the old version notice.
     install(&mut dp, UID, micros_program()).unwrap();
     assert_eq!(
-        dp.invoke(2, sid, &acks(1000, 5000)).error,
+        dp.invoke(us(2), sid, &acks(1000, 5000)).error,
         Some(InvokeError::StaleProgram { uid: UID })
     );
     change(&mut dp, sid, UID, vec![]);
-    assert_eq!(dp.invoke(3, sid, &acks(1000, 5000)).error, None);
+    assert_eq!(dp.invoke(us(3), sid, &acks(1000, 5000)).error, None);
     assert_eq!(dp.program_uids(), vec![UID]);
 }

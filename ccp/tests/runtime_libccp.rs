@@ -14,8 +14,14 @@ use ccp::agent::asm::{bind, flag, imm, ins, ProgramBuilder};
 use ccp::datapath::{Config, Datapath, FlowInfo, InvokeError, Primitives};
 use ccp::program::{implicit, Instr, Op, Program, Reg};
 use ccp::wire::{ChangeProg, InstallExpr, Msg, UpdateField, UpdateFields};
+use netrt::Instant;
 use proptest::prelude::*;
 use std::os::raw::c_int;
+
+/// The instant `n` microseconds after the epoch (the datapath language's unit).
+fn us(n: u64) -> Instant {
+    Instant::from_micros(n)
+}
 
 #[derive(Clone, Debug)]
 struct Shape {
@@ -287,10 +293,10 @@ fn run_case(shape: &Shape, second: &Shape, steps: &[Step]) -> Result<usize, Test
     NOW_US.with(|c| c.set(t));
     let mut lib = Libccp::new();
     let lsid = lib.sid();
-    let mut ours = Datapath::new(Config::default(), t);
-    let sid = ours.open_flow(t, FlowInfo::default()).unwrap();
+    let mut ours = Datapath::new(Config::default(), us(t));
+    let sid = ours.open_flow(us(t), FlowInfo::default()).unwrap();
     for m in [&i1, &i2, &change(sid, 1, &[])] {
-        ours.handle_bytes(t, m).unwrap();
+        ours.handle_bytes(us(t), m).unwrap();
     }
     for m in [&i1, &i2, &change(lsid, 1, &[])] {
         prop_assert!(lib.recv(m) >= 0);
@@ -303,12 +309,13 @@ fn run_case(shape: &Shape, second: &Shape, steps: &[Step]) -> Result<usize, Test
     for (k, s) in steps.iter().enumerate() {
         match s {
             Step::Update(updates) => {
-                ours.handle_bytes(t, &update(sid, updates)).unwrap();
+                ours.handle_bytes(us(t), &update(sid, updates)).unwrap();
                 prop_assert!(lib.recv(&update(lsid, updates)) >= 0);
             }
             Step::Switch(to_second, updates) => {
                 let uid = if *to_second { 2 } else { 1 };
-                ours.handle_bytes(t, &change(sid, uid, updates)).unwrap();
+                ours.handle_bytes(us(t), &change(sid, uid, updates))
+                    .unwrap();
                 prop_assert!(lib.recv(&change(lsid, uid, updates)) >= 0);
             }
             Step::Invoke(dt, p) => {
@@ -317,7 +324,7 @@ fn run_case(shape: &Shape, second: &Shape, steps: &[Step]) -> Result<usize, Test
                 let mut p = *p;
                 p.snd_cwnd = cwnd;
                 let theirs = lib.invoke(&p);
-                let inv = ours.invoke(t, sid, &p);
+                let inv = ours.invoke(us(t), sid, &p);
                 // Documented differences: stop comparing this case. libccp misses some MUL
                 // overflows (and every EWMA overflow) and runs on, possibly into another
                 // error later in the same invocation.

@@ -221,16 +221,16 @@ fn limits_are_enforced_both_ways() {
     assert!(b[32..96].iter().all(|&c| c == b'x'));
     assert_eq!(Msg::decode(&b).unwrap().0, m);
     // ... but the datapath runtime never sends one: its flows' names are at most 63 bytes.
-    let mut dp = ccp::datapath::Datapath::new(Default::default(), 0);
+    let mut dp = ccp::datapath::Datapath::new(Default::default(), netrt::Instant::ZERO);
     let info = |n: usize| ccp::datapath::FlowInfo {
         alg: Some("x".repeat(n)),
         ..Default::default()
     };
     assert_eq!(
-        dp.open_flow(0, info(64)),
+        dp.open_flow(netrt::Instant::ZERO, info(64)),
         Err(ccp::datapath::FlowError::BadAlgName)
     );
-    assert!(dp.open_flow(0, info(63)).is_ok());
+    assert!(dp.open_flow(netrt::Instant::ZERO, info(63)).is_ok());
     // A 64-byte name without NUL on the wire decodes (portus panics on it).
     let mut c = Msg::Create(Create::default()).encode().unwrap();
     for b in &mut c[32..96] {

@@ -149,8 +149,8 @@ fn portus_install_bytes_decode_and_reencode_identically() {
         assert_eq!(ie.program.instrs.len(), bin.instrs.len());
         assert_eq!(m.encode().unwrap(), bytes, "program {i}");
         // And our runtime accepts every portus program.
-        let mut dp = ccp::datapath::Datapath::new(Default::default(), 0);
-        dp.handle_bytes(0, &bytes).unwrap();
+        let mut dp = ccp::datapath::Datapath::new(Default::default(), netrt::Instant::ZERO);
+        dp.handle_bytes(netrt::Instant::ZERO, &bytes).unwrap();
     }
 }
 

@@ -80,11 +80,15 @@ impl Transport for UnixTransport {
     type Addr = PathBuf;
     type Error = io::Error;
 
-    fn send_to(&mut self, _now: u64, to: &PathBuf, msg: &[u8]) -> io::Result<()> {
+    fn send_to(&mut self, _now: netrt::Instant, to: &PathBuf, msg: &[u8]) -> io::Result<()> {
         self.sock.send_to(msg, to).map(|_| ())
     }
 
-    fn recv_from(&mut self, _now: u64, buf: &mut [u8]) -> io::Result<Option<(usize, PathBuf)>> {
+    fn recv_from(
+        &mut self,
+        _now: netrt::Instant,
+        buf: &mut [u8],
+    ) -> io::Result<Option<(usize, PathBuf)>> {
         match self.sock.recv_from(buf) {
             Ok((n, addr)) => Ok(Some((
                 n,
@@ -117,7 +121,7 @@ pub struct LoopStats {
 }
 
 /// Runs `agent` on `transport` until `stop` is set: receive, handle, send every answer to the
-/// address it is for. Time is microseconds since the call.
+/// address it is for. `now` is the monotonic time since the call.
 pub fn run_agent<A: Algorithm>(
     agent: &mut Agent<A, PathBuf>,
     transport: &mut UnixTransport,
@@ -127,7 +131,7 @@ pub fn run_agent<A: Algorithm>(
     let mut buf = vec![0u8; RECV_BUF];
     let mut stats = LoopStats::default();
     while !stop.load(Ordering::Relaxed) {
-        let now = start.elapsed().as_micros() as u64;
+        let now = netrt::Instant::ZERO + netrt::Duration::from(start.elapsed());
         if let Some((n, from)) = transport.recv_from(now, &mut buf)? {
             stats.received += 1;
             if agent.handle_bytes(now, &from, &buf[..n]).is_err() {

@@ -35,10 +35,10 @@ fn ccp_agent_binary_sets_const_window() {
 
     let mut t = UnixTransport::bind(&format!("it-cli-dp-{pid}")).unwrap();
     t.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut dp = Datapath::new(Config::default(), 0);
+    let mut dp = Datapath::new(Config::default(), netrt::Instant::ZERO);
     let sid = dp
         .open_flow(
-            0,
+            netrt::Instant::ZERO,
             FlowInfo {
                 init_cwnd: 14_600,
                 mss: 1000,
@@ -47,13 +47,13 @@ fn ccp_agent_binary_sets_const_window() {
         )
         .unwrap();
     while let Some(m) = dp.poll_transmit() {
-        t.send_to(0, &agent, m).unwrap();
+        t.send_to(netrt::Instant::ZERO, &agent, m).unwrap();
     }
     let mut buf = vec![0u8; 65536];
     let result = (|| {
         loop {
-            let (n, _) = t.recv_from(0, &mut buf).ok()??;
-            dp.handle_bytes(0, &buf[..n]).ok()?;
+            let (n, _) = t.recv_from(netrt::Instant::ZERO, &mut buf).ok()??;
+            dp.handle_bytes(netrt::Instant::ZERO, &buf[..n]).ok()?;
             if matches!(Msg::decode(&buf[..n]).ok()?.0, Msg::ChangeProg(_)) {
                 break;
             }
@@ -63,7 +63,7 @@ fn ccp_agent_binary_sets_const_window() {
             snd_cwnd: 5000,
             ..Default::default()
         };
-        dp.invoke(1, sid, &p).cwnd
+        dp.invoke(netrt::Instant::from_micros(1), sid, &p).cwnd
     })();
     let _ = child.kill();
     let _ = child.wait();

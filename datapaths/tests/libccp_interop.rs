@@ -106,7 +106,10 @@ fn our_agent_drives_libccp_over_unix_sockets() {
 
     let mut buf = vec![0u8; 65536];
     let mut next = |dt: &mut UnixTransport| -> Vec<u8> {
-        let (n, _) = dt.recv_from(0, &mut buf).unwrap().expect("agent answers");
+        let (n, _) = dt
+            .recv_from(netrt::Instant::ZERO, &mut buf)
+            .unwrap()
+            .expect("agent answers");
         buf[..n].to_vec()
     };
     // READY → uid-1 reset + our program; CREATE → CHANGE_PROG.

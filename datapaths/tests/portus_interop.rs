@@ -13,6 +13,11 @@ use portus::{CongAlg, Datapath as PDatapath, DatapathInfo, DatapathTrait, Flow, 
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// The instant `n` milliseconds after the epoch: the synthetic ACK clock ticks every ms.
+fn ms(n: u64) -> netrt::Instant {
+    netrt::Instant::ZERO + netrt::Duration::from_millis(n)
+}
+
 const PROG: &str = "
     (def (Report (volatile acked 0)))
     (when true
@@ -63,7 +68,7 @@ impl<I: Ipc> Flow for AlgFlow<I> {
 }
 
 fn recv(t: &mut UnixTransport, buf: &mut [u8]) -> Vec<u8> {
-    match t.recv_from(0, buf).unwrap() {
+    match t.recv_from(netrt::Instant::ZERO, buf).unwrap() {
         Some((n, _)) => buf[..n].to_vec(),
         None => panic!("timed out waiting for portus"),
     }
@@ -84,10 +89,10 @@ fn portus_agent_drives_our_runtime_over_unix_sockets() {
     let mut t = UnixTransport::bind(&format!("it-dp-for-portus-{pid}")).unwrap();
     // Generous: the machine running the suite may be loaded.
     t.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut dp = Datapath::new(Config::default().id(3), 0);
+    let mut dp = Datapath::new(Config::default().id(3), netrt::Instant::ZERO);
     let sid = dp
         .open_flow(
-            0,
+            netrt::Instant::ZERO,
             FlowInfo {
                 init_cwnd: 14_600,
                 mss: 1460,
@@ -97,7 +102,7 @@ fn portus_agent_drives_our_runtime_over_unix_sockets() {
         .unwrap();
     let flush = |dp: &mut Datapath, t: &mut UnixTransport| {
         while let Some(m) = dp.poll_transmit() {
-            t.send_to(0, &agent, m).unwrap();
+            t.send_to(netrt::Instant::ZERO, &agent, m).unwrap();
         }
     };
     flush(&mut dp, &mut t);
@@ -106,7 +111,7 @@ fn portus_agent_drives_our_runtime_over_unix_sockets() {
     let mut buf = vec![0u8; 65536];
     loop {
         let b = recv(&mut t, &mut buf);
-        dp.handle_bytes(0, &b).unwrap();
+        dp.handle_bytes(netrt::Instant::ZERO, &b).unwrap();
         if matches!(Msg::decode(&b).unwrap().0, Msg::ChangeProg(_)) {
             break;
         }
@@ -122,7 +127,7 @@ fn portus_agent_drives_our_runtime_over_unix_sockets() {
             snd_cwnd: cwnd,
             ..Default::default()
         };
-        let inv = dp.invoke(i * 1000, sid, &p);
+        let inv = dp.invoke(ms(i), sid, &p);
         assert_eq!(inv.error, None);
         if let Some(c) = inv.cwnd {
             cwnd = c;
@@ -135,13 +140,13 @@ fn portus_agent_drives_our_runtime_over_unix_sockets() {
             // Lock-step: wait for portus's UPDATE_FIELDS before the next ACK.
             let b = recv(&mut t, &mut buf);
             assert!(matches!(Msg::decode(&b).unwrap().0, Msg::UpdateFields(_)));
-            dp.handle_bytes(i * 1000, &b).unwrap();
+            dp.handle_bytes(ms(i), &b).unwrap();
         }
     }
     // Every 4th ACK reports 4 × 1460 = 5840 acked bytes; portus adds them to the window.
     assert_eq!(seq, vec![14_600, 20_440, 26_280, 32_120, 37_960, 43_800]);
 
-    dp.close_flow(30_000, sid);
+    dp.close_flow(ms(30), sid);
     flush(&mut dp, &mut t);
     handle.kill();
     handle.wait().unwrap();

@@ -6,6 +6,7 @@
 use ccp::datapath::{Config, Datapath, FlowInfo, Primitives};
 use ccp::wire::Msg;
 use libfuzzer_sys::fuzz_target;
+use netrt::{Duration, Instant};
 
 fn u32_at(d: &[u8], i: usize) -> u32 {
     let mut b = [0u8; 4];
@@ -20,16 +21,16 @@ fuzz_target!(|data: &[u8]| {
         Config::default()
             .max_flows(4)
             .max_programs(4)
-            .fallback_timeout_us(100),
-        0,
+            .fallback_timeout(Duration::from_micros(100)),
+        Instant::ZERO,
     );
-    let _ = dp.open_flow(0, FlowInfo::default());
-    let mut now = 0u64;
+    let _ = dp.open_flow(Instant::ZERO, FlowInfo::default());
+    let mut now = Instant::ZERO;
     let mut i = 0;
     while i < data.len() {
         let op = data[i];
         i += 1;
-        now += 7;
+        now += Duration::from_micros(7);
         match op % 6 {
             // A message: 2-byte length, then that many bytes, given to the runtime as is.
             0..=2 => {

@@ -25,6 +25,7 @@ pub mod builtin;
 
 use crate::program::{implicit, Program, RegKind, Scope};
 use crate::wire::{ChangeProg, Create, InstallExpr, Msg, UpdateField, UpdateFields};
+use netrt::Instant;
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 
@@ -409,7 +410,7 @@ impl<A: Algorithm, D: Clone + Eq + Hash> Agent<A, D> {
     }
 
     /// Handles one or more concatenated messages from datapath `from`.
-    pub fn handle_bytes(&mut self, now: u64, from: &D, bytes: &[u8]) -> Result<(), AgentError> {
+    pub fn handle_bytes(&mut self, now: Instant, from: &D, bytes: &[u8]) -> Result<(), AgentError> {
         let mut rest = bytes;
         while !rest.is_empty() {
             let (msg, used) = Msg::decode(rest)?;
@@ -435,7 +436,7 @@ impl<A: Algorithm, D: Clone + Eq + Hash> Agent<A, D> {
     }
 
     /// Handles one decoded message from datapath `from`.
-    pub fn handle_msg(&mut self, _now: u64, from: &D, msg: Msg) -> Result<(), AgentError> {
+    pub fn handle_msg(&mut self, _now: Instant, from: &D, msg: Msg) -> Result<(), AgentError> {
         match msg {
             Msg::Ready(_) => {
                 self.stats.readies += 1;

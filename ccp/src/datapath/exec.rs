@@ -7,6 +7,7 @@
 
 use super::InvokeError;
 use crate::wire;
+use netrt::Instant;
 
 /// Register type codes, as libccp numbers them.
 pub(crate) mod reg_type {
@@ -418,14 +419,14 @@ pub(crate) fn lower(m: wire::InstallExpr) -> Result<Program, InvalidProgram> {
 #[derive(Clone, Debug)]
 pub(crate) struct Regs {
     pub file: [u64; FILE_LEN],
-    /// Time (µs) at which Micros was last rebased.
-    pub time_zero: u64,
-    /// Value Micros had at `time_zero`.
+    /// When Micros was last rebased.
+    pub time_zero: Instant,
+    /// Value Micros had at `time_zero` (µs).
     pub micros_offset: u64,
 }
 
 impl Regs {
-    pub(crate) fn new(now: u64) -> Self {
+    pub(crate) fn new(now: Instant) -> Self {
         Regs {
             file: [0; FILE_LEN],
             time_zero: now,
@@ -442,7 +443,7 @@ impl Regs {
     }
 
     #[inline(always)]
-    fn set(&mut self, dst: u16, v: u64, now: u64) {
+    fn set(&mut self, dst: u16, v: u64, now: Instant) {
         let d = usize::from(dst);
         if d == MICROS {
             self.time_zero = now;
@@ -451,8 +452,10 @@ impl Regs {
         self.file[d] = v;
     }
 
-    pub(crate) fn micros(&self, now: u64) -> u64 {
-        now.saturating_sub(self.time_zero)
+    /// The Micros register at `now`: whole microseconds since `time_zero`, plus the offset.
+    pub(crate) fn micros(&self, now: Instant) -> u64 {
+        (now - self.time_zero)
+            .as_micros()
             .saturating_add(self.micros_offset)
     }
 
@@ -480,7 +483,7 @@ fn max_wrap(a: u64, b: u64) -> u64 {
 }
 
 #[inline(always)]
-fn step(regs: &mut Regs, ins: &Instr, now: u64) -> Result<(), InvokeError> {
+fn step(regs: &mut Regs, ins: &Instr, now: Instant) -> Result<(), InvokeError> {
     let a = regs.get(ins.a);
     let b = regs.get(ins.b);
     let v = match ins.op {
@@ -533,7 +536,7 @@ fn step(regs: &mut Regs, ins: &Instr, now: u64) -> Result<(), InvokeError> {
 
 /// Runs all expressions of `prog` once, in order, honouring fallthrough.
 #[inline]
-pub(crate) fn run(prog: &Program, regs: &mut Regs, now: u64) -> Result<(), InvokeError> {
+pub(crate) fn run(prog: &Program, regs: &mut Regs, now: Instant) -> Result<(), InvokeError> {
     let instrs = &prog.instrs[..];
     for e in &prog.exprs {
         for ins in &instrs[usize::from(e.cond.0)..usize::from(e.cond.1)] {

@@ -4,7 +4,10 @@
 //! it agent messages with [`Datapath::handle_bytes`] / [`Datapath::handle_msg`], calls
 //! [`Datapath::invoke`] on its ACK clock with the flow's [`Primitives`], applies the returned
 //! [`Invocation`] (congestion window, rate), and drains messages for the agent with
-//! [`Datapath::poll_transmit`]. Every call takes `now` in microseconds; nothing reads a clock.
+//! [`Datapath::poll_transmit`]. Every call takes `now` as a [`netrt::Instant`] (the host's clock:
+//! virtual time on the simulator, monotonic time on a real datapath); nothing reads a clock.
+//! The datapath language counts in microseconds: `Micros` and `Ack.now` are elapsed
+//! [`netrt::Duration`]s truncated to whole microseconds when they are loaded into registers.
 //!
 //! Semantics per invocation, as libccp 1.2 (`ccp_invoke` / `state_machine`):
 //! 1. fallback check: if a send failed more than the fallback timeout ago and no agent message
@@ -30,12 +33,13 @@ pub use native::{NativeController, NativeReno};
 
 use crate::wire::{self, ChangeProg, Create, InstallExpr, Measure, Msg, UpdateField, UpdateFields};
 use exec::{implicit, reg_type, Program, Regs};
+use netrt::{Duration, Instant};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-/// libccp resends CREATE at most this often (`CREATE_TIMEOUT_US`).
-pub const CREATE_RETRY_US: u64 = 100_000;
+/// libccp resends CREATE at most this often (`CREATE_TIMEOUT_US`, 100 ms).
+pub const CREATE_RETRY: Duration = Duration::from_millis(100);
 
 /// Per-invocation measurements, as libccp's `struct ccp_primitives`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -99,7 +103,7 @@ pub struct Config {
     id: u32,
     max_flows: usize,
     max_programs: usize,
-    fallback_timeout_us: u64,
+    fallback_timeout: Duration,
 }
 
 impl Default for Config {
@@ -108,7 +112,7 @@ impl Default for Config {
             id: 0,
             max_flows: 1024,
             max_programs: 256,
-            fallback_timeout_us: 1_000_000,
+            fallback_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -129,9 +133,10 @@ impl Config {
         self.max_programs = n.max(1);
         self
     }
-    /// Fallback timeout after the first failed send, µs (libccp `fto_us`). Default 1 s.
-    pub fn fallback_timeout_us(mut self, us: u64) -> Self {
-        self.fallback_timeout_us = us.max(1);
+    /// Fallback timeout after the first failed send (libccp `fto_us`), at least 1 µs.
+    /// Default 1 s.
+    pub fn fallback_timeout(mut self, d: Duration) -> Self {
+        self.fallback_timeout = d.max(Duration::from_micros(1));
         self
     }
 }
@@ -295,7 +300,7 @@ struct Flow {
     program: Option<Arc<Program>>,
     staged_program: Option<Arc<Program>>,
     staged: Staged,
-    last_create_sent: u64,
+    last_create_sent: Instant,
     /// The flow's program went stale: re-send CREATE (rate-limited) until a program arrives.
     orphaned: bool,
     native: Box<dyn NativeController + Send>,
@@ -307,12 +312,12 @@ pub type NativeFactory = Box<dyn Fn(&FlowInfo) -> Box<dyn NativeController + Sen
 /// The datapath runtime. See the module docs.
 pub struct Datapath {
     config: Config,
-    created_at: u64,
+    created_at: Instant,
     programs: HashMap<u32, Arc<Program>>,
     flows: Vec<Option<Flow>>,
     out: Vec<u8>,
     out_pos: usize,
-    first_failed_send: Option<u64>,
+    first_failed_send: Option<Instant>,
     in_fallback: bool,
     native_factory: NativeFactory,
 }
@@ -330,7 +335,7 @@ impl std::fmt::Debug for Datapath {
 
 impl Datapath {
     /// Creates the runtime at time `now` and queues READY.
-    pub fn new(config: Config, now: u64) -> Self {
+    pub fn new(config: Config, now: Instant) -> Self {
         let mut dp = Datapath {
             flows: Vec::new(),
             created_at: now,
@@ -427,14 +432,14 @@ impl Datapath {
 
     /// Tells the runtime that sending a message to the agent failed at `now` (libccp starts
     /// its fallback timer at the first failed send).
-    pub fn notify_send_failed(&mut self, now: u64) {
+    pub fn notify_send_failed(&mut self, now: Instant) {
         if self.first_failed_send.is_none() {
             self.first_failed_send = Some(now);
         }
     }
 
     /// Opens a flow at `now`: assigns the lowest free socket id and queues CREATE.
-    pub fn open_flow(&mut self, now: u64, info: FlowInfo) -> Result<u32, FlowError> {
+    pub fn open_flow(&mut self, now: Instant, info: FlowInfo) -> Result<u32, FlowError> {
         if let Some(a) = &info.alg {
             if a.len() >= wire::ALG_NAME_LEN || a.as_bytes().contains(&0) {
                 return Err(FlowError::BadAlgName);
@@ -467,7 +472,7 @@ impl Datapath {
     }
 
     /// Closes a flow: frees its socket id and queues the close MEASURE. Unknown ids are ignored.
-    pub fn close_flow(&mut self, _now: u64, sid: u32) {
+    pub fn close_flow(&mut self, _now: Instant, sid: u32) {
         let Some(i) = (sid as usize).checked_sub(1) else {
             return;
         };
@@ -479,7 +484,7 @@ impl Datapath {
     }
 
     /// Handles one message (or several concatenated) from the agent.
-    pub fn handle_bytes(&mut self, now: u64, bytes: &[u8]) -> Result<(), MessageError> {
+    pub fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) -> Result<(), MessageError> {
         let mut rest = bytes;
         while !rest.is_empty() {
             let (msg, used) = Msg::decode(rest)?;
@@ -490,7 +495,7 @@ impl Datapath {
     }
 
     /// Handles one decoded message from the agent.
-    pub fn handle_msg(&mut self, _now: u64, msg: Msg) -> Result<(), MessageError> {
+    pub fn handle_msg(&mut self, _now: Instant, msg: Msg) -> Result<(), MessageError> {
         match msg {
             Msg::Create(_) | Msg::Measure(_) | Msg::Ready(_) => {
                 return Err(MessageError::WrongDirection(msg.msg_type()))
@@ -556,13 +561,11 @@ impl Datapath {
     }
 
     /// Runs one flow's program for one ACK-clock tick. See the module docs for the order.
-    pub fn invoke(&mut self, now: u64, sid: u32, prims: &Primitives) -> Invocation {
+    pub fn invoke(&mut self, now: Instant, sid: u32, prims: &Primitives) -> Invocation {
         let mut inv = Invocation::default();
         // 1. fallback
-        let fto = self.config.fallback_timeout_us;
-        self.in_fallback = self
-            .first_failed_send
-            .is_some_and(|t| now.saturating_sub(t) > fto);
+        let fto = self.config.fallback_timeout;
+        self.in_fallback = self.first_failed_send.is_some_and(|t| now - t > fto);
         let created_at = self.created_at;
         let in_fallback = self.in_fallback;
         let Some(i) = (sid as usize).checked_sub(1) else {
@@ -624,7 +627,7 @@ impl Datapath {
             Some(_) => false,
         };
         if stale {
-            if flow.orphaned && now.saturating_sub(flow.last_create_sent) >= CREATE_RETRY_US {
+            if flow.orphaned && now - flow.last_create_sent >= CREATE_RETRY {
                 flow.last_create_sent = now;
                 let c = create_msg(flow.sid, &flow.info);
                 self.queue(&Msg::Create(c));
@@ -640,7 +643,7 @@ impl Datapath {
         regs.file[exec::FALLTHROUGH] = 0;
         regs.file[exec::REPORT] = 0;
         regs.file[exec::MICROS] = regs.micros(now);
-        load_prims(&mut regs.file, prims, now.saturating_sub(created_at));
+        load_prims(&mut regs.file, prims, (now - created_at).as_micros());
         // 6. clauses
         if let Err(e) = exec::run(prog, regs, now) {
             inv.error = Some(e);
@@ -704,14 +707,14 @@ fn write_measure(out: &mut Vec<u8>, sid: u32, uid: u32, fields: &[u64]) {
 }
 
 #[inline(always)]
-fn load_prims(file: &mut [u64; exec::FILE_LEN], p: &Primitives, since_start: u64) {
+fn load_prims(file: &mut [u64; exec::FILE_LEN], p: &Primitives, since_start_us: u64) {
     let b = exec::PRIM_BASE;
     file[b] = u64::from(p.bytes_acked);
     file[b + 1] = u64::from(p.bytes_misordered);
     file[b + 2] = u64::from(p.ecn_bytes);
     file[b + 3] = u64::from(p.ecn_packets);
     file[b + 4] = u64::from(p.lost_pkts_sample);
-    file[b + 5] = since_start;
+    file[b + 5] = since_start_us;
     file[b + 6] = u64::from(p.packets_acked);
     file[b + 7] = u64::from(p.packets_misordered);
     file[b + 8] = u64::from(p.bytes_in_flight);

@@ -1,11 +1,12 @@
 //! Native congestion controllers a flow falls back to when the agent is unreachable.
 
 use super::{FlowInfo, Primitives};
+use netrt::Instant;
 
 /// A congestion controller that runs inside the datapath, without the agent.
 pub trait NativeController {
     /// Called on each invocation while in fallback; returns the congestion window (bytes).
-    fn on_invoke(&mut self, now: u64, prims: &Primitives) -> u32;
+    fn on_invoke(&mut self, now: Instant, prims: &Primitives) -> u32;
 }
 
 /// A minimal Reno: slow start, additive increase of one MSS per window, halving on loss,
@@ -40,7 +41,7 @@ impl NativeReno {
 }
 
 impl NativeController for NativeReno {
-    fn on_invoke(&mut self, _now: u64, p: &Primitives) -> u32 {
+    fn on_invoke(&mut self, _now: Instant, p: &Primitives) -> u32 {
         if !self.started {
             // Continue from whatever window the datapath had when fallback began.
             self.started = true;
