@@ -6,7 +6,8 @@
 //! - [`wire`]: the six libccp/portus messages, encoded and decoded byte-for-byte like upstream.
 //! - [`datapath`]: the datapath runtime (what libccp does): per-flow program state, evaluation, reports, fallback.
 //! - [`agent`]: the agent core: algorithm trait, per-datapath flow bookkeeping, READY handling, aggregation hooks.
-//! - [`transport`]: the message-transport trait and an in-memory channel pair with a one-way delay.
+//! - [`ipc`]: the message-transport trait between agent and datapaths, and an in-memory channel
+//!   pair with a one-way delay (named after portus's and libccp's `ipc` modules).
 //!
 //! Deliberate differences from portus 0.9 and libccp 1.2 are listed below, each with the test that shows it.
 #![doc = include_str!("docs/lang_differences.md")]
@@ -14,7 +15,7 @@
 
 pub mod agent;
 pub mod datapath;
+pub mod ipc;
 pub mod lang;
 pub mod program;
-pub mod transport;
 pub mod wire;

@@ -4,7 +4,7 @@
 use ccp::agent::builtin::{ConstCwnd, Reno};
 use ccp::agent::{Agent, AgentConfig, Algorithm, Control, FlowState, ProgramSpec, Report};
 use ccp::datapath::{Config, Datapath, FlowInfo, InvokeError, Primitives};
-use ccp::transport::{channel_pair, ChannelEnd, Transport};
+use ccp::ipc::{channel_pair, ChannelEnd, Transport};
 use ccp::wire::{Create, Measure, Msg, Ready};
 use netrt::{Duration, Instant};
 

@@ -6,7 +6,7 @@
 //! more whole messages.
 
 use ccp::agent::{Agent, Algorithm};
-use ccp::transport::Transport;
+use ccp::ipc::Transport;
 use std::io;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};

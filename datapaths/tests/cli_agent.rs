@@ -2,7 +2,7 @@
 //! Unix socket.
 
 use ccp::datapath::{Config, Datapath, FlowInfo, Primitives};
-use ccp::transport::Transport;
+use ccp::ipc::Transport;
 use ccp::wire::Msg;
 use datapaths::unix::{ccp_path, UnixTransport};
 use std::process::Command;

@@ -13,7 +13,7 @@ mod runtime_ffi;
 
 use ccp::agent::{Agent, AgentConfig, Algorithm, Control, FlowState, ProgramSpec, Report};
 use ccp::datapath::Primitives;
-use ccp::transport::Transport;
+use ccp::ipc::Transport;
 use ccp::wire::{Create, Msg};
 use datapaths::unix::{ccp_path, run_agent, UnixTransport};
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! reports. The window sequence is asserted.
 
 use ccp::datapath::{Config, Datapath, FlowInfo, Primitives};
-use ccp::transport::Transport;
+use ccp::ipc::Transport;
 use ccp::wire::Msg;
 use datapaths::unix::{ccp_path, UnixTransport};
 use portus::ipc::{unix::Socket, BackendBuilder, Blocking, Ipc};

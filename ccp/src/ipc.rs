@@ -1,4 +1,5 @@
-//! Message transports between a CCP agent and its datapaths.
+//! Inter-process communication between a CCP agent and its datapaths: message transports.
+//! (portus and libccp call this layer `ipc` too.)
 //!
 //! [`Transport`] is the one small trait every transport implements: datagram-style `send_to`
 //! and a non-blocking-by-contract `recv_from` that returns `Ok(None)` when nothing is due.
