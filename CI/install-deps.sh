@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs the system packages the build and the test suite need. Idempotent; safe on a fresh
 # machine (Debian). libclang-dev: bindgen for the libccp reference crate (a dev-dependency of
-# ccp). libfontconfig1-dev, libfreetype-dev, pkg-config, fonts-dejavu-core: text in plotters'
-# figures.
+# ccp and datapaths). fonts-dejavu-core: a font for figure text (plotters renders it with the
+# pure-Rust ab_glyph, so no font library is needed to build).
 set -euo pipefail
 need=()
-for p in libclang-dev libfontconfig1-dev libfreetype-dev pkg-config fonts-dejavu-core; do
+for p in libclang-dev fonts-dejavu-core; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

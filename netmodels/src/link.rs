@@ -186,6 +186,12 @@ impl FixedRate {
         self.bps
     }
 
+    /// Changes the rate for packets that start service from now on (a packet already in
+    /// service keeps its departure time).
+    pub fn set_bps(&mut self, bps: u64) {
+        self.bps = bps;
+    }
+
     /// When `bytes` starting service at `now` have left: `now` plus the serialization time
     /// (rounded up to a whole nanosecond). Service starts no earlier than the previous
     /// departure, so a too-early call still gets FIFO timing.

@@ -47,6 +47,9 @@ pub enum Payload {
     Ack(AckInfo),
     /// An unreliable datagram.
     Datagram(Datagram),
+    /// Raw bytes (e.g. a whole IP packet read from a TUN device by the real-time emulator);
+    /// the network only moves it by its `size`.
+    Raw(Bytes),
 }
 
 /// One packet in the simulated network.
@@ -66,6 +69,9 @@ pub struct Packet {
     pub ecn: Ecn,
     /// Priority band for strict-priority queues (0 is served first).
     pub priority: u8,
+    /// A small mark that programmable nodes may set and read (e.g. Bundler's epoch marks);
+    /// hosts set 0 and nothing else looks at it.
+    pub tag: u32,
     /// When the packet entered the current queue (set by the port that queues it).
     pub enqueued_at: SimTime,
     /// What it carries.
@@ -103,6 +109,7 @@ impl Packet {
             size,
             ecn: Ecn::NotEct,
             priority: 0,
+            tag: 0,
             enqueued_at: SimTime::ZERO,
             payload: Payload::Datagram(Datagram {
                 src_port: 0,

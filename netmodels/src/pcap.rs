@@ -19,11 +19,11 @@ use pcap_file::{DataLink, Endianness, TsResolution};
 use sim_core::SimTime;
 
 use crate::packet::{Ecn, NodeId, Packet, Payload};
+use crate::topology::flow_port;
 
 /// Most datagram payload bytes captured per packet.
 pub const MAX_PAYLOAD_CAPTURE: usize = 64;
-/// TCP port of every flow's receiver.
-pub const SERVER_PORT: u16 = 5201;
+pub use crate::topology::SERVER_PORT;
 
 const ETH_LEN: usize = 14;
 const IP_LEN: usize = 20;
@@ -78,9 +78,9 @@ impl PcapTap<BufWriter<File>> {
     }
 }
 
-/// The IPv4 address of node `n`.
+/// The IPv4 address of node `n`, as octets (see [`crate::topology::node_ip`]).
 pub fn node_ip(n: NodeId) -> [u8; 4] {
-    [10, ((n >> 8) & 255) as u8, (n & 255) as u8, 1]
+    crate::topology::node_ip(n).octets()
 }
 
 fn node_mac(n: NodeId) -> [u8; 6] {
@@ -99,10 +99,6 @@ pub fn internet_checksum(data: &[u8]) -> u16 {
         sum = (sum & 0xffff) + (sum >> 16);
     }
     !(sum as u16)
-}
-
-fn flow_port(flow: u32) -> u16 {
-    (10_000 + flow % 50_000) as u16
 }
 
 impl<W: Write> PcapTap<W> {
@@ -139,6 +135,12 @@ impl<W: Write> PcapTap<W> {
         b.extend_from_slice(&node_mac(pkt.dst));
         b.extend_from_slice(&node_mac(pkt.src));
         b.extend_from_slice(&0x0800u16.to_be_bytes());
+        if let Payload::Raw(raw) = &pkt.payload {
+            // A real IP packet (from the emulator): captured as it is.
+            b.extend_from_slice(&raw[..raw.len().min(65_535)]);
+            let orig_len = (ETH_LEN + pkt.size as usize).max(b.len()) as u32;
+            return self.write_record(now, orig_len);
+        }
         // Transport header and captured payload, built after the IP header.
         let (proto, l4_len, snippet): (u8, usize, &[u8]) = match &pkt.payload {
             Payload::Datagram(d) => {
@@ -188,9 +190,15 @@ impl<W: Write> PcapTap<W> {
                 }
                 push_tcp(b, SERVER_PORT, flow_port(pkt.flow), 0, a.ack as u32, flags);
             }
+            Payload::Raw(_) => {}
         }
         b.extend_from_slice(snippet);
         let orig_len = (ETH_LEN + ip_total).max(b.len()) as u32;
+        self.write_record(now, orig_len)
+    }
+
+    fn write_record(&mut self, now: SimTime, orig_len: u32) -> Result<(), PcapError> {
+        let b = &self.buf;
         let ts = Duration::from_nanos(now.as_nanos());
         let secs = u32::try_from(ts.as_secs()).unwrap_or(u32::MAX);
         let mut rec = [0u8; 16];

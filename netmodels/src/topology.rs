@@ -3,11 +3,13 @@
 //! graph with `petgraph`.
 
 use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use petgraph::graph::{NodeIndex, UnGraph};
 use serde::{Deserialize, Serialize};
 
 use crate::link::LinkConfig;
+use crate::node::ProgramConfig;
 use crate::packet::NodeId;
 use crate::queue::QueueConfig;
 
@@ -46,7 +48,53 @@ pub enum NodeKind {
     },
     /// An output-queued switch.
     Switch,
+    /// A programmable node (a middlebox): it forwards by the routes like a switch, but every
+    /// packet goes through a [`crate::node::NodeProgram`], built from `program` (and
+    /// replaceable with [`crate::Network::set_program`]).
+    Middlebox {
+        /// The built-in program it runs.
+        program: ProgramConfig,
+    },
 }
+
+impl NodeKind {
+    /// True for nodes that forward packets not addressed to them (switches and middleboxes).
+    pub fn forwards(&self) -> bool {
+        !matches!(self, NodeKind::Host { .. })
+    }
+}
+
+/// The IPv4 address of node `n`: `10.(n >> 8 & 255).(n & 255).1`. Results and pcap files
+/// show hosts by it, and simulated sockets bind and send to it. Unique for the 65,536 nodes a
+/// topology may have.
+pub fn node_ip(n: NodeId) -> Ipv4Addr {
+    Ipv4Addr::new(10, ((n >> 8) & 255) as u8, (n & 255) as u8, 1)
+}
+
+/// The node whose address is `ip` (the inverse of [`node_ip`]), if `ip` has that form.
+pub fn node_for_ip(ip: Ipv4Addr) -> Option<NodeId> {
+    let [a, b, c, d] = ip.octets();
+    (a == 10 && d == 1).then_some((NodeId::from(b) << 8) | NodeId::from(c))
+}
+
+/// The port of a transport flow at its sender (the receiver listens on [`SERVER_PORT`]).
+pub fn flow_port(flow: u32) -> u16 {
+    (10_000 + flow % 50_000) as u16
+}
+
+/// The port transport receivers listen on.
+pub const SERVER_PORT: u16 = 5201;
+
+/// The socket addresses of transport flow `flow` from `src` to `dst` (sender, receiver).
+pub fn flow_addrs(src: NodeId, dst: NodeId, flow: u32) -> (SocketAddr, SocketAddr) {
+    (
+        SocketAddr::V4(SocketAddrV4::new(node_ip(src), flow_port(flow))),
+        SocketAddr::V4(SocketAddrV4::new(node_ip(dst), SERVER_PORT)),
+    )
+}
+
+/// The most nodes a topology may have (they must have distinct addresses).
+pub const MAX_NODES: usize = 65_536;
 
 /// One node.
 #[derive(Clone, Debug, PartialEq)]
@@ -166,6 +214,11 @@ pub enum TopologyConfig {
         bottleneck: LinkParams,
         /// Every host's access link.
         access: LinkParams,
+        /// An optional middlebox on the senders' side of the bottleneck: `left` →
+        /// `middlebox-in` → the middlebox → `middlebox-out` → `core` → `bottleneck` →
+        /// `right`. Both middlebox links use `middlebox.link`.
+        #[serde(default)]
+        middlebox: Option<MiddleboxConfig>,
     },
     /// `senders` hosts and one receiver on one switch (incast). Hosts: senders are 0..senders,
     /// the receiver is `senders`.
@@ -191,6 +244,16 @@ pub enum TopologyConfig {
         /// Leaf–spine links.
         fabric_link: LinkParams,
     },
+}
+
+/// A middlebox in a built-in topology: its program and the links that attach it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MiddleboxConfig {
+    /// The program it runs.
+    pub program: ProgramConfig,
+    /// Both of its links (in and out).
+    pub link: LinkParams,
 }
 
 /// The most hosts a built-in topology may have: routing keeps one next-hop set per
@@ -225,6 +288,7 @@ impl TopologyConfig {
                 pairs,
                 bottleneck,
                 access,
+                middlebox,
             } => {
                 if *pairs == 0 || *pairs > MAX_HOSTS / 2 {
                     return Err(invalid("topology.pairs", "1..=10000", pairs));
@@ -250,7 +314,20 @@ impl TopologyConfig {
                 let left = t.add_switch("left");
                 let right = t.add_switch("right");
                 let (bf, br) = bottleneck.directions();
-                t.add_link("bottleneck", left, right, bf, br);
+                match middlebox {
+                    None => t.add_link("bottleneck", left, right, bf, br),
+                    Some(mb) => {
+                        mb.program.validate().map_err(|e| {
+                            invalid("topology.middlebox.program", "valid parameters", e)
+                        })?;
+                        let m = t.add_middlebox("middlebox", mb.program.clone());
+                        let core = t.add_switch("core");
+                        let (mf, mr) = mb.link.directions();
+                        t.add_link("middlebox-in", left, m, mf.clone(), mr.clone());
+                        t.add_link("middlebox-out", m, core, mf, mr);
+                        t.add_link("bottleneck", core, right, bf, br);
+                    }
+                }
                 for (i, h) in hosts.iter().enumerate() {
                     let (sw, side) = if (i as u32) < *pairs {
                         (left, "left")
@@ -352,6 +429,15 @@ impl Topology {
         (self.nodes.len() - 1) as NodeId
     }
 
+    /// Adds a programmable node running `program`; returns its id.
+    pub fn add_middlebox(&mut self, name: &str, program: ProgramConfig) -> NodeId {
+        self.nodes.push(Node {
+            name: name.into(),
+            kind: NodeKind::Middlebox { program },
+        });
+        (self.nodes.len() - 1) as NodeId
+    }
+
     /// Adds a switch; returns its id.
     pub fn add_switch(&mut self, name: &str) -> NodeId {
         self.nodes.push(Node {
@@ -389,6 +475,13 @@ impl Topology {
 
     /// Checks that every link names existing nodes.
     pub fn validate(&self) -> Result<(), TopologyError> {
+        if self.nodes.len() > MAX_NODES {
+            return Err(invalid(
+                "topology",
+                "at most 65536 nodes (each needs a distinct address)",
+                self.nodes.len(),
+            ));
+        }
         let n = self.nodes.len() as NodeId;
         for (i, l) in self.links.iter().enumerate() {
             for node in [l.a, l.b] {
@@ -440,7 +533,7 @@ impl Routes {
         let mut switch_rank = vec![None; n];
         let mut switches = 0u32;
         for (i, node) in t.nodes.iter().enumerate() {
-            if matches!(node.kind, NodeKind::Switch) {
+            if node.kind.forwards() {
                 switch_rank[i] = Some(switches);
                 switches += 1;
             }

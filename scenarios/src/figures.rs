@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use netmodels::monitoring::series;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -38,6 +39,9 @@ pub enum FigureError {
         /// The cause.
         msg: String,
     },
+    /// No font for the figures' text was found.
+    #[error("no TrueType font for figure text: set TESTBED_FONT to a .ttf file, or install one of {0} (Debian: fonts-dejavu-core)")]
+    NoFont(String),
     /// Nothing to plot was found.
     #[error("{0}: nothing to plot (expected results with time series or flow completion times in it or its subdirectories)")]
     Empty(String),
@@ -152,8 +156,45 @@ fn draw_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, p: &Plot) -> Result
     root.present().map_err(|e| e.to_string())
 }
 
+/// Where figure text looks for a font, after `$TESTBED_FONT`.
+const FONT_PATHS: &[&str] = &[
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+    "/usr/share/fonts/liberation-sans/LiberationSans-Regular.ttf",
+    "/System/Library/Fonts/Supplemental/Arial.ttf",
+];
+
+/// Registers a sans-serif font with plotters once per process. Text is rendered by a pure-Rust
+/// rasterizer (`ab_glyph`), so building needs no system font library; drawing needs one font
+/// file, found at `$TESTBED_FONT` or a common system path.
+fn ensure_font() -> Result<(), FigureError> {
+    static FONT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *FONT.get_or_init(|| {
+        let env = std::env::var_os("TESTBED_FONT").map(PathBuf::from);
+        let candidates = env.into_iter().chain(FONT_PATHS.iter().map(PathBuf::from));
+        for path in candidates {
+            if let Ok(bytes) = std::fs::read(&path) {
+                // Leaked once per process: plotters keeps registered fonts for its lifetime.
+                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
+                    return true;
+                }
+            }
+        }
+        false
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(FigureError::NoFont(FONT_PATHS.join(", ")))
+    }
+}
+
 /// Draws `p` into `path` (extension added from `fmt`); returns the file written.
 pub fn draw(p: &Plot, path: &Path, fmt: Format) -> Result<PathBuf, FigureError> {
+    ensure_font()?;
     let (w, h) = (1000u32, 600u32);
     let out = path.with_extension(match fmt {
         Format::Png => "png",
@@ -206,7 +247,7 @@ fn series(dir: &Path) -> Result<SeriesByName, FigureError> {
         };
         let t = parse_f(&path, t)? * 1e-9;
         let v = parse_f(&path, v)?;
-        let (prefix, suffix) = name.split_once('/').unwrap_or((name, ""));
+        let (prefix, suffix) = series::split(name);
         m.entry(prefix.into())
             .or_default()
             .entry(suffix.into())
@@ -230,7 +271,7 @@ pub fn run_figures(dir: &Path, fmt: Format) -> Result<Vec<PathBuf>, FigureError>
     let ts = series(dir)?;
     let sum = summary(dir)?;
     let name = sum.get("scenario").cloned().unwrap_or_default();
-    if let Some(cw) = ts.get("cwnd_bytes") {
+    if let Some(cw) = ts.get(series::CWND_BYTES) {
         let series = cw
             .iter()
             .map(|(f, pts)| {
@@ -251,7 +292,7 @@ pub fn run_figures(dir: &Path, fmt: Format) -> Result<Vec<PathBuf>, FigureError>
         };
         out.push(draw(&p, &dir.join("cwnd"), fmt)?);
     }
-    if let Some(qd) = ts.get("qdelay_ms") {
+    if let Some(qd) = ts.get(series::QDELAY_MS) {
         let series = qd
             .iter()
             .map(|(l, pts)| (format!("link {l}"), pts.clone()))

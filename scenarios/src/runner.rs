@@ -13,6 +13,7 @@
 
 use std::path::Path;
 
+use netmodels::monitoring::series;
 use netmodels::network::NetworkOptions;
 use netmodels::{FlowRecord, Network, NetworkError, TopologyConfig};
 use sim_core::{RngStreams, RunStats, SimDuration, SimTime, Simulation};
@@ -271,7 +272,7 @@ pub fn run(loaded: &Loaded, out_dir: Option<&Path>) -> Result<RunResult, RunErro
             } else {
                 0.0
             };
-            put(&format!("util/{name}"), format!("{util:.6}"));
+            put(&series::name(series::UTIL, name), format!("{util:.6}"));
             put(&format!("rate_bps/{name}"), p.nominal_bps().to_string());
             put(&format!("drops/{name}"), p.stats.queue_drops.to_string());
             put(&format!("ce_marked/{name}"), p.stats.ce_marked.to_string());

@@ -384,7 +384,7 @@ pub fn generate(
                         dst,
                         size: *size_bytes,
                         start: SimTime::from_secs_f64(start_s + stagger_s * i as f64),
-                        cc: *cc,
+                        cc: std::rc::Rc::new(*cc),
                         priority: *priority,
                     });
                 }
@@ -421,7 +421,7 @@ pub fn generate(
                         dst,
                         size: Some(packets_per_sender * u64::from(mss)),
                         start: SimTime::from_secs_f64(start_s + jitter * 1e-6),
-                        cc: *cc,
+                        cc: std::rc::Rc::new(*cc),
                         priority: 0,
                     });
                 }
@@ -466,7 +466,7 @@ pub fn generate(
                         dst,
                         size: Some(size),
                         start: SimTime::from_secs_f64(t),
-                        cc: *cc,
+                        cc: std::rc::Rc::new(*cc),
                         priority: 0,
                     });
                     made += 1;

@@ -149,3 +149,22 @@ fn cdf_load_on_leaf_spine_is_per_host_link() {
     let offered = bytes as f64 * 8.0 / 60.0;
     assert!((offered / 4e9 - 1.0).abs() < 0.1, "offered {offered} bit/s");
 }
+
+#[test]
+fn pacing_middlebox_moves_the_standing_queue_off_the_bottleneck() {
+    let r = run_file("pacer.toml", &["duration_s=5"], None);
+    let bq = r.num("max_queue_bytes/bottleneck").unwrap();
+    let mq = r.num("max_queue_bytes/middlebox-out").unwrap();
+    assert!(bq <= 2.0 * 1500.0, "paced: bottleneck queue {bq} B");
+    assert!(mq > 100_000.0, "paced: middlebox queue {mq} B");
+    assert_eq!(r.num("rate_bps/middlebox-out"), Some(92e6));
+    let r = run_file(
+        "pacer.toml",
+        &["duration_s=5", "topology.middlebox.program.rate_mbps=1000"],
+        None,
+    );
+    let bq = r.num("max_queue_bytes/bottleneck").unwrap();
+    let mq = r.num("max_queue_bytes/middlebox-out").unwrap();
+    assert!(bq > 100_000.0, "unpaced: bottleneck queue {bq} B");
+    assert!(mq < 20_000.0, "unpaced: middlebox queue {mq} B");
+}

@@ -3,13 +3,16 @@
 //! task, so the same async code can run on the simulator or (behind a thin adapter) on tokio.
 //!
 //! Calling them outside a simulation task is a programming error and panics with a message that
-//! says so.
+//! says so. Code that should also run on real datapaths takes a [`netrt::Runtime`] instead
+//! (the network model's `SimRuntime` implements it on top of these).
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
+
+pub use netrt::{Elapsed, JoinError, JoinHandle};
 
 use crate::queue::EventId;
 use crate::time::{SimDuration, SimTime};
@@ -100,12 +103,9 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    with_spawner(Box::pin(async move {
-        let out = fut.await;
-        let _ = tx.send(out);
-    }));
-    JoinHandle::new(rx)
+    let (task, handle) = netrt::joinable(fut);
+    with_spawner(task);
+    handle
 }
 
 /// The future returned by [`sleep`]. Dropping it before it fires cancels its timer.
@@ -149,11 +149,6 @@ impl Drop for Sleep {
     }
 }
 
-/// The error of [`timeout`] when the deadline passes first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("deadline elapsed")]
-pub struct Elapsed;
-
 /// Runs `fut` until it finishes or `d` passes, whichever comes first.
 pub async fn timeout<F: Future>(d: SimDuration, fut: F) -> Result<F::Output, Elapsed> {
     let mut fut = std::pin::pin!(fut);
@@ -168,30 +163,4 @@ pub async fn timeout<F: Future>(d: SimDuration, fut: F) -> Result<F::Output, Ela
         Poll::Pending
     })
     .await
-}
-
-/// Awaits the output of a spawned task. Resolves to `Err(JoinError)` if the task was dropped
-/// before finishing (e.g. the simulation ended).
-pub struct JoinHandle<T> {
-    rx: tokio::sync::oneshot::Receiver<T>,
-}
-
-/// The spawned task ended without producing a value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("task dropped before completion")]
-pub struct JoinError;
-
-impl<T> JoinHandle<T> {
-    pub(crate) fn new(rx: tokio::sync::oneshot::Receiver<T>) -> Self {
-        JoinHandle { rx }
-    }
-}
-
-impl<T> Future for JoinHandle<T> {
-    type Output = Result<T, JoinError>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.rx)
-            .poll(cx)
-            .map(|r| r.map_err(|_| JoinError))
-    }
 }

@@ -129,15 +129,13 @@ impl<E: 'static> Handle<E> {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.spawn_boxed(Box::pin(async move {
-            let out = fut.await;
-            let _ = tx.send(out);
-        }));
-        rt::JoinHandle::new(rx)
+        let (task, handle) = netrt::joinable(fut);
+        self.spawn_boxed(task);
+        handle
     }
 
-    fn spawn_boxed(&self, fut: BoxTask) {
+    /// Spawns a boxed `()` task (what [`netrt::Runtime::spawn_boxed`] asks for).
+    pub fn spawn_boxed(&self, fut: netrt::LocalBoxFuture<'static, ()>) {
         let mut c = self.core.borrow_mut();
         let id = match c.free.pop() {
             Some(id) => id,

@@ -11,7 +11,8 @@
 //!   pacing, RTT and delivery-rate sampling; [`SenderStats`].
 //! - [`receiver`]: [`Receiver`], reassembly, cumulative ACK + SACK blocks, delayed ACKs, ECN
 //!   echo; [`ReceiverStats`].
-//! - [`cc`]: the [`CongestionControl`] trait, the per-ACK [`AckSignals`] (what CCP consumes),
+//! - [`cc`]: the [`CongestionControl`] trait and its [`CcFactory`] (with [`FlowContext`] and
+//!   [`FlowWaker`]), the per-ACK [`AckSignals`] (what CCP consumes),
 //!   [`LossEvent`], the native [`NewReno`], [`Cubic`], [`Dctcp`], and [`CcKind`] for scenario
 //!   files.
 //! - [`rtt`]: the RFC 6298 [`RttEstimator`].
@@ -41,7 +42,10 @@ pub mod rtt;
 pub mod sender;
 pub mod wire;
 
-pub use cc::{AckSignals, CcKind, CongestionControl, Cubic, Dctcp, LossEvent, NewReno};
+pub use cc::{
+    AckSignals, CcFactory, CcKind, CongestionControl, Cubic, Dctcp, FlowContext, FlowWaker,
+    LossEvent, NewReno,
+};
 pub use config::{ConfigError, TransportConfig};
 pub use receiver::{Receiver, ReceiverStats};
 pub use rtt::RttEstimator;

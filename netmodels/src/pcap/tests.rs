@@ -16,6 +16,7 @@ fn data_pkt() -> Packet {
         size: 1500,
         ecn: Ecn::Ce,
         priority: 0,
+        tag: 0,
         enqueued_at: SimTime::ZERO,
         payload: Payload::Data(Segment {
             seq: (1u64 << 32) + 123_456,
@@ -36,6 +37,7 @@ fn ack_pkt() -> Packet {
         size: 40,
         ecn: Ecn::Ect,
         priority: 0,
+        tag: 0,
         enqueued_at: SimTime::ZERO,
         payload: Payload::Ack(AckInfo {
             ack: 99_000,
@@ -57,6 +59,7 @@ fn udp_pkt(payload: &'static [u8]) -> Packet {
         size: 28 + payload.len() as u32,
         ecn: Ecn::NotEct,
         priority: 0,
+        tag: 0,
         enqueued_at: SimTime::ZERO,
         payload: Payload::Datagram(Datagram {
             src_port: 4000,

@@ -1,14 +1,20 @@
 //! Whole-network tests: timing through links and switches, routing and ECMP, datagram sockets,
 //! and (proptest) byte conservation, in-order complete delivery, and monotonic time on random
-//! small topologies and workloads.
+//! small topologies and workloads, with and without programmable nodes on the path.
 
 use netmodels::link::LinkConfig;
 use netmodels::network::{Event, NetworkOptions};
+use netmodels::network::{FlowProblem, NetworkError};
+use netmodels::node::{NodeCtx, NodeProgram, ProgramConfig};
 use netmodels::queue::QueueConfig;
+use netmodels::topology::MiddleboxConfig;
 use netmodels::topology::{ecmp_pick, LinkParams, Routes};
-use netmodels::{FlowSpec, Network, SimAddr, TopologyConfig};
+use netmodels::{FlowSpec, Network, TopologyConfig};
+use netmodels::{Packet, PortId};
 use proptest::prelude::*;
 use sim_core::{Handle, Model, RngStreams, SimDuration, SimTime, Simulation};
+use std::net::SocketAddr;
+use std::rc::Rc;
 use transport::{CcKind, TransportConfig};
 
 fn star(senders: u32, rate_bps: u64, delay_us: f64, limit: usize) -> TopologyConfig {
@@ -26,11 +32,20 @@ fn datagram_crosses_two_store_and_forward_hops_on_time() {
     let topo = star(1, 1_000_000_000, 7.0, 100).build().unwrap();
     let net = Network::new(topo, NetworkOptions::default(), &RngStreams::new(1)).unwrap();
     let mut sim = Simulation::new(net);
-    let api = sim.model().socket_api(sim.handle());
-    let a = api.bind(SimAddr::new(0, 9)).unwrap();
-    let b = api.bind(SimAddr::new(1, 7)).unwrap();
-    assert!(
-        api.bind(SimAddr::new(1, 7)).is_err(),
+    let ra = sim.model().runtime(sim.handle(), 0).unwrap();
+    let rb = sim.model().runtime(sim.handle(), 1).unwrap();
+    let a_addr: SocketAddr = "10.0.0.1:9".parse().unwrap();
+    let b_addr: SocketAddr = "10.0.1.1:7".parse().unwrap();
+    let a = ra.bind(a_addr).unwrap();
+    let b = rb.bind("0.0.0.0:7".parse().unwrap()).unwrap();
+    assert_eq!(
+        b.local_addr().unwrap(),
+        b_addr,
+        "0.0.0.0 binds on the host's address"
+    );
+    assert_eq!(
+        rb.bind(b_addr).err().map(|e| e.kind()),
+        Some(std::io::ErrorKind::AddrInUse),
         "double bind must fail"
     );
     // Two tasks wait on the same socket before anything is sent; each must get a datagram
@@ -41,20 +56,20 @@ fn datagram_crosses_two_store_and_forward_hops_on_time() {
     let r2 = sim.handle().spawn(async move { b2.recv().await });
     let got = sim.block_on(async move {
         sim_core::rt::sleep(SimDuration::from_micros(1)).await;
-        a.send_to(&[1u8; 10], SimAddr::new(1, 7)).await.unwrap();
-        a.send_to(&[2u8; 20], SimAddr::new(1, 7)).await.unwrap();
+        a.send_to(&[1u8; 10], b_addr).await.unwrap();
+        a.send_to(&[2u8; 20], b_addr).await.unwrap();
         let (x, y) = (r1.await.unwrap(), r2.await.unwrap());
         let mut lens = [x.1.len(), y.1.len()];
         lens.sort();
         assert_eq!(lens, [10, 20]);
         let t0 = sim_core::rt::now();
-        a.send_to(&[42u8; 1000], SimAddr::new(1, 7)).await.unwrap();
+        a.send_to(&[42u8; 1000], b_addr).await.unwrap();
         let mut buf = [0u8; 2000];
         let (n, from) = b.recv_from(&mut buf).await.unwrap();
         (n, from, sim_core::rt::now() - t0, buf[0])
     });
     let (n, from, at, byte) = got.unwrap();
-    assert_eq!((n, from, byte), (1000, SimAddr::new(0, 9), 42));
+    assert_eq!((n, from, byte), (1000, a_addr, 42));
     assert_eq!(at, SimDuration::from_nanos(2 * 8224 + 2 * 7_000));
 }
 
@@ -119,6 +134,16 @@ fn bad_parameters_are_errors_not_panics() {
     )
     .err()
     .unwrap();
+    assert!(
+        matches!(
+            e,
+            NetworkError::Port {
+                problem: netmodels::network::PortProblem::Loss(_),
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert!(e.to_string().contains("loss"), "{e}");
     let e = star(0, 1, 1.0, 1).build().unwrap_err();
     assert!(e.to_string().contains("topology.senders"), "{e}");
@@ -129,10 +154,19 @@ fn bad_parameters_are_errors_not_panics() {
         dst: 3,
         size: Some(10),
         start: SimTime::ZERO,
-        cc: CcKind::Reno,
+        cc: Rc::new(CcKind::Reno),
         priority: 0,
     };
-    assert!(net.add_flow(spec).is_err(), "node 3 is the switch");
+    assert!(
+        matches!(
+            net.add_flow(spec),
+            Err(NetworkError::Flow {
+                flow: 0,
+                problem: FlowProblem::NotAHost
+            })
+        ),
+        "node 3 is the switch"
+    );
 }
 
 /// Wraps the network to check, on every event, that time never goes backwards and that every
@@ -192,8 +226,22 @@ fn topo_strategy() -> impl Strategy<Value = TopologyConfig> {
         (1u32..4, link.clone(), link.clone()).prop_map(|(pairs, b, a)| TopologyConfig::Dumbbell {
             pairs,
             bottleneck: b,
-            access: a
+            access: a,
+            middlebox: None,
         }),
+        (
+            1u32..4,
+            link.clone(),
+            link.clone(),
+            link.clone(),
+            program_strategy()
+        )
+            .prop_map(|(pairs, b, a, m, program)| TopologyConfig::Dumbbell {
+                pairs,
+                bottleneck: b,
+                access: a,
+                middlebox: Some(MiddleboxConfig { program, link: m }),
+            }),
         (1u32..6, link.clone()).prop_map(|(senders, l)| TopologyConfig::Star {
             senders,
             link: l,
@@ -211,6 +259,39 @@ fn topo_strategy() -> impl Strategy<Value = TopologyConfig> {
     ]
 }
 
+fn program_strategy() -> impl Strategy<Value = ProgramConfig> {
+    prop_oneof![
+        Just(ProgramConfig::Forward),
+        (1.0f64..200.0).prop_map(|rate_mbps| ProgramConfig::Pacer { rate_mbps }),
+    ]
+}
+
+/// A user program that drops every `every`-th packet it sees, tags the others, and sends
+/// tagged packets out of a port it picks itself (the routed one), exercising every
+/// context operation that moves bytes.
+struct Chaos {
+    every: u64,
+    seen: u64,
+}
+
+impl NodeProgram for Chaos {
+    fn on_packet(&mut self, _now: SimTime, _in: PortId, mut pkt: Packet, ctx: &mut NodeCtx<'_>) {
+        self.seen += 1;
+        if self.seen.is_multiple_of(self.every) {
+            ctx.drop_packet(pkt);
+        } else if self.seen % 2 == 0 {
+            pkt.tag = self.seen as u32;
+            let port = ctx
+                .route(&pkt)
+                .expect("a middlebox on the path has a route");
+            ctx.enqueue(port, pkt)
+                .expect("the routed port is the node's own");
+        } else {
+            ctx.forward(pkt);
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
     #[test]
@@ -218,6 +299,7 @@ proptest! {
         cfg in topo_strategy(),
         flows in proptest::collection::vec((0u32..1000, 0u32..1000, 1u64..300_000, 0u64..50_000, 0u8..3), 1..6),
         seed in 0u64..1000,
+        chaos in proptest::option::of(5u64..50),
     ) {
         let topo = cfg.build().unwrap();
         let hosts = topo.hosts();
@@ -225,13 +307,18 @@ proptest! {
             transport: TransportConfig { min_rto_us: 5000.0, ..TransportConfig::default() },
             ..NetworkOptions::default()
         };
+        let middlebox = topo.nodes.iter().position(|n| n.name == "middlebox");
         let mut net = Network::new(topo, opts, &RngStreams::new(seed)).unwrap();
+        if let (Some(m), Some(every)) = (middlebox, chaos) {
+            let chaos = Box::new(Chaos { every, seen: 0 });
+            prop_assert!(net.set_program(m as u32, chaos), "the middlebox is programmable");
+        }
         let mut sizes = Vec::new();
         for (s, d, size, start_us, cc) in flows {
             let src = hosts[s as usize % hosts.len()];
             let mut dst = hosts[d as usize % hosts.len()];
             if dst == src { dst = hosts[(d as usize + 1) % hosts.len()]; }
-            let cc = [CcKind::Reno, CcKind::Cubic, CcKind::Dctcp][cc as usize];
+            let cc: Rc<dyn transport::CcFactory> = Rc::new([CcKind::Reno, CcKind::Cubic, CcKind::Dctcp][cc as usize]);
             let spec = FlowSpec { src, dst, size: Some(size), start: SimTime::from_nanos(start_us * 1000), cc, priority: 0 };
             let id = net.add_flow(spec).unwrap();
             sizes.push((id, size));

@@ -3,7 +3,10 @@
 //! [`NewReno`], [`Cubic`] and [`Dctcp`], chosen in scenario files by [`CcKind`].
 //!
 //! The trait is also the seam for control from outside the datapath: a CCP shim implements it,
-//! forwards the signals to its agent, and returns the window/rate the agent last set.
+//! forwards the signals to its agent, and returns the window/rate the agent last set. A
+//! [`CcFactory`] builds each flow's controller from a [`FlowContext`]; the context's
+//! [`FlowWaker`] lets control that arrives between ACKs (an agent's new window or rate) wake
+//! the flow's sender at that instant.
 
 mod cubic;
 mod dctcp;
@@ -12,6 +15,10 @@ mod reno;
 pub use cubic::Cubic;
 pub use dctcp::Dctcp;
 pub use reno::NewReno;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::rc::Rc;
 
 use netrt::{Duration, Instant};
 use serde::{Deserialize, Serialize};
@@ -140,6 +147,73 @@ impl CcKind {
             CcKind::Cubic => "cubic",
             CcKind::Dctcp => "dctcp",
         }
+    }
+}
+
+/// Wakes a flow's sender so it transmits what its controller now allows. Whoever drives the
+/// transport (the simulator, a real datapath) creates it; a controller whose window or rate
+/// changes outside [`CongestionControl::on_ack`] (e.g. from a CCP agent's message) calls
+/// [`FlowWaker::wake`], and the sender is polled at that instant. Waking a finished or
+/// unstarted flow does nothing.
+#[derive(Clone)]
+pub struct FlowWaker(Rc<dyn Fn()>);
+
+impl FlowWaker {
+    /// A waker that runs `f` (which must only schedule the sender's poll, never run it inline).
+    pub fn new(f: impl Fn() + 'static) -> FlowWaker {
+        FlowWaker(Rc::new(f))
+    }
+    /// A waker that does nothing (for drivers that poll the sender on every event anyway).
+    pub fn noop() -> FlowWaker {
+        FlowWaker::new(|| {})
+    }
+    /// Asks the driver to poll the flow's sender now.
+    pub fn wake(&self) {
+        (self.0)();
+    }
+}
+
+impl fmt::Debug for FlowWaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FlowWaker")
+    }
+}
+
+/// What a [`CcFactory`] is told about the flow it builds a controller for.
+#[derive(Clone, Debug)]
+pub struct FlowContext {
+    /// The flow's id, unique in its network (the simulator's flow index).
+    pub flow: u32,
+    /// The sender's address.
+    pub src: SocketAddr,
+    /// The receiver's address.
+    pub dst: SocketAddr,
+    /// Maximum segment payload in bytes.
+    pub mss: u32,
+    /// Initial congestion window in segments.
+    pub init_cwnd_pkts: u32,
+    /// When the flow starts.
+    pub now: Instant,
+    /// Wakes this flow's sender (see [`FlowWaker`]).
+    pub waker: FlowWaker,
+}
+
+/// Builds the congestion controller of each flow; injected through the flow's spec. The
+/// native controllers implement it through [`CcKind`]; a CCP shim or a test controller lives
+/// outside this crate and implements it the same way.
+pub trait CcFactory: fmt::Debug {
+    /// A new controller for the flow described by `ctx`.
+    fn build(&self, ctx: &FlowContext) -> Box<dyn CongestionControl>;
+    /// The name results record for flows built by this factory (e.g. `"reno"`, `"ccp:bbr"`).
+    fn name(&self) -> String;
+}
+
+impl CcFactory for CcKind {
+    fn build(&self, ctx: &FlowContext) -> Box<dyn CongestionControl> {
+        CcKind::build(self, ctx.mss, ctx.init_cwnd_pkts)
+    }
+    fn name(&self) -> String {
+        CcKind::name(self).to_string()
     }
 }
 

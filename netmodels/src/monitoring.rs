@@ -1,0 +1,102 @@
+//! Time-series monitoring: the series names (shared with the figure code, which reads them back
+//! from `timeseries.csv`) and the periodic sampler of links and flows.
+//!
+//! A series is named `<kind>/<subject>`: `qlen_pkts/<link>`, `qdelay_ms/<link>`,
+//! `util/<link>` for monitored links (their forward port), `cwnd_bytes/<flow>` and
+//! `srtt_ms/<flow>` for recorded flows.
+
+use sim_core::{Recorder, SeriesId, SimTime};
+
+use crate::events::PortId;
+use crate::port::Port;
+
+/// Series kinds, the part of a series name before the `/`.
+pub mod series {
+    /// Packets in a link's queue at the sample instant.
+    pub const QLEN_PKTS: &str = "qlen_pkts";
+    /// Mean queueing delay (sojourn) of packets that left a link's queue in the sample
+    /// interval, in milliseconds.
+    pub const QDELAY_MS: &str = "qdelay_ms";
+    /// A link's utilization over the sample interval (bytes sent × 8 / interval / rate).
+    pub const UTIL: &str = "util";
+    /// A flow's congestion window in bytes.
+    pub const CWND_BYTES: &str = "cwnd_bytes";
+    /// A flow's smoothed RTT in milliseconds.
+    pub const SRTT_MS: &str = "srtt_ms";
+
+    /// The full series name `kind/subject`.
+    pub fn name(kind: &str, subject: impl std::fmt::Display) -> String {
+        format!("{kind}/{subject}")
+    }
+
+    /// Splits a series name into `(kind, subject)`; a name without `/` has an empty subject.
+    pub fn split(name: &str) -> (&str, &str) {
+        name.split_once('/').unwrap_or((name, ""))
+    }
+}
+
+pub(crate) struct LinkMonitor {
+    pub(crate) port: PortId,
+    qlen: SeriesId,
+    qdelay: SeriesId,
+    util: SeriesId,
+}
+
+/// The recorder and what it samples.
+pub(crate) struct Monitoring {
+    pub(crate) recorder: Recorder,
+    links: Vec<LinkMonitor>,
+    last_sample: SimTime,
+}
+
+impl Monitoring {
+    pub(crate) fn new() -> Monitoring {
+        Monitoring {
+            recorder: Recorder::new(),
+            links: Vec::new(),
+            last_sample: SimTime::ZERO,
+        }
+    }
+
+    /// Monitors `port` (the forward port of link `name`).
+    pub(crate) fn add_link(&mut self, name: &str, port: PortId) {
+        let r = &mut self.recorder;
+        self.links.push(LinkMonitor {
+            port,
+            qlen: r.series(&series::name(series::QLEN_PKTS, name)),
+            qdelay: r.series(&series::name(series::QDELAY_MS, name)),
+            util: r.series(&series::name(series::UTIL, name)),
+        });
+    }
+
+    /// The two series of a recorded flow.
+    pub(crate) fn add_flow(&mut self, idx: usize) -> (SeriesId, SeriesId) {
+        (
+            self.recorder.series(&series::name(series::CWND_BYTES, idx)),
+            self.recorder.series(&series::name(series::SRTT_MS, idx)),
+        )
+    }
+
+    /// Samples every monitored link at `now`.
+    pub(crate) fn sample_links(&mut self, now: SimTime, ports: &mut [Port]) {
+        let window = now.saturating_since(self.last_sample).as_secs_f64();
+        self.last_sample = now;
+        for m in &self.links {
+            let p = &mut ports[m.port as usize];
+            self.recorder.record(m.qlen, now, p.queue_packets() as f64);
+            let w = p.take_window();
+            let qd = if w.dequeued > 0 {
+                w.sojourn_ns as f64 / w.dequeued as f64 / 1e6
+            } else {
+                0.0
+            };
+            self.recorder.record(m.qdelay, now, qd);
+            let util = if window > 0.0 && p.nominal_bps() > 0 {
+                w.tx_bytes as f64 * 8.0 / window / p.nominal_bps() as f64
+            } else {
+                0.0
+            };
+            self.recorder.record(m.util, now, util);
+        }
+    }
+}

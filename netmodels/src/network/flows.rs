@@ -1,0 +1,390 @@
+//! Reliable-transport flows on the network: their specs, the sender and receiver state
+//! machines at the hosts, their timers, their controllers (built by the spec's
+//! [`CcFactory`], with a [`FlowWaker`] that schedules [`Event::FlowWake`]) and their records.
+
+use std::fmt;
+use std::rc::Rc;
+
+use sim_core::{Handle, SeriesId, SimTime};
+use transport::{CcFactory, FlowContext, FlowWaker, Receiver, Sender};
+
+use super::{Network, NetworkError};
+use crate::events::Event;
+use crate::packet::{Ecn, NodeId, Packet, Payload, TCP_IP_HEADER};
+use crate::topology::flow_addrs;
+
+/// A reliable-transport flow between two hosts.
+#[derive(Clone, Debug)]
+pub struct FlowSpec {
+    /// Sending host.
+    pub src: NodeId,
+    /// Receiving host.
+    pub dst: NodeId,
+    /// Bytes to send; `None` for an endless bulk flow.
+    pub size: Option<u64>,
+    /// When it starts.
+    pub start: SimTime,
+    /// Builds the flow's congestion controller (a native [`transport::CcKind`], or any
+    /// [`CcFactory`], such as a CCP shim).
+    pub cc: Rc<dyn CcFactory>,
+    /// Strict-priority band of its packets.
+    pub priority: u8,
+}
+
+/// What is wrong with a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FlowProblem {
+    /// An endpoint is not a host.
+    NotAHost,
+    /// Source and destination are the same host.
+    SameHost,
+    /// A sized flow of zero bytes.
+    ZeroSize,
+}
+
+impl fmt::Display for FlowProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FlowProblem::NotAHost => "src and dst must be hosts",
+            FlowProblem::SameHost => "src and dst must differ",
+            FlowProblem::ZeroSize => "size must be at least 1 byte",
+        })
+    }
+}
+
+pub(crate) struct Flow {
+    spec: FlowSpec,
+    /// The factory's name, recorded in results.
+    cc_name: String,
+    sender: Option<Sender>,
+    receiver: Receiver,
+    timer_at: Option<SimTime>,
+    done_at: Option<SimTime>,
+    series: Option<(SeriesId, SeriesId)>,
+}
+
+/// All flows and the completion bookkeeping of sized ones.
+#[derive(Default)]
+pub(crate) struct Flows {
+    flows: Vec<Flow>,
+    sized_remaining: usize,
+    sized_total: usize,
+}
+
+impl Flows {
+    pub(crate) fn start_events(&self, h: &Handle<Event>) {
+        for (i, f) in self.flows.iter().enumerate() {
+            h.schedule_at(f.spec.start, Event::FlowStart(i as u32));
+        }
+    }
+
+    pub(crate) fn all_sized_done(&self) -> bool {
+        self.sized_total > 0 && self.sized_remaining == 0
+    }
+}
+
+/// The outcome of one flow, one row of `flows.csv`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct FlowRecord {
+    /// Flow index.
+    pub flow: u32,
+    /// Sending host.
+    pub src: NodeId,
+    /// Receiving host.
+    pub dst: NodeId,
+    /// Sending host's IPv4 address.
+    pub src_addr: String,
+    /// Receiving host's IPv4 address.
+    pub dst_addr: String,
+    /// Congestion control.
+    pub cc: String,
+    /// Bytes to send (empty for bulk flows).
+    pub size_bytes: Option<u64>,
+    /// Start, seconds.
+    pub start_s: f64,
+    /// Completion time (last byte delivered in order) minus start, seconds; empty if unfinished.
+    pub fct_s: Option<f64>,
+    /// Bytes delivered in order to the receiver.
+    pub delivered_bytes: u64,
+    /// Average goodput over the flow's life (or until the end of the run), Mbit/s.
+    pub goodput_mbps: f64,
+    /// Segments retransmitted.
+    pub retransmits: u64,
+    /// Retransmission timeouts.
+    pub timeouts: u64,
+}
+
+impl Network {
+    /// Adds a flow; schedule its start with [`Network::start_events`]. Returns its index.
+    pub fn add_flow(&mut self, spec: FlowSpec) -> Result<u32, NetworkError> {
+        let idx = self.flows.flows.len();
+        let problem = if !self.topo.is_host(spec.src) || !self.topo.is_host(spec.dst) {
+            Some(FlowProblem::NotAHost)
+        } else if spec.src == spec.dst {
+            Some(FlowProblem::SameHost)
+        } else if spec.size == Some(0) {
+            Some(FlowProblem::ZeroSize)
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(NetworkError::Flow { flow: idx, problem });
+        }
+        let series = (self.opts.record_flows && self.opts.sample_interval.is_some())
+            .then(|| self.monitoring.add_flow(idx));
+        if spec.size.is_some() {
+            self.flows.sized_remaining += 1;
+            self.flows.sized_total += 1;
+        }
+        self.flows.flows.push(Flow {
+            receiver: Receiver::new(self.opts.transport.clone()),
+            cc_name: spec.cc.name(),
+            spec,
+            sender: None,
+            timer_at: None,
+            done_at: None,
+            series,
+        });
+        Ok(idx as u32)
+    }
+
+    /// Number of flows.
+    pub fn flow_count(&self) -> usize {
+        self.flows.flows.len()
+    }
+
+    /// True when every sized flow has delivered all its bytes.
+    pub fn all_sized_flows_done(&self) -> bool {
+        self.flows.sized_remaining == 0
+    }
+
+    /// Bytes the receiver of `flow` has delivered in order.
+    pub fn flow_delivered(&self, flow: u32) -> u64 {
+        self.flows
+            .flows
+            .get(flow as usize)
+            .map_or(0, |f| f.receiver.delivered_bytes())
+    }
+
+    /// The sender of `flow`, once it has started.
+    pub fn flow_sender(&self, flow: u32) -> Option<&Sender> {
+        self.flows.flows.get(flow as usize)?.sender.as_ref()
+    }
+
+    /// One record per flow, as of `now`.
+    pub fn flow_records(&self, now: SimTime) -> Vec<FlowRecord> {
+        self.flows
+            .flows
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let delivered = f.receiver.delivered_bytes();
+                let end = f.done_at.unwrap_or(now);
+                let life = end.saturating_since(f.spec.start).as_secs_f64();
+                let (rtx, rto) = f.sender.as_ref().map_or((0, 0), |s| {
+                    let st = s.stats();
+                    (st.retransmitted_segments, st.timeouts)
+                });
+                let (sa, da) = flow_addrs(f.spec.src, f.spec.dst, i as u32);
+                FlowRecord {
+                    flow: i as u32,
+                    src: f.spec.src,
+                    dst: f.spec.dst,
+                    src_addr: sa.ip().to_string(),
+                    dst_addr: da.ip().to_string(),
+                    cc: f.cc_name.clone(),
+                    size_bytes: f.spec.size,
+                    start_s: f.spec.start.as_secs_f64(),
+                    fct_s: f
+                        .done_at
+                        .map(|d| d.saturating_since(f.spec.start).as_secs_f64()),
+                    delivered_bytes: delivered,
+                    goodput_mbps: if life > 0.0 {
+                        delivered as f64 * 8.0 / life / 1e6
+                    } else {
+                        0.0
+                    },
+                    retransmits: rtx,
+                    timeouts: rto,
+                }
+            })
+            .collect()
+    }
+
+    /// A packet of flow `fi`: data goes src → dst, ACKs dst → src.
+    fn flow_packet(&mut self, fi: u32, size: u32, ecn: Ecn, payload: Payload) -> Packet {
+        let id = self.counters.packets;
+        self.counters.packets += 1;
+        let spec = &self.flows.flows[fi as usize].spec;
+        let (src, dst) = match payload {
+            Payload::Ack(_) => (spec.dst, spec.src),
+            _ => (spec.src, spec.dst),
+        };
+        Packet {
+            id,
+            flow: fi,
+            src,
+            dst,
+            size,
+            ecn,
+            priority: spec.priority,
+            tag: 0,
+            enqueued_at: SimTime::ZERO,
+            payload,
+        }
+    }
+
+    /// A data segment or ACK reached its host.
+    pub(super) fn deliver_to_flow(&mut self, now: SimTime, pkt: Packet, h: &Handle<Event>) {
+        let fi = pkt.flow;
+        match pkt.payload {
+            Payload::Data(seg) => {
+                let Some(f) = self.flows.flows.get_mut(fi as usize) else {
+                    return;
+                };
+                let ack = f.receiver.on_segment(now, &seg, pkt.ecn == Ecn::Ce);
+                if f.done_at.is_none()
+                    && f.spec
+                        .size
+                        .is_some_and(|s| f.receiver.delivered_bytes() >= s)
+                {
+                    f.done_at = Some(now);
+                    self.flows.sized_remaining -= 1;
+                }
+                if let Some(ack) = ack {
+                    self.send_ack(now, fi, ack, h);
+                }
+                self.arm_flow_timer(fi, h);
+            }
+            Payload::Ack(ack) => {
+                let Some(f) = self.flows.flows.get_mut(fi as usize) else {
+                    return;
+                };
+                if let Some(s) = f.sender.as_mut() {
+                    s.on_ack(now, &ack);
+                }
+                self.pump(now, fi, h);
+            }
+            _ => {}
+        }
+    }
+
+    fn send_ack(&mut self, now: SimTime, fi: u32, ack: transport::AckInfo, h: &Handle<Event>) {
+        let pkt = self.flow_packet(fi, TCP_IP_HEADER, Ecn::NotEct, Payload::Ack(ack));
+        self.inject(now, pkt, h);
+    }
+
+    /// Lets the sender of `fi` transmit what its window and pacing allow, then re-arms its timer.
+    pub(super) fn pump(&mut self, now: SimTime, fi: u32, h: &Handle<Event>) {
+        if fi as usize >= self.flows.flows.len() {
+            return;
+        }
+        let ecn = if self.opts.transport.ecn {
+            Ecn::Ect
+        } else {
+            Ecn::NotEct
+        };
+        loop {
+            let f = &mut self.flows.flows[fi as usize];
+            let Some(s) = f.sender.as_mut() else { break };
+            let Some(seg) = s.poll_transmit(now) else {
+                break;
+            };
+            let pkt = self.flow_packet(fi, seg.len + TCP_IP_HEADER, ecn, Payload::Data(seg));
+            self.inject(now, pkt, h);
+        }
+        self.arm_flow_timer(fi, h);
+    }
+
+    /// Keeps at most one pending timer per flow at the earliest instant anything is due. Later
+    /// deadlines (the RTO moving forward on every ACK) do not reschedule: the pending event
+    /// re-arms when it fires.
+    fn arm_flow_timer(&mut self, fi: u32, h: &Handle<Event>) {
+        let f = &mut self.flows.flows[fi as usize];
+        let st = f.sender.as_ref().and_then(|s| s.poll_timeout());
+        let rt = f.receiver.poll_timeout();
+        let due = match (st, rt) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(due) = due {
+            if f.timer_at.is_none_or(|t| due < t) {
+                f.timer_at = Some(due);
+                h.schedule_at(due, Event::FlowTimer(fi));
+            }
+        }
+    }
+
+    pub(super) fn flow_timer(&mut self, now: SimTime, fi: u32, h: &Handle<Event>) {
+        let Some(f) = self.flows.flows.get_mut(fi as usize) else {
+            return;
+        };
+        if f.timer_at.is_some_and(|t| t <= now) {
+            f.timer_at = None;
+        }
+        if f.receiver.poll_timeout().is_some_and(|t| t <= now) {
+            if let Some(ack) = f.receiver.on_timeout(now) {
+                self.send_ack(now, fi, ack, h);
+            }
+        }
+        let f = &mut self.flows.flows[fi as usize];
+        if let Some(s) = f.sender.as_mut() {
+            if s.poll_timeout().is_some_and(|t| t <= now) {
+                s.on_timeout(now);
+            }
+        }
+        self.pump(now, fi, h);
+    }
+
+    pub(super) fn flow_start(&mut self, now: SimTime, fi: u32, h: &Handle<Event>) {
+        let cfg = self.opts.transport.clone();
+        let Some(f) = self.flows.flows.get_mut(fi as usize) else {
+            return;
+        };
+        let (src, dst) = flow_addrs(f.spec.src, f.spec.dst, fi);
+        let wake_h = h.clone();
+        let ctx = FlowContext {
+            flow: fi,
+            src,
+            dst,
+            mss: cfg.mss,
+            init_cwnd_pkts: cfg.init_cwnd_pkts,
+            now,
+            waker: FlowWaker::new(move || {
+                let now = wake_h.now();
+                wake_h.schedule_at(now, Event::FlowWake(fi));
+            }),
+        };
+        let cc = f.spec.cc.build(&ctx);
+        f.sender = Some(Sender::new(cfg, f.spec.size, cc, now));
+        self.pump(now, fi, h);
+    }
+
+    /// Records each live recorded flow's cwnd and smoothed RTT at `now`.
+    pub(super) fn sample_flows(&mut self, now: SimTime) {
+        for f in &self.flows.flows {
+            let (Some((cs, rs)), Some(s)) = (f.series, f.sender.as_ref()) else {
+                continue;
+            };
+            if f.done_at.is_some() {
+                continue;
+            }
+            self.monitoring.recorder.record(cs, now, s.cwnd() as f64);
+            if let Some(srtt) = s.stats().srtt {
+                self.monitoring
+                    .recorder
+                    .record(rs, now, srtt.as_secs_f64() * 1e3);
+            }
+        }
+    }
+
+    pub(super) fn sample(&mut self, now: SimTime, h: &Handle<Event>) {
+        let Some(iv) = self.opts.sample_interval else {
+            return;
+        };
+        self.monitoring.sample_links(now, &mut self.ports);
+        self.sample_flows(now);
+        h.schedule_in(iv, Event::Sample);
+    }
+}

@@ -1,0 +1,309 @@
+//! One direction of a link as a sans-IO state machine: queue discipline → link server →
+//! i.i.d. loss → propagation pipe. It never schedules anything itself: callers feed packets in
+//! at `now` and ask when something is next due, so the same code runs under the simulator's
+//! virtual clock and under a wall clock (the real-time emulator).
+//!
+//! Two ways to drive a [`Port`]:
+//! - **Event-driven** (the simulator): [`Port::enqueue`] says when a transmission it started
+//!   completes; at that instant [`Port::complete_tx`] finishes it, starts the next and says when
+//!   a packet entered an empty pipe; at each arrival instant [`Port::pop_arrival`] hands the
+//!   head of the pipe over and says when the next one is due.
+//! - **Poll-style** (a wall clock): [`Port::enqueue`] at the time of the call,
+//!   [`Port::next_wakeup`] for when to look again, and [`Port::poll`] with the current time to
+//!   collect every packet whose arrival at the far end is due. `poll` replays the internal
+//!   events at their exact instants, so departures follow the ideal schedule however late or
+//!   irregular the calls are.
+//!
+//! Byte accounting: [`Port::bytes_in_flight`] counts what is queued, being serialized or
+//! propagating; dropped packets are handed back to the caller, never silently discarded.
+
+use std::collections::VecDeque;
+
+use sim_core::{SimDuration, SimTime};
+
+use crate::link::{LinkServer, LossModel};
+use crate::packet::{Ecn, NodeId, Packet};
+use crate::queue::Queue;
+
+/// Counters of one port.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PortStats {
+    /// Packets that finished serialization.
+    pub tx_packets: u64,
+    /// Bytes that finished serialization.
+    pub tx_bytes: u64,
+    /// Packets dropped by the queue discipline.
+    pub queue_drops: u64,
+    /// Packets lost on the wire.
+    pub wire_losses: u64,
+    /// Bytes dropped (queue or wire).
+    pub dropped_bytes: u64,
+    /// Packets that left the queue CE-marked (marked here or upstream).
+    pub ce_marked: u64,
+    /// Largest queue occupancy seen, in bytes.
+    pub max_queue_bytes: u64,
+}
+
+/// What a port accumulated since the last [`Port::take_window`]: the sampler's raw input.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortWindow {
+    /// Sum of the queueing delays (sojourn) of packets that started service.
+    pub sojourn_ns: u128,
+    /// Packets that started service.
+    pub dequeued: u64,
+    /// Bytes that finished serialization.
+    pub tx_bytes: u64,
+}
+
+/// Errors changing a port at run time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PortError {
+    /// Only a fixed-rate link's rate can be changed; a trace link's comes from its trace.
+    #[error("the rate of a trace-driven link cannot be set")]
+    TraceRate,
+    /// A rate of zero would never send again.
+    #[error("a link rate must be at least 1 bit/s")]
+    ZeroRate,
+}
+
+/// What finishing a transmission did (see [`Port::complete_tx`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TxOutcome {
+    /// Bytes of the packet if it was lost on the wire.
+    pub wire_lost_bytes: Option<u32>,
+    /// The packet entered an empty pipe: its arrival at the far end is due at this instant.
+    pub arrival_due: Option<SimTime>,
+    /// The next packet started serialization: it completes at this instant.
+    pub next_tx_done: Option<SimTime>,
+}
+
+/// One direction of a link, at its sending node.
+pub struct Port {
+    /// The link this port belongs to.
+    pub link: usize,
+    /// Sending node.
+    pub from: NodeId,
+    /// Receiving node.
+    pub to: NodeId,
+    queue: Box<dyn Queue>,
+    server: LinkServer,
+    delay: SimDuration,
+    loss: Option<LossModel>,
+    busy: Option<(SimTime, Packet)>,
+    pipe: VecDeque<(SimTime, Packet)>,
+    pipe_bytes: u64,
+    /// Counters.
+    pub stats: PortStats,
+    nominal_bps: u64,
+    window: PortWindow,
+}
+
+impl Port {
+    /// A port from `from` to `to` on link `link`: `queue` feeds `server`, a packet is lost on
+    /// the wire with `loss`'s probability, and arrives `delay` after its last bit left. The
+    /// queue is told the server's rate.
+    pub fn new(
+        link: usize,
+        from: NodeId,
+        to: NodeId,
+        mut queue: Box<dyn Queue>,
+        server: LinkServer,
+        delay: SimDuration,
+        loss: Option<LossModel>,
+    ) -> Port {
+        let nominal_bps = server.nominal_bps();
+        queue.set_service_rate(nominal_bps);
+        Port {
+            link,
+            from,
+            to,
+            queue,
+            server,
+            delay,
+            loss,
+            busy: None,
+            pipe: VecDeque::new(),
+            pipe_bytes: 0,
+            stats: PortStats::default(),
+            nominal_bps,
+            window: PortWindow::default(),
+        }
+    }
+
+    /// Bytes queued, being serialized, or propagating on this port.
+    pub fn bytes_in_flight(&self) -> u64 {
+        self.queue.len_bytes()
+            + self.busy.as_ref().map_or(0, |(_, p)| u64::from(p.size))
+            + self.pipe_bytes
+    }
+    /// Bytes in the queue.
+    pub fn queue_bytes(&self) -> u64 {
+        self.queue.len_bytes()
+    }
+    /// Packets in the queue.
+    pub fn queue_packets(&self) -> usize {
+        self.queue.len_packets()
+    }
+    /// The link's rate in bit/s: the fixed rate (as last set) or a trace's mean rate.
+    pub fn nominal_bps(&self) -> u64 {
+        self.nominal_bps
+    }
+    /// The one-way propagation delay.
+    pub fn delay(&self) -> SimDuration {
+        self.delay
+    }
+    /// True while a packet is being serialized.
+    pub fn is_busy(&self) -> bool {
+        self.busy.is_some()
+    }
+
+    /// Changes a fixed-rate link's rate from now on. The packet being serialized keeps its
+    /// departure time; the next one is served at the new rate. The queue discipline is told
+    /// the new rate (it matters to AQMs that convert bytes to delay).
+    pub fn set_rate_bps(&mut self, bps: u64) -> Result<(), PortError> {
+        if bps == 0 {
+            return Err(PortError::ZeroRate);
+        }
+        match &mut self.server {
+            LinkServer::Fixed(f) => f.set_bps(bps),
+            _ => return Err(PortError::TraceRate),
+        }
+        self.nominal_bps = bps;
+        self.queue.set_service_rate(bps);
+        Ok(())
+    }
+
+    /// Hands the sampler's accumulators over and resets them.
+    pub fn take_window(&mut self) -> PortWindow {
+        std::mem::take(&mut self.window)
+    }
+
+    /// Queues `pkt` at `now`; packets the discipline drops (this one or others) are appended to
+    /// `drops` and counted. If the port was idle, serialization starts at once and the instant
+    /// it completes is returned: call [`Port::complete_tx`] then.
+    #[inline]
+    pub fn enqueue(
+        &mut self,
+        now: SimTime,
+        mut pkt: Packet,
+        drops: &mut Vec<Packet>,
+    ) -> Option<SimTime> {
+        pkt.enqueued_at = now;
+        let before = drops.len();
+        self.queue.enqueue(pkt, now, drops);
+        let qb = self.queue.len_bytes();
+        if qb > self.stats.max_queue_bytes {
+            self.stats.max_queue_bytes = qb;
+        }
+        self.count_drops(&drops[before..]);
+        if self.busy.is_none() {
+            self.start_tx(now, drops)
+        } else {
+            None
+        }
+    }
+
+    fn count_drops(&mut self, dropped: &[Packet]) {
+        for p in dropped {
+            self.stats.queue_drops += 1;
+            self.stats.dropped_bytes += u64::from(p.size);
+        }
+    }
+
+    fn start_tx(&mut self, now: SimTime, drops: &mut Vec<Packet>) -> Option<SimTime> {
+        let before = drops.len();
+        let next = self.queue.dequeue(now, drops);
+        self.count_drops(&drops[before..]);
+        let pkt = next?;
+        self.window.sojourn_ns += u128::from(now.saturating_since(pkt.enqueued_at).as_nanos());
+        self.window.dequeued += 1;
+        let done = self.server.departure(now, pkt.size);
+        self.busy = Some((done, pkt));
+        Some(done)
+    }
+
+    /// Finishes the transmission in progress at `now` (its completion instant): `on_wire` sees
+    /// the packet as it leaves (a capture point), the loss model may drop it, otherwise it
+    /// enters the propagation pipe; then the next queued packet starts serialization. Packets
+    /// the discipline drops on dequeue are appended to `drops`.
+    #[inline]
+    pub fn complete_tx(
+        &mut self,
+        now: SimTime,
+        drops: &mut Vec<Packet>,
+        on_wire: impl FnOnce(&Packet),
+    ) -> TxOutcome {
+        let mut out = TxOutcome::default();
+        if let Some((_, pkt)) = self.busy.take() {
+            let size = u64::from(pkt.size);
+            self.stats.tx_packets += 1;
+            self.stats.tx_bytes += size;
+            self.window.tx_bytes += size;
+            if pkt.ecn == Ecn::Ce {
+                self.stats.ce_marked += 1;
+            }
+            on_wire(&pkt);
+            if self.loss.as_mut().is_some_and(|l| l.drops()) {
+                self.stats.wire_losses += 1;
+                self.stats.dropped_bytes += size;
+                out.wire_lost_bytes = Some(pkt.size);
+            } else {
+                let at = now + self.delay;
+                self.pipe_bytes += size;
+                self.pipe.push_back((at, pkt));
+                if self.pipe.len() == 1 {
+                    out.arrival_due = Some(at);
+                }
+            }
+        }
+        out.next_tx_done = self.start_tx(now, drops);
+        out
+    }
+
+    /// Takes the packet at the head of the pipe (due now) and returns it with the arrival
+    /// instant of the next one, if any.
+    #[inline]
+    pub fn pop_arrival(&mut self) -> Option<(Packet, Option<SimTime>)> {
+        let (_, pkt) = self.pipe.pop_front()?;
+        self.pipe_bytes -= u64::from(pkt.size);
+        Some((pkt, self.pipe.front().map(|(t, _)| *t)))
+    }
+
+    /// The earliest instant something happens inside the port (a transmission completes or a
+    /// packet reaches the far end); `None` when it is empty.
+    pub fn next_wakeup(&self) -> Option<SimTime> {
+        let tx = self.busy.as_ref().map(|(t, _)| *t);
+        let arr = self.pipe.front().map(|(t, _)| *t);
+        match (tx, arr) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Poll-style driving: replays every internal event due by `now` at its own instant and
+    /// returns the next packet that has reached the far end, with its arrival instant (call
+    /// again until `None`). Transmissions complete before arrivals at the same instant.
+    /// Wire losses are counted in [`Port::stats`]; dropped packets are appended to `drops`.
+    pub fn poll(
+        &mut self,
+        now: SimTime,
+        drops: &mut Vec<Packet>,
+        mut on_wire: impl FnMut(&Packet),
+    ) -> Option<(SimTime, Packet)> {
+        loop {
+            let tx = self.busy.as_ref().map(|(t, _)| *t).filter(|t| *t <= now);
+            let arr = self.pipe.front().map(|(t, _)| *t).filter(|t| *t <= now);
+            match (tx, arr) {
+                (Some(t), a) if a.is_none_or(|a| t <= a) => {
+                    self.complete_tx(t, drops, &mut on_wire);
+                }
+                (_, Some(a)) => return self.pop_arrival().map(|(p, _)| (a, p)),
+                _ => return None,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,135 @@
+use super::*;
+use crate::queue::QueueConfig;
+use rand::{Rng, SeedableRng};
+
+fn port(rate_bps: u64, delay: SimDuration, limit: usize, loss: Option<LossModel>) -> Port {
+    let q = QueueConfig::DropTail {
+        limit_packets: Some(limit),
+        limit_bytes: None,
+    }
+    .build(sim_core::RngStreams::new(1).stream("q"))
+    .unwrap();
+    Port::new(0, 0, 1, q, LinkServer::fixed(rate_bps), delay, loss)
+}
+
+fn pkt(id: u64, size: u32) -> Packet {
+    Packet::test(id, 1, size)
+}
+
+/// Drives one port from a fake monotonic clock that advances in irregular steps (1 ns to
+/// 3 ms, seeded), enqueuing bursts at the clock's instants, and checks every arrival against
+/// the ideal schedule: departure = max(enqueue, previous departure) + size / rate, arrival =
+/// departure + delay, whatever the polling pattern.
+#[test]
+fn poll_under_an_irregular_fake_clock_follows_the_ideal_schedule() {
+    let rate = 12_000_000; // 1500 B = 1 ms
+    let delay = SimDuration::from_micros(2_500);
+    let mut p = port(rate, delay, 1_000, None);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut drops = Vec::new();
+    let mut clock = SimTime::ZERO;
+    let mut expected = VecDeque::new();
+    let mut free_at = SimTime::ZERO;
+    let mut got = Vec::new();
+    let mut id = 0;
+    let mut wire = 0u64;
+    while clock < SimTime::from_nanos(2_000_000_000) {
+        // Advance by an irregular step, then poll (late, as a real loop would be).
+        let step = match rng.random_range(0..4) {
+            0 => rng.random_range(1..1_000),
+            1 => rng.random_range(1_000..100_000),
+            _ => rng.random_range(100_000..3_000_000),
+        };
+        clock += SimDuration::from_nanos(step);
+        while let Some((at, pk)) = p.poll(clock, &mut drops, |_| wire += 1) {
+            assert!(at <= clock, "an arrival is never reported early");
+            got.push((at, pk.id));
+        }
+        if let Some(w) = p.next_wakeup() {
+            assert!(w > clock, "after poll, nothing due by now is left");
+        }
+        // Sometimes a burst arrives now.
+        if rng.random_range(0..3) == 0 && clock < SimTime::from_nanos(1_500_000_000) {
+            for _ in 0..rng.random_range(1..5) {
+                let size = rng.random_range(64..1500);
+                let start = clock.max(free_at);
+                free_at = start + SimDuration::transmission(u64::from(size), rate);
+                expected.push_back((free_at + delay, id));
+                p.enqueue(clock, pkt(id, size), &mut drops);
+                id += 1;
+            }
+        }
+    }
+    while let Some((at, pk)) = p.poll(SimTime::MAX, &mut drops, |_| wire += 1) {
+        got.push((at, pk.id));
+    }
+    assert!(drops.is_empty());
+    assert!(id > 200, "the test must exercise many packets ({id})");
+    assert_eq!(wire, id);
+    assert_eq!(got, Vec::from(expected));
+    assert_eq!(p.bytes_in_flight(), 0);
+    assert_eq!(p.stats.tx_packets, id);
+}
+
+#[test]
+fn event_driven_api_reports_each_instant_once() {
+    // 1000 B at 8 Mbit/s = 1 ms; delay 5 ms.
+    let mut p = port(8_000_000, SimDuration::from_millis(5), 10, None);
+    let mut drops = Vec::new();
+    let t0 = SimTime::ZERO;
+    let done = p.enqueue(t0, pkt(0, 1000), &mut drops);
+    assert_eq!(done, Some(SimTime::from_nanos(1_000_000)));
+    assert_eq!(
+        p.enqueue(t0, pkt(1, 1000), &mut drops),
+        None,
+        "busy: no new instant"
+    );
+    let out = p.complete_tx(done.unwrap(), &mut drops, |_| {});
+    assert_eq!(out.arrival_due, Some(SimTime::from_nanos(6_000_000)));
+    assert_eq!(out.next_tx_done, Some(SimTime::from_nanos(2_000_000)));
+    let out2 = p.complete_tx(out.next_tx_done.unwrap(), &mut drops, |_| {});
+    assert_eq!(
+        out2.arrival_due, None,
+        "the pipe was not empty: no second arrival event"
+    );
+    assert_eq!(out2.next_tx_done, None);
+    let (a, next) = p.pop_arrival().unwrap();
+    assert_eq!((a.id, next), (0, Some(SimTime::from_nanos(7_000_000))));
+    let (b, next) = p.pop_arrival().unwrap();
+    assert_eq!((b.id, next), (1, None));
+    assert_eq!(p.bytes_in_flight(), 0);
+}
+
+#[test]
+fn rate_change_applies_from_the_next_packet() {
+    let mut p = port(8_000_000, SimDuration::ZERO, 10, None);
+    let mut drops = Vec::new();
+    let d0 = p.enqueue(SimTime::ZERO, pkt(0, 1000), &mut drops).unwrap();
+    p.enqueue(SimTime::ZERO, pkt(1, 1000), &mut drops);
+    p.set_rate_bps(4_000_000).unwrap();
+    assert_eq!(p.nominal_bps(), 4_000_000);
+    assert_eq!(
+        d0,
+        SimTime::from_nanos(1_000_000),
+        "in-service packet keeps its time"
+    );
+    let out = p.complete_tx(d0, &mut drops, |_| {});
+    assert_eq!(out.next_tx_done, Some(SimTime::from_nanos(3_000_000)));
+    assert_eq!(p.set_rate_bps(0), Err(PortError::ZeroRate));
+}
+
+#[test]
+fn drops_and_wire_losses_are_counted_and_handed_back() {
+    let loss = LossModel::new(1.0, sim_core::RngStreams::new(3).stream("l")).unwrap();
+    let mut p = port(8_000_000, SimDuration::ZERO, 1, Some(loss));
+    let mut drops = Vec::new();
+    let d = p.enqueue(SimTime::ZERO, pkt(0, 1000), &mut drops).unwrap();
+    p.enqueue(SimTime::ZERO, pkt(1, 1000), &mut drops);
+    p.enqueue(SimTime::ZERO, pkt(2, 1000), &mut drops);
+    assert_eq!(drops.iter().map(|p| p.id).collect::<Vec<_>>(), vec![2]);
+    assert_eq!(p.stats.queue_drops, 1);
+    let out = p.complete_tx(d, &mut drops, |_| {});
+    assert_eq!(out.wire_lost_bytes, Some(1000));
+    assert_eq!(p.stats.wire_losses, 1);
+    assert_eq!(p.stats.dropped_bytes, 2000);
+}
