@@ -1,55 +1,16 @@
 //! Validated, executable form of an installed program and the interpreter.
 //!
-//! An INSTALL_EXPR is checked once, when it arrives: counts, opcodes, register types and
-//! indices, expression ranges and DEF operands. Whatever passes is lowered to a flat register
-//! file index per operand, so the per-ACK loop does no bounds or type dispatch beyond one
-//! `match` per operand.
+//! An INSTALL_EXPR arrives as a typed [`crate::program::Program`]: its opcodes and register
+//! kinds were checked by the decoder. Here it is checked once more, when it is installed:
+//! counts, register indices (and writes to read-only registers), expression ranges and DEF
+//! operands. Whatever passes is lowered to one flat register-file index per operand, so the
+//! per-ACK loop does no bounds or kind dispatch beyond one `match` on the operation and one
+//! per operand.
 
 use super::InvokeError;
+use crate::program::{implicit, primitive, Op, Reg, RegKind};
 use crate::wire;
 use netrt::Instant;
-
-/// Register type codes, as libccp numbers them.
-pub(crate) mod reg_type {
-    pub const NONVOLATILE_CONTROL: u8 = 0;
-    pub const IMMEDIATE: u8 = 1;
-    pub const IMPLICIT: u8 = 2;
-    pub const LOCAL: u8 = 3;
-    pub const PRIMITIVE: u8 = 4;
-    pub const VOLATILE_REPORT: u8 = 5;
-    pub const NONVOLATILE_REPORT: u8 = 6;
-    pub const TMP: u8 = 7;
-    pub const VOLATILE_CONTROL: u8 = 8;
-}
-
-/// Opcodes, as libccp numbers them.
-pub(crate) mod opcode {
-    pub const ADD: u8 = 0;
-    pub const BIND: u8 = 1;
-    pub const DEF: u8 = 2;
-    pub const DIV: u8 = 3;
-    pub const EQUIV: u8 = 4;
-    pub const EWMA: u8 = 5;
-    pub const GT: u8 = 6;
-    pub const IF: u8 = 7;
-    pub const LT: u8 = 8;
-    pub const MAX: u8 = 9;
-    pub const MAXWRAP: u8 = 10;
-    pub const MIN: u8 = 11;
-    pub const MUL: u8 = 12;
-    pub const NOTIF: u8 = 13;
-    pub const SUB: u8 = 14;
-}
-
-/// Implicit register indices.
-pub(crate) mod implicit {
-    pub const EXPR_FLAG: usize = 0;
-    pub const SHOULD_FALLTHROUGH: usize = 1;
-    pub const SHOULD_REPORT: usize = 2;
-    pub const US_ELAPSED: usize = 3;
-    pub const CWND: usize = 4;
-    pub const RATE: usize = 5;
-}
 
 // Flat register file layout.
 pub(crate) const REPORT_BASE: usize = 0;
@@ -58,47 +19,35 @@ pub(crate) const IMPL_BASE: usize = CONTROL_BASE + wire::MAX_CONTROL_REGS;
 pub(crate) const TMP_BASE: usize = IMPL_BASE + wire::MAX_IMPLICIT_REGS;
 pub(crate) const LOCAL_BASE: usize = TMP_BASE + wire::MAX_TMP_REGS;
 pub(crate) const PRIM_BASE: usize = LOCAL_BASE + wire::MAX_LOCAL_REGS;
-pub(crate) const NUM_PRIMS: usize = 15;
+const NUM_PRIMS: usize = primitive::COUNT as usize;
 /// Size of the flat register file.
 pub(crate) const FILE_LEN: usize = PRIM_BASE + NUM_PRIMS;
 
-pub(crate) const FLAG: usize = IMPL_BASE + implicit::EXPR_FLAG;
-pub(crate) const FALLTHROUGH: usize = IMPL_BASE + implicit::SHOULD_FALLTHROUGH;
-pub(crate) const REPORT: usize = IMPL_BASE + implicit::SHOULD_REPORT;
-pub(crate) const MICROS: usize = IMPL_BASE + implicit::US_ELAPSED;
-pub(crate) const CWND: usize = IMPL_BASE + implicit::CWND;
-pub(crate) const RATE: usize = IMPL_BASE + implicit::RATE;
+/// The file slot of implicit register `i` (an [`implicit`] index).
+const fn implicit_slot(i: u32) -> usize {
+    IMPL_BASE + i as usize
+}
+
+/// The file slot of primitive register `i` (a [`primitive`] index below its count).
+pub(crate) const fn prim_slot(i: u32) -> usize {
+    PRIM_BASE + i as usize
+}
+
+pub(crate) const FLAG: usize = implicit_slot(implicit::EXPR_FLAG);
+pub(crate) const FALLTHROUGH: usize = implicit_slot(implicit::SHOULD_FALLTHROUGH);
+pub(crate) const REPORT: usize = implicit_slot(implicit::SHOULD_REPORT);
+pub(crate) const MICROS: usize = implicit_slot(implicit::US_ELAPSED);
+pub(crate) const CWND: usize = implicit_slot(implicit::CWND);
+pub(crate) const RATE: usize = implicit_slot(implicit::RATE);
 
 /// libccp's "infinity" marker in a DEF, and what it stands for.
-pub(crate) const DEF_INFINITY_MARKER: u64 = 0x3fff_ffff;
-pub(crate) const DEF_INFINITY_VALUE: u64 = u32::MAX as u64;
-
-/// One register reference as carried on the wire.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct RawReg {
-    pub reg_type: u8,
-    pub value: u32,
-}
-
-/// One instruction as carried on the wire.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct RawInstr {
-    pub op: u8,
-    pub ret: RawReg,
-    pub left: RawReg,
-    pub right: RawReg,
-}
-
-/// One expression as carried on the wire.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct RawExpr {
-    pub cond_start: u32,
-    pub num_cond: u32,
-    pub body_start: u32,
-    pub num_body: u32,
-}
+const DEF_INFINITY_MARKER: u64 = 0x3fff_ffff;
+const DEF_INFINITY_VALUE: u64 = u32::MAX as u64;
 
 /// Why an INSTALL_EXPR was refused.
+///
+/// (An unknown opcode or register kind never gets this far: the wire decoder refuses it with
+/// [`crate::program::ProgramError`].)
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum InvalidProgram {
@@ -112,27 +61,16 @@ pub enum InvalidProgram {
         /// The limit.
         max: usize,
     },
-    /// Unknown opcode.
-    #[error("instruction {index}: unknown opcode {opcode}")]
-    BadOpcode {
-        /// Instruction index.
-        index: usize,
-        /// Opcode.
-        opcode: u8,
-    },
-    /// A register type or index outside the register file, or a write to a read-only register.
-    #[error(
-        "instruction {index}: invalid {operand} register (type {reg_type}, index {reg_index})"
-    )]
+    /// A register index outside the register file, or a write to a read-only register
+    /// (an immediate or a primitive).
+    #[error("instruction {index}: invalid {operand} register {reg}")]
     BadRegister {
         /// Instruction index.
         index: usize,
         /// `"result"`, `"left"` or `"right"`.
         operand: &'static str,
-        /// Register type.
-        reg_type: u8,
-        /// Register index.
-        reg_index: u32,
+        /// The register as the program names it.
+        reg: Reg,
     },
     /// A DEF whose default value is not an immediate.
     #[error("instruction {index}: DEF default must be an immediate")]
@@ -152,40 +90,24 @@ pub enum InvalidProgram {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Op {
-    Add,
-    Bind,
-    Nop,
-    Div,
-    Equiv,
-    Ewma,
-    Gt,
-    If,
-    Lt,
-    Max,
-    MaxWrap,
-    Min,
-    Mul,
-    NotIf,
-    Sub,
-}
-
+/// An operand, lowered: an immediate value or a slot of the flat register file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Src {
     Imm(u64),
     Reg(u16),
 }
 
+/// An instruction, lowered. `Op::Def` executes as a no-op (its work is done at install).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Instr {
     pub op: Op,
-    /// Destination index in the flat file (MICROS means "rebase the Micros clock").
+    /// Destination slot in the flat file (MICROS means "rebase the Micros clock").
     pub dst: u16,
     pub a: Src,
     pub b: Src,
 }
 
+/// An expression, lowered: half-open instruction ranges.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Expr {
     pub cond: (u16, u16),
@@ -196,7 +118,6 @@ pub(crate) struct Expr {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Def {
     pub reg: u16,
-    pub reg_type: u8,
     pub value: u64,
 }
 
@@ -216,37 +137,37 @@ pub(crate) struct Program {
     pub retired: std::sync::atomic::AtomicBool,
 }
 
-fn reg_slot(r: RawReg, is_result: bool) -> Option<Src> {
-    let i = r.value as usize;
+/// The operand `r` lowered, or `None` if it is outside the register file or (`is_result`)
+/// not writable.
+fn reg_slot(r: Reg, is_result: bool) -> Option<Src> {
+    let i = r.index as usize;
     let slot = |base: usize, n: usize| (i < n).then(|| Src::Reg((base + i) as u16));
-    match r.reg_type {
-        reg_type::IMMEDIATE if !is_result => Some(Src::Imm(u64::from(r.value))),
-        reg_type::NONVOLATILE_CONTROL | reg_type::VOLATILE_CONTROL => {
+    match r.kind {
+        RegKind::Immediate if !is_result => Some(Src::Imm(u64::from(r.index))),
+        RegKind::NonVolatileControl | RegKind::VolatileControl => {
             slot(CONTROL_BASE, wire::MAX_CONTROL_REGS)
         }
-        reg_type::VOLATILE_REPORT | reg_type::NONVOLATILE_REPORT => {
+        RegKind::VolatileReport | RegKind::NonVolatileReport => {
             slot(REPORT_BASE, wire::MAX_REPORT_REGS)
         }
-        reg_type::TMP => slot(TMP_BASE, wire::MAX_TMP_REGS),
-        reg_type::LOCAL => slot(LOCAL_BASE, wire::MAX_LOCAL_REGS),
-        reg_type::IMPLICIT => slot(IMPL_BASE, wire::MAX_IMPLICIT_REGS),
+        RegKind::Tmp => slot(TMP_BASE, wire::MAX_TMP_REGS),
+        RegKind::Local => slot(LOCAL_BASE, wire::MAX_LOCAL_REGS),
+        RegKind::Implicit => slot(IMPL_BASE, wire::MAX_IMPLICIT_REGS),
         // libccp reads an unknown primitive index as 0.
-        reg_type::PRIMITIVE if !is_result => Some(if i < NUM_PRIMS {
+        RegKind::Primitive if !is_result => Some(if i < NUM_PRIMS {
             Src::Reg((PRIM_BASE + i) as u16)
         } else {
             Src::Imm(0)
         }),
-        _ => None,
+        RegKind::Immediate | RegKind::Primitive => None,
     }
 }
 
 impl Program {
-    /// Validates and lowers a program.
-    pub(crate) fn build(
-        raw: wire::InstallExpr,
-        exprs: &[RawExpr],
-        instrs: &[RawInstr],
-    ) -> Result<Program, InvalidProgram> {
+    /// Validates and lowers an INSTALL_EXPR.
+    pub(crate) fn build(raw: wire::InstallExpr) -> Result<Program, InvalidProgram> {
+        let exprs = &raw.program.expressions;
+        let instrs = &raw.program.instrs;
         if exprs.len() > wire::MAX_EXPRESSIONS {
             return Err(InvalidProgram::TooMany {
                 what: "expressions",
@@ -267,80 +188,51 @@ impl Program {
         let mut num_to_return = 0usize;
         let mut in_preamble = true;
         for (index, ins) in instrs.iter().enumerate() {
-            let op = match ins.op {
-                opcode::ADD => Op::Add,
-                opcode::BIND => Op::Bind,
-                opcode::DEF => Op::Nop,
-                opcode::DIV => Op::Div,
-                opcode::EQUIV => Op::Equiv,
-                opcode::EWMA => Op::Ewma,
-                opcode::GT => Op::Gt,
-                opcode::IF => Op::If,
-                opcode::LT => Op::Lt,
-                opcode::MAX => Op::Max,
-                opcode::MAXWRAP => Op::MaxWrap,
-                opcode::MIN => Op::Min,
-                opcode::MUL => Op::Mul,
-                opcode::NOTIF => Op::NotIf,
-                opcode::SUB => Op::Sub,
-                opcode => return Err(InvalidProgram::BadOpcode { index, opcode }),
-            };
-            let bad = |operand, r: RawReg| InvalidProgram::BadRegister {
+            let bad = |operand, reg: Reg| InvalidProgram::BadRegister {
                 index,
                 operand,
-                reg_type: r.reg_type,
-                reg_index: r.value,
+                reg,
             };
-            let dst = match reg_slot(ins.ret, true) {
+            let dst = match reg_slot(ins.res, true) {
                 Some(Src::Reg(i)) => i,
-                _ => return Err(bad("result", ins.ret)),
+                _ => return Err(bad("result", ins.res)),
             };
             let a = reg_slot(ins.left, false).ok_or_else(|| bad("left", ins.left))?;
             let b = reg_slot(ins.right, false).ok_or_else(|| bad("right", ins.right))?;
-            if ins.op == opcode::DEF && in_preamble {
-                let t = ins.left.reg_type;
-                let relevant = matches!(
-                    t,
-                    reg_type::NONVOLATILE_REPORT
-                        | reg_type::VOLATILE_REPORT
-                        | reg_type::VOLATILE_CONTROL
-                        | reg_type::NONVOLATILE_CONTROL
-                );
-                if relevant {
+            if ins.op == Op::Def && in_preamble {
+                let kind = ins.left.kind;
+                if kind.is_report() || kind.is_control() {
                     let Src::Reg(reg) = a else {
                         return Err(bad("left", ins.left));
                     };
-                    if ins.right.reg_type != reg_type::IMMEDIATE {
+                    if ins.right.kind != RegKind::Immediate {
                         return Err(InvalidProgram::BadDef { index });
                     }
-                    let v = u64::from(ins.right.value);
+                    let v = u64::from(ins.right.index);
                     let value = if v == DEF_INFINITY_MARKER {
                         DEF_INFINITY_VALUE
                     } else {
                         v
                     };
-                    let def = Def {
-                        reg,
-                        reg_type: t,
-                        value,
-                    };
-                    match t {
-                        reg_type::VOLATILE_REPORT => {
-                            num_to_return += 1;
-                            volatile_defs.push(def);
-                        }
-                        reg_type::NONVOLATILE_REPORT => {
-                            num_to_return += 1;
-                            init_defs.push(def);
-                        }
-                        reg_type::VOLATILE_CONTROL => volatile_defs.push(def),
-                        _ => init_defs.push(def),
+                    let def = Def { reg, value };
+                    if kind.is_report() {
+                        num_to_return += 1;
+                    }
+                    if kind.is_volatile() {
+                        volatile_defs.push(def);
+                    } else {
+                        init_defs.push(def);
                     }
                 }
-            } else if ins.op != opcode::DEF {
+            } else if ins.op != Op::Def {
                 in_preamble = false;
             }
-            out.push(Instr { op, dst, a, b });
+            out.push(Instr {
+                op: ins.op,
+                dst,
+                a,
+                b,
+            });
         }
         // libccp counts report DEFs in a u8 and sends that many registers: more than the
         // register file would be read past its end.
@@ -382,37 +274,6 @@ impl Program {
     pub(crate) fn is_retired(&self) -> bool {
         self.retired.load(std::sync::atomic::Ordering::Relaxed)
     }
-}
-
-/// Validates and lowers an INSTALL_EXPR.
-pub(crate) fn lower(m: wire::InstallExpr) -> Result<Program, InvalidProgram> {
-    let exprs: Vec<RawExpr> = m
-        .program
-        .expressions
-        .iter()
-        .map(|e| RawExpr {
-            cond_start: e.cond_start,
-            num_cond: e.num_cond,
-            body_start: e.body_start,
-            num_body: e.num_body,
-        })
-        .collect();
-    let conv = |r: crate::program::Reg| RawReg {
-        reg_type: r.kind.as_u8(),
-        value: r.index,
-    };
-    let instrs: Vec<RawInstr> = m
-        .program
-        .instrs
-        .iter()
-        .map(|i| RawInstr {
-            op: i.op.as_u8(),
-            ret: conv(i.res),
-            left: conv(i.left),
-            right: conv(i.right),
-        })
-        .collect();
-    Program::build(m, &exprs, &instrs)
 }
 
 /// Per-flow register file plus the Micros clock.
@@ -528,7 +389,7 @@ fn step(regs: &mut Regs, ins: &Instr, now: Instant) -> Result<(), InvokeError> {
                 old.checked_add(new).ok_or(err)? / 10
             }
         }
-        Op::Nop => return Ok(()),
+        Op::Def => return Ok(()),
     };
     regs.set(ins.dst, v, now);
     Ok(())

@@ -31,8 +31,9 @@ mod native;
 pub use exec::InvalidProgram;
 pub use native::{NativeController, NativeReno};
 
+use crate::program::{implicit, primitive as prim, Reg, RegKind};
 use crate::wire::{self, ChangeProg, Create, InstallExpr, Measure, Msg, UpdateField, UpdateFields};
-use exec::{implicit, reg_type, Program, Regs};
+use exec::{prim_slot, Program, Regs};
 use netrt::{Duration, Instant};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -252,14 +253,12 @@ pub enum MessageError {
     #[error("unknown program uid {0}")]
     UnknownProgram(u32),
     /// An update names a register that cannot be updated or does not exist.
-    #[error("update {index}: register type {reg_type} index {reg_index} cannot be updated")]
+    #[error("update {index}: register {reg} cannot be updated")]
     BadUpdate {
         /// Index of the update in the message.
         index: usize,
-        /// Register type.
-        reg_type: u8,
-        /// Register index.
-        reg_index: u32,
+        /// The register the update names.
+        reg: Reg,
     },
 }
 
@@ -539,7 +538,7 @@ impl Datapath {
 
     fn install(&mut self, m: InstallExpr) -> Result<(), MessageError> {
         let uid = m.program_uid;
-        let prog = exec::lower(m).map_err(|source| MessageError::Program { uid, source })?;
+        let prog = Program::build(m).map_err(|source| MessageError::Program { uid, source })?;
         if uid == 1 {
             // portus's convention: uid 1 is the first program of a fresh agent; drop the old
             // agent's programs (flows running them notice at their next invocation).
@@ -708,49 +707,40 @@ fn write_measure(out: &mut Vec<u8>, sid: u32, uid: u32, fields: &[u64]) {
 
 #[inline(always)]
 fn load_prims(file: &mut [u64; exec::FILE_LEN], p: &Primitives, since_start_us: u64) {
-    let b = exec::PRIM_BASE;
-    file[b] = u64::from(p.bytes_acked);
-    file[b + 1] = u64::from(p.bytes_misordered);
-    file[b + 2] = u64::from(p.ecn_bytes);
-    file[b + 3] = u64::from(p.ecn_packets);
-    file[b + 4] = u64::from(p.lost_pkts_sample);
-    file[b + 5] = since_start_us;
-    file[b + 6] = u64::from(p.packets_acked);
-    file[b + 7] = u64::from(p.packets_misordered);
-    file[b + 8] = u64::from(p.bytes_in_flight);
-    file[b + 9] = u64::from(p.bytes_pending);
-    file[b + 10] = u64::from(p.packets_in_flight);
-    file[b + 11] = p.rate_incoming;
-    file[b + 12] = p.rate_outgoing;
-    file[b + 13] = if p.rtt_sample_us == 0 {
+    file[prim_slot(prim::ACK_BYTES_ACKED)] = u64::from(p.bytes_acked);
+    file[prim_slot(prim::ACK_BYTES_MISORDERED)] = u64::from(p.bytes_misordered);
+    file[prim_slot(prim::ACK_ECN_BYTES)] = u64::from(p.ecn_bytes);
+    file[prim_slot(prim::ACK_ECN_PACKETS)] = u64::from(p.ecn_packets);
+    file[prim_slot(prim::ACK_LOST_PKTS_SAMPLE)] = u64::from(p.lost_pkts_sample);
+    file[prim_slot(prim::ACK_NOW)] = since_start_us;
+    file[prim_slot(prim::ACK_PACKETS_ACKED)] = u64::from(p.packets_acked);
+    file[prim_slot(prim::ACK_PACKETS_MISORDERED)] = u64::from(p.packets_misordered);
+    file[prim_slot(prim::FLOW_BYTES_IN_FLIGHT)] = u64::from(p.bytes_in_flight);
+    file[prim_slot(prim::FLOW_BYTES_PENDING)] = u64::from(p.bytes_pending);
+    file[prim_slot(prim::FLOW_PACKETS_IN_FLIGHT)] = u64::from(p.packets_in_flight);
+    file[prim_slot(prim::FLOW_RATE_INCOMING)] = p.rate_incoming;
+    file[prim_slot(prim::FLOW_RATE_OUTGOING)] = p.rate_outgoing;
+    file[prim_slot(prim::FLOW_RTT_SAMPLE_US)] = if p.rtt_sample_us == 0 {
         u64::from(u32::MAX)
     } else {
         p.rtt_sample_us
     };
-    file[b + 14] = u64::from(p.was_timeout);
+    file[prim_slot(prim::FLOW_WAS_TIMEOUT)] = u64::from(p.was_timeout);
 }
 
 fn validate_updates(updates: &[UpdateField]) -> Result<Staged, MessageError> {
     let mut s = Staged::default();
     for (index, u) in updates.iter().enumerate() {
-        let (t, i) = (u.reg_type(), u.reg_index());
-        match t {
-            reg_type::NONVOLATILE_CONTROL | reg_type::VOLATILE_CONTROL
-                if (i as usize) < wire::MAX_CONTROL_REGS =>
-            {
-                s.control.push((i as u16, u.value));
+        let reg = u.reg;
+        match reg.kind {
+            k if k.is_control() && (reg.index as usize) < wire::MAX_CONTROL_REGS => {
+                s.control.push((reg.index as u16, u.value));
             }
-            reg_type::IMPLICIT if i as usize == implicit::CWND => s.cwnd = Some(u.value),
-            reg_type::IMPLICIT if i as usize == implicit::RATE => s.rate = Some(u.value),
+            RegKind::Implicit if reg.index == implicit::CWND => s.cwnd = Some(u.value),
+            RegKind::Implicit if reg.index == implicit::RATE => s.rate = Some(u.value),
             // libccp accepts and ignores other implicit registers.
-            reg_type::IMPLICIT if (i as usize) < wire::MAX_IMPLICIT_REGS => {}
-            _ => {
-                return Err(MessageError::BadUpdate {
-                    index,
-                    reg_type: t,
-                    reg_index: i,
-                })
-            }
+            RegKind::Implicit if (reg.index as usize) < wire::MAX_IMPLICIT_REGS => {}
+            _ => return Err(MessageError::BadUpdate { index, reg }),
         }
     }
     Ok(s)
