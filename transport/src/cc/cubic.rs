@@ -96,11 +96,12 @@ impl CongestionControl for Cubic {
         if let Some(r) = s.rtt_sample {
             self.min_rtt = Some(self.min_rtt.map_or(r, |m| m.min(r)));
         }
-        if s.in_recovery || s.bytes_acked == 0 {
+        // Growth as in Linux: only on cumulative progress, by newly delivered bytes.
+        if s.in_recovery || s.bytes_acked == 0 || s.bytes_delivered == 0 {
             return;
         }
         if self.cwnd < self.ssthresh {
-            let inc = slow_start_increase(s.bytes_acked, self.mss as u64) as f64;
+            let inc = slow_start_increase(s.bytes_delivered, self.mss as u64) as f64;
             self.cwnd = (self.cwnd + inc).min(self.ssthresh);
             return;
         }
@@ -112,7 +113,7 @@ impl CongestionControl for Cubic {
         let t = now.saturating_since(epoch).as_secs_f64();
         let cwnd_seg = self.cwnd / self.mss;
         let target = self.w_cubic(t + rtt).clamp(cwnd_seg, 1.5 * cwnd_seg);
-        let acked_seg = s.bytes_acked as f64 / self.mss;
+        let acked_seg = s.bytes_delivered as f64 / self.mss;
         let mut next = cwnd_seg + (target - cwnd_seg) / cwnd_seg * acked_seg;
         // Reno-friendly region (RFC 9438 §4.3).
         let alpha = if self.w_est >= self.w_max {

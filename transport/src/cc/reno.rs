@@ -6,7 +6,8 @@ use super::{slow_start_increase, AckSignals, CongestionControl, LossEvent};
 
 /// NewReno: slow start and congestion avoidance counted in bytes (ABC, RFC 3465), the window
 /// halved once per recovery episode (`ssthresh = max(cwnd/2, 2·MSS)`, like Linux, not FlightSize),
-/// one MSS after a timeout. No growth while in recovery.
+/// one MSS after a timeout. No growth while in recovery; growth is by newly delivered bytes on
+/// ACKs that advance the cumulative point (as Linux does).
 #[derive(Clone, Debug)]
 pub struct NewReno {
     mss: u64,
@@ -73,8 +74,11 @@ impl CongestionControl for NewReno {
         "reno"
     }
     fn on_ack(&mut self, _now: Instant, s: &AckSignals) {
-        if !s.in_recovery {
-            self.grow(s.bytes_acked);
+        // As Linux (`tcp_may_raise_cwnd`, `tcp_cong_avoid(acked_sacked)`): grow only on an ACK
+        // that advances the cumulative point, by the bytes it newly delivered (bytes SACKed
+        // earlier are not credited twice).
+        if !s.in_recovery && s.bytes_acked > 0 {
+            self.grow(s.bytes_delivered);
         }
     }
     fn on_loss(&mut self, _now: Instant, _loss: &LossEvent) {
