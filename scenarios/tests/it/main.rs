@@ -1,0 +1,7 @@
+//! Integration tests of the scenarios crate, one binary (`cargo test -p scenarios --test it`):
+//! the `testbed` CLI as a user runs it, fuzzed scenario input, and the shipped scenarios end to
+//! end.
+
+mod cli;
+mod fuzz_input;
+mod scenarios;
