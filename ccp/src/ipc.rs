@@ -14,13 +14,13 @@ use netrt::{Duration, Instant};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt::Debug;
-use std::hash::Hash;
 use std::rc::Rc;
 
 /// A datagram transport carrying whole CCP messages.
 pub trait Transport {
     /// The address of a peer (a socket path for Unix datagrams, `()` for a point-to-point pair).
-    type Addr: Clone + Eq + Hash + Debug;
+    /// Ordered, so that it can key an [`crate::agent::Agent`]'s datapaths.
+    type Addr: Clone + Ord + Debug;
     /// The transport's error type.
     type Error: std::error::Error + Send + Sync + 'static;
 

@@ -428,3 +428,51 @@ fn flows_switch_programs_with_fields() {
     assert_eq!(seq, vec![5000, 14_600]);
     assert_eq!(pair.dp.flow_program(sid), pair.agent.program_uid("const"));
 }
+
+/// Records the order in which the agent closes flows.
+struct CloseLog(std::rc::Rc<std::cell::RefCell<Vec<u32>>>);
+struct Logged(std::rc::Rc<std::cell::RefCell<Vec<u32>>>);
+
+impl Algorithm for CloseLog {
+    type Flow = Logged;
+    fn name(&self) -> &str {
+        "closelog"
+    }
+    fn programs(&self) -> Vec<ProgramSpec> {
+        vec![ccp::agent::builtin::const_program()]
+    }
+    fn create(&mut self, _ctl: &mut Control<'_>, _info: &Create) -> Logged {
+        Logged(self.0.clone())
+    }
+}
+
+impl FlowState for Logged {
+    fn on_report(&mut self, _ctl: &mut Control<'_>, _r: &Report<'_>) {}
+    fn close(&mut self, sid: u32) {
+        self.0.borrow_mut().push(sid);
+    }
+}
+
+#[test]
+fn datapath_restart_closes_flows_in_socket_id_order() {
+    // The agent will run inside the deterministic simulator: when it calls algorithm code for
+    // many flows at once, the order must not depend on a hasher's seed.
+    let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let mut agent: Agent<CloseLog, u8> =
+        Agent::new(CloseLog(log.clone()), AgentConfig::default()).unwrap();
+    let sids: Vec<u32> = (0..64u32).map(|k| (k * 37) % 64 + 1).collect();
+    for &sid in &sids {
+        let create = Msg::Create(Create {
+            sid,
+            ..Default::default()
+        });
+        agent.handle_msg(us(0), &3, create).unwrap();
+    }
+    let mut sorted = sids.clone();
+    sorted.sort_unstable();
+    assert_eq!(agent.flows(&3), sorted);
+    agent
+        .handle_msg(us(1), &3, Msg::Ready(Ready { id: 0 }))
+        .unwrap();
+    assert_eq!(*log.borrow(), sorted);
+}

@@ -26,8 +26,7 @@ pub mod builtin;
 use crate::program::{implicit, Program, RegKind, Scope};
 use crate::wire::{ChangeProg, Create, InstallExpr, Msg, UpdateField, UpdateFields};
 use netrt::Instant;
-use std::collections::{HashMap, VecDeque};
-use std::hash::Hash;
+use std::collections::{BTreeMap, VecDeque};
 
 /// A compiled datapath program with its names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -260,7 +259,7 @@ impl Control<'_> {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Key {
     Single(u32),
     Aggregate(u64),
@@ -271,16 +270,19 @@ struct FlowEntry {
     program: Option<usize>,
 }
 
+/// One datapath's flows. Ordered maps: whatever iterates them (and calls algorithm code on
+/// the way) does so in socket-id / key order, so an agent inside the deterministic simulator
+/// behaves the same on every run.
 struct DatapathState<F> {
-    flows: HashMap<u32, FlowEntry>,
-    states: HashMap<Key, (F, usize)>,
+    flows: BTreeMap<u32, FlowEntry>,
+    states: BTreeMap<Key, (F, usize)>,
 }
 
 impl<F> Default for DatapathState<F> {
     fn default() -> Self {
         DatapathState {
-            flows: HashMap::new(),
-            states: HashMap::new(),
+            flows: BTreeMap::new(),
+            states: BTreeMap::new(),
         }
     }
 }
@@ -305,13 +307,13 @@ pub struct Agent<A: Algorithm, D> {
     alg: A,
     programs: Vec<Installed>,
     install_msgs: Vec<Vec<u8>>,
-    datapaths: HashMap<D, DatapathState<A::Flow>>,
+    datapaths: BTreeMap<D, DatapathState<A::Flow>>,
     out: VecDeque<(D, Vec<u8>)>,
     scratch: Vec<Msg>,
     stats: AgentStats,
 }
 
-impl<A: Algorithm, D: Clone + Eq + Hash> Agent<A, D> {
+impl<A: Algorithm, D: Clone + Ord> Agent<A, D> {
     /// Builds an agent: assigns program uids and pre-encodes the INSTALL messages.
     pub fn new(alg: A, config: AgentConfig) -> Result<Self, AgentError> {
         let specs = alg.programs();
@@ -358,7 +360,7 @@ impl<A: Algorithm, D: Clone + Eq + Hash> Agent<A, D> {
             alg,
             programs,
             install_msgs,
-            datapaths: HashMap::new(),
+            datapaths: BTreeMap::new(),
             out: VecDeque::new(),
             scratch: Vec::new(),
             stats: AgentStats::default(),
@@ -390,13 +392,10 @@ impl<A: Algorithm, D: Clone + Eq + Hash> Agent<A, D> {
 
     /// Socket ids of the flows of datapath `dp`, sorted.
     pub fn flows(&self, dp: &D) -> Vec<u32> {
-        let mut v: Vec<u32> = self
-            .datapaths
+        self.datapaths
             .get(dp)
             .map(|d| d.flows.keys().copied().collect())
-            .unwrap_or_default();
-        v.sort_unstable();
-        v
+            .unwrap_or_default()
     }
 
     /// Number of known datapaths.
@@ -543,9 +542,11 @@ impl<A: Algorithm, D: Clone + Eq + Hash> Agent<A, D> {
     }
 }
 
-fn close_all<F: FlowState>(mut dps: DatapathState<F>) {
-    for (sid, entry) in dps.flows.drain() {
-        if let Some((state, _)) = dps.states.get_mut(&entry.key) {
+/// Tells every flow of a datapath that it ended, in socket-id order.
+fn close_all<F: FlowState>(dps: DatapathState<F>) {
+    let DatapathState { flows, mut states } = dps;
+    for (sid, entry) in flows {
+        if let Some((state, _)) = states.get_mut(&entry.key) {
             state.close(sid);
         }
     }

@@ -35,7 +35,7 @@ use crate::program::{implicit, primitive as prim, Reg, RegKind};
 use crate::wire::{self, ChangeProg, Create, InstallExpr, Measure, Msg, UpdateField, UpdateFields};
 use exec::{prim_slot, Program, Regs};
 use netrt::{Duration, Instant};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -312,7 +312,7 @@ pub type NativeFactory = Box<dyn Fn(&FlowInfo) -> Box<dyn NativeController + Sen
 pub struct Datapath {
     config: Config,
     created_at: Instant,
-    programs: HashMap<u32, Arc<Program>>,
+    programs: BTreeMap<u32, Arc<Program>>,
     flows: Vec<Option<Flow>>,
     out: Vec<u8>,
     out_pos: usize,
@@ -338,7 +338,7 @@ impl Datapath {
         let mut dp = Datapath {
             flows: Vec::new(),
             created_at: now,
-            programs: HashMap::new(),
+            programs: BTreeMap::new(),
             out: Vec::with_capacity(4096),
             out_pos: 0,
             first_failed_send: None,
@@ -370,9 +370,7 @@ impl Datapath {
 
     /// Uids of the installed programs.
     pub fn program_uids(&self) -> Vec<u32> {
-        let mut v: Vec<u32> = self.programs.keys().copied().collect();
-        v.sort_unstable();
-        v
+        self.programs.keys().copied().collect()
     }
 
     /// The uid of the program a flow runs (after any staged change is applied).
