@@ -2,11 +2,12 @@
 //! [`Pcie`] crossing, and a [`ProgrammableSwitch`] with a finite offload budget.
 //!
 //! Each device has a per-packet cost model (used by the datapath to delay packets) and a
-//! capacity budget that placements draw from: [`SmartNic::reserve`] /
-//! [`ProgrammableSwitch::reserve`] take a [`Demand`] and return a [`Reservation`] or an
+//! capacity budget that placements draw from. The budget is reached only through the
+//! [`OffloadDevice`] trait, which both devices implement (so placement code can be generic over
+//! them): [`OffloadDevice::reserve`] takes a [`Demand`] and returns a [`Reservation`] or an
 //! [`OffloadError`] naming the exhausted resource, what was asked and what is left. A
-//! reservation is released on the device that granted it, once. Both devices implement
-//! [`OffloadDevice`], so placement code can be generic over them.
+//! reservation is released on the device that granted it, once. A [`SmartNic`]'s PCIe cost is
+//! its [`Pcie`]'s: `nic.pcie().crossing_time(bytes)`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -330,6 +331,8 @@ pub trait OffloadDevice {
     fn available(&self, r: Resource) -> Option<u64>;
     /// Fraction of `r` reserved (`None` if the device has none of it).
     fn utilization(&self, r: Resource) -> Option<f64>;
+    /// Number of live (granted, not yet released) reservations.
+    fn reservations(&self) -> usize;
 }
 
 macro_rules! impl_offload_device {
@@ -349,6 +352,9 @@ macro_rules! impl_offload_device {
             }
             fn utilization(&self, r: Resource) -> Option<f64> {
                 self.budget.utilization(r)
+            }
+            fn reservations(&self) -> usize {
+                self.budget.live.len()
             }
         }
     };
@@ -373,7 +379,8 @@ impl Pcie {
     }
 }
 
-/// A SmartNIC: processing capacity in packets/s and bit/s, and a PCIe link to its host.
+/// A SmartNIC: processing capacity in packets/s and bit/s, and a PCIe link to its host. Its
+/// capacity budget is reached through [`OffloadDevice`].
 #[derive(Debug)]
 pub struct SmartNic {
     pps: u64,
@@ -452,11 +459,6 @@ impl SmartNic {
         }
     }
 
-    /// Its name.
-    pub fn name(&self) -> &str {
-        &self.budget.name
-    }
-
     /// Time to process one packet of `bytes`: max(1 / pps, bits / bps), rounded up to a ns.
     pub fn processing_time(&self, bytes: u32) -> SimDuration {
         let per_pkt = SimDuration::from_nanos(1_000_000_000u64.div_ceil(self.pps));
@@ -472,43 +474,14 @@ impl SmartNic {
         self.busy_until
     }
 
-    /// Its PCIe link.
+    /// Its PCIe link (time for a packet to cross: [`Pcie::crossing_time`]).
     pub fn pcie(&self) -> &Pcie {
         &self.pcie
     }
-
-    /// Time for `bytes` to cross PCIe once.
-    pub fn crossing_time(&self, bytes: u32) -> SimDuration {
-        self.pcie.crossing_time(bytes)
-    }
-
-    /// Reserves processing capacity (and memory) for a placement.
-    pub fn reserve(&mut self, d: Demand) -> Result<Reservation, OffloadError> {
-        self.budget.reserve(d)
-    }
-
-    /// Gives a reservation back.
-    pub fn release(&mut self, r: Reservation) -> Result<(), OffloadError> {
-        self.budget.release(r)
-    }
-
-    /// Free amount of `r` (`None` if the NIC has none of it).
-    pub fn available(&self, r: Resource) -> Option<u64> {
-        self.budget.available(r)
-    }
-
-    /// Fraction of `r` reserved (`None` if the NIC has none of it).
-    pub fn utilization(&self, r: Resource) -> Option<f64> {
-        self.budget.utilization(r)
-    }
-
-    /// Live reservations.
-    pub fn reservations(&self) -> usize {
-        self.budget.live.len()
-    }
 }
 
-/// A programmable switch's offload budget: table entries, pipeline stages and optionally SRAM.
+/// A programmable switch's offload budget: table entries, pipeline stages and optionally SRAM,
+/// reached through [`OffloadDevice`].
 #[derive(Debug)]
 pub struct ProgrammableSwitch {
     budget: Budget,
@@ -557,36 +530,6 @@ impl ProgrammableSwitch {
                 [None, None, Some(table_entries), Some(stages), sram_bytes],
             ),
         }
-    }
-
-    /// Its name.
-    pub fn name(&self) -> &str {
-        &self.budget.name
-    }
-
-    /// Reserves table entries, stages and memory for a placement.
-    pub fn reserve(&mut self, d: Demand) -> Result<Reservation, OffloadError> {
-        self.budget.reserve(d)
-    }
-
-    /// Gives a reservation back.
-    pub fn release(&mut self, r: Reservation) -> Result<(), OffloadError> {
-        self.budget.release(r)
-    }
-
-    /// Free amount of `r` (`None` if the switch has none of it).
-    pub fn available(&self, r: Resource) -> Option<u64> {
-        self.budget.available(r)
-    }
-
-    /// Fraction of `r` reserved (`None` if the switch has none of it).
-    pub fn utilization(&self, r: Resource) -> Option<f64> {
-        self.budget.utilization(r)
-    }
-
-    /// Live reservations.
-    pub fn reservations(&self) -> usize {
-        self.budget.live.len()
     }
 }
 

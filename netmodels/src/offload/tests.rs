@@ -30,7 +30,7 @@ fn nic_processing_time_is_the_larger_of_packet_and_bit_costs() {
 fn pcie_crossing_costs_latency_plus_size_over_bandwidth() {
     let n = nic();
     // 1500 B at 64 Gbit/s = 187.5 ns -> 188 ns, plus 500 ns.
-    assert_eq!(n.crossing_time(1500), SimDuration::from_nanos(688));
+    assert_eq!(n.pcie().crossing_time(1500), SimDuration::from_nanos(688));
     assert_eq!(n.pcie().crossing_time(0), SimDuration::from_nanos(500));
 }
 
@@ -192,7 +192,7 @@ fn configs_validate_and_build() {
     let n = c.build().unwrap();
     assert_eq!(n.name(), "bf2");
     assert_eq!(n.available(Resource::BitsPerSec), Some(100_000_000_000));
-    assert_eq!(n.crossing_time(1600), SimDuration::from_nanos(1000));
+    assert_eq!(n.pcie().crossing_time(1600), SimDuration::from_nanos(1000));
     let bad = SmartNicConfig {
         capacity_gbps: -1.0,
         ..c.clone()
@@ -205,7 +205,13 @@ fn configs_validate_and_build() {
         capacity_pps: 0,
         ..c
     };
-    assert!(bad.build().is_err());
+    assert!(matches!(
+        bad.build().unwrap_err(),
+        OffloadError::InvalidConfig {
+            field: "smart_nic.capacity_pps",
+            ..
+        }
+    ));
     let s = ProgrammableSwitchConfig {
         name: "tor".into(),
         table_entries: 10,
@@ -279,9 +285,9 @@ fn devices_are_usable_through_the_trait() {
     let mut n = nic();
     assert_eq!(fill(&mut sw, Resource::TableEntries).len(), 3);
     assert_eq!(fill(&mut n, Resource::PacketsPerSec).len(), 3);
-    assert_eq!(
-        OffloadDevice::available(&sw, Resource::TableEntries),
-        Some(100)
-    );
-    assert_eq!(OffloadDevice::name(&n), "nic0");
+    let devices: [&dyn OffloadDevice; 2] = [&sw, &n];
+    assert_eq!(devices[0].available(Resource::TableEntries), Some(100));
+    assert_eq!(devices[0].reservations(), 3);
+    assert_eq!(devices[1].name(), "nic0");
+    assert_eq!(devices[1].utilization(Resource::PacketsPerSec), Some(0.9));
 }
