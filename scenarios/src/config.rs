@@ -380,8 +380,21 @@ mod tests {
         assert_eq!(v["t"]["x"].as_integer(), Some(4));
         assert_eq!(v["w"][0]["cc"].as_str(), Some("cubic"));
         assert_eq!(v["new"]["k"].as_float(), Some(0.5));
-        assert!(apply_override(&mut v, "nokey").is_err());
-        assert!(apply_override(&mut v, "w.9.cc=1").is_err());
-        assert!(apply_override(&mut v, "a.b=1").is_err());
+        let override_error = |v: &mut toml::Value, arg: &str| match apply_override(v, arg) {
+            Err(ScenarioError::Override { arg: a, msg }) => {
+                assert_eq!(a, arg);
+                msg
+            }
+            other => panic!("{arg}: expected ScenarioError::Override, got {other:?}"),
+        };
+        assert_eq!(override_error(&mut v, "nokey"), "expected key.path=value");
+        assert_eq!(
+            override_error(&mut v, "w.9.cc=1"),
+            "index 9 out of range (array has 1)"
+        );
+        assert_eq!(
+            override_error(&mut v, "a.b=1"),
+            "`b`: the parent is not a table"
+        );
     }
 }

@@ -263,25 +263,49 @@ pub fn write_merged(
 mod tests {
     use super::*;
 
+    /// The `(arg, msg)` of a [`SweepError::Arg`]; panics on success or any other error.
+    fn arg_error<T: std::fmt::Debug>(r: Result<T, SweepError>) -> (String, String) {
+        match r {
+            Err(SweepError::Arg { arg, msg }) => (arg, msg),
+            other => panic!("expected SweepError::Arg, got {other:?}"),
+        }
+    }
+
     #[test]
     fn seeds_and_grid_expand_to_independent_runs() {
         assert_eq!(parse_seeds("3").unwrap(), vec![3]);
         assert_eq!(parse_seeds("1..4").unwrap(), vec![1, 2, 3]);
         assert_eq!(parse_seeds("1..=2").unwrap(), vec![1, 2]);
         assert_eq!(parse_seeds("5,7").unwrap(), vec![5, 7]);
-        assert!(parse_seeds("x").is_err());
-        assert!(parse_seeds("4..4").is_err());
-        assert!(
-            parse_seeds("0..1000000000000").is_err(),
+        assert_eq!(
+            arg_error(parse_seeds("x")),
+            (
+                "--seeds x".to_string(),
+                "expected N, A..B, A..=B or A,B,C".to_string()
+            )
+        );
+        assert_eq!(
+            arg_error(parse_seeds("4..4")),
+            (
+                "--seeds 4..4".to_string(),
+                format!("expected 1..={MAX_RUNS} seeds")
+            )
+        );
+        assert_eq!(
+            arg_error(parse_seeds("0..1000000000000")).1,
+            format!("expected 1..={MAX_RUNS} seeds"),
             "huge ranges are refused before allocating"
         );
-        assert!(
-            parse_seeds("1,1").is_err(),
+        assert_eq!(
+            arg_error(parse_seeds("1,1")).1,
+            "expected distinct seeds",
             "duplicate seeds would write one directory twice"
         );
+        let (arg, msg) = arg_error(expand(&["a=x/y,x_y".into()], &[1], Path::new("/o")));
+        assert_eq!(arg, "--grid");
         assert!(
-            expand(&["a=x/y,x_y".into()], &[1], Path::new("/o")).is_err(),
-            "colliding directory names"
+            msg.contains("two grid points share the results directory `a=x_y`"),
+            "colliding directory names: {msg}"
         );
         let runs = expand(&["a.b=1,2".into(), "c=x".into()], &[1, 2], Path::new("/o")).unwrap();
         assert_eq!(runs.len(), 4);
@@ -290,6 +314,12 @@ mod tests {
         assert!(runs[1]
             .command(Path::new("s.toml"))
             .contains("--seed 2 --out /o/a.b=1,c=x/seed-2 --set a.b=1 --set c=x"));
-        assert!(expand(&["nokey".into()], &[1], Path::new("/o")).is_err());
+        assert_eq!(
+            arg_error(expand(&["nokey".into()], &[1], Path::new("/o"))),
+            (
+                "--grid nokey".to_string(),
+                "expected key=v1,v2,...".to_string()
+            )
+        );
     }
 }

@@ -141,6 +141,10 @@ fn parse_errors_name_origin_line_and_expectation() {
     );
     let e = MahimahiTrace::from_file("/nonexistent/x.down").unwrap_err();
     assert!(
+        matches!(&e, TraceError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound),
+        "{e:?}"
+    );
+    assert!(
         e.to_string()
             .starts_with("/nonexistent/x.down: cannot read trace"),
         "{e}"
@@ -204,19 +208,39 @@ fn link_config_builds_fixed_and_trace_servers() {
         e.to_string(),
         "fixed.rate_mbps: expected a rate between 0.000001 and 1e9 Mbit/s, got 0"
     );
-    assert!(LinkConfig::Fixed {
-        rate_mbps: f64::NAN
+    let e = LinkConfig::Fixed {
+        rate_mbps: f64::NAN,
     }
     .build()
-    .is_err());
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            LinkError::Invalid {
+                field: "fixed.rate_mbps",
+                ref got,
+                ..
+            } if got == "NaN"
+        ),
+        "{e:?}"
+    );
     let c = LinkConfig::Trace {
         path: "Verizon-LTE-short.down".into(),
     };
     let dir = Path::new(VERIZON).parent().unwrap();
     let s = c.with_base_dir(dir).build().unwrap();
     assert_eq!(s.nominal_bps(), 5_027_571);
-    let e = c.build();
-    assert!(e.is_err() || Path::new("Verizon-LTE-short.down").exists());
+    // Unresolved, the relative path is looked up in the working directory (the crate's, under
+    // `cargo test`), where there is no such file.
+    if !Path::new("Verizon-LTE-short.down").exists() {
+        match c.build() {
+            Err(LinkError::Trace(TraceError::Io { path, source })) => {
+                assert_eq!(path, "Verizon-LTE-short.down");
+                assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+            }
+            other => panic!("expected a not-found trace error, got {other:?}"),
+        }
+    }
     // Absolute paths are kept.
     let abs = LinkConfig::Trace {
         path: VERIZON.into(),
