@@ -2,8 +2,17 @@
 //! from `timeseries.csv`) and the periodic sampler of links and flows.
 //!
 //! A series is named `<kind>/<subject>`: `qlen_pkts/<link>`, `qdelay_ms/<link>`,
-//! `util/<link>` for monitored links (their forward port), `cwnd_bytes/<flow>` and
-//! `srtt_ms/<flow>` for recorded flows.
+//! `sojourn_ms/<link>`, `util/<link>` for monitored links (their forward port),
+//! `cwnd_bytes/<flow>` and `srtt_ms/<flow>` for recorded flows.
+//!
+//! Queueing delay is sampled two ways. `qdelay_ms` is the backlog at the sample instant divided
+//! by the link's rate: how long a packet arriving then would wait before its own
+//! serialization starts (exact for a fixed-rate FIFO; for a trace link it uses the trace's
+//! mean rate). It is defined at every sample, also when nothing left the queue in the
+//! interval (a link in an outage with 97 packets queued reads their drain time, not 0).
+//! `sojourn_ms` is the mean time the packets that left the queue during the interval had
+//! waited in it (measured, not estimated); it has no sample for an interval in which no packet
+//! left.
 
 use sim_core::{Recorder, SeriesId, SimTime};
 
@@ -14,9 +23,12 @@ use crate::port::Port;
 pub mod series {
     /// Packets in a link's queue at the sample instant.
     pub const QLEN_PKTS: &str = "qlen_pkts";
-    /// Mean queueing delay (sojourn) of packets that left a link's queue in the sample
-    /// interval, in milliseconds.
+    /// Queueing delay at the sample instant: backlog (bytes) × 8 / link rate, in
+    /// milliseconds.
     pub const QDELAY_MS: &str = "qdelay_ms";
+    /// Mean sojourn time of the packets that left a link's queue during the sample interval,
+    /// in milliseconds (no sample when none left).
+    pub const SOJOURN_MS: &str = "sojourn_ms";
     /// A link's utilization over the sample interval (bytes sent × 8 / interval / rate).
     pub const UTIL: &str = "util";
     /// A flow's congestion window in bytes.
@@ -39,6 +51,7 @@ pub(crate) struct LinkMonitor {
     pub(crate) port: PortId,
     qlen: SeriesId,
     qdelay: SeriesId,
+    sojourn: SeriesId,
     util: SeriesId,
 }
 
@@ -65,6 +78,7 @@ impl Monitoring {
             port,
             qlen: r.series(&series::name(series::QLEN_PKTS, name)),
             qdelay: r.series(&series::name(series::QDELAY_MS, name)),
+            sojourn: r.series(&series::name(series::SOJOURN_MS, name)),
             util: r.series(&series::name(series::UTIL, name)),
         });
     }
@@ -85,12 +99,14 @@ impl Monitoring {
             let p = &mut ports[m.port as usize];
             self.recorder.record(m.qlen, now, p.queue_packets() as f64);
             let w = p.take_window();
-            let qd = if w.dequeued > 0 {
-                w.sojourn_ns as f64 / w.dequeued as f64 / 1e6
-            } else {
-                0.0
-            };
-            self.recorder.record(m.qdelay, now, qd);
+            if p.nominal_bps() > 0 {
+                let qd = p.queue_bytes() as f64 * 8.0 / p.nominal_bps() as f64 * 1e3;
+                self.recorder.record(m.qdelay, now, qd);
+            }
+            if w.dequeued > 0 {
+                let sj = w.sojourn_ns as f64 / w.dequeued as f64 / 1e6;
+                self.recorder.record(m.sojourn, now, sj);
+            }
             let util = if window > 0.0 && p.nominal_bps() > 0 {
                 w.tx_bytes as f64 * 8.0 / window / p.nominal_bps() as f64
             } else {

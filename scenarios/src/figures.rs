@@ -298,7 +298,7 @@ pub fn run_figures(dir: &Path, fmt: Format) -> Result<Vec<PathBuf>, FigureError>
             .map(|(l, pts)| (format!("link {l}"), pts.clone()))
             .collect();
         let p = Plot {
-            title: format!("{name}: queueing delay (mean per sample interval)"),
+            title: format!("{name}: queueing delay (backlog ÷ link rate at each sample)"),
             x_label: "time (s)".into(),
             y_label: "queueing delay (ms)".into(),
             series,

@@ -167,7 +167,6 @@ pub fn build(s: &Scenario, file: &str, out_dir: Option<&Path>) -> Result<Network
             (Some(d), false) => Some((d.to_path_buf(), s.output.pcap_links.clone())),
             _ => None,
         },
-        host_queue_packets: 10_000,
         stop_when_done: s.stop_when_done,
     };
     let rng = RngStreams::new(s.seed);

@@ -13,7 +13,7 @@ use crate::monitoring::Monitoring;
 use crate::packet::NodeId;
 use crate::pcap::{PcapError, PcapTap};
 use crate::port::Port;
-use crate::queue::{QueueConfig, QueueConfigError};
+use crate::queue::QueueConfigError;
 use crate::sockets::SocketTable;
 use crate::topology::{NodeKind, PortParams, Routes, Topology, TopologyError};
 
@@ -125,7 +125,7 @@ impl Network {
                 (Direction::Reverse, l.b, l.a, &l.ba),
             ] {
                 let pid = ports.len() as PortId;
-                let p = build_port(&topo, li, from, to, params, dir, rng, pid, &opts)?;
+                let p = build_port(&topo, li, from, to, params, dir, rng, pid)?;
                 let mut tap = None;
                 if let Some((dir_path, links)) = &opts.pcap {
                     if links.iter().any(|n| n == &l.name) {
@@ -207,25 +207,19 @@ fn build_port(
     dir: Direction,
     rng: &RngStreams,
     pid: PortId,
-    opts: &NetworkOptions,
 ) -> Result<Port, NetworkError> {
     let name = &topo.links[li].name;
     let mut server = params.link.build().map_err(|e| port_error(name, dir, e))?;
-    // A host's egress port serializes at the slower of its NIC and the link.
-    let queue_cfg =
-        if let Some(NodeKind::Host { nic_bps }) = topo.nodes.get(from as usize).map(|n| &n.kind) {
-            if *nic_bps > 0 && *nic_bps < server.nominal_bps() {
-                server = LinkConfig::fixed_bps(*nic_bps)
-                    .build()
-                    .map_err(|e| port_error(name, dir, e))?;
-            }
-            QueueConfig::DropTail {
-                limit_packets: Some(opts.host_queue_packets),
-                limit_bytes: None,
-            }
-        } else {
-            params.queue.clone()
-        };
+    // A host's egress port serializes at the slower of its NIC and the link; its queue is the
+    // one configured for that link direction, like any other port's.
+    if let Some(NodeKind::Host { nic_bps }) = topo.nodes.get(from as usize).map(|n| &n.kind) {
+        if *nic_bps > 0 && *nic_bps < server.nominal_bps() {
+            server = LinkConfig::fixed_bps(*nic_bps)
+                .build()
+                .map_err(|e| port_error(name, dir, e))?;
+        }
+    }
+    let queue_cfg = &params.queue;
     let queue = queue_cfg
         .build(rng.indexed("queue", u64::from(pid)))
         .map_err(|e| port_error(name, dir, e))?;

@@ -61,8 +61,6 @@ pub struct NetworkOptions {
     pub record_flows: bool,
     /// Directory for pcap files, and the links (by name) to capture (both directions).
     pub pcap: Option<(PathBuf, Vec<String>)>,
-    /// Drop-tail limit (packets) of every host's egress queue.
-    pub host_queue_packets: usize,
     /// Report the model finished once every sized flow has completed (ends the run early).
     /// Without any sized flow this has no effect: bulk flows never complete.
     pub stop_when_done: bool,
@@ -76,7 +74,6 @@ impl Default for NetworkOptions {
             monitor_links: Vec::new(),
             record_flows: false,
             pcap: None,
-            host_queue_packets: 10_000,
             stop_when_done: false,
         }
     }

@@ -341,3 +341,102 @@ proptest! {
         }
     }
 }
+
+/// The queue a scenario configures on a host's access link applies to the host's egress port
+/// (it used to be replaced by a fixed 10,000-packet drop-tail: 12 MB of queue behind a
+/// 10 Mbit/s link with `limit_packets = 10`).
+#[test]
+fn a_hosts_access_link_queue_is_the_configured_one() {
+    let topo = TopologyConfig::Dumbbell {
+        pairs: 1,
+        bottleneck: LinkParams::fixed(100_000_000, 1_000.0, 1000),
+        access: LinkParams::fixed(10_000_000, 1_000.0, 10),
+        middlebox: None,
+    }
+    .build()
+    .unwrap();
+    let mut net = Network::new(topo, NetworkOptions::default(), &RngStreams::new(1)).unwrap();
+    net.add_flow(FlowSpec {
+        src: 0,
+        dst: 1,
+        size: None,
+        start: SimTime::ZERO,
+        cc: Rc::new(CcKind::Cubic),
+        priority: 0,
+    })
+    .unwrap();
+    let mut sim = Simulation::new(net);
+    sim.model().start_events(sim.handle());
+    sim.run_until(SimTime::ZERO + SimDuration::from_secs(5));
+    let net = sim.model();
+    let li = net
+        .topology()
+        .links
+        .iter()
+        .position(|l| l.name == "access-left0")
+        .unwrap();
+    let p = &net.ports()[2 * li];
+    assert_eq!(p.from, 0, "the sender's egress port");
+    assert!(
+        p.stats.max_queue_bytes <= 10 * 1500,
+        "queue bounded by the configured 10 packets: {} B",
+        p.stats.max_queue_bytes
+    );
+    assert!(p.stats.queue_drops > 0, "Cubic overflows a 10-packet queue");
+}
+
+/// Queueing delay is sampled as backlog ÷ rate, so a queue that nothing leaves in a sample
+/// interval (a trace link in an outage, or here a link far slower than the sample interval's
+/// packet time) does not read 0 ms.
+#[test]
+fn queueing_delay_samples_are_defined_when_nothing_leaves_the_queue() {
+    use netmodels::monitoring::series;
+    // 0.1 Mbit/s bottleneck: a 1500-byte packet takes 120 ms; samples every 10 ms.
+    let topo = TopologyConfig::Dumbbell {
+        pairs: 1,
+        bottleneck: LinkParams::fixed(100_000, 1_000.0, 50),
+        access: LinkParams::fixed(1_000_000_000, 1.0, 1000),
+        middlebox: None,
+    }
+    .build()
+    .unwrap();
+    let opts = NetworkOptions {
+        sample_interval: Some(SimDuration::from_millis(10)),
+        monitor_links: vec!["bottleneck".into()],
+        ..NetworkOptions::default()
+    };
+    let mut net = Network::new(topo, opts, &RngStreams::new(1)).unwrap();
+    net.add_flow(FlowSpec {
+        src: 0,
+        dst: 1,
+        size: None,
+        start: SimTime::ZERO,
+        cc: Rc::new(CcKind::Reno),
+        priority: 0,
+    })
+    .unwrap();
+    let mut sim = Simulation::new(net);
+    sim.model().start_events(sim.handle());
+    sim.run_until(SimTime::ZERO + SimDuration::from_secs(3));
+    let rec = sim.model().recorder();
+    let rows = |name: &str| -> Vec<f64> {
+        rec.samples(&series::name(name, "bottleneck"))
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect()
+    };
+    let (q, s) = (rows(series::QDELAY_MS), rows(series::SOJOURN_MS));
+    assert_eq!(q.len(), 300, "one queueing-delay sample per interval");
+    assert!(
+        s.len() < 100,
+        "sojourn samples only when a packet left: {}",
+        s.len()
+    );
+    // After slow start the queue holds packets at every sample: no zero readings.
+    let late = &q[100..];
+    assert!(
+        late.iter().all(|v| *v > 100.0),
+        "min {:?}",
+        late.iter().cloned().fold(f64::MAX, f64::min)
+    );
+}
