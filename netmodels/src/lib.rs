@@ -20,6 +20,8 @@
 //! - [`offload`]: SmartNIC, PCIe and programmable-switch capacity models with reserve/release.
 //! - [`pcap`]: a pcap writer for any simulated link.
 
+#![warn(missing_docs)]
+
 pub mod events;
 pub mod link;
 pub mod monitoring;

@@ -7,6 +7,8 @@
 //! - [`sweep`]: parameter grids × seeds as independent runs, executed in parallel, merged.
 //! - [`figures`]: PNG/SVG figures from result files.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod figures;
 pub mod runner;

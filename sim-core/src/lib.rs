@@ -12,6 +12,8 @@
 //! Determinism contract: given the same model, inputs and seed, a run is a pure function of them;
 //! nothing here reads the wall clock or iterates a randomly seeded hash container.
 
+#![warn(missing_docs)]
+
 pub mod metrics;
 pub mod queue;
 pub mod rng;

@@ -33,6 +33,8 @@
 //! - no receive window and no Nagle: the application always has data (bulk or a known size);
 //! - pacing accounts payload bytes only (headers are the network model's business).
 
+#![warn(missing_docs)]
+
 pub mod cc;
 pub mod config;
 pub mod harness;
