@@ -3,7 +3,7 @@
 
 use ccp::agent::builtin::Reno;
 use ccp::agent::{Agent, AgentConfig};
-use ccp::wire::{Create, Measure, Msg};
+use ccp::wire::{Create, FlowInfo, Measure, Msg};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use netrt::Instant;
 
@@ -15,9 +15,11 @@ fn report(c: &mut Criterion) {
             &(),
             Msg::Create(Create {
                 sid: 1,
-                init_cwnd: 14_600,
-                mss: 1460,
-                ..Default::default()
+                flow: FlowInfo {
+                    init_cwnd: 14_600,
+                    mss: 1460,
+                    ..Default::default()
+                },
             }),
         )
         .unwrap();

@@ -171,9 +171,11 @@ fn ready_reinstalls_and_drops_old_flows() {
             &7,
             Msg::Create(Create {
                 sid: 4,
-                mss: 1460,
-                init_cwnd: 14600,
-                ..Default::default()
+                flow: FlowInfo {
+                    mss: 1460,
+                    init_cwnd: 14600,
+                    ..Default::default()
+                },
             }),
         )
         .unwrap();
@@ -229,8 +231,10 @@ fn uids_are_unique_per_instance_and_never_one() {
         &(),
         Msg::Create(Create {
             sid: 1,
-            mss: 1460,
-            ..Default::default()
+            flow: FlowInfo {
+                mss: 1460,
+                ..Default::default()
+            },
         }),
     )
     .unwrap();
@@ -324,7 +328,7 @@ impl Algorithm for ByDst {
         }
     }
     fn aggregate_key(&self, info: &Create) -> Option<u64> {
-        Some(u64::from(info.dst_ip))
+        Some(u64::from(info.flow.dst_ip))
     }
     fn create_subflow(&mut self, agg: &mut Agg, ctl: &mut Control<'_>, _info: &Create) {
         self.subflows += 1;

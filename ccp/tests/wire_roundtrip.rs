@@ -3,7 +3,7 @@
 
 use ccp::program::{Expression, Instr, Op, Program, Reg, RegKind};
 use ccp::wire::{
-    self, ChangeProg, Create, DecodeError, EncodeError, InstallExpr, Measure, Msg, Ready,
+    self, ChangeProg, Create, DecodeError, EncodeError, FlowInfo, InstallExpr, Measure, Msg, Ready,
     UpdateField, UpdateFields,
 };
 use proptest::prelude::*;
@@ -43,13 +43,15 @@ fn msg() -> impl Strategy<Value = Msg> {
     prop_oneof![
         (any::<[u32; 7]>(), alg()).prop_map(|(v, alg)| Msg::Create(Create {
             sid: v[0],
-            init_cwnd: v[1],
-            mss: v[2],
-            src_ip: v[3],
-            src_port: v[4],
-            dst_ip: v[5],
-            dst_port: v[6],
-            alg,
+            flow: FlowInfo {
+                init_cwnd: v[1],
+                mss: v[2],
+                src_ip: v[3],
+                src_port: v[4],
+                dst_ip: v[5],
+                dst_port: v[6],
+                alg,
+            },
         })),
         (
             any::<u32>(),
@@ -201,22 +203,22 @@ fn limits_are_enforced_both_ways() {
     });
     assert!(m.encode().is_err());
     // A 65-byte algorithm name, or one with a NUL, does not fit the 64-byte field.
-    let m = Msg::Create(Create {
-        alg: Some("x".repeat(65)),
-        ..Default::default()
-    });
+    let named = |alg: String| {
+        Msg::Create(Create {
+            sid: 0,
+            flow: FlowInfo {
+                alg: Some(alg),
+                ..Default::default()
+            },
+        })
+    };
+    let m = named("x".repeat(65));
     assert!(matches!(m.encode(), Err(EncodeError::BadAlgName { .. })));
-    let m = Msg::Create(Create {
-        alg: Some("x\0y".into()),
-        ..Default::default()
-    });
+    let m = named("x\0y".into());
     assert!(matches!(m.encode(), Err(EncodeError::BadAlgName { .. })));
     // A 64-byte name fills the field without NUL, as libccp's `char congAlg[64]` may (the
     // datapath runtime's `open_flow` still refuses it: portus panics on it).
-    let m = Msg::Create(Create {
-        alg: Some("x".repeat(64)),
-        ..Default::default()
-    });
+    let m = named("x".repeat(64));
     let b = m.encode().unwrap();
     assert!(b[32..96].iter().all(|&c| c == b'x'));
     assert_eq!(Msg::decode(&b).unwrap().0, m);
@@ -237,7 +239,7 @@ fn limits_are_enforced_both_ways() {
         *b = b'a';
     }
     match Msg::decode(&c).unwrap().0 {
-        Msg::Create(c) => assert_eq!(c.alg.unwrap().len(), 64),
+        Msg::Create(c) => assert_eq!(c.flow.alg.unwrap().len(), 64),
         _ => unreachable!(),
     }
     // Lengths outside [8, 32678] and truncation.
@@ -297,7 +299,7 @@ fn fuzz_regression_create_with_64_byte_name_reencodes() {
         assert!(used <= rest.len() && used >= ccp::wire::HEADER_LEN);
         if let Msg::Create(c) = &m {
             creates += 1;
-            assert_eq!(c.alg.as_ref().map(String::len), Some(64));
+            assert_eq!(c.flow.alg.as_ref().map(String::len), Some(64));
         }
         let again = m.encode().expect("decoded messages re-encode");
         assert_eq!(Msg::decode(&again).expect("re-decodes").0, m);

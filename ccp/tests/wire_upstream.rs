@@ -3,7 +3,9 @@
 //! messages portus cannot decode, are byte-identical to portus's and accepted by libccp).
 
 use ccp::program::{Program, Reg};
-use ccp::wire::{ChangeProg, Create, InstallExpr, Measure, Msg, Ready, UpdateField, UpdateFields};
+use ccp::wire::{
+    ChangeProg, Create, FlowInfo, InstallExpr, Measure, Msg, Ready, UpdateField, UpdateFields,
+};
 use portus::lang::{Reg as PReg, Type as PType};
 use portus::serialize as ps;
 use proptest::prelude::*;
@@ -48,12 +50,12 @@ proptest! {
         };
         // portus → ours (portus can only serialize an empty name; see the differences table).
         let bytes = ps::serialize(&pm).unwrap();
-        let ours = Create { sid: v[0], init_cwnd: v[1], mss: v[2], src_ip: v[3], src_port: v[4],
-            dst_ip: v[5], dst_port: v[6], alg: None };
+        let ours = Create { sid: v[0], flow: FlowInfo { init_cwnd: v[1], mss: v[2], src_ip: v[3],
+            src_port: v[4], dst_ip: v[5], dst_port: v[6], alg: None } };
         prop_assert_eq!(decode_one(&bytes), Msg::Create(ours.clone()));
         prop_assert_eq!(Msg::Create(ours.clone()).encode().unwrap(), bytes);
         // ours (with a name) → portus.
-        let named = Create { alg: Some(alg.clone()), ..ours };
+        let named = Create { flow: FlowInfo { alg: Some(alg.clone()), ..ours.flow.clone() }, ..ours };
         let b = Msg::Create(named).encode().unwrap();
         match ps::Msg::from_buf(&b).unwrap().0 {
             ps::Msg::Cr(c) => {
@@ -221,13 +223,15 @@ fn libccp_bytes_decode_with_ours_and_ours_install_into_libccp() {
         decode_one(&msgs[1]),
         Msg::Create(Create {
             sid: 1,
-            init_cwnd: 14600,
-            mss: 1460,
-            src_ip: 10,
-            src_port: 20,
-            dst_ip: 30,
-            dst_port: 40,
-            alg: Some("reno".into()),
+            flow: FlowInfo {
+                init_cwnd: 14600,
+                mss: 1460,
+                src_ip: 10,
+                src_port: 20,
+                dst_ip: 30,
+                dst_port: 40,
+                alg: Some("reno".into()),
+            },
         })
     );
     assert_eq!(

@@ -46,7 +46,7 @@ impl Algorithm for Alg {
         vec![ProgramSpec::compile("prog", PROG).unwrap()]
     }
     fn create(&mut self, ctl: &mut Control<'_>, info: &Create) -> AlgFlow {
-        let w = u64::from(info.init_cwnd);
+        let w = u64::from(info.flow.init_cwnd);
         ctl.set_program("prog", &[("Cwnd", w)]).unwrap();
         AlgFlow {
             cwnd: w,

@@ -50,7 +50,7 @@ impl Algorithm for ConstCwnd {
         vec![const_program()]
     }
     fn create(&mut self, ctl: &mut Control<'_>, info: &Create) -> ConstFlow {
-        let w = u64::from(self.packets) * u64::from(info.mss.max(1));
+        let w = u64::from(self.packets) * u64::from(info.flow.mss.max(1));
         // The program is ours and has the field: this cannot fail.
         let _ = ctl.set_program("const", &[("cwnd", w)]);
         ConstFlow
@@ -150,8 +150,8 @@ impl Algorithm for Reno {
         vec![reno_program()]
     }
     fn create(&mut self, ctl: &mut Control<'_>, info: &Create) -> RenoFlow {
-        let mss = u64::from(info.mss.max(1));
-        let init = u64::from(info.init_cwnd).max(mss);
+        let mss = u64::from(info.flow.mss.max(1));
+        let init = u64::from(info.flow.init_cwnd).max(mss);
         let _ = ctl.set_program("reno", &[("Cwnd", init)]);
         RenoFlow {
             cwnd: init,

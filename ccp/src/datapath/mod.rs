@@ -30,6 +30,8 @@ mod native;
 
 pub use exec::InvalidProgram;
 pub use native::{NativeController, NativeReno};
+/// Constant per-flow information, sent to the agent in CREATE (the wire type, re-exported).
+pub use wire::FlowInfo;
 
 use crate::program::{implicit, primitive as prim, Reg, RegKind};
 use crate::wire::{self, ChangeProg, Create, InstallExpr, Measure, Msg, UpdateField, UpdateFields};
@@ -77,25 +79,6 @@ pub struct Primitives {
     pub snd_rate: u64,
     /// Bytes waiting to be sent.
     pub bytes_pending: u32,
-}
-
-/// Constant per-flow information, sent to the agent in CREATE.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FlowInfo {
-    /// Initial congestion window, bytes.
-    pub init_cwnd: u32,
-    /// Maximum segment size, bytes.
-    pub mss: u32,
-    /// Source IPv4 address.
-    pub src_ip: u32,
-    /// Source port.
-    pub src_port: u32,
-    /// Destination IPv4 address.
-    pub dst_ip: u32,
-    /// Destination port.
-    pub dst_port: u32,
-    /// Requested algorithm (at most 63 bytes).
-    pub alg: Option<String>,
 }
 
 /// Runtime configuration.
@@ -293,8 +276,8 @@ impl Staged {
 }
 
 struct Flow {
-    sid: u32,
-    info: FlowInfo,
+    /// The CREATE announcing this flow (socket id and flow information), re-sent as is.
+    create: Create,
     regs: Box<Regs>,
     program: Option<Arc<Program>>,
     staged_program: Option<Arc<Program>>,
@@ -393,7 +376,7 @@ impl Datapath {
 
     /// The flow's information.
     pub fn flow_info(&self, sid: u32) -> Option<&FlowInfo> {
-        self.flow(sid).map(|f| &f.info)
+        self.flow(sid).map(|f| &f.create.flow)
     }
 
     fn flow(&self, sid: u32) -> Option<&Flow> {
@@ -452,10 +435,10 @@ impl Datapath {
         };
         let sid = slot as u32 + 1;
         let native = (self.native_factory)(&info);
-        let create = create_msg(sid, &info);
+        let create = Create { sid, flow: info };
+        self.queue(&Msg::Create(create.clone()));
         self.flows[slot] = Some(Flow {
-            sid,
-            info,
+            create,
             regs: Box::new(Regs::new(self.created_at)),
             program: None,
             staged_program: None,
@@ -464,7 +447,6 @@ impl Datapath {
             orphaned: false,
             native,
         });
-        self.queue(&Msg::Create(create));
         Ok(sid)
     }
 
@@ -626,8 +608,8 @@ impl Datapath {
         if stale {
             if flow.orphaned && now - flow.last_create_sent >= CREATE_RETRY {
                 flow.last_create_sent = now;
-                let c = create_msg(flow.sid, &flow.info);
-                self.queue(&Msg::Create(c));
+                let c = Msg::Create(flow.create.clone());
+                self.queue(&c);
             }
             return inv;
         }
@@ -674,19 +656,6 @@ impl Datapath {
 
 fn clamp_cwnd(c: u64) -> u32 {
     u32::try_from(c).unwrap_or(u32::MAX)
-}
-
-fn create_msg(sid: u32, info: &FlowInfo) -> Create {
-    Create {
-        sid,
-        init_cwnd: info.init_cwnd,
-        mss: info.mss,
-        src_ip: info.src_ip,
-        src_port: info.src_port,
-        dst_ip: info.dst_ip,
-        dst_port: info.dst_port,
-        alg: info.alg.clone(),
-    }
 }
 
 /// Encodes a MEASURE without building a [`Measure`] (no allocation on the report path).

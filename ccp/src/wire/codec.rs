@@ -153,7 +153,7 @@ pub(super) fn encode(msg: &Msg, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     // Validate before writing anything so that `out` is untouched on error.
     match msg {
         Msg::Create(c) => {
-            if let Some(a) = &c.alg {
+            if let Some(a) = &c.flow.alg {
                 // 64 bytes fill the field without a NUL, as the decoder accepts (libccp's
                 // `char congAlg[64]` need not be terminated), so every decoded CREATE
                 // re-encodes. The datapath runtime's `open_flow` allows 63 (portus panics on
@@ -176,19 +176,19 @@ pub(super) fn encode(msg: &Msg, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     put_u16(out, len as u16);
     put_u32(out, msg.sid());
     match msg {
-        Msg::Create(c) => {
+        Msg::Create(Create { flow: f, .. }) => {
             for v in [
-                c.init_cwnd,
-                c.mss,
-                c.src_ip,
-                c.src_port,
-                c.dst_ip,
-                c.dst_port,
+                f.init_cwnd,
+                f.mss,
+                f.src_ip,
+                f.src_port,
+                f.dst_ip,
+                f.dst_port,
             ] {
                 put_u32(out, v);
             }
             let mut name = [0u8; ALG_NAME_LEN];
-            if let Some(a) = &c.alg {
+            if let Some(a) = &f.alg {
                 name[..a.len()].copy_from_slice(a.as_bytes());
             }
             out.extend_from_slice(&name);
@@ -279,13 +279,15 @@ pub(super) fn decode(buf: &[u8]) -> Result<(Msg, usize), DecodeError> {
             };
             Msg::Create(Create {
                 sid,
-                init_cwnd,
-                mss,
-                src_ip,
-                src_port,
-                dst_ip,
-                dst_port,
-                alg,
+                flow: FlowInfo {
+                    init_cwnd,
+                    mss,
+                    src_ip,
+                    src_port,
+                    dst_ip,
+                    dst_port,
+                    alg,
+                },
             })
         }
         msg_type::MEASURE => {

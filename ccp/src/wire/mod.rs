@@ -74,6 +74,16 @@ pub mod msg_type {
 pub struct Create {
     /// Socket (flow) id chosen by the datapath.
     pub sid: u32,
+    /// What the datapath tells the agent about the flow.
+    pub flow: FlowInfo,
+}
+
+/// Constant per-flow information: the body of a [`Create`] (libccp's
+/// `struct ccp_datapath_info`). A datapath gives it to
+/// [`Datapath::open_flow`](crate::datapath::Datapath::open_flow); an agent reads it from the
+/// CREATE.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct FlowInfo {
     /// Initial congestion window, bytes.
     pub init_cwnd: u32,
     /// Maximum segment size, bytes.
@@ -86,8 +96,8 @@ pub struct Create {
     pub dst_ip: u32,
     /// Destination port.
     pub dst_port: u32,
-    /// Requested algorithm name (at most 64 bytes, no NUL; our datapath runtime sends at most
-    /// 63); `None` when the field is empty.
+    /// Requested algorithm name (at most 64 bytes, no NUL; our datapath runtime's `open_flow`
+    /// accepts at most 63); `None` when the field is empty.
     pub alg: Option<String>,
 }
 
