@@ -218,7 +218,7 @@ pub enum TopologyConfig {
         /// `middlebox-in` → the middlebox → `middlebox-out` → `core` → `bottleneck` →
         /// `right`. Both middlebox links use `middlebox.link`.
         #[serde(default)]
-        middlebox: Option<MiddleboxConfig>,
+        middlebox: Option<Box<MiddleboxConfig>>,
     },
     /// `senders` hosts and one receiver on one switch (incast). Hosts: senders are 0..senders,
     /// the receiver is `senders`.

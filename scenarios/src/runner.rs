@@ -31,7 +31,7 @@ pub enum RunError {
         /// The scenario file.
         file: String,
         /// The cause.
-        source: NetworkError,
+        source: Box<NetworkError>,
     },
     /// A workload cannot be generated.
     #[error("{file}: workload[{index}]: {msg}")]
@@ -129,9 +129,9 @@ fn reference_bps(s: &Scenario, net: &Network) -> u64 {
 
 /// Builds the network of a scenario with its flows added, without running it.
 pub fn build(s: &Scenario, file: &str, out_dir: Option<&Path>) -> Result<Network, RunError> {
-    let nerr = |source| RunError::Network {
+    let nerr = |source: NetworkError| RunError::Network {
         file: file.into(),
-        source,
+        source: Box::new(source),
     };
     let topo = s.topology.build().map_err(|e| nerr(e.into()))?;
     for (field, names) in [

@@ -49,7 +49,7 @@ pub struct Counters {
 }
 
 /// Network options that are not part of the topology.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct NetworkOptions {
     /// Transport parameters for every flow.
     pub transport: TransportConfig,
@@ -64,19 +64,6 @@ pub struct NetworkOptions {
     /// Report the model finished once every sized flow has completed (ends the run early).
     /// Without any sized flow this has no effect: bulk flows never complete.
     pub stop_when_done: bool,
-}
-
-impl Default for NetworkOptions {
-    fn default() -> Self {
-        NetworkOptions {
-            transport: TransportConfig::default(),
-            sample_interval: None,
-            monitor_links: Vec::new(),
-            record_flows: false,
-            pcap: None,
-            stop_when_done: false,
-        }
-    }
 }
 
 /// The whole simulated network: a [`Model`] for [`sim_core::Simulation`].

@@ -18,10 +18,10 @@ fn dumbbell(program: ProgramConfig) -> TopologyConfig {
         pairs: 2,
         bottleneck: LinkParams::fixed(BOTTLENECK_BPS, 5_000.0, 1000),
         access: LinkParams::fixed(1_000_000_000, 1.0, 1000),
-        middlebox: Some(MiddleboxConfig {
+        middlebox: Some(Box::new(MiddleboxConfig {
             program,
             link: LinkParams::fixed(1_000_000_000, 1.0, 1000),
-        }),
+        })),
     }
 }
 

@@ -240,7 +240,7 @@ fn topo_strategy() -> impl Strategy<Value = TopologyConfig> {
                 pairs,
                 bottleneck: b,
                 access: a,
-                middlebox: Some(MiddleboxConfig { program, link: m }),
+                middlebox: Some(Box::new(MiddleboxConfig { program, link: m })),
             }),
         (1u32..6, link.clone()).prop_map(|(senders, l)| TopologyConfig::Star {
             senders,
@@ -279,7 +279,7 @@ impl NodeProgram for Chaos {
         self.seen += 1;
         if self.seen.is_multiple_of(self.every) {
             ctx.drop_packet(pkt);
-        } else if self.seen % 2 == 0 {
+        } else if self.seen.is_multiple_of(2) {
             pkt.tag = self.seen as u32;
             let port = ctx
                 .route(&pkt)
