@@ -773,7 +773,13 @@ mod tests {
             Program::decode_body(&b, 1, 2),
             Err(ProgramError::LengthMismatch { .. })
         ));
-        assert!(Program::decode_body(&b, usize::MAX, usize::MAX).is_err());
+        assert_eq!(
+            Program::decode_body(&b, usize::MAX, usize::MAX),
+            Err(ProgramError::LengthMismatch {
+                expected: usize::MAX,
+                actual: b.len()
+            })
+        );
         let mut bad = b.clone();
         bad[16] = 99;
         assert_eq!(

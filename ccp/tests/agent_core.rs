@@ -2,7 +2,9 @@
 //! runtime, our agent answers, and the window sequence is asserted.
 
 use ccp::agent::builtin::{ConstCwnd, Reno};
-use ccp::agent::{Agent, AgentConfig, Algorithm, Control, FlowState, ProgramSpec, Report};
+use ccp::agent::{
+    Agent, AgentConfig, Algorithm, Control, ControlError, FlowState, ProgramSpec, Report,
+};
 use ccp::datapath::{Config, Datapath, FlowInfo, InvokeError, Primitives};
 use ccp::ipc::{channel_pair, ChannelEnd, Transport};
 use ccp::wire::{Create, Measure, Msg, Ready};
@@ -405,7 +407,10 @@ impl FlowState for SwitchFlow {
             self.switched = true;
             let acked = r.get("Report.acked").unwrap();
             ctl.set_program("const", &[("cwnd", acked * 10)]).unwrap();
-            assert!(ctl.update_fields(&[("nope", 1)]).is_err());
+            assert_eq!(
+                ctl.update_fields(&[("nope", 1)]),
+                Err(ControlError::UnknownField("nope".into()))
+            );
         }
     }
 }

@@ -64,6 +64,78 @@ fn quiet_panics() {
     });
 }
 
+/// What our compiler says about each rejected corpus file (`err_*`, `differr_*`): the
+/// `Debug` form of its [`ErrorKind`], so a file that starts failing for another reason is
+/// noticed.
+const CORPUS_ERRORS: &[(&str, &str)] = &[
+     ("differr_bind_to_expr", "NotAssignable"),
+     ("differr_bind_type", "Type { context: \"assignment to `Report.acked`\", expected: Num, found: Bool }"),
+     ("differr_digit_name", "GluedNumber(\"0abc\")"),
+     ("differr_duplicate", "Duplicate(\"Report.a\")"),
+     ("differr_glued_word_op", "UnknownOperator(\"addc\")"),
+     ("differr_huge_number", "NumberTooLarge(\"99999999999999999999\")"),
+     ("differr_if_num_cond", "Type { context: \"`if`\", expected: Bool, found: Num }"),
+     ("differr_name_init", "Expected { expected: \"an initial value (a number, +infinity, true or false)\", found: \"`foo`\" }"),
+     ("differr_nine_tmps", "TooManyRegisters { kind: \"temporary\", limit: 8 }"),
+     ("differr_report_as_value", "CommandAsValue(\"report\")"),
+     ("differr_shadow_builtin", "ShadowsBuiltin(\"Cwnd\")"),
+     ("differr_typo_local", "UndefinedName(\"Ack.bytes_ackd\")"),
+     ("differr_undeclared_report", "UndeclaredReportField(\"Report.ackd\")"),
+     ("err_arity1", "Arity { op: \"+\", found: 1 }"),
+     ("err_arity3", "Arity { op: \"+\", found: 3 }"),
+     ("err_big_init", "ImmediateTooLarge(4294967295)"),
+     ("err_big_literal", "ImmediateTooLarge(2147483648)"),
+     ("err_decl_negative", "Expected { expected: \"an initial value (a number, +infinity, true or false)\", found: \"`-`\" }"),
+     ("err_decl_no_value", "Expected { expected: \"an initial value (a number, +infinity, true or false)\", found: \"`)`\" }"),
+     ("err_decl_three", "Expected { expected: \"`)` after the initial value\", found: \"`2`\" }"),
+     ("err_def_only", "Expected { expected: \"`(when` or end of input\", found: \"end of input\" }"),
+     ("err_empty", "Expected { expected: \"`(def` at the start of the program\", found: \"end of input\" }"),
+     ("err_empty_body", "Expected { expected: \"an expression\", found: \"`)`\" }"),
+     ("err_empty_group", "Expected { expected: \"an initial value (a number, +infinity, true or false)\", found: \"`)`\" }"),
+     ("err_ewma_in_arith", "ConditionalNotBound(\"ewma\")"),
+     ("err_ewma_statement", "ConditionalNotBound(\"ewma\")"),
+     ("err_extra_paren", "Expected { expected: \"`(when` or end of input\", found: \"`)`\" }"),
+     ("err_flag_bind_report", "BadCondition"),
+     ("err_flag_bool_field", "BadCondition"),
+     ("err_flag_if", "BadCondition"),
+     ("err_flag_imm_num", "Type { context: \"a `when` condition\", expected: Bool, found: Num }"),
+     ("err_flag_num", "Type { context: \"a `when` condition\", expected: Bool, found: Num }"),
+     ("err_flag_primitive", "BadCondition"),
+     ("err_flag_report", "CommandAsValue(\"report\")"),
+     ("err_garbage_after", "Expected { expected: \"`(when` or end of input\", found: \"`junk`\" }"),
+     ("err_ge_space", "UnexpectedChar('=')"),
+     ("err_if_in_arith_left", "ConditionalNotBound(\"if\")"),
+     ("err_if_in_arith_right", "ConditionalNotBound(\"if\")"),
+     ("err_if_statement", "ConditionalNotBound(\"if\")"),
+     ("err_if_to_tmp", "NotAssignable"),
+     ("err_nested_if", "ConditionalNotBound(\"if\")"),
+     ("err_no_def", "Expected { expected: \"`def`\", found: \"`when`\" }"),
+     ("err_old_reset", "UnknownOperator(\"reset\")"),
+     ("err_portus_illegal_name", "ReservedName(\"__illegalname\")"),
+     ("err_portus_timeout_call", "UnknownOperator(\"timeout\")"),
+     ("err_portus_unclosed_report", "Expected { expected: \"a statement or `)`\", found: \"end of input\" }"),
+     ("err_report_arg", "Expected { expected: \"`)`\", found: \"`1`\" }"),
+     ("err_reserved_decl", "ReservedName(\"__a\")"),
+     ("err_reserved_name", "ReservedName(\"__shouldReport\")"),
+     ("err_self_ref_local", "UndefinedName(\"x\")"),
+     ("err_too_many_locals", "TooManyRegisters { kind: \"local\", limit: 6 }"),
+     ("err_too_many_reports", "TooManyRegisters { kind: \"report\", limit: 16 }"),
+     ("err_two_defs", "Expected { expected: \"`when`\", found: \"`def`\" }"),
+     ("err_two_groups", "SecondReportGroup"),
+     ("err_type_add_bool", "Type { context: \"`+`\", expected: Num, found: Bool }"),
+     ("err_type_and_num", "Type { context: \"`&&`\", expected: Bool, found: Num }"),
+     ("err_type_eq_bool", "Type { context: \"`==`\", expected: Num, found: Bool }"),
+     ("err_unclosed", "Expected { expected: \"`)`\", found: \"end of input\" }"),
+     ("err_unknown_op", "UnknownOperator(\"blah\")"),
+     ("err_uppercase_when", "Expected { expected: \"`when`\", found: \"`WHEN`\" }"),
+     ("err_volatile_no_name", "Expected { expected: \"a field name\", found: \"`0`\" }"),
+     ("err_when_before_def", "Expected { expected: \"`def`\", found: \"`when`\" }"),
+     ("err_when_no_cond", "Expected { expected: \"an expression\", found: \"`)`\" }"),
+     ("err_write_constant", "WriteToConstant(\"5\")"),
+     ("err_write_primitive", "WriteToPrimitive(\"Ack.bytes_acked\")"),
+     ("err_write_true", "WriteToConstant(\"true\")"),
+];
+
 #[test]
 fn corpus_matches_portus() {
     quiet_panics();
@@ -84,7 +156,7 @@ fn corpus_matches_portus() {
             assert_eq!(a, b, "{name}: bytes differ");
             counts[0] += 1;
         } else if name.starts_with("err_") {
-            assert!(o.is_err(), "{name}: ours accepts");
+            assert_eq!(our_error(&name, o), expected_error(&name), "{name}");
             assert!(p.is_err(), "{name}: portus accepts");
             counts[1] += 1;
         } else if name.starts_with("diffok_") {
@@ -92,7 +164,7 @@ fn corpus_matches_portus() {
             assert!(p.is_err(), "{name}: portus accepts (not a difference)");
             counts[2] += 1;
         } else if name.starts_with("differr_") {
-            assert!(o.is_err(), "{name}: ours accepts");
+            assert_eq!(our_error(&name, o), expected_error(&name), "{name}");
             assert!(
                 p.is_ok(),
                 "{name}: portus rejects (not a difference): {:?}",
@@ -107,6 +179,28 @@ fn corpus_matches_portus() {
         counts[0] >= 30 && counts[1] >= 40,
         "corpus too small: {counts:?}"
     );
+    assert_eq!(
+        counts[1] + counts[3],
+        CORPUS_ERRORS.len(),
+        "CORPUS_ERRORS lists a file that is not in the corpus"
+    );
+}
+
+/// The `Debug` form of the error kind our compiler gives for corpus file `name`.
+fn our_error(name: &str, verdict: Result<Vec<u8>, lang::CompileError>) -> String {
+    match verdict {
+        Ok(_) => panic!("{name}: ours accepts"),
+        Err(e) => format!("{:?}", e.kind),
+    }
+}
+
+fn expected_error(name: &str) -> &'static str {
+    let stem = name.trim_end_matches(".ccp");
+    CORPUS_ERRORS
+        .iter()
+        .find(|(f, _)| *f == stem)
+        .map(|(_, k)| *k)
+        .unwrap_or_else(|| panic!("{name}: add its expected error to CORPUS_ERRORS"))
 }
 
 #[test]
@@ -167,13 +261,26 @@ fn diff_override_keeps_bool_type() {
 fn diff_glued_tokens() {
     quiet_panics();
     let cases = [
-        "(def (Report.a 0) (c 2))\n(when true (:= Report.a (addc 1)))",
-        "(def (Report.a 0) (x 0))\n(when true (:= Report.a (+ 1x)))",
-        "(def (Report.a 0))\n(when truex (report))",
+        (
+            "(def (Report.a 0) (c 2))\n(when true (:= Report.a (addc 1)))",
+            ErrorKind::UnknownOperator("addc".into()),
+        ),
+        (
+            "(def (Report.a 0) (x 0))\n(when true (:= Report.a (+ 1x)))",
+            ErrorKind::GluedNumber("1x".into()),
+        ),
+        (
+            "(def (Report.a 0))\n(when truex (report))",
+            ErrorKind::UndefinedName("truex".into()),
+        ),
     ];
-    for src in cases {
+    for (src, kind) in cases {
         assert!(portus(src, &[]).is_ok(), "portus rejects {src}");
-        assert!(lang::compile(src, &[]).is_err(), "ours accepts {src}");
+        assert_eq!(
+            lang::compile(src, &[]).map(|_| ()).unwrap_err().kind,
+            kind,
+            "{src}"
+        );
     }
     // Both accept, with different meanings: portus reads `volatile foo`, ours a field
     // named `volatilefoo`.

@@ -2,7 +2,9 @@
 //! rebasing, staged updates, fallback, and the safe handling of libccp's defects.
 
 use ccp::agent::asm::{self, bind, flag, imm, ins, prim, tmp, ProgramBuilder};
-use ccp::datapath::{Config, Datapath, FlowInfo, InvokeError, MessageError, Primitives};
+use ccp::datapath::{
+    Config, Datapath, FlowError, FlowInfo, InvalidProgram, InvokeError, MessageError, Primitives,
+};
 use ccp::program::{Expression, Op, Program, Reg};
 use ccp::wire::{ChangeProg, InstallExpr, Measure, Msg, UpdateField, UpdateFields};
 use netrt::{Duration, Instant};
@@ -383,10 +385,17 @@ fn invalid_programs_are_refused_at_install() {
         }],
         instrs: vec![bind(flag(), Reg::report(200, false))],
     };
-    assert!(matches!(
+    assert_eq!(
         install(&mut dp, 5, bad_reg),
-        Err(MessageError::Program { uid: 5, .. })
-    ));
+        Err(MessageError::Program {
+            uid: 5,
+            source: InvalidProgram::BadRegister {
+                index: 0,
+                operand: "right",
+                reg: Reg::report(200, false),
+            },
+        })
+    );
     // Expression range past the end (libccp executes stale instructions).
     let bad_range = Program {
         expressions: vec![Expression {
@@ -397,13 +406,32 @@ fn invalid_programs_are_refused_at_install() {
         }],
         instrs: vec![bind(flag(), imm(1))],
     };
-    assert!(install(&mut dp, 6, bad_range).is_err());
+    assert_eq!(
+        install(&mut dp, 6, bad_range),
+        Err(MessageError::Program {
+            uid: 6,
+            source: InvalidProgram::BadExpression {
+                index: 0,
+                num_instructions: 1,
+            },
+        })
+    );
     // Write to a primitive.
     let bad_write = Program {
         expressions: vec![],
         instrs: vec![bind(prim(0), imm(1))],
     };
-    assert!(install(&mut dp, 7, bad_write).is_err());
+    assert_eq!(
+        install(&mut dp, 7, bad_write),
+        Err(MessageError::Program {
+            uid: 7,
+            source: InvalidProgram::BadRegister {
+                index: 0,
+                operand: "result",
+                reg: Reg::primitive(0),
+            },
+        })
+    );
     // DEF with a non-immediate default (libccp uses stale memory).
     let bad_def = Program {
         expressions: vec![],
@@ -414,22 +442,35 @@ fn invalid_programs_are_refused_at_install() {
             tmp(0),
         )],
     };
-    assert!(install(&mut dp, 8, bad_def).is_err());
+    assert_eq!(
+        install(&mut dp, 8, bad_def),
+        Err(MessageError::Program {
+            uid: 8,
+            source: InvalidProgram::BadDef { index: 0 },
+        })
+    );
     // 111 report DEFs: libccp would send 111 registers, reading past its report file.
     let def = ins(Op::Def, Reg::report(0, true), Reg::report(0, true), imm(0));
     let too_many_reports = Program {
         expressions: vec![],
         instrs: vec![def; 111],
     };
-    assert!(matches!(
+    assert_eq!(
         install(&mut dp, 9, too_many_reports),
-        Err(MessageError::Program { uid: 9, .. })
-    ));
+        Err(MessageError::Program {
+            uid: 9,
+            source: InvalidProgram::TooMany {
+                what: "report field definitions",
+                count: 111,
+                max: 110,
+            },
+        })
+    );
     let ok = Program {
         expressions: vec![],
         instrs: vec![def; 110],
     };
-    assert!(install(&mut dp, 10, ok).is_ok());
+    assert_eq!(install(&mut dp, 10, ok), Ok(()));
     assert_eq!(dp.program_uids(), vec![10]);
 }
 
@@ -444,7 +485,13 @@ fn bad_updates_and_unknown_programs_are_refused() {
             updates: vec![UpdateField::control(1, 9), UpdateField::control(200, 1)],
         }),
     );
-    assert!(matches!(e, Err(MessageError::BadUpdate { index: 1, .. })));
+    assert_eq!(
+        e,
+        Err(MessageError::BadUpdate {
+            index: 1,
+            reg: Reg::control(200, false),
+        })
+    );
     // Nothing was staged (libccp stages the valid prefix).
     dp.invoke(us(1), sid, &acks(0, 1000));
     assert_eq!(dp.control_register(sid, 1), Some(0));
@@ -487,7 +534,10 @@ fn flows_reuse_the_lowest_free_sid_and_close_sends_measure() {
     let a = dp.open_flow(us(0), FlowInfo::default()).unwrap();
     let b = dp.open_flow(us(0), FlowInfo::default()).unwrap();
     assert_eq!((a, b), (1, 2));
-    assert!(dp.open_flow(us(0), FlowInfo::default()).is_err());
+    assert_eq!(
+        dp.open_flow(us(0), FlowInfo::default()),
+        Err(FlowError::TableFull(2))
+    );
     dp.close_flow(us(0), 1);
     assert_eq!(dp.open_flow(us(0), FlowInfo::default()).unwrap(), 1);
     let msgs = drain(&mut dp);

@@ -195,13 +195,27 @@ fn limits_are_enforced_both_ways() {
         program_uid: 1,
         fields: vec![0; 111],
     });
-    assert!(m.encode().is_err());
+    assert_eq!(
+        m.encode(),
+        Err(EncodeError::TooMany {
+            what: "report fields",
+            count: 111,
+            max: 110
+        })
+    );
     // 223 updates.
     let m = Msg::UpdateFields(UpdateFields {
         sid: 1,
         updates: vec![UpdateField::cwnd(1); 223],
     });
-    assert!(m.encode().is_err());
+    assert_eq!(
+        m.encode(),
+        Err(EncodeError::TooMany {
+            what: "updates",
+            count: 223,
+            max: 222
+        })
+    );
     // A 65-byte algorithm name, or one with a NUL, does not fit the 64-byte field.
     let named = |alg: String| {
         Msg::Create(Create {
