@@ -20,7 +20,7 @@ use ccp::wire::{ChangeProg, InstallExpr, Msg};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use netrt::{Duration, Instant};
 
-#[path = "../tests/runtime_ffi/mod.rs"]
+#[path = "../tests/it/runtime_ffi.rs"]
 mod runtime_ffi;
 
 fn messages() -> (Vec<u8>, impl Fn(u32) -> Vec<u8>) {

@@ -1,6 +1,6 @@
 //! libccp 1.2's C API, driven directly. Shared by every user of libccp in the suite:
 //! `runtime_libccp`, `wire_upstream`, the runtime bench (all in `ccp`) and `datapaths`'s
-//! `libccp_interop` (which includes this file by path).
+//! `libccp_interop` (the last two include this file by path, `ccp/tests/it/runtime_ffi.rs`).
 //!
 //! The `libccp` crate's wrapper reads the wall clock in nanoseconds and mallocs its connection
 //! table without zeroing it, so a recycled heap block gives the new flow a garbage slot (a

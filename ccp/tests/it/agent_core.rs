@@ -10,10 +10,7 @@ use ccp::ipc::{channel_pair, ChannelEnd, Transport};
 use ccp::wire::{Create, Measure, Msg, Ready};
 use netrt::{Duration, Instant};
 
-/// The instant `n` microseconds after the epoch.
-fn us(n: u64) -> Instant {
-    Instant::from_micros(n)
-}
+use crate::util::us;
 
 /// A datapath runtime and an agent joined by a channel with a one-way delay.
 struct Pair<A: Algorithm> {

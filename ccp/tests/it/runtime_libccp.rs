@@ -14,14 +14,11 @@ use ccp::agent::asm::{bind, flag, imm, ins, ProgramBuilder};
 use ccp::datapath::{Config, Datapath, FlowInfo, InvokeError, Primitives};
 use ccp::program::{implicit, Instr, Op, Program, Reg};
 use ccp::wire::{ChangeProg, InstallExpr, Msg, UpdateField, UpdateFields};
-use netrt::Instant;
 use proptest::prelude::*;
 use std::os::raw::c_int;
 
-/// The instant `n` microseconds after the epoch (the datapath language's unit).
-fn us(n: u64) -> Instant {
-    Instant::from_micros(n)
-}
+use crate::runtime_ffi::*;
+use crate::util::us;
 
 #[derive(Clone, Debug)]
 struct Shape {
@@ -245,9 +242,6 @@ fn step(nc: u32) -> BoxedStrategy<Step> {
     ]
     .boxed()
 }
-
-mod runtime_ffi;
-use runtime_ffi::*;
 
 fn same_error(ours: &InvokeError, theirs: c_int) -> bool {
     matches!(

@@ -8,7 +8,7 @@
 //! mallocs its table without zeroing it). Whatever libccp sends is forwarded to the agent's
 //! socket right after the libccp call that sent it.
 
-#[path = "../../ccp/tests/runtime_ffi/mod.rs"]
+#[path = "../../../ccp/tests/it/runtime_ffi.rs"]
 mod runtime_ffi;
 
 use ccp::agent::{Agent, AgentConfig, Algorithm, Control, FlowState, ProgramSpec, Report};

@@ -7,12 +7,9 @@ use ccp::datapath::{
 };
 use ccp::program::{Expression, Op, Program, Reg};
 use ccp::wire::{ChangeProg, InstallExpr, Measure, Msg, UpdateField, UpdateFields};
-use netrt::{Duration, Instant};
+use netrt::Duration;
 
-/// The instant `n` microseconds after the epoch (the language's unit).
-fn us(n: u64) -> Instant {
-    Instant::from_micros(n)
-}
+use crate::util::us;
 
 const UID: u32 = 77;
 

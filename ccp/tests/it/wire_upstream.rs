@@ -156,8 +156,7 @@ fn portus_install_bytes_decode_and_reencode_identically() {
     }
 }
 
-#[path = "runtime_ffi/mod.rs"]
-mod runtime_ffi;
+use crate::runtime_ffi;
 
 #[test]
 fn libccp_bytes_decode_with_ours_and_ours_install_into_libccp() {
