@@ -12,6 +12,7 @@
 //! Deliberate differences from portus 0.9 and libccp 1.2 are listed below, each with the test that shows it.
 #![doc = include_str!("docs/lang_differences.md")]
 #![doc = include_str!("docs/runtime_differences.md")]
+#![warn(missing_docs)]
 
 pub mod agent;
 pub mod datapath;

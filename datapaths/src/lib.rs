@@ -7,5 +7,6 @@
 //!
 //! The `ccp` binary (`src/bin/ccp.rs`) compiles datapath programs and runs built-in
 //! algorithms on the Unix socket.
+#![warn(missing_docs)]
 
 pub mod unix;
