@@ -74,6 +74,11 @@ pub struct RunResult {
     pub flows: Vec<FlowRecord>,
     /// `key,value` summary rows.
     pub summary: Vec<(String, String)>,
+    /// Wall-clock time of the event loop alone (not the setup or the writing of results), for
+    /// the CLI's speed counters. Never written to result files (they stay deterministic).
+    pub sim_wall: std::time::Duration,
+    /// Sized flows that had not finished when the run ended.
+    pub unfinished_flows: usize,
 }
 
 impl RunResult {
@@ -187,12 +192,81 @@ pub fn build(s: &Scenario, file: &str, out_dir: Option<&Path>) -> Result<Network
     Ok(net)
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
+/// Flow-completion statistics over the sized flows of a run, with unfinished flows treated as
+/// right-censored: an unfinished flow's completion time is unknown but at least its elapsed
+/// time (end of run − start). Bulk (unsized) flows never complete and are left out.
+///
+/// A quantile is the order statistic of rank ⌈q·n⌉ over all n sized flows, each valued at its
+/// FCT or, if unfinished, its elapsed time. It is exact when no unfinished flow ranks at or
+/// below it; otherwise it is a lower bound (replacing elapsed times by the unknown, larger
+/// completion times can only raise it) and flagged `censored`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FctStats {
+    /// Sized flows that completed.
+    pub finished: usize,
+    /// Sized flows still incomplete at the end of the run.
+    pub unfinished: usize,
+    /// Mean FCT of the finished flows only (biased low when some did not finish).
+    pub mean_finished: f64,
+    /// (value, censored) sorted by value; ties put finished flows first.
+    values: Vec<(f64, bool)>,
+    /// Last completion minus first start of the sized flows, and whether some never completed
+    /// (then it is the end of the run minus the first start, a lower bound).
+    pub completion_span: Option<(f64, bool)>,
+}
+
+impl FctStats {
+    /// The statistics of `flows` for a run that ended at `end_s`.
+    pub fn of(flows: &[FlowRecord], end_s: f64) -> FctStats {
+        let sized: Vec<&FlowRecord> = flows.iter().filter(|f| f.size_bytes.is_some()).collect();
+        let mut values: Vec<(f64, bool)> = sized
+            .iter()
+            .map(|f| match f.fct_s {
+                Some(x) => (x, false),
+                None => ((end_s - f.start_s).max(0.0), true),
+            })
+            .collect();
+        values.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let done: Vec<f64> = sized.iter().filter_map(|f| f.fct_s).collect();
+        let finished = done.len();
+        let unfinished = sized.len() - finished;
+        let mean_finished = if finished > 0 {
+            done.iter().sum::<f64>() / finished as f64
+        } else {
+            f64::NAN
+        };
+        let completion_span = (!sized.is_empty()).then(|| {
+            let first = sized.iter().map(|f| f.start_s).fold(f64::INFINITY, f64::min);
+            if unfinished > 0 {
+                ((end_s - first).max(0.0), true)
+            } else {
+                let last = sized
+                    .iter()
+                    .filter_map(|f| f.fct_s.map(|x| x + f.start_s))
+                    .fold(0.0, f64::max);
+                (last - first, false)
+            }
+        });
+        FctStats {
+            finished,
+            unfinished,
+            mean_finished,
+            values,
+            completion_span,
+        }
     }
-    let idx = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
+
+    /// The `q`-quantile (0 < q ≤ 1) and whether it is censored (a lower bound); `None`
+    /// without sized flows.
+    pub fn quantile(&self, q: f64) -> Option<(f64, bool)> {
+        let n = self.values.len();
+        if n == 0 {
+            return None;
+        }
+        let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
+        let censored = self.values[..rank].iter().any(|v| v.1);
+        Some((self.values[rank - 1].0, censored))
+    }
 }
 
 /// Runs a loaded scenario; writes results into `out_dir` when given.
@@ -209,7 +283,9 @@ pub fn run(loaded: &Loaded, out_dir: Option<&Path>) -> Result<RunResult, RunErro
     let net = build(s, &file, out_dir)?;
     let mut sim = Simulation::new(net);
     sim.model().start_events(sim.handle());
+    let wall0 = std::time::Instant::now();
     sim.run_until(SimTime::from_secs_f64(s.duration_s));
+    let sim_wall = wall0.elapsed();
     let end = sim.now();
     let stats = sim.stats();
     let net = sim.model();
@@ -222,33 +298,21 @@ pub fn run(loaded: &Loaded, out_dir: Option<&Path>) -> Result<RunResult, RunErro
     put("end_s", format!("{:.9}", end.as_secs_f64()));
     put("events", stats.events.to_string());
     put("flows", flows.len().to_string());
-    let done: Vec<f64> = {
-        let mut v: Vec<f64> = flows.iter().filter_map(|f| f.fct_s).collect();
-        v.sort_by(f64::total_cmp);
-        v
-    };
-    put("flows_completed", done.len().to_string());
-    if !done.is_empty() {
-        put(
-            "fct_mean_s",
-            format!("{:.9}", done.iter().sum::<f64>() / done.len() as f64),
-        );
-        put("fct_p50_s", format!("{:.9}", percentile(&done, 0.5)));
-        put("fct_p99_s", format!("{:.9}", percentile(&done, 0.99)));
-        put("fct_max_s", format!("{:.9}", done[done.len() - 1]));
-        // Tail completion of the whole set: last completion minus first start.
-        let first_start = flows
-            .iter()
-            .map(|f| f.start_s)
-            .fold(f64::INFINITY, f64::min);
-        let last_end = flows
-            .iter()
-            .filter_map(|f| f.fct_s.map(|x| x + f.start_s))
-            .fold(0.0, f64::max);
-        put(
-            "completion_span_s",
-            format!("{:.9}", last_end - first_start),
-        );
+    let fct = FctStats::of(&flows, end.as_secs_f64());
+    put("flows_completed", fct.finished.to_string());
+    put("flows_unfinished", fct.unfinished.to_string());
+    if fct.finished > 0 {
+        put("fct_mean_finished_s", format!("{:.9}", fct.mean_finished));
+    }
+    for (key, q) in [("fct_p50", 0.5), ("fct_p99", 0.99), ("fct_max", 1.0)] {
+        if let Some((v, censored)) = fct.quantile(q) {
+            put(&format!("{key}_s"), format!("{v:.9}"));
+            put(&format!("{key}_censored"), censored.to_string());
+        }
+    }
+    if let Some((span, censored)) = fct.completion_span {
+        put("completion_span_s", format!("{span:.9}"));
+        put("completion_span_censored", censored.to_string());
     }
     let c = net.counters();
     put("injected_bytes", c.injected_bytes.to_string());
@@ -333,6 +397,8 @@ pub fn run(loaded: &Loaded, out_dir: Option<&Path>) -> Result<RunResult, RunErro
         end,
         flows,
         summary,
+        sim_wall,
+        unfinished_flows: fct.unfinished,
     })
 }
 

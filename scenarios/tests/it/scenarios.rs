@@ -168,3 +168,64 @@ fn pacing_middlebox_moves_the_standing_queue_off_the_bottleneck() {
     assert!(bq > 100_000.0, "unpaced: bottleneck queue {bq} B");
     assert!(mq < 20_000.0, "unpaced: middlebox queue {mq} B");
 }
+
+/// Unfinished sized flows are counted and treated as censored, never silently dropped from
+/// the FCT statistics (incast starts spread over 20 ms, run stopped at 10 ms).
+#[test]
+fn unfinished_flows_are_counted_and_censor_the_tail() {
+    let r = run_file(
+        "incast.toml",
+        &[
+            "topology.senders=50",
+            "workload.0.start_jitter_us=20000",
+            "duration_s=0.01",
+        ],
+        None,
+    );
+    let n = r.num("flows").unwrap();
+    let done = r.num("flows_completed").unwrap();
+    let left = r.num("flows_unfinished").unwrap();
+    assert_eq!(done + left, n);
+    assert!(left > 0.0 && done > 0.0, "some finish, some do not: {done} / {n}");
+    assert_eq!(r.unfinished_flows as f64, left);
+    assert_eq!(r.get("fct_p99_censored"), Some("true"));
+    assert_eq!(r.get("completion_span_censored"), Some("true"));
+    // The censored span runs to the end of the run, not to the last finished flow.
+    let span = r.num("completion_span_s").unwrap();
+    assert!(span >= 0.01 - 0.001, "span lower bound {span}");
+}
+
+#[test]
+fn fct_quantiles_are_exact_until_a_censored_flow_ranks_below_them() {
+    use netmodels::FlowRecord;
+    let rec = |fct: Option<f64>| FlowRecord {
+        flow: 0,
+        src: 0,
+        dst: 1,
+        src_addr: String::new(),
+        dst_addr: String::new(),
+        cc: "reno".into(),
+        size_bytes: Some(1),
+        start_s: 0.0,
+        fct_s: fct,
+        delivered_bytes: 0,
+        goodput_mbps: 0.0,
+        retransmits: 0,
+        timeouts: 0,
+    };
+    // Four finished (1..4 s) and one unfinished at the end of a 10 s run.
+    let mut flows: Vec<FlowRecord> = (1..=4).map(|i| rec(Some(f64::from(i)))).collect();
+    flows.push(rec(None));
+    let st = scenarios::runner::FctStats::of(&flows, 10.0);
+    assert_eq!((st.finished, st.unfinished), (4, 1));
+    assert_eq!(st.quantile(0.5), Some((3.0, false)), "rank 3 of 5: exact");
+    assert_eq!(st.quantile(0.8), Some((4.0, false)));
+    assert_eq!(st.quantile(0.99), Some((10.0, true)), "rank 5: the unfinished flow");
+    assert_eq!(st.completion_span, Some((10.0, true)));
+    // An unfinished flow that started late (elapsed 0.5 s) ranks first: every quantile above
+    // it is only a lower bound.
+    let mut late = flows.clone();
+    late[4].start_s = 9.5;
+    let st = scenarios::runner::FctStats::of(&late, 10.0);
+    assert_eq!(st.quantile(0.5), Some((2.0, true)));
+}
