@@ -68,14 +68,16 @@ pub enum WorkloadConfig {
         /// No arrivals after this, seconds (default: the scenario's duration).
         #[serde(default)]
         stop_s: Option<f64>,
-        /// At most this many flows.
+        /// At most this many flows: a guard against runaway memory, never a silent truncation.
+        /// If the cap would stop arrivals before `stop_s`, the scenario is an error (raise the
+        /// cap or shorten the arrivals).
         #[serde(default = "default_max_flows")]
         max_flows: u32,
     },
 }
 
 fn default_max_flows() -> u32 {
-    100_000
+    1_000_000
 }
 
 /// A workload problem: (field, message).
@@ -252,6 +254,11 @@ impl SizeCdf {
                 "expected the last probability to be 100 (percent) or 1 (fraction), got {last}"
             )));
         };
+        if pts.iter().all(|p| p.0 < 1.0) {
+            return Err(shape(
+                "expected at least one flow size of 1 byte or more (every size is below 1)",
+            ));
+        }
         for p in &mut pts {
             p.1 /= scale;
         }
@@ -444,11 +451,30 @@ pub fn generate(
                 let stop = stop_s.unwrap_or(duration.as_secs_f64());
                 let mut t = *start_s;
                 let mut made = 0;
-                while made < *max_flows {
+                loop {
                     let u: f64 = r.random();
                     t += -(1.0 - u).ln() / rate;
                     if t >= stop {
                         break;
+                    }
+                    if made == *max_flows {
+                        let span = stop - start_s;
+                        let kept = if span > 0.0 {
+                            (t - start_s) / span
+                        } else {
+                            0.0
+                        };
+                        return Err((
+                            wi,
+                            format!(
+                                "max_flows: the cap of {max_flows} flows binds at t = {t:.3} s, before \
+                                 the arrivals stop at {stop:.3} s, so the offered load would be about \
+                                 {:.3} instead of {load}; raise max_flows (about {:.0} flows are \
+                                 expected) or set stop_s earlier",
+                                load * kept,
+                                rate * span,
+                            ),
+                        ));
                     }
                     let size = dist.quantile(r.random::<f64>()).round().max(1.0) as u64;
                     let (src, dst) = loop {
@@ -578,5 +604,55 @@ mod tests {
         );
         assert!(flows.windows(2).all(|w| w[0].start <= w[1].start));
         assert!(flows.iter().all(|f| f.src != f.dst));
+    }
+
+    /// A cap that would stop arrivals early is an error naming `max_flows`, never a silent
+    /// truncation (websearch at 1000 s used to stop arriving at ~342 s: load 0.17, not 0.5).
+    #[test]
+    fn a_binding_flow_cap_is_an_error_not_a_truncation() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+        let roles = Roles {
+            pairs: vec![(0, 1)],
+            senders: vec![0, 1, 2],
+            receivers: vec![3, 4],
+            reference_bps: 1_000_000_000,
+        };
+        let cdf = |max_flows| {
+            vec![WorkloadConfig::Cdf {
+                cc: CcKind::Reno,
+                cdf: dir.join("websearch.cdf").display().to_string(),
+                load: 0.5,
+                start_s: 0.0,
+                stop_s: None,
+                max_flows,
+            }]
+        };
+        let gen = |w: &[WorkloadConfig]| {
+            generate(
+                w,
+                &roles,
+                1460,
+                SimDuration::from_secs(100),
+                &RngStreams::new(7),
+            )
+        };
+        // ~3 650 flows expected in 100 s.
+        let (wi, msg) = gen(&cdf(1000)).unwrap_err();
+        assert_eq!(wi, 0);
+        assert!(
+            msg.starts_with("max_flows: the cap of 1000 flows binds at t = "),
+            "{msg}"
+        );
+        assert!(msg.contains("raise max_flows"), "{msg}");
+        assert!(gen(&cdf(10_000)).unwrap().len() > 3000);
+    }
+
+    #[test]
+    fn a_cdf_whose_sizes_are_all_zero_is_an_error() {
+        let e = SizeCdf::parse("0 50\n0 100\n", "zero.cdf").unwrap_err();
+        assert!(
+            matches!(&e, CdfError::Shape { file, msg } if file == "zero.cdf" && msg.contains("1 byte or more")),
+            "{e}"
+        );
     }
 }
