@@ -53,7 +53,7 @@ fn ours(c: &mut Criterion) {
     let mut p = Primitives {
         bytes_acked: 1460,
         packets_acked: 1,
-        rtt_sample_us: 10_000,
+        rtt_sample: Duration::from_micros(10_000),
         snd_cwnd: 14_600,
         ..Default::default()
     };
@@ -139,7 +139,7 @@ fn libccp_c(c: &mut Criterion) {
     let mut p = Primitives {
         bytes_acked: 1460,
         packets_acked: 1,
-        rtt_sample_us: 10_000,
+        rtt_sample: Duration::from_micros(10_000),
         snd_cwnd: 14_600,
         ..Default::default()
     };

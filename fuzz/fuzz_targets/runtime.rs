@@ -46,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
             3 => {
                 let p = Primitives {
                     bytes_acked: u32_at(data, i),
-                    rtt_sample_us: u64::from(u32_at(data, i + 4)),
+                    rtt_sample: Duration::from_micros(u64::from(u32_at(data, i + 4))),
                     snd_cwnd: u32_at(data, i + 8),
                     lost_pkts_sample: u32_at(data, i + 12) % 4,
                     ..Default::default()

@@ -44,7 +44,8 @@ use std::sync::Arc;
 /// libccp resends CREATE at most this often (`CREATE_TIMEOUT_US`, 100 ms).
 pub const CREATE_RETRY: Duration = Duration::from_millis(100);
 
-/// Per-invocation measurements, as libccp's `struct ccp_primitives`.
+/// Per-invocation measurements, as libccp's `struct ccp_primitives` (with the RTT sample as a
+/// [`Duration`] instead of microseconds).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Primitives {
     /// Newly acked in-order bytes.
@@ -63,8 +64,9 @@ pub struct Primitives {
     pub lost_pkts_sample: u32,
     /// Whether a timeout was observed.
     pub was_timeout: bool,
-    /// Recent RTT sample, µs (0 = none, read by programs as `u32::MAX`).
-    pub rtt_sample_us: u64,
+    /// Recent RTT sample; zero means none. Programs read it as `Flow.rtt_sample_us`, in whole
+    /// microseconds (none reads as `u32::MAX`, as in libccp).
+    pub rtt_sample: Duration,
     /// Sending rate sample, bytes/s.
     pub rate_outgoing: u64,
     /// Receiving rate sample, bytes/s.
@@ -687,10 +689,10 @@ fn load_prims(file: &mut [u64; exec::FILE_LEN], p: &Primitives, since_start_us: 
     file[prim_slot(prim::FLOW_PACKETS_IN_FLIGHT)] = u64::from(p.packets_in_flight);
     file[prim_slot(prim::FLOW_RATE_INCOMING)] = p.rate_incoming;
     file[prim_slot(prim::FLOW_RATE_OUTGOING)] = p.rate_outgoing;
-    file[prim_slot(prim::FLOW_RTT_SAMPLE_US)] = if p.rtt_sample_us == 0 {
+    file[prim_slot(prim::FLOW_RTT_SAMPLE_US)] = if p.rtt_sample.is_zero() {
         u64::from(u32::MAX)
     } else {
-        p.rtt_sample_us
+        p.rtt_sample.as_micros()
     };
     file[prim_slot(prim::FLOW_WAS_TIMEOUT)] = u64::from(p.was_timeout);
 }

@@ -59,7 +59,7 @@ fn ack(bytes: u32, rtt: u64, cwnd: u32) -> Primitives {
     Primitives {
         bytes_acked: bytes,
         packets_acked: 1,
-        rtt_sample_us: rtt,
+        rtt_sample: Duration::from_micros(rtt),
         snd_cwnd: cwnd,
         ..Default::default()
     }

@@ -306,7 +306,7 @@ impl Libccp {
                 ecn_packets: p.ecn_packets,
                 lost_pkts_sample: p.lost_pkts_sample,
                 was_timeout: p.was_timeout,
-                rtt_sample_us: p.rtt_sample_us,
+                rtt_sample_us: p.rtt_sample.as_micros(),
                 rate_outgoing: p.rate_outgoing,
                 rate_incoming: p.rate_incoming,
                 bytes_in_flight: p.bytes_in_flight,

@@ -122,7 +122,7 @@ proptest! {
                 }
                 Op_::Raw(b) => { let _ = dp.handle_bytes(now, &b); }
                 Op_::Invoke(sid, rtt, acked, cwnd) => {
-                    let p = Primitives { rtt_sample_us: rtt, bytes_acked: acked, snd_cwnd: cwnd,
+                    let p = Primitives { rtt_sample: Duration::from_nanos(rtt), bytes_acked: acked, snd_cwnd: cwnd,
                         rate_outgoing: rtt, lost_pkts_sample: acked % 3, ..Default::default() };
                     let inv = dp.invoke(now, sid, &p);
                     prop_assert!(inv.cwnd != Some(0));

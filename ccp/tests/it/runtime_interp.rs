@@ -79,7 +79,7 @@ fn acks(bytes: u32, cwnd: u32) -> Primitives {
         bytes_acked: bytes,
         packets_acked: 1,
         snd_cwnd: cwnd,
-        rtt_sample_us: 100,
+        rtt_sample: Duration::from_micros(100),
         ..Default::default()
     }
 }
@@ -555,10 +555,10 @@ fn rtt_zero_reads_as_u32_max_and_infinity_def() {
     ]);
     let (mut dp, sid) = setup(b.program());
     let mut p = acks(0, 1000);
-    p.rtt_sample_us = 0;
+    p.rtt_sample = Duration::ZERO;
     dp.invoke(us(1), sid, &p);
     assert_eq!(dp.report_register(sid, 0), Some(u64::from(u32::MAX)));
-    p.rtt_sample_us = 250;
+    p.rtt_sample = Duration::from_micros(250);
     dp.invoke(us(2), sid, &p);
     assert_eq!(dp.report_register(sid, 0), Some(250));
 }

@@ -14,6 +14,7 @@ use ccp::agent::asm::{bind, flag, imm, ins, ProgramBuilder};
 use ccp::datapath::{Config, Datapath, FlowInfo, InvokeError, Primitives};
 use ccp::program::{implicit, Instr, Op, Program, Reg};
 use ccp::wire::{ChangeProg, InstallExpr, Msg, UpdateField, UpdateFields};
+use netrt::Duration;
 use proptest::prelude::*;
 use std::os::raw::c_int;
 
@@ -216,7 +217,7 @@ fn prims() -> impl Strategy<Value = Primitives> {
             ecn_packets: v[5],
             lost_pkts_sample: v[6] % 3,
             was_timeout: to && v[7] % 4 == 0,
-            rtt_sample_us: rtt,
+            rtt_sample: Duration::from_micros(rtt),
             rate_outgoing: rout,
             rate_incoming: rin,
             bytes_in_flight: v[8],

@@ -123,7 +123,7 @@ fn portus_agent_drives_our_runtime_over_unix_sockets() {
         let p = Primitives {
             bytes_acked: 1460,
             packets_acked: 1,
-            rtt_sample_us: 10_000,
+            rtt_sample: netrt::Duration::from_micros(10_000),
             snd_cwnd: cwnd,
             ..Default::default()
         };
