@@ -342,64 +342,235 @@ pub fn run_figures(dir: &Path, fmt: Format) -> Result<Vec<PathBuf>, FigureError>
     Ok(out)
 }
 
-/// For a sweep directory (with `sweep.csv`) whose grid varies an incast's sender count: the tail
-/// completion time (mean over seeds) and the ideal against the number of senders.
+/// The figures [`sweep_figures`] draws into a sweep directory: `incast_tail.<ext>`, or with
+/// many combinations of the other grid axes one `incast_tail-<combination>.<ext>` each.
+pub const SWEEP_FIGURES: &[&str] = &["incast_tail"];
+
+/// Whether a file name is one of the figures [`sweep_figures`] draws (see [`SWEEP_FIGURES`]).
+pub fn is_sweep_figure(file_name: &str) -> bool {
+    let Some((stem, ext)) = file_name.rsplit_once('.') else {
+        return false;
+    };
+    (ext == "png" || ext == "svg")
+        && SWEEP_FIGURES
+            .iter()
+            .any(|f| stem == *f || stem.starts_with(&format!("{f}-")))
+}
+
+/// One run of a sweep as `sweep.csv` has it: its overrides and summary rows.
+struct SweepRun {
+    params: Vec<(String, String)>,
+    values: BTreeMap<String, String>,
+}
+
+/// The runs of `sweep.csv`, in file order (rows grouped by their `run` column).
+fn sweep_runs(path: &Path) -> Result<Vec<SweepRun>, FigureError> {
+    let mut runs: Vec<SweepRun> = Vec::new();
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    for rec in read_csv(path)? {
+        let (Some(run), Some(params), Some(key), Some(val)) =
+            (rec.get(0), rec.get(1), rec.get(3), rec.get(4))
+        else {
+            continue;
+        };
+        let i = *index.entry(run.to_owned()).or_insert_with(|| {
+            runs.push(SweepRun {
+                params: params
+                    .split(';')
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                    .collect(),
+                values: BTreeMap::new(),
+            });
+            runs.len() - 1
+        });
+        runs[i].values.insert(key.to_owned(), val.to_owned());
+    }
+    Ok(runs)
+}
+
+/// For a sweep directory (with `sweep.csv`) whose grid varies an incast's sender count (a key
+/// ending in `senders`): the tail completion time against the number of senders, as the mean
+/// over the seeds of each grid point, with one line per combination of the other grid axes
+/// (labelled with it), beside the ideal (total bytes / bottleneck rate). Grid points with runs
+/// whose completion span is censored (flows unfinished at the end) say so in their label: their
+/// mean is a lower bound. With more than 4 combinations, one figure per combination.
 pub fn sweep_figures(dir: &Path, fmt: Format) -> Result<Vec<PathBuf>, FigureError> {
     let path = dir.join("sweep.csv");
     if !path.exists() {
         return Ok(Vec::new());
     }
-    // params -> (senders, spans, ideals)
-    let mut by_n: BTreeMap<u64, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
-    for rec in read_csv(&path)? {
-        let (Some(params), Some(key), Some(val)) = (rec.get(1), rec.get(3), rec.get(4)) else {
-            continue;
-        };
-        let Some(n) = params.split(';').find_map(|kv| {
-            kv.split_once('=')
-                .filter(|(k, _)| k.ends_with("senders"))
-                .and_then(|(_, v)| v.parse::<u64>().ok())
-        }) else {
-            continue;
-        };
-        let e = by_n.entry(n).or_default();
-        if key == "completion_span_s" {
-            e.0.push(parse_f(&path, val)? * 1e3);
-        } else if key.starts_with("ideal_s/") {
-            e.1.push(parse_f(&path, val)? * 1e3);
+    incast_tail_plots(&path)?
+        .iter()
+        .map(|(stem, p)| draw(p, &dir.join(stem), fmt))
+        .collect()
+}
+
+/// The plots [`sweep_figures`] draws from a `sweep.csv`, each with its file stem.
+pub fn incast_tail_plots(path: &Path) -> Result<Vec<(String, Plot)>, FigureError> {
+    let runs = sweep_runs(path)?;
+    // The grid axes: keys whose value differs between runs, in the order they appear.
+    let mut keys: Vec<String> = Vec::new();
+    for r in &runs {
+        for (k, _) in &r.params {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
         }
     }
-    let mean = |v: &Vec<f64>| {
-        if v.is_empty() {
-            None
-        } else {
-            Some(v.iter().sum::<f64>() / v.len() as f64)
-        }
+    let value = |r: &SweepRun, k: &str| {
+        r.params
+            .iter()
+            .find(|(pk, _)| pk == k)
+            .map(|(_, v)| v.clone())
     };
-    let tail: Vec<(f64, f64)> = by_n
+    let axes: Vec<&String> = keys
         .iter()
-        .filter_map(|(n, (s, _))| Some((*n as f64, mean(s)?)))
+        .filter(|k| {
+            let first = runs.first().and_then(|r| value(r, k));
+            runs.iter().any(|r| value(r, k) != first)
+        })
         .collect();
-    let ideal: Vec<(f64, f64)> = by_n
+    let Some(x_key) = axes.iter().find(|k| k.ends_with("senders")).copied() else {
+        return Ok(Vec::new());
+    };
+    let others: Vec<&String> = axes.iter().copied().filter(|k| *k != x_key).collect();
+
+    #[derive(Default)]
+    struct Point {
+        spans: Vec<f64>,
+        ideals: Vec<f64>,
+        censored: usize,
+    }
+    // Combination of the other axes -> senders -> the runs' values, in first-appearance order.
+    let mut groups: Vec<(String, BTreeMap<u64, Point>)> = Vec::new();
+    for r in &runs {
+        let Some(n) = value(r, x_key).and_then(|v| v.parse::<u64>().ok()) else {
+            continue;
+        };
+        let label = others
+            .iter()
+            .map(|k| format!("{k}={}", value(r, k).unwrap_or_else(|| "(unset)".into())))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let gi = match groups.iter().position(|(l, _)| *l == label) {
+            Some(i) => i,
+            None => {
+                groups.push((label, BTreeMap::new()));
+                groups.len() - 1
+            }
+        };
+        let p = groups[gi].1.entry(n).or_default();
+        if let Some(v) = r.values.get("completion_span_s") {
+            p.spans.push(parse_f(path, v)? * 1e3);
+            if r.values.get("completion_span_censored").map(String::as_str) == Some("true") {
+                p.censored += 1;
+            }
+        }
+        if let Some((_, v)) = r.values.iter().find(|(k, _)| k.starts_with("ideal_s/")) {
+            p.ideals.push(parse_f(path, v)? * 1e3);
+        }
+    }
+    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    /// One combination of the other axes, with at least two sender counts.
+    struct Line {
+        label: String,
+        tail: Vec<(f64, f64)>,
+        ideal: Vec<(f64, f64)>,
+        /// Runs whose completion span is a lower bound.
+        censored: usize,
+    }
+    let lines: Vec<Line> = groups
         .iter()
-        .filter_map(|(n, (_, i))| Some((*n as f64, mean(i)?)))
+        .map(|(label, pts)| {
+            let tail = pts
+                .iter()
+                .filter_map(|(n, p)| Some((*n as f64, mean(&p.spans)?)))
+                .collect::<Vec<_>>();
+            let ideal = pts
+                .iter()
+                .filter_map(|(n, p)| Some((*n as f64, mean(&p.ideals)?)))
+                .collect::<Vec<_>>();
+            let censored = pts.values().map(|p| p.censored).sum();
+            Line {
+                label: label.clone(),
+                tail,
+                ideal,
+                censored,
+            }
+        })
+        .filter(|l| l.tail.len() >= 2)
         .collect();
-    if tail.len() < 2 {
+    if lines.is_empty() {
         return Ok(Vec::new());
     }
-    let p = Plot {
-        title: "incast: tail completion time vs. senders".into(),
+    let tail_label = |label: &str, censored: usize| {
+        let mut s = if label.is_empty() {
+            "simulated tail (mean over seeds)".to_owned()
+        } else {
+            format!("tail, {label} (mean over seeds)")
+        };
+        if censored > 0 {
+            s.push_str(&format!(
+                ": {censored} run(s) with unfinished flows, lower bound"
+            ));
+        }
+        s
+    };
+    let plot = |series: Vec<(String, Vec<(f64, f64)>)>, subtitle: &str| Plot {
+        title: if subtitle.is_empty() {
+            "incast: tail completion time vs. senders".into()
+        } else {
+            format!("incast: tail completion time vs. senders ({subtitle})")
+        },
         x_label: "number of senders".into(),
         y_label: "completion time of the last flow (ms)".into(),
-        series: vec![
-            ("simulated tail (mean over seeds)".into(), tail),
-            ("ideal: total bytes / bottleneck rate".into(), ideal),
-        ],
+        series,
         hlines: Vec::new(),
         points: true,
         legend: SeriesLabelPosition::UpperLeft,
     };
-    Ok(vec![draw(&p, &dir.join("incast_tail"), fmt)?])
+    let ideal_label = "ideal: total bytes / bottleneck rate";
+    if lines.len() <= 4 {
+        let same_ideal = lines.windows(2).all(|w| w[0].ideal == w[1].ideal);
+        let mut series = Vec::new();
+        for l in &lines {
+            series.push((tail_label(&l.label, l.censored), l.tail.clone()));
+            if !same_ideal {
+                series.push((format!("ideal, {}", l.label), l.ideal.clone()));
+            }
+        }
+        if same_ideal {
+            series.push((ideal_label.into(), lines[0].ideal.clone()));
+        }
+        return Ok(vec![(SWEEP_FIGURES[0].to_owned(), plot(series, ""))]);
+    }
+    let mut out = Vec::new();
+    for Line {
+        label,
+        tail,
+        ideal,
+        censored,
+    } in lines
+    {
+        let file: String = label
+            .chars()
+            .map(|c| {
+                // No `.`: the extension is added after the last one.
+                if c.is_ascii_alphanumeric() || "=-_".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let series = vec![
+            (tail_label("", censored), tail),
+            (ideal_label.into(), ideal),
+        ];
+        out.push((format!("{}-{file}", SWEEP_FIGURES[0]), plot(series, &label)));
+    }
+    Ok(out)
 }
 
 /// Every results directory under `root` (those holding `summary.csv`), in path order.

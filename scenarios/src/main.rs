@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use scenarios::config::load;
 use scenarios::figures::{figures, Format};
 use scenarios::runner::{build, run};
-use scenarios::sweep::{execute, expand, parse_seeds, write_merged};
+use scenarios::sweep::{self, execute, failures, parse_seeds, write_merged, Plan, MERGED_FILE};
 
 #[derive(Parser)]
 #[command(
@@ -40,28 +40,57 @@ enum Cmd {
         #[arg(long)]
         figures: bool,
     },
-    /// Run a parameter grid and/or many seeds in parallel.
+    /// Run a parameter grid and/or many seeds: in parallel here, or as a Slurm job array.
+    ///
+    /// Each run is one `testbed run` command (scenario, overrides, seed); the sweep writes them,
+    /// shell-quoted, to <out>/plan.txt, each run's results to <out>/<grid point>/seed-<N>/, and
+    /// merges them into <out>/sweep.csv. The output directory must be new or empty:
+    /// `--overwrite` replaces an earlier sweep there, removing only what a sweep owns (its runs,
+    /// plan.txt, sweep.csv, slurm.sh, slurm/, sweep figures) and refusing if other runs remain.
+    #[command(verbatim_doc_comment)]
     Sweep {
         /// The scenario file (TOML).
         scenario: PathBuf,
         /// Seeds: N, A..B, A..=B or A,B,C.
         #[arg(long, default_value = "1")]
         seeds: String,
-        /// A grid axis `key=v1,v2,...` (repeatable; axes are crossed).
+        /// A grid axis `key=v1,v2,...` (repeatable; axes are crossed; one axis per key).
         #[arg(long = "grid", value_name = "KEY=V1,V2")]
         grid: Vec<String>,
-        /// Fixed overrides applied to every run (repeatable).
+        /// Fixed overrides applied to every run (repeatable; not a grid key, not `seed`).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
-        /// Parallel runs (default: number of cores).
+        /// Parallel runs (default: number of cores); with --slurm, the most array tasks at once.
         #[arg(long)]
         jobs: Option<usize>,
-        /// Results directory (default: results/<name>-sweep).
+        /// Results directory (default: results/<name>-sweep); must be new or empty.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Only print one reproducing command per run (for job arrays), run nothing.
-        #[arg(long)]
+        /// Only print one shell-quoted `testbed run` command per run (for job arrays), run
+        /// nothing; afterwards, `--merge` with the same arguments builds sweep.csv.
+        #[arg(long, conflicts_with_all = ["merge", "slurm", "overwrite"])]
         list: bool,
+        /// Run nothing: merge the results of the runs, made elsewhere by the `--list` commands
+        /// (e.g. a job array), into <out>/sweep.csv. Same arguments as the sweep; refuses runs
+        /// whose scenario.toml is not theirs and results of runs outside the sweep.
+        #[arg(long, conflicts_with_all = ["slurm", "overwrite"])]
+        merge: bool,
+        /// Submit the runs as Slurm job arrays (one task per run, running its plan.txt line),
+        /// wait for them (`sbatch --wait`), and merge. The nodes must see this binary, the
+        /// scenario and --out at the same paths.
+        #[arg(long)]
+        slurm: bool,
+        /// An extra sbatch argument, e.g. `--sbatch-arg=--partition=short` (repeatable).
+        #[arg(
+            long = "sbatch-arg",
+            value_name = "ARG",
+            requires = "slurm",
+            allow_hyphen_values = true
+        )]
+        sbatch_arg: Vec<String>,
+        /// Replace an earlier sweep's results in a non-empty --out (only what a sweep owns).
+        #[arg(long)]
+        overwrite: bool,
     },
     /// Check a scenario file without running it.
     Validate {
@@ -158,60 +187,71 @@ fn real_main() -> Result<()> {
             jobs,
             out,
             list,
+            merge,
+            slurm,
+            sbatch_arg,
+            overwrite,
         } => {
+            if jobs == Some(0) {
+                anyhow::bail!("--jobs 0: expected at least 1 run at a time");
+            }
             let base = load(&scenario, &set)?;
             let seeds = parse_seeds(&seeds)?;
             let out = out.unwrap_or_else(|| {
                 Path::new("results").join(format!("{}-sweep", base.scenario.name))
             });
-            let mut runs = expand(&grid, &seeds, &out)?;
-            for r in &mut runs {
-                let mut p = set.clone();
-                p.append(&mut r.params);
-                r.params = p;
-            }
-            // Check every grid point before running any.
-            for r in &runs {
-                let mut ov = r.params.clone();
-                ov.push(format!("seed={}", r.seed));
-                load(&scenario, &ov)
+            let plan = Plan::new(&scenario, &set, &grid, &seeds, &out)?;
+            // Check every run before running any.
+            for r in &plan.runs {
+                plan.load(r)
                     .with_context(|| format!("grid point {}", r.params.join(" ")))?;
             }
             if list {
-                for r in &runs {
-                    println!("{}", r.command(&scenario));
-                }
+                print!("{}", plan.text());
                 return Ok(());
             }
-            let jobs =
-                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            let bar = indicatif::ProgressBar::new(runs.len() as u64);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{bar:40} {pos}/{len} runs  {elapsed_precise} elapsed, eta {eta}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
             let t0 = Instant::now();
-            let results = execute(&scenario, &runs, jobs, &|_| bar.inc(1));
-            bar.finish();
-            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-            write_merged(&out.join("sweep.csv"), &runs, &results)?;
-            let failed: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+            let (results, how) = if merge {
+                let results = plan.collect(&|_| None)?;
+                plan.write()?;
+                (results, "merged".to_string())
+            } else {
+                plan.prepare(overwrite)?;
+                plan.write()?;
+                if slurm {
+                    let opts = sweep::slurm::Options {
+                        throttle: jobs,
+                        sbatch_args: sbatch_arg,
+                        binary: std::env::current_exe()
+                            .context("--slurm: locating the testbed binary for the tasks")?,
+                    };
+                    let results = sweep::slurm::run(&plan, &opts, &|m| eprintln!("{m}"))?;
+                    (results, "as a Slurm job array".to_string())
+                } else {
+                    let jobs = jobs.unwrap_or_else(|| {
+                        std::thread::available_parallelism().map_or(1, |n| n.get())
+                    });
+                    let bar = indicatif::ProgressBar::new(plan.runs.len() as u64);
+                    bar.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{bar:40} {pos}/{len} runs  {elapsed_precise} elapsed, eta {eta}",
+                        )
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    );
+                    let results = execute(&plan, jobs, &|_| bar.inc(1));
+                    bar.finish();
+                    (results, format!("on {jobs} threads"))
+                }
+            };
+            let merged = plan.out.join(MERGED_FILE);
+            write_merged(&merged, &plan.runs, &results)?;
             println!(
-                "{} runs on {} threads in {:.2} s; merged results: {}",
-                runs.len(),
-                jobs,
+                "{} runs {how} in {:.2} s; merged results: {}",
+                plan.runs.len(),
                 t0.elapsed().as_secs_f64(),
-                out.join("sweep.csv").display()
+                merged.display()
             );
-            if let Some(first) = failed.first() {
-                anyhow::bail!(
-                    "{} of {} runs failed; first: {first}",
-                    failed.len(),
-                    runs.len()
-                );
-            }
+            failures(&results)?;
         }
         Cmd::Validate { scenario, set } => {
             let loaded = load(&scenario, &set)?;

@@ -5,3 +5,5 @@
 mod cli;
 mod fuzz_input;
 mod scenarios;
+mod sweep;
+mod sweep_slurm;
