@@ -2,7 +2,8 @@
 //! from `timeseries.csv`) and the periodic sampler of links and flows.
 //!
 //! A series is named `<kind>/<subject>`: `qlen_pkts/<link>`, `qdelay_ms/<link>`,
-//! `sojourn_ms/<link>`, `util/<link>` for monitored links (their forward port),
+//! `sojourn_ms/<link>`, `util/<link>` for monitored ports (`<link>` is the entry of
+//! `monitor_links`: a link name for its forward port, or `<link>:reverse`),
 //! `cwnd_bytes/<flow>` and `srtt_ms/<flow>` for recorded flows.
 //!
 //! Queueing delay is sampled two ways. `qdelay_ms` is the backlog at the sample instant divided
@@ -47,6 +48,25 @@ pub mod series {
     }
 }
 
+/// Parses a port reference as scenario files and results name ports: `<link>` or
+/// `<link>:forward` (the a → b direction), `<link>:reverse` (b → a). Returns the link name and
+/// whether it is the reverse direction.
+pub fn parse_port_ref(entry: &str) -> Result<(&str, bool), String> {
+    match entry.rsplit_once(':') {
+        None => Ok((entry, false)),
+        Some((link, "forward")) => Ok((link, false)),
+        Some((link, "reverse")) => Ok((link, true)),
+        Some((_, dir)) => Err(format!(
+            "`{entry}`: expected `<link>`, `<link>:forward` or `<link>:reverse`, got direction `{dir}`"
+        )),
+    }
+}
+
+/// The canonical name of a port, as ports.csv and the time series show it.
+pub fn port_name(link: &str, reverse: bool) -> String {
+    format!("{link}:{}", if reverse { "reverse" } else { "forward" })
+}
+
 pub(crate) struct LinkMonitor {
     pub(crate) port: PortId,
     qlen: SeriesId,
@@ -71,7 +91,7 @@ impl Monitoring {
         }
     }
 
-    /// Monitors `port` (the forward port of link `name`).
+    /// Monitors `port`; its series are named after `name`, the entry as the user wrote it.
     pub(crate) fn add_link(&mut self, name: &str, port: PortId) {
         let r = &mut self.recorder;
         self.links.push(LinkMonitor {

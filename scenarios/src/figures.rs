@@ -211,6 +211,22 @@ pub fn draw(p: &Plot, path: &Path, fmt: Format) -> Result<PathBuf, FigureError> 
     Ok(out)
 }
 
+fn read_csv_with_headers(
+    path: &Path,
+) -> Result<(csv::StringRecord, Vec<csv::StringRecord>), FigureError> {
+    let ierr = |msg: String| FigureError::Input {
+        file: path.display().to_string(),
+        msg,
+    };
+    let mut r = csv::Reader::from_path(path).map_err(|e| ierr(e.to_string()))?;
+    let head = r.headers().map_err(|e| ierr(e.to_string()))?.clone();
+    let recs = r
+        .records()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ierr(e.to_string()))?;
+    Ok((head, recs))
+}
+
 fn read_csv(path: &Path) -> Result<Vec<csv::StringRecord>, FigureError> {
     let ierr = |msg: String| FigureError::Input {
         file: path.display().to_string(),
@@ -310,28 +326,54 @@ pub fn run_figures(dir: &Path, fmt: Format) -> Result<Vec<PathBuf>, FigureError>
     }
     let flows_path = dir.join("flows.csv");
     if flows_path.exists() {
-        let recs = read_csv(&flows_path)?;
-        let mut fct: Vec<f64> = recs
-            .iter()
-            .filter_map(|r| r.get(6).filter(|s| !s.is_empty()))
-            .map(|s| parse_f(&flows_path, s))
-            .collect::<Result<_, _>>()?;
+        let (head, recs) = read_csv_with_headers(&flows_path)?;
+        let col = |name: &str| {
+            head.iter()
+                .position(|h| h == name)
+                .ok_or_else(|| FigureError::Input {
+                    file: flows_path.display().to_string(),
+                    msg: format!("expected a `{name}` column"),
+                })
+        };
+        let (size_col, fct_col) = (col("size_bytes")?, col("fct_s")?);
+        // Sized flows only: bulk flows never complete. Unfinished sized flows are censored: the
+        // CDF is over all sized flows, so it stops below 1 when some did not finish.
+        let mut fct = Vec::new();
+        let mut sized = 0usize;
+        for r in &recs {
+            if r.get(size_col).is_none_or(str::is_empty) {
+                continue;
+            }
+            sized += 1;
+            if let Some(v) = r.get(fct_col).filter(|v| !v.is_empty()) {
+                fct.push(parse_f(&flows_path, v)?);
+            }
+        }
         fct.sort_by(f64::total_cmp);
         if fct.len() >= 2 {
-            let n = fct.len() as f64;
+            let n = sized as f64;
             let pts: Vec<(f64, f64)> = fct
                 .iter()
                 .enumerate()
                 .map(|(i, &x)| (x * 1e3, (i + 1) as f64 / n))
                 .collect();
-            let p = Plot {
-                title: format!(
+            let unfinished = sized - fct.len();
+            let title = if unfinished == 0 {
+                format!(
                     "{name}: flow completion times (tail {:.3} ms)",
                     fct[fct.len() - 1] * 1e3
-                ),
+                )
+            } else {
+                format!(
+                    "{name}: FCTs; {unfinished} of {sized} flows UNFINISHED (censored, CDF stops at {:.1}%)",
+                    100.0 * fct.len() as f64 / n
+                )
+            };
+            let p = Plot {
+                title,
                 x_label: "flow completion time (ms)".into(),
-                y_label: "CDF".into(),
-                series: vec![("flows".into(), pts)],
+                y_label: "CDF over all sized flows".into(),
+                series: vec![("finished flows".into(), pts)],
                 hlines: Vec::new(),
                 points: fct.len() <= 200,
                 legend: SeriesLabelPosition::LowerRight,

@@ -109,6 +109,10 @@ pub fn monitored_links(s: &Scenario) -> Vec<String> {
     }
 }
 
+fn series_port(entry: &str) -> Result<(&str, bool), String> {
+    netmodels::monitoring::parse_port_ref(entry)
+}
+
 /// The rate a CDF workload's `load` refers to: the bottleneck's forward rate (dumbbell), the
 /// receiver link's forward rate (star), or the sum of every host's egress rate (leaf-spine:
 /// each host offers `load` times its own link).
@@ -139,26 +143,42 @@ pub fn build(s: &Scenario, file: &str, out_dir: Option<&Path>) -> Result<Network
         source: Box::new(source),
     };
     let topo = s.topology.build().map_err(|e| nerr(e.into()))?;
-    for (field, names) in [
-        ("output.monitor_links", &s.output.monitor_links),
-        ("output.pcap_links", &s.output.pcap_links),
+    for (field, names, ports) in [
+        ("output.monitor_links", &s.output.monitor_links, true),
+        ("output.pcap_links", &s.output.pcap_links, false),
     ] {
-        if let Some(bad) = names
-            .iter()
-            .find(|n| !topo.links.iter().any(|l| &&l.name == n))
-        {
-            let mut known: Vec<&str> = topo.links.iter().map(|l| l.name.as_str()).take(8).collect();
-            if topo.links.len() > 8 {
-                known.push("...");
-            }
-            return Err(RunError::Invalid {
-                file: file.into(),
-                field: field.into(),
-                msg: format!(
-                    "no link is named `{bad}`; expected one of {}",
+        let invalid = |msg: String| RunError::Invalid {
+            file: file.into(),
+            field: field.into(),
+            msg,
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for entry in names.iter() {
+            let name = if ports {
+                series_port(entry).map_err(&invalid)?.0
+            } else {
+                entry.as_str()
+            };
+            if !topo.links.iter().any(|l| l.name == name) {
+                let mut known: Vec<&str> =
+                    topo.links.iter().map(|l| l.name.as_str()).take(8).collect();
+                if topo.links.len() > 8 {
+                    known.push("...");
+                }
+                return Err(invalid(format!(
+                    "no link is named `{name}`; expected one of {}",
                     known.join(", ")
-                ),
-            });
+                )));
+            }
+            let key = if ports {
+                let (n, rev) = series_port(entry).map_err(&invalid)?;
+                netmodels::monitoring::port_name(n, rev)
+            } else {
+                entry.clone()
+            };
+            if !seen.insert(key.clone()) {
+                return Err(invalid(format!("`{entry}` is listed twice (as {key})")));
+            }
         }
     }
     let sample = (s.output.sample_interval_ms > 0.0)
@@ -236,7 +256,10 @@ impl FctStats {
             f64::NAN
         };
         let completion_span = (!sized.is_empty()).then(|| {
-            let first = sized.iter().map(|f| f.start_s).fold(f64::INFINITY, f64::min);
+            let first = sized
+                .iter()
+                .map(|f| f.start_s)
+                .fold(f64::INFINITY, f64::min);
             if unfinished > 0 {
                 ((end_s - first).max(0.0), true)
             } else {
@@ -323,12 +346,11 @@ pub fn run(loaded: &Loaded, out_dir: Option<&Path>) -> Result<RunResult, RunErro
     put("goodput_bytes", goodput.to_string());
     let sized: u64 = flows.iter().filter_map(|f| f.size_bytes).sum();
     for name in &monitored_links(s) {
-        if let Some(p) = net
-            .ports()
-            .iter()
-            .step_by(2)
-            .find(|p| &net.topology().links[p.link].name == name)
-        {
+        let port = series_port(name).ok().and_then(|(link, rev)| {
+            let li = net.topology().links.iter().position(|l| l.name == link)?;
+            net.ports().get(2 * li + usize::from(rev))
+        });
+        if let Some(p) = port {
             let secs = end.as_secs_f64();
             let util = if secs > 0.0 && p.nominal_bps() > 0 {
                 p.stats.tx_bytes as f64 * 8.0 / secs / p.nominal_bps() as f64
@@ -366,6 +388,10 @@ pub fn run(loaded: &Loaded, out_dir: Option<&Path>) -> Result<RunResult, RunErro
             .iter()
             .enumerate()
             .map(|(i, p)| PortRow {
+                port: netmodels::monitoring::port_name(
+                    &net.topology().links[p.link].name,
+                    i % 2 == 1,
+                ),
                 link: net.topology().links[p.link].name.clone(),
                 direction: if i % 2 == 0 { "forward" } else { "reverse" },
                 from: net.topology().nodes[p.from as usize].name.clone(),
@@ -404,6 +430,8 @@ pub fn run(loaded: &Loaded, out_dir: Option<&Path>) -> Result<RunResult, RunErro
 
 #[derive(serde::Serialize)]
 struct PortRow {
+    /// `<link>:<forward|reverse>`, the name `monitor_links` and the time series use.
+    port: String,
     link: String,
     direction: &'static str,
     from: String,

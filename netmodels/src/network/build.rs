@@ -77,8 +77,8 @@ pub enum NetworkError {
         #[source]
         problem: PortProblem,
     },
-    /// `monitor_links` names a link the topology does not have.
-    #[error("link {0} (forward): monitor_links names a link that does not exist")]
+    /// `monitor_links` names a port the topology does not have.
+    #[error("monitor_links: no port `{0}` (expected `<link>`, `<link>:forward` or `<link>:reverse` of an existing link)")]
     NoSuchLink(String),
     /// A flow is invalid.
     #[error("flow {flow}: {problem}")]
@@ -126,6 +126,12 @@ impl Network {
             ] {
                 let pid = ports.len() as PortId;
                 let p = build_port(&topo, li, from, to, params, dir, rng, pid)?;
+                let largest =
+                    u64::from(opts.transport.mss) + u64::from(crate::packet::TCP_IP_HEADER);
+                params
+                    .queue
+                    .check_fits(largest)
+                    .map_err(|e| port_error(&l.name, dir, e))?;
                 let mut tap = None;
                 if let Some((dir_path, links)) = &opts.pcap {
                     if links.iter().any(|n| n == &l.name) {
@@ -173,11 +179,13 @@ impl Network {
             }
         }
         let mut monitoring = Monitoring::new();
-        for name in &opts.monitor_links {
-            let Some(li) = topo.links.iter().position(|l| &l.name == name) else {
-                return Err(NetworkError::NoSuchLink(name.clone()));
+        for entry in &opts.monitor_links {
+            let (name, reverse) = crate::monitoring::parse_port_ref(entry)
+                .map_err(|_| NetworkError::NoSuchLink(entry.clone()))?;
+            let Some(li) = topo.links.iter().position(|l| l.name == name) else {
+                return Err(NetworkError::NoSuchLink(entry.clone()));
             };
-            monitoring.add_link(name, (2 * li) as PortId);
+            monitoring.add_link(entry, (2 * li + usize::from(reverse)) as PortId);
         }
         Ok(Network {
             topo,

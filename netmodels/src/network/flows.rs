@@ -93,6 +93,10 @@ pub struct FlowRecord {
     pub src: NodeId,
     /// Receiving host.
     pub dst: NodeId,
+    /// Sending host's name (as in ports.csv and pcap file names).
+    pub src_name: String,
+    /// Receiving host's name.
+    pub dst_name: String,
     /// Sending host's IPv4 address.
     pub src_addr: String,
     /// Receiving host's IPv4 address.
@@ -191,6 +195,8 @@ impl Network {
                     flow: i as u32,
                     src: f.spec.src,
                     dst: f.spec.dst,
+                    src_name: self.topo.nodes[f.spec.src as usize].name.clone(),
+                    dst_name: self.topo.nodes[f.spec.dst as usize].name.clone(),
                     src_addr: sa.ip().to_string(),
                     dst_addr: da.ip().to_string(),
                     cc: f.cc_name.clone(),

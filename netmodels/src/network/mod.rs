@@ -55,7 +55,8 @@ pub struct NetworkOptions {
     pub transport: TransportConfig,
     /// Interval of the time-series sampler (`None`: no time series).
     pub sample_interval: Option<SimDuration>,
-    /// Links whose forward port (a → b) the sampler records queue and utilization for, by name.
+    /// Ports the sampler records queue, delay and utilization for: `<link>` (its forward
+    /// port, a → b), `<link>:forward` or `<link>:reverse`.
     pub monitor_links: Vec<String>,
     /// Whether to record each flow's cwnd and RTT in the time series.
     pub record_flows: bool,

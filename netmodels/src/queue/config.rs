@@ -251,6 +251,35 @@ impl QueueConfig {
         }
     }
 
+    /// The byte limit, if the queue has one.
+    pub fn limit_bytes(&self) -> Option<u64> {
+        match *self {
+            QueueConfig::DropTail { limit_bytes, .. }
+            | QueueConfig::DropHead { limit_bytes, .. }
+            | QueueConfig::Red { limit_bytes, .. }
+            | QueueConfig::StepMark { limit_bytes, .. }
+            | QueueConfig::Codel { limit_bytes, .. }
+            | QueueConfig::Sfq { limit_bytes, .. }
+            | QueueConfig::Priority { limit_bytes, .. } => limit_bytes,
+        }
+    }
+
+    /// Checks that a packet of `packet_bytes` (the largest the network sends: MSS plus
+    /// headers) fits in the queue; a smaller byte limit would drop every full-sized packet.
+    pub fn check_fits(&self, packet_bytes: u64) -> Result<(), QueueConfigError> {
+        match self.limit_bytes() {
+            Some(b) if b < packet_bytes => Err(invalid(
+                self.kind(),
+                "limit_bytes",
+                format!(
+                    "at least one full-sized packet ({packet_bytes} bytes: MSS + 40 header bytes)"
+                ),
+                b,
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Checks every field (by building the queue with a throwaway random stream).
     pub fn validate(&self) -> Result<(), QueueConfigError> {
         self.build(SimRng::seed_from_u64(0)).map(|_| ())
@@ -303,6 +332,16 @@ impl QueueConfig {
                         max_th_packets,
                     ));
                 }
+                if let Some(lim) = limit_packets {
+                    if max_th_packets > lim as f64 {
+                        return Err(invalid(
+                            k,
+                            "max_th_packets",
+                            format!("a threshold not above limit_packets ({lim})"),
+                            max_th_packets,
+                        ));
+                    }
+                }
                 if !(max_p > 0.0 && max_p <= 1.0) {
                     return Err(invalid(k, "max_p", "a probability in (0, 1]", max_p));
                 }
@@ -353,6 +392,29 @@ impl QueueConfig {
                         ))
                     }
                 };
+                // A threshold the queue can never reach would never mark.
+                match th {
+                    Threshold::Packets(n) if l.packets.is_some_and(|lim| n >= lim) => {
+                        return Err(invalid(
+                            k,
+                            "k_packets",
+                            format!(
+                                "a threshold below limit_packets ({})",
+                                l.packets.unwrap_or(0)
+                            ),
+                            n,
+                        ));
+                    }
+                    Threshold::Bytes(b) if l.bytes.is_some_and(|lim| b >= lim) => {
+                        return Err(invalid(
+                            k,
+                            "k_bytes",
+                            format!("a threshold below limit_bytes ({})", l.bytes.unwrap_or(0)),
+                            b,
+                        ));
+                    }
+                    _ => {}
+                }
                 Box::new(StepMark::new(th, l))
             }
             QueueConfig::Codel {

@@ -186,7 +186,10 @@ fn unfinished_flows_are_counted_and_censor_the_tail() {
     let done = r.num("flows_completed").unwrap();
     let left = r.num("flows_unfinished").unwrap();
     assert_eq!(done + left, n);
-    assert!(left > 0.0 && done > 0.0, "some finish, some do not: {done} / {n}");
+    assert!(
+        left > 0.0 && done > 0.0,
+        "some finish, some do not: {done} / {n}"
+    );
     assert_eq!(r.unfinished_flows as f64, left);
     assert_eq!(r.get("fct_p99_censored"), Some("true"));
     assert_eq!(r.get("completion_span_censored"), Some("true"));
@@ -202,6 +205,8 @@ fn fct_quantiles_are_exact_until_a_censored_flow_ranks_below_them() {
         flow: 0,
         src: 0,
         dst: 1,
+        src_name: String::new(),
+        dst_name: String::new(),
         src_addr: String::new(),
         dst_addr: String::new(),
         cc: "reno".into(),
@@ -220,7 +225,11 @@ fn fct_quantiles_are_exact_until_a_censored_flow_ranks_below_them() {
     assert_eq!((st.finished, st.unfinished), (4, 1));
     assert_eq!(st.quantile(0.5), Some((3.0, false)), "rank 3 of 5: exact");
     assert_eq!(st.quantile(0.8), Some((4.0, false)));
-    assert_eq!(st.quantile(0.99), Some((10.0, true)), "rank 5: the unfinished flow");
+    assert_eq!(
+        st.quantile(0.99),
+        Some((10.0, true)),
+        "rank 5: the unfinished flow"
+    );
     assert_eq!(st.completion_span, Some((10.0, true)));
     // An unfinished flow that started late (elapsed 0.5 s) ranks first: every quantile above
     // it is only a lower bound.
@@ -228,4 +237,69 @@ fn fct_quantiles_are_exact_until_a_censored_flow_ranks_below_them() {
     late[4].start_s = 9.5;
     let st = scenarios::runner::FctStats::of(&late, 10.0);
     assert_eq!(st.quantile(0.5), Some((2.0, true)));
+}
+
+fn build_err(name: &str, set: &[&str]) -> String {
+    let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
+    let loaded = load(&scenario(name), &set).unwrap();
+    match build(&loaded.scenario, name, None) {
+        Ok(_) => panic!("{name} {set:?} must be rejected"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Values that make no sense are rejected with an error naming the field.
+#[test]
+fn nonsense_values_are_rejected_naming_the_field() {
+    // A byte limit smaller than one full packet (MSS 1460 + 40).
+    let e = build_err(
+        "dumbbell.toml",
+        &["topology.bottleneck.queue={kind=\"drop_tail\",limit_bytes=1000}"],
+    );
+    assert!(e.contains("link bottleneck (forward): queue: drop_tail.limit_bytes: expected at least one full-sized packet (1500 bytes"), "{e}");
+    // A marking threshold at or above the queue limit never marks.
+    let e = build_err(
+        "incast.toml",
+        &["topology.link.queue={kind=\"step_mark\",limit_packets=50,k_packets=80}"],
+    );
+    assert!(
+        e.contains("step_mark.k_packets: expected a threshold below limit_packets (50), got 80"),
+        "{e}"
+    );
+    // The same monitored link twice (once by its name, once as its forward port).
+    let e = build_err(
+        "dumbbell.toml",
+        &["output.monitor_links=[\"bottleneck\",\"bottleneck:forward\"]"],
+    );
+    assert!(
+        e.contains("output.monitor_links") && e.contains("listed twice"),
+        "{e}"
+    );
+    let e = build_err(
+        "dumbbell.toml",
+        &["output.monitor_links=[\"bottleneck:sideways\"]"],
+    );
+    assert!(
+        e.contains("output.monitor_links") && e.contains("sideways"),
+        "{e}"
+    );
+}
+
+/// Both directions of a link can be monitored (a ToR → host queue is the reverse port of the
+/// host's link in the star).
+#[test]
+fn reverse_ports_can_be_monitored() {
+    let r = run_file(
+        "dumbbell.toml",
+        &[
+            "duration_s=2",
+            "output.monitor_links=[\"bottleneck\",\"bottleneck:reverse\",\"access-right1:forward\"]",
+        ],
+        None,
+    );
+    let fwd = r.num("util/bottleneck").unwrap();
+    let rev = r.num("util/bottleneck:reverse").unwrap();
+    assert!(fwd > 0.5, "data direction busy: {fwd}");
+    assert!(rev > 0.0 && rev < 0.1, "ACK direction lightly used: {rev}");
+    assert!(r.get("util/access-right1:forward").is_some());
 }
