@@ -239,7 +239,8 @@ pub struct Loaded {
     pub scenario: Scenario,
     /// Where it came from.
     pub file: PathBuf,
-    /// The effective TOML (overrides applied, paths as written in the file).
+    /// The effective scenario as TOML, re-runnable as is: overrides applied, data paths
+    /// resolved (absolute when the file was loaded from disk), every default written out.
     pub effective_toml: String,
 }
 
@@ -260,7 +261,7 @@ pub fn parse(
     for o in overrides {
         apply_override(&mut doc, o)?;
     }
-    let effective_toml = toml::to_string(&doc).unwrap_or_default();
+    let doc_text = toml::to_string(&doc).unwrap_or_default();
     // Schema errors come from text, so that toml can point at the line and column: the user's
     // own file when the error is already there, else the effective text after overrides.
     let schema_error = |t: &str, f: String, e: toml::de::Error| {
@@ -270,7 +271,7 @@ pub fn parse(
         }
         ScenarioError::Parse { file: f, msg }
     };
-    if let Err(e) = toml::from_str::<Scenario>(&effective_toml) {
+    if let Err(e) = toml::from_str::<Scenario>(&doc_text) {
         if overrides.is_empty() {
             // The effective text is the file re-serialized: report against the file itself.
             let e = toml::from_str::<Scenario>(text).err().unwrap_or(e);
@@ -278,16 +279,17 @@ pub fn parse(
         }
         return Err(match toml::from_str::<Scenario>(text) {
             Err(orig) if orig.message() == e.message() => schema_error(text, file.to_owned(), orig),
-            _ => schema_error(
-                &effective_toml,
-                format!("{file} (after --set overrides)"),
-                e,
-            ),
+            _ => schema_error(&doc_text, format!("{file} (after --set overrides)"), e),
         });
     }
     let mut resolved = doc;
     resolve_paths(&mut resolved, base);
     let scenario: Scenario = resolved.try_into().map_err(perr)?;
+    // Serialized from the parsed scenario: defaults explicit, paths resolved.
+    let effective_toml = toml::to_string(&scenario).map_err(|e| ScenarioError::Parse {
+        file: file.into(),
+        msg: format!("cannot write the effective scenario: {e}"),
+    })?;
     let loaded = Loaded {
         scenario,
         file: PathBuf::from(file),
@@ -304,7 +306,9 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded, ScenarioError> 
         file: file.clone(),
         source,
     })?;
-    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    // An absolute base, so the effective scenario written with results re-runs from anywhere.
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let base = abs.parent().map(Path::to_path_buf).unwrap_or_default();
     parse(&text, &file, &base, overrides)
 }
 

@@ -403,11 +403,10 @@ fn every_shipped_scenario_round_trips_through_its_resolved_form() {
 }
 
 /// A run's `scenario.toml` re-runs it from anywhere even when the scenario reads data files
-/// (a trace here). Needs `config::parse` to write the resolved scenario (defaults explicit,
-/// absolute data paths) as the effective TOML; today it writes the file's text with overrides,
-/// whose relative `path` resolves against the results directory.
+/// (a trace here): `config::parse` writes the resolved scenario (defaults explicit, absolute
+/// data paths) as the effective TOML, not the file's text, whose relative `path` would resolve
+/// against the results directory.
 #[test]
-#[ignore = "needs config.rs to write the resolved scenario as the effective TOML (issue 10, item 10)"]
 fn a_runs_scenario_toml_with_data_files_reruns_it() {
     let d = tmp("rerun-data");
     let out = d.join("s");
