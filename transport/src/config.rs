@@ -37,6 +37,15 @@ pub struct TransportConfig {
     pub pacing: bool,
     /// Segments SACKed above a hole (or duplicate ACKs) before the hole counts as lost. Default 3.
     pub dup_thresh: u32,
+    /// Open each connection with a SYN / SYN-ACK exchange before any data. Default true.
+    ///
+    /// The sender first sends a zero-length SYN segment ([`crate::Segment::syn`]); the receiver
+    /// answers at once with a SYN-ACK ([`crate::AckInfo::syn`]); the sender takes its first RTT
+    /// sample from it (so the first data RTO is `max(3·RTT, min_rto)`, not the initial RTO) and
+    /// then sends data. A lost SYN or SYN-ACK is retransmitted after the initial RTO with
+    /// exponential backoff (RFC 6298). `false` starts sending data at once, as before this option
+    /// existed.
+    pub handshake: bool,
 }
 
 impl Default for TransportConfig {
@@ -51,6 +60,7 @@ impl Default for TransportConfig {
             ecn: false,
             pacing: false,
             dup_thresh: 3,
+            handshake: true,
         }
     }
 }
@@ -187,6 +197,11 @@ impl TransportConfig {
         self.pacing = on;
         self
     }
+    /// Sets `handshake` (default true).
+    pub fn with_handshake(mut self, on: bool) -> Self {
+        self.handshake = on;
+        self
+    }
 }
 
 #[cfg(test)]
@@ -219,6 +234,10 @@ mod tests {
         assert_eq!(c.delayed_ack(), Some(Duration::from_millis(40)));
         let e = toml::from_str::<TransportConfig>("min_rto = 1").expect_err("unknown field");
         assert!(e.to_string().contains("min_rto"), "{e}");
+        let c: TransportConfig = toml::from_str("handshake = false").expect("parse");
+        assert!(!c.handshake);
+        let e = toml::from_str::<TransportConfig>("handshake = 1").expect_err("not a bool");
+        assert!(e.to_string().contains("handshake"), "{e}");
         let c: TransportConfig = toml::from_str("").expect("all defaults");
         assert_eq!(c, TransportConfig::default());
     }

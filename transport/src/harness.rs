@@ -6,6 +6,12 @@
 //! Data segments can be dropped by (segment number, n-th transmission) or by overall packet
 //! index, and a custom [`Pair::policy`] can drop, delay (reorder) or CE-mark any of them. Every
 //! transmission, drop and ACK is logged so tests can assert exact retransmissions and times.
+//!
+//! SYNs (with [`TransportConfig::handshake`]) are logged and indexed like any transmission and
+//! serialize as `header_bytes` at the bottleneck; they are counted apart from data (`nth` is the
+//! n-th SYN, `seg_no` 0), are never matched by [`Pair::drops`] (use [`Pair::drop_syns`]) and are
+//! not in [`Pair::retransmissions`]. The SYN-ACK is an ACK like the others for
+//! [`Pair::drop_acks`].
 
 use std::collections::BTreeMap;
 
@@ -26,9 +32,9 @@ pub struct TxRecord {
     pub seg: Segment,
     /// Index among all data transmissions (0-based).
     pub index: u64,
-    /// Segment number: `seq / mss`.
+    /// Segment number: `seq / mss` (0 for a SYN).
     pub seg_no: u64,
-    /// Which transmission of this segment (1 = original).
+    /// Which transmission of this segment (1 = original), or of the SYN.
     pub nth: u32,
 }
 
@@ -81,8 +87,10 @@ pub struct Pair {
     pub queue_limit: Option<Duration>,
     /// Segments dropped by the bottleneck buffer.
     pub queue_drops: u64,
-    /// Drop these (segment number, n-th transmission) pairs.
+    /// Drop these (segment number, n-th transmission) pairs of data segments.
     pub drops: Vec<(u64, u32)>,
+    /// Drop these SYN transmissions (1 = the first SYN).
+    pub drop_syns: Vec<u32>,
     /// Drop data transmissions with these overall indices.
     pub drop_indices: Vec<u64>,
     /// Drop ACKs with these indices (0-based, in the order the receiver emitted them).
@@ -104,6 +112,7 @@ pub struct Pair {
     order: u64,
     queue: BTreeMap<(Instant, u64), InFlight>,
     tx_counts: BTreeMap<u64, u32>,
+    syns_sent: u32,
 }
 
 impl std::fmt::Debug for Pair {
@@ -136,6 +145,7 @@ impl Pair {
             queue_limit: None,
             queue_drops: 0,
             drops: Vec::new(),
+            drop_syns: Vec::new(),
             drop_indices: Vec::new(),
             drop_acks: Vec::new(),
             policy: None,
@@ -150,6 +160,7 @@ impl Pair {
             order: 0,
             queue: BTreeMap::new(),
             tx_counts: BTreeMap::new(),
+            syns_sent: 0,
         }
     }
 
@@ -239,20 +250,24 @@ impl Pair {
         self.sender.is_complete() && self.total.is_some_and(|t| self.receiver.is_complete(t))
     }
 
-    /// Retransmissions: (time, segment number, n-th transmission).
+    /// Data retransmissions: (time, segment number, n-th transmission).
     pub fn retransmissions(&self) -> Vec<(Instant, u64, u32)> {
         self.tx_log
             .iter()
-            .filter(|r| r.nth > 1)
+            .filter(|r| r.nth > 1 && !r.seg.syn)
             .map(|r| (r.at, r.seg_no, r.nth))
             .collect()
     }
 
     fn transmit(&mut self, seg: Segment) {
-        let seg_no = seg.seq / self.mss;
-        let count = self.tx_counts.entry(seg.seq).or_insert(0);
-        *count += 1;
-        let nth = *count;
+        let (seg_no, nth) = if seg.syn {
+            self.syns_sent += 1;
+            (0, self.syns_sent)
+        } else {
+            let count = self.tx_counts.entry(seg.seq).or_insert(0);
+            *count += 1;
+            (seg.seq / self.mss, *count)
+        };
         let rec = TxRecord {
             at: self.now,
             seg,
@@ -261,8 +276,12 @@ impl Pair {
             nth,
         };
         self.tx_log.push(rec);
-        let fate = if self.drops.contains(&(seg_no, nth)) || self.drop_indices.contains(&rec.index)
-        {
+        let listed = if seg.syn {
+            self.drop_syns.contains(&nth)
+        } else {
+            self.drops.contains(&(seg_no, nth))
+        };
+        let fate = if listed || self.drop_indices.contains(&rec.index) {
             Fate::Drop
         } else if let Some(p) = self.policy.as_mut() {
             p(&rec)

@@ -21,6 +21,12 @@
 //! - `rangeset` (private): sorted disjoint byte ranges used by both halves.
 //!
 //! Model and deliberate simplifications (relative to Linux TCP):
+//! - connection setup ([`TransportConfig::handshake`], on by default) is a SYN / SYN-ACK
+//!   exchange that takes no sequence space and carries no options; the sender takes its first
+//!   RTT sample from it. SYNs are retried without limit (Linux gives up after
+//!   `tcp_syn_retries`), and the initial window is not cut to one segment after repeated SYN
+//!   losses (Linux: `tcp_init_transfer`, after more than one SYN retransmission). The FIN is a
+//!   flag on the last data segment; there is no teardown exchange;
 //! - segments are cut once at MSS boundaries and never re-segmented; a retransmission is the
 //!   same `(seq, len)` with a fresh timestamp;
 //! - loss detection is RFC 6675-style (DupThresh SACKed segments above a hole, or DupThresh

@@ -15,6 +15,11 @@
 //!
 //! Timestamp echo: an immediate ACK echoes the segment that triggered it; a delayed ACK echoes
 //! the first segment it covers (RFC 7323), so the delay shows up in the RTT.
+//!
+//! Connection setup: every SYN (first, retransmitted or a late duplicate) is answered at once with
+//! a SYN-ACK that echoes its timestamp and carries the current cumulative ACK and SACK blocks.
+//! A SYN changes nothing else: no data, no delayed-ACK or CE state, and its ECN mark is ignored
+//! (SYNs are not ECN-capable, RFC 3168 §6.1.1).
 
 use std::collections::VecDeque;
 
@@ -35,8 +40,10 @@ pub struct ReceiverStats {
     pub out_of_order_segments: u64,
     /// Segments that arrived CE-marked.
     pub ce_segments: u64,
-    /// ACKs generated.
+    /// ACKs generated (SYN-ACKs included).
     pub acks: u64,
+    /// SYN segments received (retransmitted and duplicate SYNs included; not in `segments`).
+    pub syn_segments: u64,
 }
 
 /// The receiving side of one flow.
@@ -85,6 +92,9 @@ impl Receiver {
     /// Takes in a data segment (`ce_marked`: it arrived with ECN-CE) and returns the ACK to send
     /// now, if any.
     pub fn on_segment(&mut self, now: Instant, seg: &Segment, ce_marked: bool) -> Option<AckInfo> {
+        if seg.syn {
+            return Some(self.syn_ack(seg));
+        }
         self.stats.segments += 1;
         if ce_marked {
             self.stats.ce_segments += 1;
@@ -205,6 +215,21 @@ impl Receiver {
         self.ooo.iter()
     }
 
+    /// The answer to a SYN: immediate, and leaves the delayed-ACK state alone.
+    fn syn_ack(&mut self, seg: &Segment) -> AckInfo {
+        self.stats.syn_segments += 1;
+        self.stats.acks += 1;
+        AckInfo {
+            ack: self.rcv_nxt,
+            sack: self.recent,
+            n_sack: self.n_recent as u8,
+            ece: false,
+            ts_echo: seg.ts,
+            segs: 0,
+            syn: true,
+        }
+    }
+
     fn make_ack(&mut self, ts_echo: Instant, segs: u16) -> AckInfo {
         self.pending_segs = 0;
         self.pending_bytes = 0;
@@ -217,6 +242,7 @@ impl Receiver {
             ece: self.ce_state,
             ts_echo,
             segs: segs.max(1),
+            syn: false,
         }
     }
 

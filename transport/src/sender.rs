@@ -3,6 +3,12 @@
 //! runs one recovery episode per window, retransmits on RTO (RFC 6298), paces, samples RTT and
 //! delivery rate, and asks a [`CongestionControl`] how much it may send.
 //!
+//! Connection setup (with [`TransportConfig::handshake`]): the first transmission is a zero-length
+//! SYN; no data goes out until its SYN-ACK arrives, which gives the first RTT sample. The SYN
+//! lives outside the scoreboard (it takes no sequence space, is never in the pipe and is not
+//! paced); its timer is the retransmission timer (initial RTO, exponential backoff). SYN-ACKs
+//! arriving after the connection is established are ignored.
+//!
 //! Drive it like quinn-proto: feed [`Sender::on_ack`], drain [`Sender::poll_transmit`] until it
 //! returns `None`, arm a timer at [`Sender::poll_timeout`] and call [`Sender::on_timeout`] when it
 //! fires (calling it early or spuriously is harmless).
@@ -24,11 +30,11 @@ use crate::wire::{AckInfo, Segment, MAX_SACK_BLOCKS};
 /// Counters of one sender.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SenderStats {
-    /// Segments transmitted, including retransmissions.
+    /// Segments transmitted, including retransmissions and SYNs.
     pub segments_sent: u64,
     /// Payload bytes transmitted, including retransmissions.
     pub bytes_sent: u64,
-    /// Segments retransmitted (fast retransmits and after timeouts).
+    /// Segments retransmitted (fast retransmits, after timeouts, and retransmitted SYNs).
     pub retransmitted_segments: u64,
     /// Payload bytes retransmitted.
     pub retransmitted_bytes: u64,
@@ -36,8 +42,10 @@ pub struct SenderStats {
     pub fast_retransmits: u64,
     /// Recovery episodes entered by duplicate ACKs / SACK.
     pub recoveries: u64,
-    /// Retransmission timeouts.
+    /// Retransmission timeouts (SYN timeouts included).
     pub timeouts: u64,
+    /// SYN retransmissions (each after a timeout of the SYN).
+    pub syn_retransmits: u64,
     /// ACKs processed.
     pub acks: u64,
     /// Smoothed RTT (None before the first sample).
@@ -85,6 +93,15 @@ struct Recovery {
     fast: bool,
 }
 
+/// Connection setup in progress (the handshake is on and no SYN-ACK has arrived yet).
+#[derive(Clone, Copy, Debug, Default)]
+struct SynState {
+    /// SYN transmissions so far.
+    sent: u32,
+    /// A SYN is on the wire (false before the first one and after its timeout).
+    outstanding: bool,
+}
+
 /// The candidate segment of a delivery-rate sample: the most recently sent of those delivered.
 #[derive(Clone, Copy, Debug)]
 struct RateCandidate {
@@ -101,6 +118,8 @@ pub struct Sender {
     mss: u64,
     total: Option<u64>,
     cc: Box<dyn CongestionControl>,
+    /// `Some` until the connection is established (`None` from the start without handshake).
+    syn: Option<SynState>,
     /// Oldest unacknowledged byte.
     snd_una: u64,
     /// Next new byte to send (the highest byte ever sent + 1).
@@ -145,6 +164,7 @@ impl Sender {
             ..SenderStats::default()
         };
         Sender {
+            syn: cfg.handshake.then(SynState::default),
             mss: cfg.mss_bytes(),
             cfg,
             total: total_bytes,
@@ -178,6 +198,10 @@ impl Sender {
     /// cumulative point is clamped to what was sent and SACK blocks outside the window ignored.
     pub fn on_ack(&mut self, now: Instant, ack: &AckInfo) {
         self.stats.acks += 1;
+        if self.syn.is_some() || ack.syn {
+            self.on_syn_ack(now, ack);
+            return;
+        }
         let mss32 = u32::try_from(self.mss).unwrap_or(u32::MAX);
         let mut sig = AckSignals {
             now,
@@ -353,6 +377,9 @@ impl Sender {
     /// The next segment to put on the wire at `now`, if the window, the pacer and the data allow.
     /// Retransmissions go before new data.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Segment> {
+        if self.syn.is_some() {
+            return self.transmit_syn(now);
+        }
         if self.pacing_rate_bps().is_some() && now < self.next_send {
             return None;
         }
@@ -423,13 +450,63 @@ impl Sender {
             ts: now,
             retransmit,
             fin,
+            syn: false,
         })
+    }
+
+    /// The SYN, if one should go out now.
+    fn transmit_syn(&mut self, now: Instant) -> Option<Segment> {
+        if self.is_complete() {
+            return None;
+        }
+        let syn = self.syn.as_mut()?;
+        if syn.outstanding {
+            return None;
+        }
+        syn.outstanding = true;
+        syn.sent = syn.sent.saturating_add(1);
+        let retransmit = syn.sent > 1;
+        self.stats.segments_sent += 1;
+        if retransmit {
+            self.stats.syn_retransmits += 1;
+            self.stats.retransmitted_segments += 1;
+        }
+        self.rto_deadline = Some(now + self.rtt.rto());
+        Some(Segment {
+            seq: self.snd_nxt,
+            len: 0,
+            ts: now,
+            retransmit,
+            fin: false,
+            syn: true,
+        })
+    }
+
+    /// An ACK before the connection is established, or any SYN-ACK. The first SYN-ACK that
+    /// answers a SYN of ours establishes the connection and gives the first RTT sample (the
+    /// timestamp echo tells which SYN it answers, so a retransmitted SYN's sample is valid too);
+    /// everything else is ignored.
+    fn on_syn_ack(&mut self, now: Instant, ack: &AckInfo) {
+        let Some(syn) = self.syn else {
+            return; // a late or duplicate SYN-ACK: already established
+        };
+        if !ack.syn || syn.sent == 0 {
+            return;
+        }
+        let r = now.saturating_since(ack.ts_echo);
+        self.rtt.sample(r);
+        self.update_rtt_stats(r);
+        self.syn = None;
+        self.rto_deadline = None;
     }
 
     /// When the sender next needs [`Sender::on_timeout`] (or [`Sender::poll_transmit`], for the
     /// pacer): the earlier of the RTO deadline and the next pacing release (only when the window
     /// would let a segment out).
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.syn.is_some() {
+            return self.rto_deadline;
+        }
         let pace =
             (self.pacing_rate_bps().is_some() && self.can_send_unpaced()).then_some(self.next_send);
         match (self.rto_deadline, pace) {
@@ -445,6 +522,17 @@ impl Sender {
         let Some(deadline) = self.rto_deadline else {
             return;
         };
+        if let Some(syn) = self.syn.as_mut() {
+            // The SYN timed out: back off and send it again (from poll_transmit).
+            if now >= deadline && syn.outstanding {
+                syn.outstanding = false;
+                self.stats.timeouts += 1;
+                self.rtt.backoff();
+                self.stats.rto = self.rtt.rto();
+                self.rto_deadline = None;
+            }
+            return;
+        }
         if now < deadline || self.scoreboard.is_empty() {
             if self.scoreboard.is_empty() {
                 self.rto_deadline = None;
@@ -516,6 +604,11 @@ impl Sender {
     /// Next new byte to send.
     pub fn snd_nxt(&self) -> u64 {
         self.snd_nxt
+    }
+
+    /// True once the connection may carry data: the SYN-ACK arrived, or the handshake is off.
+    pub fn is_established(&self) -> bool {
+        self.syn.is_none()
     }
 
     /// True during a fast-recovery episode.

@@ -6,7 +6,8 @@ use netrt::Instant;
 /// The most SACK blocks an ACK carries (as with TCP timestamps enabled).
 pub const MAX_SACK_BLOCKS: usize = 3;
 
-/// A data segment: `len` payload bytes starting at byte `seq` of the stream.
+/// A data segment: `len` payload bytes starting at byte `seq` of the stream, or (with `syn`) the
+/// zero-length connection request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Segment {
     /// Stream offset of the first payload byte.
@@ -19,6 +20,10 @@ pub struct Segment {
     pub retransmit: bool,
     /// True when this segment carries the last byte of the stream.
     pub fin: bool,
+    /// True for a connection request (SYN): `len` is 0 and `seq` the first byte of the stream
+    /// (the SYN takes no sequence space here). Sent only with
+    /// [`crate::TransportConfig::handshake`]; `retransmit` marks a retransmitted SYN.
+    pub syn: bool,
 }
 
 /// A received range `[start, end)` above the cumulative ACK point.
@@ -43,6 +48,10 @@ pub struct AckInfo {
     pub ece: bool,
     /// Timestamp echo of the segment that triggered this ACK.
     pub ts_echo: Instant,
-    /// Number of data segments this ACK acknowledges at the receiver (1, or more when delayed).
+    /// Number of data segments this ACK acknowledges at the receiver (1, or more when delayed;
+    /// 0 for a SYN-ACK).
     pub segs: u16,
+    /// True for the answer to a SYN (SYN-ACK). `ts_echo` echoes the SYN's timestamp; `ack`, the
+    /// SACK blocks and `ece` are the receiver's current state (nothing before the first data).
+    pub syn: bool,
 }

@@ -15,6 +15,7 @@ fn seg(i: u64, ts_us: u64) -> Segment {
         ts: t(ts_us),
         retransmit: false,
         fin: false,
+        syn: false,
     }
 }
 
@@ -129,6 +130,7 @@ fn delayed_acks_every_second_segment_or_timeout() {
         ts: t(200),
         retransmit: false,
         fin: true,
+        syn: false,
     };
     let a = r
         .on_segment(t(200), &fin, false)
@@ -173,6 +175,61 @@ fn ecn_state_change_flushes_delayed_ack_dctcp_style() {
     assert_eq!(r.poll_timeout(), None);
 }
 
+fn syn(ts_us: u64) -> Segment {
+    Segment {
+        seq: 0,
+        len: 0,
+        ts: t(ts_us),
+        retransmit: false,
+        fin: false,
+        syn: true,
+    }
+}
+
+#[test]
+fn syns_are_answered_at_once_and_change_nothing_else() {
+    let d = Duration::from_millis(40);
+    let mut r = Receiver::new(cfg().with_delayed_ack(Some(d)));
+    let a = r.on_segment(t(0), &syn(0), true).expect("syn-ack at once");
+    assert!(a.syn && !a.ece, "a SYN's CE mark is not echoed");
+    assert_eq!((a.ack, a.n_sack, a.segs, a.ts_echo), (0, 0, 0, t(0)));
+    assert_eq!(r.poll_timeout(), None);
+    // Data with a delayed ACK pending, then a retransmitted SYN: answered at once with the
+    // current state; the pending ACK is untouched.
+    assert_eq!(r.on_segment(t(10), &seg(0, 10), false), None);
+    assert_eq!(
+        r.on_segment(t(11), &seg(2, 11), false).map(|a| a.segs),
+        Some(2)
+    );
+    assert_eq!(
+        r.on_segment(t(12), &seg(3, 12), false).map(|a| a.segs),
+        Some(1)
+    );
+    assert_eq!(
+        r.on_segment(t(13), &seg(1, 13), false).map(|a| a.ack),
+        Some(4 * MSS)
+    );
+    assert_eq!(r.on_segment(t(20), &seg(4, 20), false), None);
+    let a = r.on_segment(t(21), &syn(5), false).expect("syn-ack");
+    assert!(a.syn);
+    assert_eq!((a.ack, a.segs, a.ts_echo), (5 * MSS, 0, t(5)));
+    assert_eq!(
+        r.poll_timeout(),
+        Some(t(20) + d),
+        "delayed ACK still pending"
+    );
+    let a = r.on_timeout(t(20) + d).expect("delayed ack");
+    assert!(!a.syn);
+    assert_eq!((a.ack, a.segs, a.ts_echo), (5 * MSS, 1, t(20)));
+    let st = r.stats();
+    assert_eq!((st.syn_segments, st.segments, st.ce_segments), (2, 5, 0));
+    assert_eq!((st.duplicate_segments, st.acks), (0, 6));
+    // Out-of-order data in the buffer shows in a SYN-ACK's SACK blocks.
+    r.on_segment(t(30), &seg(7, 30), false);
+    let a = r.on_segment(t(31), &syn(6), false).expect("syn-ack");
+    assert_eq!((a.ack, blocks(&a)), (5 * MSS, vec![(7, 8)]));
+}
+
 #[test]
 fn malformed_segments_do_not_panic() {
     let mut r = Receiver::new(cfg());
@@ -183,6 +240,7 @@ fn malformed_segments_do_not_panic() {
             ts: t(0),
             retransmit: false,
             fin: true,
+            syn: false,
         },
         Segment {
             seq: 0,
@@ -190,6 +248,7 @@ fn malformed_segments_do_not_panic() {
             ts: t(0),
             retransmit: false,
             fin: false,
+            syn: false,
         },
         Segment {
             seq: u64::MAX,
@@ -197,6 +256,7 @@ fn malformed_segments_do_not_panic() {
             ts: Instant::MAX,
             retransmit: true,
             fin: false,
+            syn: false,
         },
     ];
     for s in &weird {

@@ -4,8 +4,11 @@ use super::*;
 use crate::cc::CcKind;
 use crate::harness::Pair;
 
+/// A sender that starts sending data at once (no handshake): these tests look at segmentation.
 fn sender(total: Option<u64>) -> Sender {
-    let cfg = TransportConfig::default().with_mss(1000);
+    let cfg = TransportConfig::default()
+        .with_mss(1000)
+        .with_handshake(false);
     Sender::new(cfg, total, CcKind::Reno.build(1000, 10), Instant::ZERO)
 }
 
@@ -42,6 +45,7 @@ fn segments_by_mss_with_fin_on_the_last() {
         ece: false,
         ts_echo: Instant::ZERO,
         segs: 4,
+        syn: false,
     };
     s.on_ack(Instant::from_nanos(5), &ack);
     assert!(s.is_complete());
@@ -103,4 +107,52 @@ fn bulk_60s_through_a_bottleneck() {
         st.segments_sent, st.retransmitted_segments, st.timeouts, p.queue_drops
     );
     assert!(goodput > 0.9 * 96.0 * 1460.0 / 1500.0, "{goodput}");
+}
+
+#[test]
+fn handshake_gates_data_and_ignores_stray_acks() {
+    let cfg = TransportConfig::default().with_mss(1000);
+    let mut s = Sender::new(
+        cfg.clone(),
+        Some(3000),
+        CcKind::Reno.build(1000, 10),
+        Instant::ZERO,
+    );
+    let syn = s.poll_transmit(Instant::ZERO).expect("syn");
+    assert!(syn.syn && syn.len == 0);
+    assert_eq!(
+        s.poll_transmit(Instant::ZERO),
+        None,
+        "one SYN at a time, no data"
+    );
+    let ack = |ackno: u64, ts: u64, syn: bool| AckInfo {
+        ack: ackno,
+        sack: [Default::default(); MAX_SACK_BLOCKS],
+        n_sack: 0,
+        ece: false,
+        ts_echo: Instant::from_nanos(ts),
+        segs: 1,
+        syn,
+    };
+    // An ACK that is no SYN-ACK changes nothing before the connection is up.
+    s.on_ack(Instant::from_nanos(5), &ack(2000, 0, false));
+    assert!(!s.is_established());
+    assert_eq!((s.snd_una(), s.snd_nxt(), s.last_signals()), (0, 0, None));
+    s.on_ack(Instant::from_nanos(100), &ack(0, 0, true));
+    assert!(s.is_established());
+    assert_eq!(s.stats().latest_rtt, Some(Duration::from_nanos(100)));
+    assert_eq!(s.poll_timeout(), None, "nothing in flight yet");
+    let data: Vec<_> = std::iter::from_fn(|| s.poll_transmit(Instant::from_nanos(100))).collect();
+    assert_eq!(data.len(), 3);
+    assert!(data.iter().all(|g| !g.syn));
+    // A duplicate SYN-ACK is no duplicate ACK.
+    for _ in 0..5 {
+        s.on_ack(Instant::from_nanos(150), &ack(0, 0, true));
+    }
+    assert!(!s.in_recovery());
+    assert_eq!(s.bytes_in_flight(), 3000);
+    // A sized flow with nothing to send never opens a connection.
+    let mut empty = Sender::new(cfg, Some(0), CcKind::Reno.build(1000, 10), Instant::ZERO);
+    assert_eq!(empty.poll_transmit(Instant::ZERO), None);
+    assert_eq!(empty.poll_timeout(), None);
 }

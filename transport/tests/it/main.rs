@@ -3,6 +3,7 @@
 
 mod util;
 
+mod handshake;
 mod pacing;
 mod props;
 mod receiver;

@@ -3,7 +3,7 @@
 
 use netrt::{Duration, Instant};
 use transport::harness::Pair;
-use transport::{CcKind, TransportConfig};
+use transport::CcKind;
 
 use crate::util::*;
 
@@ -13,13 +13,7 @@ fn controller_rate_spaces_segments_by_size_over_rate() {
         cwnd: 100 * MSS,
         rate: Some(ONE_MS_PER_SEG),
     });
-    let mut p = Pair::new(
-        TransportConfig::default(),
-        Some(20 * MSS + 730),
-        cc,
-        ms(10),
-        None,
-    );
+    let mut p = Pair::new(no_handshake(), Some(20 * MSS + 730), cc, ms(10), None);
     // At t = 0 only one segment may leave; the pacer wakes the sender 1 ms later.
     p.pump();
     assert_eq!(p.tx_log.len(), 1);
@@ -38,7 +32,7 @@ fn rate_zero_means_unpaced_and_window_still_limits() {
         cwnd: 3 * MSS,
         rate: Some(0),
     });
-    let mut p = Pair::new(TransportConfig::default(), Some(20 * MSS), cc, ms(10), None);
+    let mut p = Pair::new(no_handshake(), Some(20 * MSS), cc, ms(10), None);
     p.pump();
     assert_eq!(p.tx_log.len(), 3);
     assert!(p.tx_log.iter().all(|r| r.at == Instant::ZERO));
@@ -51,7 +45,7 @@ fn paced_sender_wakes_only_when_the_window_allows() {
         cwnd: 2 * MSS,
         rate: Some(ONE_MS_PER_SEG),
     });
-    let mut p = Pair::new(TransportConfig::default(), Some(20 * MSS), cc, ms(10), None);
+    let mut p = Pair::new(no_handshake(), Some(20 * MSS), cc, ms(10), None);
     p.run_until(at_ms(1), 100);
     // Two segments out at 0 and 1 ms; the window is full, so the only wake-up is the RTO.
     assert_eq!(p.tx_log.len(), 2);
@@ -60,7 +54,7 @@ fn paced_sender_wakes_only_when_the_window_allows() {
 
 #[test]
 fn self_pacing_spreads_the_window_over_the_rtt() {
-    let cfg = TransportConfig::default().with_pacing(true);
+    let cfg = no_handshake().with_pacing(true);
     let cc = CcKind::Reno.build(cfg.mss, cfg.init_cwnd_pkts);
     let mut p = Pair::new(cfg, Some(200 * MSS), cc, ms(10), None);
     assert!(p.run_until_complete(at_ms(10_000), 1_000_000));
@@ -84,7 +78,7 @@ fn self_pacing_spreads_the_window_over_the_rtt() {
         assert!(w[1] - w[0] >= min_gap, "{} then {}", w[0], w[1]);
     }
     // Unpaced, the same flow sends bursts at ACK arrivals.
-    let cfg = TransportConfig::default();
+    let cfg = no_handshake();
     let cc = CcKind::Reno.build(cfg.mss, cfg.init_cwnd_pkts);
     let mut q = Pair::new(cfg, Some(200 * MSS), cc, ms(10), None);
     assert!(q.run_until_complete(at_ms(10_000), 1_000_000));

@@ -16,6 +16,7 @@ struct Net {
     delack: bool,
     ecn: bool,
     pacing: bool,
+    handshake: bool,
     rate: Option<u64>,
     /// Drop-tail buffer at the bottleneck (µs of queueing), if any.
     queue_us: Option<u64>,
@@ -47,19 +48,23 @@ fn net() -> impl Strategy<Value = Net> {
         ),
         prop::collection::vec(0u64..200, 0..10),
         prop::option::of(100u64..5_000),
+        any::<bool>(),
     )
         .prop_map(
-            |(size, mss, cc, delack, ecn, pacing, rate, fates, ack_drops, queue_us)| Net {
-                queue_us,
-                size,
-                mss,
-                cc,
-                delack,
-                ecn,
-                pacing,
-                rate,
-                fates,
-                ack_drops,
+            |(size, mss, cc, delack, ecn, pacing, rate, fates, ack_drops, queue_us, handshake)| {
+                Net {
+                    queue_us,
+                    handshake,
+                    size,
+                    mss,
+                    cc,
+                    delack,
+                    ecn,
+                    pacing,
+                    rate,
+                    fates,
+                    ack_drops,
+                }
             },
         )
 }
@@ -70,13 +75,14 @@ fn build(n: &Net) -> Pair {
         .with_min_rto(ms(1))
         .with_ecn(n.ecn)
         .with_pacing(n.pacing)
+        .with_handshake(n.handshake)
         .with_delayed_ack(n.delack.then_some(Duration::from_micros(500)));
     let cc = n.cc.build(cfg.mss, cfg.init_cwnd_pkts);
     let mut p = Pair::new(cfg, Some(n.size), cc, ms(1), n.rate);
     let fates = n.fates.clone();
     p.policy = Some(Box::new(move |r: &TxRecord| {
         let (drop, extra, ce) = fates[(r.index as usize) % fates.len()];
-        // Never drop a segment more than twice, so every run terminates quickly.
+        // Never drop a segment (or the SYN) more than twice, so every run terminates quickly.
         if drop && r.nth <= 2 {
             Fate::Drop
         } else {
@@ -152,6 +158,7 @@ enum Op {
         sacks: Vec<(u64, u64)>,
         ece: bool,
         ts_back: u32,
+        syn: bool,
     },
 }
 
@@ -160,8 +167,8 @@ fn op() -> impl Strategy<Value = Op> {
         3 => Just(Op::Transmit),
         2 => (0u32..50_000).prop_map(Op::Advance),
         1 => Just(Op::Timeout),
-        4 => (0u64..40, prop::collection::vec((0u64..45, 0u64..45), 0..5), any::<bool>(), 0u32..100_000)
-            .prop_map(|(ack, sacks, ece, ts_back)| Op::Ack { ack, sacks, ece, ts_back }),
+        4 => (0u64..40, prop::collection::vec((0u64..45, 0u64..45), 0..5), any::<bool>(), 0u32..100_000, prop::bool::weighted(0.1))
+            .prop_map(|(ack, sacks, ece, ts_back, syn)| Op::Ack { ack, sacks, ece, ts_back, syn }),
     ]
 }
 
@@ -174,9 +181,14 @@ proptest! {
         ops in prop::collection::vec(op(), 1..200),
         segs in 1u64..40,
         cc in prop_oneof![Just(CcKind::Reno), Just(CcKind::Cubic), Just(CcKind::Dctcp)],
+        handshake in any::<bool>(),
     ) {
         const M: u64 = 100;
-        let cfg = TransportConfig::default().with_mss(M as u32).with_ecn(true).with_pacing(true);
+        let cfg = TransportConfig::default()
+            .with_mss(M as u32)
+            .with_ecn(true)
+            .with_pacing(true)
+            .with_handshake(handshake);
         let mut s = Sender::new(cfg, Some(segs * M), cc.build(M as u32, 10), Instant::ZERO);
         let mut now = Instant::ZERO;
         for o in ops {
@@ -187,13 +199,13 @@ proptest! {
                     now = now.max(t);
                     s.on_timeout(now);
                 },
-                Op::Ack { ack, sacks, ece, ts_back } => {
+                Op::Ack { ack, sacks, ece, ts_back, syn } => {
                     let mut sack = [SackBlock::default(); MAX_SACK_BLOCKS];
                     for (i, (a, b)) in sacks.iter().take(MAX_SACK_BLOCKS).enumerate() {
                         sack[i] = SackBlock { start: a * M, end: b * M };
                     }
                     let ts = Instant::from_nanos(now.as_nanos().saturating_sub(u64::from(ts_back) * 1000));
-                    let a = AckInfo { ack: ack * M, sack, n_sack: sacks.len() as u8, ece, ts_echo: ts, segs: 1 };
+                    let a = AckInfo { ack: ack * M, sack, n_sack: sacks.len() as u8, ece, ts_echo: ts, segs: 1, syn };
                     let una = s.snd_una();
                     s.on_ack(now, &a);
                     prop_assert!(s.snd_una() >= una, "snd_una never moves back");

@@ -1,13 +1,13 @@
 //! Receiver behaviour seen end to end: delayed ACKs over the harness.
 
 use transport::harness::Pair;
-use transport::{CcKind, TransportConfig};
+use transport::CcKind;
 
 use crate::util::*;
 
 #[test]
 fn delayed_acks_halve_the_ack_count() {
-    let cfg = TransportConfig::default().with_delayed_ack(Some(ms(40)));
+    let cfg = no_handshake().with_delayed_ack(Some(ms(40)));
     let mut p = pair(cfg, 20, CcKind::Reno);
     assert!(p.run_until_complete(at_ms(10_000), 100_000));
     dump(&p);
@@ -21,7 +21,7 @@ fn delayed_acks_halve_the_ack_count() {
 
 #[test]
 fn lone_segments_wait_for_the_delayed_ack_timer() {
-    let cfg = TransportConfig::default().with_delayed_ack(Some(ms(40)));
+    let cfg = no_handshake().with_delayed_ack(Some(ms(40)));
     let cc = Box::new(Fixed {
         cwnd: MSS,
         rate: None,

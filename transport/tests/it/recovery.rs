@@ -12,7 +12,7 @@ use crate::util::*;
 
 #[test]
 fn single_drop_is_one_fast_retransmit_after_three_dupacks() {
-    let mut p = pair(TransportConfig::default(), 20, CcKind::Reno);
+    let mut p = pair(no_handshake(), 20, CcKind::Reno);
     p.drops.push((5, 1));
     assert!(p.run_until_complete(at_ms(10_000), 100_000), "{p:?}");
     dump(&p);
@@ -36,7 +36,7 @@ fn single_drop_is_one_fast_retransmit_after_three_dupacks() {
 
 #[test]
 fn two_drops_recover_in_one_episode_with_one_reduction() {
-    let (mut p, calls) = counted_pair(TransportConfig::default(), 20, CcKind::Reno);
+    let (mut p, calls) = counted_pair(no_handshake(), 20, CcKind::Reno);
     p.drops.extend([(5, 1), (7, 1)]);
     // Until the first retransmission: acks of 0..4 grew cwnd 10 -> 15 segments in slow start.
     p.run_until(at_ms(28), 100_000);
@@ -70,7 +70,7 @@ fn two_drops_recover_in_one_episode_with_one_reduction() {
 
 #[test]
 fn last_segment_lost_is_recovered_by_rto_at_min_rto() {
-    let mut p = pair(TransportConfig::default(), 20, CcKind::Reno);
+    let mut p = pair(no_handshake(), 20, CcKind::Reno);
     p.drops.push((19, 1));
     assert!(p.run_until_complete(at_ms(10_000), 100_000));
     dump(&p);
@@ -94,7 +94,7 @@ fn last_segment_lost_is_recovered_by_rto_at_min_rto() {
 
 #[test]
 fn lost_retransmission_needs_rto_with_backoff() {
-    let mut p = pair(TransportConfig::default(), 20, CcKind::Reno);
+    let mut p = pair(no_handshake(), 20, CcKind::Reno);
     // Lose segment 5, its fast retransmission, and its first timeout retransmission.
     p.drops.extend([(5, 1), (5, 2), (5, 3)]);
     assert!(p.run_until_complete(at_ms(10_000), 100_000));
@@ -114,7 +114,7 @@ fn lost_retransmission_needs_rto_with_backoff() {
 
 #[test]
 fn rto_sets_cwnd_to_one_mss_and_retransmits_everything_unsacked() {
-    let mut p = pair(TransportConfig::default(), 10, CcKind::Reno);
+    let mut p = pair(no_handshake(), 10, CcKind::Reno);
     // The whole initial window is lost.
     p.drops.extend((0..10).map(|i| (i, 1)));
     p.run_until(at_ms(1000), 100_000);
@@ -158,7 +158,7 @@ fn datacenter_min_rto() {
 fn reordering_below_dupthresh_is_not_loss() {
     use transport::harness::Fate;
     // Segment 5 arrives 2.5 segment times late: only two segments overtake it.
-    let (mut p, calls) = counted_pair(TransportConfig::default(), 20, CcKind::Reno);
+    let (mut p, calls) = counted_pair(no_handshake(), 20, CcKind::Reno);
     p.policy = Some(Box::new(|r| {
         let late = r.seg_no == 5 && r.nth == 1;
         Fate::Deliver {
@@ -174,7 +174,7 @@ fn reordering_below_dupthresh_is_not_loss() {
     assert_eq!(p.retransmissions(), vec![]);
     assert_eq!(calls.losses.get(), 0);
     // 3.5 segment times late: three SACKed segments above it, a (spurious) fast retransmit.
-    let (mut p, calls) = counted_pair(TransportConfig::default(), 20, CcKind::Reno);
+    let (mut p, calls) = counted_pair(no_handshake(), 20, CcKind::Reno);
     p.policy = Some(Box::new(|r| {
         let late = r.seg_no == 5 && r.nth == 1;
         Fate::Deliver {

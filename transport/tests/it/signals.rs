@@ -1,7 +1,7 @@
 //! AckSignals on a hand-made scenario: the sender is driven directly, ACK by ACK.
 
 use netrt::Instant;
-use transport::{AckInfo, AckSignals, CcKind, SackBlock, Sender, TransportConfig, MAX_SACK_BLOCKS};
+use transport::{AckInfo, AckSignals, CcKind, SackBlock, Sender, MAX_SACK_BLOCKS};
 
 use crate::util::*;
 
@@ -22,11 +22,13 @@ fn ack(ackno: u64, sacks: &[(u64, u64)], ece: bool, ts_echo: Instant) -> AckInfo
         ece,
         ts_echo,
         segs: 1,
+        syn: false,
     }
 }
 
+/// A sender driven by hand: no handshake, data goes out at once.
 fn sender(iw: u32, segs: u64) -> Sender {
-    let cfg = TransportConfig::default()
+    let cfg = no_handshake()
         .with_mss(M as u32)
         .with_init_cwnd_pkts(iw)
         .with_ecn(true);

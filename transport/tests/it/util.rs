@@ -14,6 +14,12 @@ pub fn at_ms(n: u64) -> Instant {
     Instant::ZERO + ms(n)
 }
 
+/// The configuration the exact-timing tests were written for: no handshake, so the first data
+/// segment leaves at t = 0 (with the default handshake every time shifts by one round trip).
+pub fn no_handshake() -> TransportConfig {
+    TransportConfig::default().with_handshake(false)
+}
+
 /// A pair with `cfg`, 10 ms one-way delay and a bottleneck of 1 ms per full segment, sending
 /// `segs` full segments with `cc`.
 pub fn pair(cfg: TransportConfig, segs: u64, cc: CcKind) -> Pair {
