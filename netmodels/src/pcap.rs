@@ -177,14 +177,15 @@ impl<W: Write> PcapTap<W> {
                 b.extend_from_slice(&[0, 0]); // checksum not computed (allowed in IPv4)
             }
             Payload::Data(s) => {
-                let mut flags = 0x10u8; // ACK
+                // A SYN carries no ACK; every later segment does.
+                let mut flags = if s.syn { 0x02u8 } else { 0x10u8 };
                 if s.fin {
                     flags |= 0x01;
                 }
                 push_tcp(b, flow_port(pkt.flow), SERVER_PORT, s.seq as u32, 0, flags);
             }
             Payload::Ack(a) => {
-                let mut flags = 0x10u8;
+                let mut flags = if a.syn { 0x12u8 } else { 0x10u8 }; // SYN-ACK or ACK
                 if a.ece {
                     flags |= 0x40;
                 }

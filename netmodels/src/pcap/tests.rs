@@ -24,6 +24,7 @@ fn data_pkt() -> Packet {
             ts: SimTime::ZERO,
             retransmit: false,
             fin: true,
+            syn: false,
         }),
     }
 }
@@ -46,6 +47,7 @@ fn ack_pkt() -> Packet {
             ece: true,
             ts_echo: SimTime::ZERO,
             segs: 1,
+            syn: false,
         }),
     }
 }
@@ -202,4 +204,40 @@ fn pcap_file_is_created_and_flushed() {
     assert!(e
         .to_string()
         .starts_with("/nonexistent-dir/x.pcap: cannot create pcap file"));
+}
+
+#[test]
+fn syn_and_syn_ack_show_their_flags_and_raw_packets_are_written_as_they_are() {
+    let mut syn = data_pkt();
+    if let Payload::Data(s) = &mut syn.payload {
+        s.syn = true;
+        s.fin = false;
+        s.len = 0;
+    }
+    syn.size = 40;
+    let mut syn_ack = ack_pkt();
+    if let Payload::Ack(a) = &mut syn_ack.payload {
+        a.syn = true;
+        a.ece = false;
+    }
+    let raw_ip: Vec<u8> = (0..60u8).collect();
+    let mut raw = udp_pkt(b"");
+    raw.payload = Payload::Raw(bytes::Bytes::from(raw_ip.clone()));
+    raw.size = 60;
+    let mut tap = PcapTap::new(Vec::new()).unwrap();
+    for p in [&syn, &syn_ack, &raw] {
+        tap.record(SimTime::ZERO, p).unwrap();
+    }
+    let mut r = PcapReader::new(Cursor::new(tap.into_inner().unwrap())).unwrap();
+    let p = r.next_packet().unwrap().unwrap();
+    assert_eq!(p.data[34 + 13], 0x02, "SYN");
+    let p = r.next_packet().unwrap().unwrap();
+    assert_eq!(p.data[34 + 13], 0x12, "SYN | ACK");
+    let p = r.next_packet().unwrap().unwrap();
+    assert_eq!(
+        &p.data[14..],
+        &raw_ip[..],
+        "a raw packet follows the Ethernet header unchanged"
+    );
+    assert_eq!(p.orig_len, 14 + 60);
 }
