@@ -96,9 +96,11 @@ pub struct OutputConfig {
     /// Links (by name) whose forward queue and utilization are sampled and summarized.
     #[serde(default)]
     pub monitor_links: Vec<String>,
-    /// Record each flow's cwnd and smoothed RTT in the time series.
-    #[serde(default = "default_true")]
-    pub record_flows: bool,
+    /// Record each flow's cwnd and smoothed RTT in the time series. Unset: on for runs with at
+    /// most [`crate::runner::AUTO_RECORD_FLOWS`] flows, off above (per-flow series of thousands
+    /// of flows cost more than the simulation); the summary says which applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_flows: Option<bool>,
     /// Links (by name) to capture into pcap files (both directions).
     #[serde(default)]
     pub pcap_links: Vec<String>,
@@ -107,16 +109,13 @@ pub struct OutputConfig {
 fn default_sample_ms() -> f64 {
     10.0
 }
-fn default_true() -> bool {
-    true
-}
 
 impl Default for OutputConfig {
     fn default() -> Self {
         OutputConfig {
             sample_interval_ms: 10.0,
             monitor_links: Vec::new(),
-            record_flows: true,
+            record_flows: None,
             pcap_links: Vec::new(),
         }
     }

@@ -27,8 +27,9 @@ enum Cmd {
     Run {
         /// The scenario file (TOML).
         scenario: PathBuf,
-        /// Override the scenario's seed.
-        #[arg(long)]
+        /// Override the scenario's seed (0 to 9223372036854775807, the range a scenario file's
+        /// integer holds).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(0..=i64::MAX as u64))]
         seed: Option<u64>,
         /// Results directory (default: results/<name>/seed-<seed>).
         #[arg(long)]

@@ -109,6 +109,14 @@ pub fn monitored_links(s: &Scenario) -> Vec<String> {
     }
 }
 
+/// Runs with at most this many flows record per-flow time series unless told otherwise.
+pub const AUTO_RECORD_FLOWS: usize = 64;
+
+/// Whether a run of `flows` flows records per-flow series (`[output] record_flows`, or auto).
+pub fn record_flows(s: &Scenario, flows: usize) -> bool {
+    s.output.record_flows.unwrap_or(flows <= AUTO_RECORD_FLOWS)
+}
+
 fn series_port(entry: &str) -> Result<(&str, bool), String> {
     netmodels::monitoring::parse_port_ref(entry)
 }
@@ -187,7 +195,7 @@ pub fn build(s: &Scenario, file: &str, out_dir: Option<&Path>) -> Result<Network
         transport: s.transport.clone(),
         sample_interval: sample,
         monitor_links: monitored_links(s),
-        record_flows: s.output.record_flows,
+        record_flows: false,
         pcap: match (out_dir, s.output.pcap_links.is_empty()) {
             (Some(d), false) => Some((d.to_path_buf(), s.output.pcap_links.clone())),
             _ => None,
@@ -206,6 +214,7 @@ pub fn build(s: &Scenario, file: &str, out_dir: Option<&Path>) -> Result<Network
                 msg,
             }
         })?;
+    net.set_record_flows(record_flows(s, flows.len()));
     for f in flows {
         net.add_flow(f).map_err(nerr)?;
     }
@@ -321,6 +330,16 @@ pub fn run(loaded: &Loaded, out_dir: Option<&Path>) -> Result<RunResult, RunErro
     put("end_s", format!("{:.9}", end.as_secs_f64()));
     put("events", stats.events.to_string());
     put("flows", flows.len().to_string());
+    put(
+        "record_flows",
+        match s.output.record_flows {
+            Some(v) => v.to_string(),
+            None => format!(
+                "{} (auto: on up to {AUTO_RECORD_FLOWS} flows)",
+                record_flows(s, flows.len())
+            ),
+        },
+    );
     let fct = FctStats::of(&flows, end.as_secs_f64());
     put("flows_completed", fct.finished.to_string());
     put("flows_unfinished", fct.unfinished.to_string());

@@ -134,7 +134,20 @@ pub fn parse_seeds(s: &str) -> Result<Vec<u64>, SweepError> {
         arg: format!("--seeds {s}"),
         msg: "expected N, A..B, A..=B or A,B,C".into(),
     };
-    let num = |x: &str| x.trim().parse::<u64>().map_err(|_| err());
+    // Seeds end up as TOML integers (i64) in each run's scenario.toml.
+    let num = |x: &str| {
+        x.trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|v| *v <= i64::MAX as u64)
+            .ok_or_else(|| SweepError::Arg {
+                arg: format!("--seeds {s}"),
+                msg: format!(
+                    "expected seeds in 0..={} (N, A..B, A..=B or A,B,C)",
+                    i64::MAX
+                ),
+            })
+    };
     let range = |a: u64, b_excl: u64| {
         if b_excl <= a || b_excl - a > MAX_RUNS as u64 {
             Err(SweepError::Arg {

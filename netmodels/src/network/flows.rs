@@ -153,6 +153,11 @@ impl Network {
         Ok(idx as u32)
     }
 
+    /// Whether flows added from now on get cwnd and RTT series (with a sample interval).
+    pub fn set_record_flows(&mut self, on: bool) {
+        self.opts.record_flows = on;
+    }
+
     /// Number of flows.
     pub fn flow_count(&self) -> usize {
         self.flows.flows.len()

@@ -224,3 +224,28 @@ fn figures_refuse_non_finite_values_and_empty_dirs() {
         "{out}"
     );
 }
+
+/// A seed beyond what a scenario file's integer holds is refused as a flag error, not as a
+/// TOML error quoting text the user never wrote.
+#[test]
+fn seeds_beyond_the_file_formats_range_are_flag_errors() {
+    let (ok, text) = run(bin()
+        .arg("run")
+        .arg(scen("dumbbell.toml"))
+        .arg("--seed")
+        .arg("9223372036854775808"));
+    assert!(!ok);
+    assert!(text.contains("--seed"), "{text}");
+    assert!(!text.contains("TOML"), "{text}");
+    let (ok, text) = run(bin()
+        .arg("sweep")
+        .arg(scen("dumbbell.toml"))
+        .arg("--seeds")
+        .arg("9223372036854775807..=9223372036854775808")
+        .arg("--list"));
+    assert!(!ok);
+    assert!(
+        text.contains("--seeds") && text.contains("0..=9223372036854775807"),
+        "{text}"
+    );
+}
