@@ -324,6 +324,48 @@ pub fn run_figures(dir: &Path, fmt: Format) -> Result<Vec<PathBuf>, FigureError>
         };
         out.push(draw(&p, &dir.join("qdelay"), fmt)?);
     }
+    // FCT slowdown by flow-size bin (from the summary), the standard datacenter plot.
+    let bins: Vec<(usize, &str)> = crate::runner::SIZE_BINS
+        .iter()
+        .enumerate()
+        .filter(|(_, (b, _))| sum.contains_key(&format!("slowdown_p50/{b}")))
+        .map(|(i, (b, _))| (i + 1, *b))
+        .collect();
+    if !bins.is_empty() {
+        let get = |k: String| sum.get(&k).and_then(|v| v.parse::<f64>().ok());
+        let mut series = Vec::new();
+        let mut censored = Vec::new();
+        for q in ["p50", "p99"] {
+            let pts: Vec<(f64, f64)> = bins
+                .iter()
+                .filter_map(|(x, b)| Some((*x as f64, get(format!("slowdown_{q}/{b}"))?)))
+                .collect();
+            for (_, b) in &bins {
+                if sum.contains_key(&format!("slowdown_{q}_censored/{b}")) {
+                    censored.push(format!("{q} {b}"));
+                }
+            }
+            series.push((format!("slowdown {q}"), pts));
+        }
+        let legend: Vec<String> = bins.iter().map(|(x, b)| format!("{x}: {b}")).collect();
+        let mut title = format!("{name}: FCT slowdown by flow size");
+        if !censored.is_empty() {
+            title.push_str(&format!(
+                " (lower bounds, unfinished flows: {})",
+                censored.join(", ")
+            ));
+        }
+        let p = Plot {
+            title,
+            x_label: format!("flow size bin ({})", legend.join(", ")),
+            y_label: "FCT / ideal FCT".into(),
+            series,
+            hlines: vec![("ideal".into(), 1.0)],
+            points: true,
+            legend: SeriesLabelPosition::UpperLeft,
+        };
+        out.push(draw(&p, &dir.join("fct_slowdown"), fmt)?);
+    }
     let flows_path = dir.join("flows.csv");
     if flows_path.exists() {
         let (head, recs) = read_csv_with_headers(&flows_path)?;

@@ -291,14 +291,56 @@ impl FctStats {
     /// The `q`-quantile (0 < q ≤ 1) and whether it is censored (a lower bound); `None`
     /// without sized flows.
     pub fn quantile(&self, q: f64) -> Option<(f64, bool)> {
-        let n = self.values.len();
-        if n == 0 {
-            return None;
-        }
-        let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
-        let censored = self.values[..rank].iter().any(|v| v.1);
-        Some((self.values[rank - 1].0, censored))
+        censored_quantile(&self.values, q)
     }
+}
+
+/// The `q`-quantile of `(value, censored)` pairs sorted by value (ties: uncensored first), by
+/// nearest rank; censored when a censored value ranks at or below it (see [`FctStats`]).
+pub fn censored_quantile(sorted: &[(f64, bool)], q: f64) -> Option<(f64, bool)> {
+    let n = sorted.len();
+    if n == 0 {
+        return None;
+    }
+    let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
+    let censored = sorted[..rank].iter().any(|v| v.1);
+    Some((sorted[rank - 1].0, censored))
+}
+
+/// Flow-size bins of the FCT-slowdown breakdown (bytes, upper bound exclusive), as in the
+/// datacenter transport literature.
+pub const SIZE_BINS: [(&str, u64); 4] = [
+    ("0-10KB", 10_000),
+    ("10KB-100KB", 100_000),
+    ("100KB-1MB", 1_000_000),
+    ("1MB+", u64::MAX),
+];
+
+/// FCT slowdown (FCT ÷ ideal FCT, see `FlowRecord::ideal_fct_s`) of the sized flows, by size
+/// bin: sorted `(slowdown, censored)` pairs, unfinished flows at their elapsed time (a lower
+/// bound). Bins without flows are left out.
+pub fn slowdown_by_size(flows: &[FlowRecord], end_s: f64) -> Vec<(&'static str, Vec<(f64, bool)>)> {
+    let mut bins: Vec<(&'static str, Vec<(f64, bool)>)> =
+        SIZE_BINS.iter().map(|(n, _)| (*n, Vec::new())).collect();
+    for f in flows {
+        let (Some(size), Some(ideal)) = (f.size_bytes, f.ideal_fct_s) else {
+            continue;
+        };
+        if ideal <= 0.0 {
+            continue;
+        }
+        let v = match f.fct_s {
+            Some(x) => (x / ideal, false),
+            None => ((end_s - f.start_s).max(0.0) / ideal, true),
+        };
+        let b = SIZE_BINS.iter().position(|(_, hi)| size < *hi).unwrap_or(3);
+        bins[b].1.push(v);
+    }
+    for (_, v) in &mut bins {
+        v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    }
+    bins.retain(|(_, v)| !v.is_empty());
+    bins
 }
 
 /// Runs a loaded scenario; writes results into `out_dir` when given.
@@ -355,6 +397,17 @@ pub fn run(loaded: &Loaded, out_dir: Option<&Path>) -> Result<RunResult, RunErro
     if let Some((span, censored)) = fct.completion_span {
         put("completion_span_s", format!("{span:.9}"));
         put("completion_span_censored", censored.to_string());
+    }
+    for (bin, st) in slowdown_by_size(&flows, end.as_secs_f64()) {
+        put(&format!("flows/{bin}"), st.len().to_string());
+        for (key, q) in [("slowdown_p50", 0.5), ("slowdown_p99", 0.99)] {
+            if let Some((v, censored)) = censored_quantile(&st, q) {
+                put(&format!("{key}/{bin}"), format!("{v:.6}"));
+                if censored {
+                    put(&format!("{key}_censored/{bin}"), "true".into());
+                }
+            }
+        }
     }
     let c = net.counters();
     put("injected_bytes", c.injected_bytes.to_string());

@@ -117,6 +117,14 @@ pub struct FlowRecord {
     pub retransmits: u64,
     /// Retransmission timeouts.
     pub timeouts: u64,
+    /// The flow's completion time alone in an empty network, seconds (sized flows whose path
+    /// is routable): the handshake's round trip (when on), the data path's one-way
+    /// propagation delay, and the bytes on the wire (payload plus 40 header bytes per
+    /// segment) at the path's slowest link. It ignores per-hop store-and-forward of one
+    /// packet and slow start, so real flows take longer.
+    pub ideal_fct_s: Option<f64>,
+    /// `fct_s / ideal_fct_s` (empty if unfinished): the standard datacenter FCT slowdown.
+    pub slowdown: Option<f64>,
 }
 
 impl Network {
@@ -196,6 +204,10 @@ impl Network {
                     (st.retransmitted_segments, st.timeouts)
                 });
                 let (sa, da) = flow_addrs(f.spec.src, f.spec.dst, i as u32);
+                let ideal = f.spec.size.and_then(|size| self.ideal_fct(i as u32, size));
+                let fct = f
+                    .done_at
+                    .map(|d| d.saturating_since(f.spec.start).as_secs_f64());
                 FlowRecord {
                     flow: i as u32,
                     src: f.spec.src,
@@ -207,9 +219,7 @@ impl Network {
                     cc: f.cc_name.clone(),
                     size_bytes: f.spec.size,
                     start_s: f.spec.start.as_secs_f64(),
-                    fct_s: f
-                        .done_at
-                        .map(|d| d.saturating_since(f.spec.start).as_secs_f64()),
+                    fct_s: fct,
                     delivered_bytes: delivered,
                     goodput_mbps: if life > 0.0 {
                         delivered as f64 * 8.0 / life / 1e6
@@ -218,9 +228,45 @@ impl Network {
                     },
                     retransmits: rtx,
                     timeouts: rto,
+                    ideal_fct_s: ideal,
+                    slowdown: fct.zip(ideal).map(|(a, b)| a / b),
                 }
             })
             .collect()
+    }
+
+    /// The routed path of flow `fi`'s packets from `from` to `to` (data: src → dst, ACKs the
+    /// other way): total propagation delay and the slowest link's rate.
+    fn path(&self, fi: u32, from: NodeId, to: NodeId) -> Option<(f64, u64)> {
+        let mut probe = Packet::test(0, fi, 0);
+        probe.src = from;
+        probe.dst = to;
+        let mut pid = self.host_port.get(from as usize).copied().flatten()?;
+        let (mut delay, mut rate) = (0.0, u64::MAX);
+        for _ in 0..self.ports.len() {
+            let p = &self.ports[pid as usize];
+            delay += p.delay().as_secs_f64();
+            rate = rate.min(p.nominal_bps());
+            if p.to == to {
+                return Some((delay, rate));
+            }
+            pid = self.route(p.to, &probe)?;
+        }
+        None
+    }
+
+    /// See [`FlowRecord::ideal_fct_s`].
+    fn ideal_fct(&self, fi: u32, size: u64) -> Option<f64> {
+        let spec = &self.flows.flows.get(fi as usize)?.spec;
+        let (fwd, rate) = self.path(fi, spec.src, spec.dst)?;
+        let mss = u64::from(self.opts.transport.mss.max(1));
+        let wire = size + size.div_ceil(mss) * u64::from(TCP_IP_HEADER);
+        let mut t = fwd + wire as f64 * 8.0 / rate.max(1) as f64;
+        if self.opts.transport.handshake {
+            let (back, _) = self.path(fi, spec.dst, spec.src)?;
+            t += fwd + back;
+        }
+        Some(t)
     }
 
     /// A packet of flow `fi`: data goes src → dst, ACKs dst → src.

@@ -217,6 +217,8 @@ fn fct_quantiles_are_exact_until_a_censored_flow_ranks_below_them() {
         goodput_mbps: 0.0,
         retransmits: 0,
         timeouts: 0,
+        ideal_fct_s: None,
+        slowdown: None,
     };
     // Four finished (1..4 s) and one unfinished at the end of a 10 s run.
     let mut flows: Vec<FlowRecord> = (1..=4).map(|i| rec(Some(f64::from(i)))).collect();
@@ -327,4 +329,42 @@ fn per_flow_series_are_off_by_default_for_many_flows() {
     let loaded = load(&scenario("incast.toml"), &["topology.senders=100".into()]).unwrap();
     let net = build(&loaded.scenario, "incast.toml", None).unwrap();
     assert!(net.recorder().samples("cwnd_bytes/0").is_empty());
+}
+
+/// FCT slowdown by flow-size bin: every finished flow's FCT is at least its ideal (empty
+/// network) FCT, the summary breaks slowdowns down by size, and the figure is drawn.
+#[test]
+fn fct_slowdown_is_reported_by_size_bin_and_never_below_one() {
+    let dir = std::env::temp_dir().join(format!("testbed-slowdown-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let r = run_file("websearch.toml", &["duration_s=0.5"], Some(&dir));
+    let mut bins = 0;
+    for f in &r.flows {
+        let ideal = f
+            .ideal_fct_s
+            .expect("every websearch flow has a routed path");
+        if let Some(fct) = f.fct_s {
+            assert!(
+                fct >= ideal * (1.0 - 1e-9),
+                "flow {}: fct {fct} < ideal {ideal}",
+                f.flow
+            );
+            assert_eq!(f.slowdown, Some(fct / ideal));
+        }
+    }
+    for (bin, _) in scenarios::runner::SIZE_BINS {
+        if let Some(p50) = r.num(&format!("slowdown_p50/{bin}")) {
+            bins += 1;
+            let p99 = r.num(&format!("slowdown_p99/{bin}")).unwrap();
+            assert!(1.0 <= p50 && p50 <= p99, "{bin}: p50 {p50}, p99 {p99}");
+            assert!(r.num(&format!("flows/{bin}")).unwrap() >= 1.0);
+        }
+    }
+    assert!(bins >= 3, "websearch sizes span at least three bins");
+    let figs = scenarios::figures::run_figures(&dir, scenarios::figures::Format::Svg).unwrap();
+    assert!(
+        figs.iter().any(|f| f.ends_with("fct_slowdown.svg")),
+        "{figs:?}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }
