@@ -10,7 +10,7 @@ use netmodels::topology::LinkParams;
 use netmodels::{FlowSpec, Network, TopologyConfig};
 use netrt::Runtime;
 use sim_core::{RngStreams, SimDuration, SimTime, Simulation};
-use transport::{CcFactory, CongestionControl, FlowContext, FlowWaker};
+use transport::{CcFactory, CongestionControl, FlowContext};
 
 /// A controller whose window is whatever its owner last wrote.
 #[derive(Debug)]
@@ -49,9 +49,10 @@ impl CcFactory for RemoteFactory {
 
 const AT: SimTime = SimTime::from_nanos(1_000_000_000);
 
-/// Runs one bulk flow whose window a task raises from 2 to 100 segments at exactly 1 s, and
-/// returns the sender's highest sequence sent just before and at 1 s, and the factory's log.
-fn run(wake: bool) -> (u64, u64, Slot) {
+/// A dumbbell (100 Mbit/s, 20 ms RTT) with one bulk flow from `start` whose controller is a
+/// [`Remote`], and an "agent" task on the sender's runtime that raises its window from 2 to
+/// 100 segments at exactly 1 s (waking the flow if `wake`).
+fn setup(start: SimTime, wake: bool) -> (Simulation<Network>, Slot) {
     let topo = TopologyConfig::Dumbbell {
         pairs: 1,
         bottleneck: LinkParams::fixed(100_000_000, 10_000.0, 1000),
@@ -67,14 +68,13 @@ fn run(wake: bool) -> (u64, u64, Slot) {
         src: 0,
         dst: 1,
         size: None,
-        start: SimTime::from_nanos(1_000),
+        start,
         cc: factory,
         priority: 0,
     })
     .unwrap();
-    let mut sim = Simulation::new(net);
+    let sim = Simulation::new(net);
     sim.model().start_events(sim.handle());
-    // The "agent": a task on the sender's runtime, outside the flow's event path.
     let rt = sim.model().runtime(sim.handle(), 0).unwrap();
     let slot = built.clone();
     let agent_rt = rt.clone();
@@ -87,6 +87,12 @@ fn run(wake: bool) -> (u64, u64, Slot) {
             ctx.waker.wake();
         }
     });
+    (sim, built)
+}
+
+/// The sender's highest sequence sent just before and at 1 s, and the factory's log.
+fn run(wake: bool) -> (u64, u64, Slot) {
+    let (mut sim, built) = setup(SimTime::from_nanos(1_000), wake);
     sim.run_until(AT - SimDuration::from_nanos(1));
     let before = sim.model().flow_sender(0).unwrap().snd_nxt();
     sim.run_until(AT);
@@ -126,36 +132,7 @@ fn without_the_waker_nothing_moves_until_the_next_ack() {
 #[test]
 fn the_window_change_shows_in_the_flow_rate() {
     // Delivered bytes over 0.5 s before and after the change: ~2 segments per RTT vs ~100.
-    let topo = TopologyConfig::Dumbbell {
-        pairs: 1,
-        bottleneck: LinkParams::fixed(100_000_000, 10_000.0, 1000),
-        access: LinkParams::fixed(1_000_000_000, 1.0, 1000),
-        middlebox: None,
-    }
-    .build()
-    .unwrap();
-    let mut net = Network::new(topo, NetworkOptions::default(), &RngStreams::new(3)).unwrap();
-    let factory = Rc::new(RemoteFactory::default());
-    let built = factory.built.clone();
-    net.add_flow(FlowSpec {
-        src: 0,
-        dst: 1,
-        size: None,
-        start: SimTime::ZERO,
-        cc: factory,
-        priority: 0,
-    })
-    .unwrap();
-    let mut sim = Simulation::new(net);
-    sim.model().start_events(sim.handle());
-    let rt = sim.model().runtime(sim.handle(), 0).unwrap();
-    let rt2 = rt.clone();
-    rt.spawn(async move {
-        rt2.sleep_until(AT).await;
-        let log = built.borrow();
-        log[0].1.set(100 * u64::from(log[0].0.mss));
-        log[0].0.waker.wake();
-    });
+    let (mut sim, _) = setup(SimTime::ZERO, true);
     let half = SimDuration::from_millis(500);
     sim.run_until(AT - half);
     let d0 = sim.model().flow_delivered(0);
@@ -168,5 +145,4 @@ fn the_window_change_shows_in_the_flow_rate() {
         fast > 30.0 * slow,
         "rate before {slow} B, after {fast} B per 0.5 s"
     );
-    let _ = FlowWaker::noop();
 }

@@ -7,8 +7,8 @@ use std::rc::Rc;
 use netmodels::network::NetworkOptions;
 use netmodels::node::{NodeCtx, NodeError, NodeProgram, ProgramConfig};
 use netmodels::topology::{LinkParams, MiddleboxConfig};
-use netmodels::{FlowSpec, Network, Packet, PortId, TopologyConfig};
-use sim_core::{RngStreams, SimDuration, SimTime, Simulation};
+use netmodels::{Network, Packet, PortId, TopologyConfig};
+use sim_core::{RngStreams, SimDuration, SimTime};
 use transport::CcKind;
 
 const BOTTLENECK_BPS: u64 = 100_000_000;
@@ -41,20 +41,12 @@ fn run(program: ProgramConfig) -> (u64, u64, f64) {
     let topo = dumbbell(program).build().unwrap();
     let mut net = Network::new(topo, NetworkOptions::default(), &RngStreams::new(1)).unwrap();
     for i in 0..2 {
-        net.add_flow(FlowSpec {
-            src: i,
-            dst: 2 + i,
-            size: None,
-            start: SimTime::from_nanos(u64::from(i) * 1_000_000),
-            cc: Rc::new(CcKind::Reno),
-            priority: 0,
-        })
-        .unwrap();
+        let mut f = crate::flow(i, 2 + i, None, CcKind::Reno);
+        f.start = SimTime::from_nanos(u64::from(i) * 1_000_000);
+        net.add_flow(f).unwrap();
     }
-    let mut sim = Simulation::new(net);
-    sim.model().start_events(sim.handle());
     let secs = 4;
-    sim.run_until(SimTime::ZERO + SimDuration::from_secs(secs));
+    let sim = crate::run_for(net, secs);
     let net = sim.model();
     let b = &net.ports()[forward_port(net, "bottleneck") as usize];
     let m = &net.ports()[forward_port(net, "middlebox-out") as usize];
@@ -153,18 +145,9 @@ fn tags_set_by_one_program_reach_the_next_and_timers_fire() {
         !net.set_program(left, Box::new(Reader(seen.clone()))),
         "a switch has no program"
     );
-    net.add_flow(FlowSpec {
-        src: s,
-        dst: d,
-        size: Some(20_000_000),
-        start: SimTime::ZERO,
-        cc: Rc::new(CcKind::Reno),
-        priority: 0,
-    })
-    .unwrap();
-    let mut sim = Simulation::new(net);
-    sim.model().start_events(sim.handle());
-    sim.run_until(SimTime::ZERO + SimDuration::from_secs(2));
+    net.add_flow(crate::flow(s, d, Some(20_000_000), CcKind::Reno))
+        .unwrap();
+    let sim = crate::run_for(net, 2);
     assert!(sim.model().all_sized_flows_done());
     let seen = seen.borrow();
     assert!(seen.len() > 10_000);

@@ -356,18 +356,9 @@ fn a_hosts_access_link_queue_is_the_configured_one() {
     .build()
     .unwrap();
     let mut net = Network::new(topo, NetworkOptions::default(), &RngStreams::new(1)).unwrap();
-    net.add_flow(FlowSpec {
-        src: 0,
-        dst: 1,
-        size: None,
-        start: SimTime::ZERO,
-        cc: Rc::new(CcKind::Cubic),
-        priority: 0,
-    })
-    .unwrap();
-    let mut sim = Simulation::new(net);
-    sim.model().start_events(sim.handle());
-    sim.run_until(SimTime::ZERO + SimDuration::from_secs(5));
+    net.add_flow(crate::flow(0, 1, None, CcKind::Cubic))
+        .unwrap();
+    let sim = crate::run_for(net, 5);
     let net = sim.model();
     let li = net
         .topology()
@@ -406,18 +397,8 @@ fn queueing_delay_samples_are_defined_when_nothing_leaves_the_queue() {
         ..NetworkOptions::default()
     };
     let mut net = Network::new(topo, opts, &RngStreams::new(1)).unwrap();
-    net.add_flow(FlowSpec {
-        src: 0,
-        dst: 1,
-        size: None,
-        start: SimTime::ZERO,
-        cc: Rc::new(CcKind::Reno),
-        priority: 0,
-    })
-    .unwrap();
-    let mut sim = Simulation::new(net);
-    sim.model().start_events(sim.handle());
-    sim.run_until(SimTime::ZERO + SimDuration::from_secs(3));
+    net.add_flow(crate::flow(0, 1, None, CcKind::Reno)).unwrap();
+    let sim = crate::run_for(net, 3);
     let rec = sim.model().recorder();
     let rows = |name: &str| -> Vec<f64> {
         rec.samples(&series::name(name, "bottleneck"))
