@@ -564,15 +564,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn poisson_arrivals_hit_the_target_load() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
-        let roles = Roles {
+    /// Three senders, two receivers, a 1 Gbit/s reference.
+    fn three_to_two() -> Roles {
+        Roles {
             pairs: vec![(0, 1)],
             senders: vec![0, 1, 2],
             receivers: vec![3, 4],
             reference_bps: 1_000_000_000,
-        };
+        }
+    }
+
+    #[test]
+    fn poisson_arrivals_hit_the_target_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+        let roles = three_to_two();
         let w = vec![WorkloadConfig::Cdf {
             cc: CcKind::Reno,
             cdf: dir.join("websearch.cdf").display().to_string(),
@@ -611,12 +616,7 @@ mod tests {
     #[test]
     fn a_binding_flow_cap_is_an_error_not_a_truncation() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
-        let roles = Roles {
-            pairs: vec![(0, 1)],
-            senders: vec![0, 1, 2],
-            receivers: vec![3, 4],
-            reference_bps: 1_000_000_000,
-        };
+        let roles = three_to_two();
         let cdf = |max_flows| {
             vec![WorkloadConfig::Cdf {
                 cc: CcKind::Reno,
