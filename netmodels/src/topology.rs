@@ -1,8 +1,14 @@
 //! Topologies: nodes and links as plain data, builders for the shapes scenario files name
-//! (dumbbell, star/incast, leaf-spine), and shortest-path routing with ECMP computed on the
-//! graph with `petgraph`.
+//! (dumbbell, star/incast, leaf-spine, fat-tree), and shortest-path routing with ECMP
+//! ([`Routes`], computed per destination group over the forwarding nodes).
 
-use std::collections::VecDeque;
+mod fat_tree;
+mod routes;
+#[cfg(test)]
+mod tests;
+
+pub use routes::{ecmp_pick, Routes};
+
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use petgraph::graph::{NodeIndex, UnGraph};
@@ -64,17 +70,25 @@ impl NodeKind {
     }
 }
 
-/// The IPv4 address of node `n`: `10.(n >> 8 & 255).(n & 255).1`. Results and pcap files
-/// show hosts by it, and simulated sockets bind and send to it. Unique for the 65,536 nodes a
-/// topology may have.
+/// The IPv4 address of node `n`: `10.(n >> 8 & 255).(n & 255).(1 + (n >> 16))`, so
+/// `10.x.y.1` for the first 65,536 nodes. Results and pcap files show hosts by it, and
+/// simulated sockets bind and send to it. Unique for the [`MAX_NODES`] nodes a topology may
+/// have.
 pub fn node_ip(n: NodeId) -> Ipv4Addr {
-    Ipv4Addr::new(10, ((n >> 8) & 255) as u8, (n & 255) as u8, 1)
+    Ipv4Addr::new(
+        10,
+        ((n >> 8) & 255) as u8,
+        (n & 255) as u8,
+        (1 + ((n >> 16) & 255)) as u8,
+    )
 }
 
 /// The node whose address is `ip` (the inverse of [`node_ip`]), if `ip` has that form.
 pub fn node_for_ip(ip: Ipv4Addr) -> Option<NodeId> {
     let [a, b, c, d] = ip.octets();
-    (a == 10 && d == 1).then_some((NodeId::from(b) << 8) | NodeId::from(c))
+    let high = NodeId::from(d).checked_sub(1)?;
+    (a == 10 && ((high as usize) << 16) < MAX_NODES)
+        .then_some((high << 16) | (NodeId::from(b) << 8) | NodeId::from(c))
 }
 
 /// The port of a transport flow at its sender (the receiver listens on [`SERVER_PORT`]).
@@ -93,8 +107,8 @@ pub fn flow_addrs(src: NodeId, dst: NodeId, flow: u32) -> (SocketAddr, SocketAdd
     )
 }
 
-/// The most nodes a topology may have (they must have distinct addresses).
-pub const MAX_NODES: usize = 65_536;
+/// The most nodes a topology may have (they must have distinct addresses, see [`node_ip`]).
+pub const MAX_NODES: usize = 1 << 20;
 
 /// One node.
 #[derive(Clone, Debug, PartialEq)]
@@ -204,6 +218,11 @@ impl LinkParams {
 /// The topology section of a scenario file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a configuration value, built once per run; boxing link parameters would only \
+              make scenario code clumsier"
+)]
 pub enum TopologyConfig {
     /// `pairs` senders on one switch, `pairs` receivers on another, one bottleneck between.
     /// Hosts: senders are 0..pairs, receivers pairs..2·pairs.
@@ -244,6 +263,27 @@ pub enum TopologyConfig {
         /// Leaf–spine links.
         fabric_link: LinkParams,
     },
+    /// A three-tier k-ary fat-tree (Al-Fares et al., SIGCOMM 2008): `k` pods of `k/2` edge
+    /// and `k/2` aggregation switches, `(k/2)²` core switches, `k/2` hosts per edge switch
+    /// (`k³/4` hosts). Aggregation switch `j` of every pod links to core switches
+    /// `j·k/2 .. (j+1)·k/2`. Hosts in different pods have `(k/2)²` equal-cost paths, hosts in
+    /// one pod under different edge switches `k/2`.
+    ///
+    /// Nodes: hosts `host{e}.{h}` first (host `h` of edge switch `e`, ids in edge order), then
+    /// `edge{e}`, `agg{a}` (switch `e` or `a` is number `e mod k/2` of pod `e div k/2`),
+    /// `core{c}`. Links: `host{i}` (host i → its edge switch), then `edge{e}-agg{a}` (edge →
+    /// aggregation), then `agg{a}-core{c}` (aggregation → core); the forward direction of each
+    /// points up the tree.
+    FatTree {
+        /// The switches' port count: even, 2..=48.
+        k: u32,
+        /// Host–edge links.
+        host_link: LinkParams,
+        /// Edge–aggregation links.
+        edge_agg_link: LinkParams,
+        /// Aggregation–core links.
+        agg_core_link: LinkParams,
+    },
 }
 
 /// A middlebox in a built-in topology: its program and the links that attach it.
@@ -256,9 +296,10 @@ pub struct MiddleboxConfig {
     pub link: LinkParams,
 }
 
-/// The most hosts a built-in topology may have: routing keeps one next-hop set per
-/// (switch, host), so this bounds its memory and build time.
-pub const MAX_HOSTS: u32 = 20_000;
+/// The most hosts a built-in topology may have. Routing memory does not grow with hosts (it
+/// is kept per destination switch, see [`Routes`]); this bounds the per-host state (ports,
+/// flows) a scenario can ask for.
+pub const MAX_HOSTS: u32 = 131_072;
 
 /// The NIC rate a host gets from its access link: the link's fixed rate, or 0 (no NIC limit)
 /// for a trace-driven link.
@@ -291,7 +332,11 @@ impl TopologyConfig {
                 middlebox,
             } => {
                 if *pairs == 0 || *pairs > MAX_HOSTS / 2 {
-                    return Err(invalid("topology.pairs", "1..=10000", pairs));
+                    return Err(invalid(
+                        "topology.pairs",
+                        &format!("1..={}", MAX_HOSTS / 2),
+                        pairs,
+                    ));
                 }
                 let (af, ar) = access.directions();
                 let hosts: Vec<NodeId> = (0..2 * pairs)
@@ -349,7 +394,11 @@ impl TopologyConfig {
                 receiver_link,
             } => {
                 if *senders == 0 || *senders >= MAX_HOSTS {
-                    return Err(invalid("topology.senders", "1..=19999", senders));
+                    return Err(invalid(
+                        "topology.senders",
+                        &format!("1..={}", MAX_HOSTS - 1),
+                        senders,
+                    ));
                 }
                 let (lf, lr) = link.directions();
                 let (rf, rr) = receiver_link.as_ref().unwrap_or(link).directions();
@@ -384,6 +433,14 @@ impl TopologyConfig {
                         hosts_per_leaf,
                     ));
                 }
+                let hosts = u64::from(*leaves) * u64::from(*hosts_per_leaf);
+                if hosts > u64::from(MAX_HOSTS) {
+                    return Err(invalid(
+                        "topology.hosts_per_leaf",
+                        &format!("leaves × hosts_per_leaf at most {MAX_HOSTS}"),
+                        format!("{leaves} × {hosts_per_leaf} = {hosts}"),
+                    ));
+                }
                 let (hf, hr) = host_link.directions();
                 let (ff, fr) = fabric_link.directions();
                 let mut hosts = Vec::new();
@@ -414,6 +471,12 @@ impl TopologyConfig {
                     }
                 }
             }
+            TopologyConfig::FatTree {
+                k,
+                host_link,
+                edge_agg_link,
+                agg_core_link,
+            } => fat_tree::build(&mut t, *k, host_link, edge_agg_link, agg_core_link)?,
         }
         Ok(t)
     }
@@ -478,7 +541,7 @@ impl Topology {
         if self.nodes.len() > MAX_NODES {
             return Err(invalid(
                 "topology",
-                "at most 65536 nodes (each needs a distinct address)",
+                &format!("at most {MAX_NODES} nodes (each needs a distinct address)"),
                 self.nodes.len(),
             ));
         }
@@ -504,132 +567,4 @@ impl Topology {
         }
         g
     }
-}
-
-/// Equal-cost next hops: for every (switch, destination host), the links (by index) that lie
-/// on a shortest path, in ascending link order. Hosts never forward, so paths never cross a
-/// host, and a host's own next hop is its one link. Stored flat: one `(start, len)` slot per
-/// (switch, host) pair into one array of link indices.
-#[derive(Clone, Debug)]
-pub struct Routes {
-    slots: Vec<(u32, u32)>,
-    links: Vec<u32>,
-    host_rank: Vec<Option<u32>>,
-    switch_rank: Vec<Option<u32>>,
-    host_link: Vec<Option<u32>>,
-    hosts: usize,
-}
-
-impl Routes {
-    /// Computes routes by breadth-first search from every host over the topology's graph.
-    pub fn compute(t: &Topology) -> Routes {
-        let g = t.graph();
-        let n = t.nodes.len();
-        let hosts = t.hosts();
-        let mut host_rank = vec![None; n];
-        for (r, h) in hosts.iter().enumerate() {
-            host_rank[*h as usize] = Some(r as u32);
-        }
-        let mut switch_rank = vec![None; n];
-        let mut switches = 0u32;
-        for (i, node) in t.nodes.iter().enumerate() {
-            if node.kind.forwards() {
-                switch_rank[i] = Some(switches);
-                switches += 1;
-            }
-        }
-        let mut host_link = vec![None; n];
-        for (li, l) in t.links.iter().enumerate() {
-            for h in [l.a, l.b] {
-                if t.is_host(h) && host_link[h as usize].is_none() {
-                    host_link[h as usize] = Some(li as u32);
-                }
-            }
-        }
-        let mut slots = vec![(0u32, 0u32); switches as usize * hosts.len()];
-        let mut links = Vec::new();
-        let mut dist = vec![u32::MAX; n];
-        let mut q = VecDeque::new();
-        for (r, &dst) in hosts.iter().enumerate() {
-            // BFS distances from dst, not expanding through other hosts.
-            dist.iter_mut().for_each(|d| *d = u32::MAX);
-            dist[dst as usize] = 0;
-            q.clear();
-            q.push_back(dst);
-            while let Some(u) = q.pop_front() {
-                if u != dst && t.is_host(u) {
-                    continue;
-                }
-                for v in g.neighbors(NodeIndex::new(u as usize)) {
-                    let v = v.index();
-                    if dist[v] == u32::MAX {
-                        dist[v] = dist[u as usize] + 1;
-                        q.push_back(v as NodeId);
-                    }
-                }
-            }
-            // Links are visited in ascending order, so each switch's candidates come out sorted.
-            let mut per_switch: Vec<Vec<u32>> = Vec::new();
-            per_switch.resize_with(switches as usize, Vec::new);
-            for (li, l) in t.links.iter().enumerate() {
-                for (from, to) in [(l.a, l.b), (l.b, l.a)] {
-                    let Some(sr) = switch_rank[from as usize] else {
-                        continue;
-                    };
-                    let (df, dt) = (dist[from as usize], dist[to as usize]);
-                    let to_ok = to == dst || !t.is_host(to);
-                    if df != u32::MAX && dt != u32::MAX && dt + 1 == df && to_ok {
-                        per_switch[sr as usize].push(li as u32);
-                    }
-                }
-            }
-            for (sr, cands) in per_switch.into_iter().enumerate() {
-                slots[sr * hosts.len() + r] = (links.len() as u32, cands.len() as u32);
-                links.extend(cands);
-            }
-        }
-        Routes {
-            slots,
-            links,
-            host_rank,
-            switch_rank,
-            host_link,
-            hosts: hosts.len(),
-        }
-    }
-
-    /// The candidate links from `node` towards host `dst` (empty when unreachable or `dst` is
-    /// not a host). A host's only candidate is its own link.
-    pub fn candidates(&self, node: NodeId, dst: NodeId) -> &[u32] {
-        let Some(r) = self.host_rank.get(dst as usize).copied().flatten() else {
-            return &[];
-        };
-        if node == dst {
-            return &[];
-        }
-        if let Some(sr) = self.switch_rank.get(node as usize).copied().flatten() {
-            let (start, len) = self.slots[sr as usize * self.hosts + r as usize];
-            return &self.links[start as usize..(start + len) as usize];
-        }
-        match self.host_link.get(node as usize) {
-            Some(Some(l)) => std::slice::from_ref(l),
-            _ => &[],
-        }
-    }
-}
-
-/// ECMP choice among `n` candidates for a flow at a node: a stable hash, so a flow keeps its
-/// path and different switches split independently.
-pub fn ecmp_pick(flow_key: u64, node: NodeId, n: usize) -> usize {
-    if n <= 1 {
-        return 0;
-    }
-    let mut x = flow_key ^ (u64::from(node).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-    // splitmix64 finalizer
-    x ^= x >> 30;
-    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x ^= x >> 27;
-    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^= x >> 31;
-    (x % n as u64) as usize
 }

@@ -183,13 +183,11 @@ impl Network {
 
     /// The port `node` forwards `pkt` out of by the routes (ECMP by flow), if any.
     pub fn route(&self, node: NodeId, pkt: &Packet) -> Option<PortId> {
-        let cands = self.routes.candidates(node, pkt.dst);
-        if cands.is_empty() {
+        let ports = self.routes.candidate_ports(node, pkt.dst);
+        if ports.is_empty() {
             return None;
         }
-        let link = cands[ecmp_pick(pkt.flow_key(), node, cands.len())] as usize;
-        let l = &self.topo.links[link];
-        Some(if l.a == node { 2 * link } else { 2 * link + 1 } as PortId)
+        Some(ports[ecmp_pick(pkt.flow_key(), node, ports.len())])
     }
 
     fn drain_drops(&mut self) {

@@ -4,6 +4,7 @@ mod cc_seam;
 mod middlebox;
 mod network;
 mod queues;
+mod routes;
 mod runtime;
 
 use std::rc::Rc;
