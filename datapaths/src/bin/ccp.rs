@@ -3,17 +3,21 @@
 //!
 //! ```text
 //! ccp compile prog.ccp [--set name=value]...   # prints the instructions or the first error
-//! ccp agent --alg reno [--ipc-name portus]      # serves /tmp/ccp/portus until killed
+//! ccp agent --alg reno [--ipc-name portus]      # serves /tmp/ccp/portus until stopped
 //! ```
+//!
+//! The agent accepts only a plain `--ipc-name` (see [`check_ipc_name`]), refuses to replace
+//! the socket of a running agent (naming its process), and removes its socket file when it
+//! stops: on SIGINT (Ctrl-C), SIGTERM or SIGHUP, and on an error.
 
 use anyhow::{bail, Context, Result};
 use ccp::agent::builtin::{self, ConstCwnd, Reno};
 use ccp::agent::{Agent, AgentConfig, Algorithm};
 use ccp::program::Program;
 use clap::{Parser, Subcommand};
-use datapaths::unix::{run_agent, UnixTransport, DEFAULT_IPC_NAME};
+use datapaths::unix::{check_ipc_name, run_agent, UnixTransport, DEFAULT_IPC_NAME};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 #[derive(Parser, Debug)]
 #[command(name = "ccp", about = "CCP datapath programs and agents")]
@@ -37,13 +41,60 @@ enum Cmd {
         /// Algorithm: `const` or `reno`.
         #[arg(long)]
         alg: String,
-        /// Socket name under /tmp/ccp/ (portus's default is `portus`).
-        #[arg(long, default_value = DEFAULT_IPC_NAME)]
+        /// Socket name under /tmp/ccp/ (portus's default is `portus`): a plain name of
+        /// characters from A-Z a-z 0-9 . _ -, not starting with '.'.
+        #[arg(long, default_value = DEFAULT_IPC_NAME, value_parser = ipc_name)]
         ipc_name: String,
         /// Window of the `const` algorithm, in packets.
         #[arg(long, default_value_t = 10)]
         packets: u32,
     },
+}
+
+/// `--ipc-name`'s parser: clap's error then names the flag and quotes this message.
+fn ipc_name(s: &str) -> Result<String, String> {
+    check_ipc_name(s).map_err(|e| e.to_string())?;
+    Ok(s.to_owned())
+}
+
+/// Set by the signal handler: stops the agent loop, which then returns and drops (removes)
+/// the socket.
+static STOP: AtomicBool = AtomicBool::new(false);
+/// The signal that set [`STOP`].
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    // Only lock-free atomic stores: async-signal-safe.
+    SIGNAL.store(sig, Ordering::Relaxed);
+    STOP.store(true, Ordering::Relaxed);
+}
+
+/// SIGINT, SIGTERM and SIGHUP stop the agent loop instead of killing the process, so that
+/// the socket file is removed on the way out.
+fn stop_on_signals() -> Result<()> {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: a zeroed sigaction is a valid value; the handler only stores to atomics;
+        // the pointers passed are valid for the calls.
+        let rc = unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error()).context("installing a signal handler");
+        }
+    }
+    Ok(())
+}
+
+fn signal_name(sig: i32) -> String {
+    match sig {
+        libc::SIGINT => "SIGINT".into(),
+        libc::SIGTERM => "SIGTERM".into(),
+        libc::SIGHUP => "SIGHUP".into(),
+        n => format!("signal {n}"),
+    }
 }
 
 fn print_program(p: &Program) {
@@ -89,15 +140,42 @@ fn serve<A: Algorithm>(alg: A, ipc_name: &str) -> Result<()> {
         .unwrap_or(0);
     let tag = nanos ^ std::process::id().rotate_left(11);
     let mut agent: Agent<A, PathBuf> = Agent::new(alg, AgentConfig::default().instance(tag))?;
-    let mut t =
-        UnixTransport::bind(ipc_name).with_context(|| format!("binding /tmp/ccp/{ipc_name}"))?;
+    // Before binding: a signal from then on stops the loop (at once if it came early).
+    stop_on_signals()?;
+    // `t` removes its socket file when dropped: on return, on `?`, on a panic.
+    let mut t = UnixTransport::bind(ipc_name)
+        .with_context(|| format!("--ipc-name {ipc_name}: cannot serve /tmp/ccp/{ipc_name}"))?;
     eprintln!("ccp agent listening on {}", t.path().display());
-    let stop = AtomicBool::new(false);
-    run_agent(&mut agent, &mut t, &stop)?;
+    let stats = run_agent(&mut agent, &mut t, &STOP)
+        .with_context(|| format!("serving {}", t.path().display()))?;
+    let path = t.path().to_owned();
+    drop(t);
+    let file = if path.exists() {
+        "left it: another socket replaced ours meanwhile"
+    } else {
+        "removed it"
+    };
+    eprintln!(
+        "ccp agent stopped by {} after {} datagrams on {}; {file}",
+        signal_name(SIGNAL.load(Ordering::Relaxed)),
+        stats.received,
+        path.display()
+    );
     Ok(())
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    match real_main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The whole chain on one line (and no backtrace, whatever RUST_BACKTRACE says).
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Compile { file, set } => compile(&file, &set),
