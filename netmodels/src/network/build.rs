@@ -139,12 +139,12 @@ impl Network {
                             "{}-{}-{}.pcap",
                             l.name, topo.nodes[from as usize].name, topo.nodes[to as usize].name
                         );
-                        tap = Some(PcapTap::create(dir_path.join(name)).map_err(|source| {
-                            NetworkError::Pcap {
+                        tap = Some(Box::new(PcapTap::create(dir_path.join(name)).map_err(
+                            |source| NetworkError::Pcap {
                                 link: l.name.clone(),
                                 source,
-                            }
-                        })?);
+                            },
+                        )?));
                     }
                 }
                 if topo.is_host(from) {

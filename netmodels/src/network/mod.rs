@@ -72,8 +72,9 @@ pub struct Network {
     topo: Topology,
     routes: Routes,
     ports: Vec<Port>,
-    /// Capture taps, by port.
-    taps: Vec<Option<PcapTap>>,
+    /// Capture taps, by port (boxed: 8 bytes for a port without one, read on every
+    /// transmission).
+    taps: Vec<Option<Box<PcapTap>>>,
     /// Egress port of each host (hosts have exactly one link), `None` for other nodes.
     host_port: Vec<Option<PortId>>,
     /// The program of each programmable node (taken out while it runs).
@@ -88,7 +89,10 @@ pub struct Network {
 }
 
 impl Network {
-    /// Schedules every flow start, every node program's start and the first metrics sample.
+    /// Schedules every node program's start, the flows' starts and the first metrics sample.
+    /// Call once, after adding the flows: flows added later never start. (Flow starts are
+    /// scheduled one at a time, each when the previous one fires; a flow starts before any
+    /// other model event at its start time, as if all had been scheduled here.)
     pub fn start_events(&self, h: &Handle<Event>) {
         for (n, p) in self.programs.iter().enumerate() {
             if p.is_some() {
@@ -324,10 +328,13 @@ impl Model for Network {
     }
 
     fn handle(&mut self, now: SimTime, ev: Event, h: &Handle<Event>) {
+        if self.flows.due(now) && !matches!(ev, Event::NodeStart(_)) {
+            self.start_due_flows(now, h);
+        }
         match ev {
             Event::TxDone(p) => self.tx_done(now, p, h),
             Event::Arrive(p) => self.arrive(now, p, h),
-            Event::FlowStart(f) => self.flow_start(now, f, h),
+            Event::FlowStart(f) => self.flow_start_event(now, f, h),
             Event::FlowTimer(f) => self.flow_timer(now, f, h),
             Event::FlowWake(f) => self.pump(now, f, h),
             Event::NodeStart(n) => self.run_program(n, now, h, |p, ctx| p.on_start(now, ctx)),

@@ -6,6 +6,7 @@ mod network;
 mod queues;
 mod routes;
 mod runtime;
+mod scale;
 
 use std::rc::Rc;
 
