@@ -138,6 +138,43 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// A results directory `run` or `figures` writes into (`flag` names it in errors): new, or an
+/// existing real directory. A symbolic link is never followed silently (not the directory
+/// itself, nor an entry in it a run or a figure would be written through), and an existing
+/// file is not taken for a directory.
+fn check_results_dir(dir: &Path, flag: &str) -> Result<()> {
+    let shown = dir.display();
+    let md = match std::fs::symlink_metadata(dir) {
+        Ok(md) => md,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => anyhow::bail!("{flag} {shown}: {e}"),
+    };
+    if md.file_type().is_symlink() {
+        let target = std::fs::read_link(dir)
+            .map(|t| format!(" (to {})", t.display()))
+            .unwrap_or_default();
+        anyhow::bail!(
+            "{flag} {shown} is a symbolic link{target}; results are not written through a link: \
+             give the directory it points to, if that is where they belong"
+        );
+    }
+    if !md.is_dir() {
+        anyhow::bail!("{flag} {shown} exists and is not a directory; expected a results directory");
+    }
+    let entries = std::fs::read_dir(dir).with_context(|| format!("{flag} {shown}"))?;
+    for e in entries {
+        let e = e.with_context(|| format!("{flag} {shown}"))?;
+        if e.file_type().is_ok_and(|t| t.is_symlink()) {
+            anyhow::bail!(
+                "{flag} {shown} contains a symbolic link, {}; results are written into this \
+                 directory and would go through it: remove it",
+                e.path().display()
+            );
+        }
+    }
+    Ok(())
+}
+
 fn real_main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
@@ -153,11 +190,16 @@ fn real_main() -> Result<()> {
             }
             let loaded = load(&scenario, &set)?;
             let s = &loaded.scenario;
-            let out = out.unwrap_or_else(|| {
-                Path::new("results")
-                    .join(&s.name)
-                    .join(format!("seed-{}", s.seed))
-            });
+            let (out, flag) = match out {
+                Some(o) => (o, "--out"),
+                None => (
+                    Path::new("results")
+                        .join(&s.name)
+                        .join(format!("seed-{}", s.seed)),
+                    "default --out",
+                ),
+            };
+            check_results_dir(&out, flag)?;
             let t0 = Instant::now();
             let res = run(&loaded, Some(&out))?;
             let total = t0.elapsed().as_secs_f64();
@@ -277,6 +319,7 @@ fn real_main() -> Result<()> {
             );
         }
         Cmd::Figures { dir, format } => {
+            check_results_dir(&dir, "<results-dir>")?;
             for f in figures(&dir, format)? {
                 println!("{}", f.display());
             }

@@ -4,6 +4,7 @@
 
 mod cli;
 mod fuzz_input;
+mod paths;
 mod scenarios;
 mod sweep;
 mod sweep_slurm;
