@@ -70,10 +70,18 @@ impl PcapTap<BufWriter<File>> {
     /// Creates (truncating) the file at `path` and writes the pcap header.
     pub fn create(path: impl AsRef<Path>) -> Result<Self, PcapError> {
         let path = path.as_ref();
-        let f = File::create(path).map_err(|source| PcapError::Create {
+        let err = |source| PcapError::Create {
             path: path.display().to_string(),
             source,
-        })?;
+        };
+        // Never write through a symlink planted where a capture file goes.
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "is a symbolic link; refusing to write through it",
+            )));
+        }
+        let f = File::create(path).map_err(err)?;
         PcapTap::new(BufWriter::new(f))
     }
 }

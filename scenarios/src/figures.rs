@@ -668,8 +668,9 @@ pub fn find_runs(root: &Path) -> Vec<PathBuf> {
         if let Ok(rd) = std::fs::read_dir(&d) {
             let mut subs: Vec<PathBuf> = rd
                 .filter_map(|e| e.ok())
+                // Real directories only: a symlinked subdirectory is not followed.
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
                 .map(|e| e.path())
-                .filter(|p| p.is_dir())
                 .collect();
             subs.sort();
             stack.extend(subs.into_iter().rev());

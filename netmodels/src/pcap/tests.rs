@@ -241,3 +241,20 @@ fn syn_and_syn_ack_show_their_flags_and_raw_packets_are_written_as_they_are() {
     );
     assert_eq!(p.orig_len, 14 + 60);
 }
+
+#[cfg(unix)]
+#[test]
+fn create_refuses_to_write_through_a_symlink() {
+    let dir = std::env::temp_dir().join(format!("pcap-symlink-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let target = dir.join("target");
+    std::fs::write(&target, b"keep").unwrap();
+    let link = dir.join("x.pcap");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let e = PcapTap::create(&link).unwrap_err();
+    assert!(matches!(e, PcapError::Create { .. }), "{e}");
+    assert!(e.to_string().contains("symbolic link"), "{e}");
+    assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
