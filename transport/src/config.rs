@@ -46,6 +46,29 @@ pub struct TransportConfig {
     /// exponential backoff (RFC 6298). `false` starts sending data at once, as before this option
     /// existed.
     pub handshake: bool,
+    /// How the sending rate comes down during a window reduction: `"prr"` (default) or
+    /// `"immediate"`. See [`RecoveryMode`].
+    pub recovery: RecoveryMode,
+}
+
+/// How a sender reduces its window in fast recovery and in CWR (the reduction after an ECN
+/// echo, see [`crate::AckSignals::ecn_echo`]). In both modes the controller sets its new window
+/// at once (`on_loss`, or `on_ack` for CWR) and does not grow it until the episode ends; the
+/// modes differ in how the data in flight follows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecoveryMode {
+    /// Proportional Rate Reduction (RFC 6937), PRR-SSRB as Linux's `tcp_cwnd_reduction`: over
+    /// the episode's round trip the sender sends `new window / window at entry` of what is
+    /// delivered while more than the new window is in flight, then lets the flight grow back
+    /// to it by at most the delivered data plus one segment per ACK (the first retransmission
+    /// always goes out). Linux's behaviour, and the default.
+    #[default]
+    Prr,
+    /// The new window applies at once (RFC 6675 pipe rule): nothing is sent until the flight
+    /// falls below it, then whatever it allows goes out back to back; the first retransmission
+    /// of a recovery episode goes out regardless of the window.
+    Immediate,
 }
 
 impl Default for TransportConfig {
@@ -61,6 +84,7 @@ impl Default for TransportConfig {
             pacing: false,
             dup_thresh: 3,
             handshake: true,
+            recovery: RecoveryMode::Prr,
         }
     }
 }
@@ -197,6 +221,11 @@ impl TransportConfig {
         self.pacing = on;
         self
     }
+    /// Sets `recovery` (default [`RecoveryMode::Prr`]).
+    pub fn with_recovery(mut self, mode: RecoveryMode) -> Self {
+        self.recovery = mode;
+        self
+    }
     /// Sets `handshake` (default true).
     pub fn with_handshake(mut self, on: bool) -> Self {
         self.handshake = on;
@@ -238,6 +267,11 @@ mod tests {
         assert!(!c.handshake);
         let e = toml::from_str::<TransportConfig>("handshake = 1").expect_err("not a bool");
         assert!(e.to_string().contains("handshake"), "{e}");
+        let c: TransportConfig = toml::from_str("recovery = \"immediate\"").expect("parse");
+        assert_eq!(c.recovery, RecoveryMode::Immediate);
+        let e = toml::from_str::<TransportConfig>("recovery = \"rate_halving\"").expect_err("bad");
+        assert!(e.to_string().contains("recovery"), "{e}");
+        assert!(e.to_string().contains("prr"), "{e}");
         let c: TransportConfig = toml::from_str("").expect("all defaults");
         assert_eq!(c, TransportConfig::default());
     }

@@ -31,9 +31,13 @@
 //!   same `(seq, len)` with a fresh timestamp;
 //! - loss detection is RFC 6675-style (DupThresh SACKed segments above a hole, or DupThresh
 //!   duplicate ACKs), one congestion response per recovery episode (RFC 6582 recovery point);
-//!   there is no RACK/TLP, no PRR (retransmissions go out as fast as the pipe allows), no
-//!   F-RTO or D-SACK undo, no HyStart, and without SACK a partial ACK does not
+//!   there is no RACK/TLP, no F-RTO or D-SACK undo, and without SACK a partial ACK does not
 //!   retransmit the next hole at once (our receiver always sends SACK blocks);
+//! - window reductions (fast recovery, and CWR after an ECN echo for controllers that use it,
+//!   such as DCTCP) follow [`TransportConfig::recovery`]: PRR (RFC 6937, PRR-SSRB as Linux's
+//!   `tcp_cwnd_reduction`, the default) or the immediate RFC 6675 reduction. A loss during CWR
+//!   restarts the reduction as a recovery episode from the window in force (Linux keeps the
+//!   CWR episode's PRR counters and end point);
 //! - a lost retransmission is only recovered by the RTO (RFC 6298, timestamps make every RTT
 //!   sample valid, so a sample clears the backoff);
 //! - no receive window and no Nagle: the application always has data (bulk or a known size);
@@ -54,7 +58,7 @@ pub use cc::{
     AckSignals, CcFactory, CcKind, CongestionControl, Cubic, Dctcp, FlowContext, FlowWaker,
     LossEvent, NewReno,
 };
-pub use config::{ConfigError, TransportConfig};
+pub use config::{ConfigError, RecoveryMode, TransportConfig};
 pub use receiver::{Receiver, ReceiverStats};
 pub use rtt::RttEstimator;
 pub use sender::{Sender, SenderStats};

@@ -3,6 +3,14 @@
 //! runs one recovery episode per window, retransmits on RTO (RFC 6298), paces, samples RTT and
 //! delivery rate, and asks a [`CongestionControl`] how much it may send.
 //!
+//! Window reductions, as Linux's TCP states: a fast-recovery episode (Linux's Recovery) starts
+//! when loss is detected and ends when the cumulative ACK reaches the `snd_nxt` of its start; a
+//! CWR episode starts on an ECN echo when the controller asks for it
+//! ([`CongestionControl::enters_cwr_on_ecn`]) and ends when the cumulative ACK passes the
+//! `snd_nxt` of its start; a timeout ends either (Linux's Loss). During either the controller's
+//! window is the target (Linux's ssthresh) and, with [`RecoveryMode::Prr`], PRR
+//! (RFC 6937) sets the window in force from the data delivered and sent since the start.
+//!
 //! Connection setup (with [`TransportConfig::handshake`]): the first transmission is a zero-length
 //! SYN; no data goes out until its SYN-ACK arrives, which gives the first RTT sample. The SYN
 //! lives outside the scoreboard (it takes no sequence space, is never in the pipe and is not
@@ -22,7 +30,7 @@ use std::collections::VecDeque;
 use netrt::{Duration, Instant};
 
 use crate::cc::{AckSignals, CongestionControl, LossEvent};
-use crate::config::TransportConfig;
+use crate::config::{RecoveryMode, TransportConfig};
 use crate::rangeset::RangeSet;
 use crate::rtt::RttEstimator;
 use crate::wire::{AckInfo, Segment, MAX_SACK_BLOCKS};
@@ -46,6 +54,8 @@ pub struct SenderStats {
     pub timeouts: u64,
     /// SYN retransmissions (each after a timeout of the SYN).
     pub syn_retransmits: u64,
+    /// CWR episodes: window reductions in answer to ECN echoes (at most one per window).
+    pub cwr_episodes: u64,
     /// ACKs processed.
     pub acks: u64,
     /// Smoothed RTT (None before the first sample).
@@ -93,6 +103,21 @@ struct Recovery {
     fast: bool,
 }
 
+/// Proportional Rate Reduction (RFC 6937, as Linux's `tcp_cwnd_reduction`) during one window
+/// reduction: a fast-recovery episode or a CWR episode (with [`RecoveryMode::Prr`]). Counts are
+/// bytes; the target (Linux's `snd_ssthresh`) is the controller's window.
+#[derive(Clone, Copy, Debug)]
+struct Prr {
+    /// The window in force when the reduction began (Linux's `prior_cwnd`).
+    prior_cwnd: u64,
+    /// Bytes delivered (newly cumulatively acknowledged or SACKed) since it began.
+    delivered: u64,
+    /// Bytes sent (new data and retransmissions) since it began.
+    out: u64,
+    /// The window in force: pipe + sndcnt as of the last ACK that delivered data.
+    cwnd: u64,
+}
+
 /// Connection setup in progress (the handshake is on and no SYN-ACK has arrived yet).
 #[derive(Clone, Copy, Debug, Default)]
 struct SynState {
@@ -134,6 +159,11 @@ pub struct Sender {
     pipe_pkts: u64,
     dupacks: u32,
     recovery: Option<Recovery>,
+    /// A CWR episode (RFC 3168 window reduction on an ECN echo) ends when the cumulative ACK
+    /// passes this (the `snd_nxt` at its start).
+    cwr_end: Option<u64>,
+    /// PRR state during a reduction (fast recovery or CWR) with `recovery = "prr"`.
+    prr: Option<Prr>,
     /// Send the first retransmission of a fast-recovery episode even if the window is full.
     force_rtx: bool,
     rtt: RttEstimator,
@@ -179,6 +209,8 @@ impl Sender {
             pipe_pkts: 0,
             dupacks: 0,
             recovery: None,
+            cwr_end: None,
+            prr: None,
             force_rtx: false,
             rtt,
             rto_deadline: None,
@@ -210,6 +242,7 @@ impl Sender {
             was_timeout: std::mem::take(&mut self.timeout_since_ack),
             ..AckSignals::default()
         };
+        let una_before = self.snd_una;
         let mut rate: Option<RateCandidate> = None;
         let mut delivered_pkts = 0u64;
         let mut delivered_bytes = 0u64;
@@ -296,15 +329,21 @@ impl Sender {
             sig.packets_misordered = 1;
         }
 
-        // Recovery exit (before new losses can open the next episode).
+        // Recovery and CWR exits (before new losses can open the next episode). As Linux, CWR
+        // lasts until something above its start point is acknowledged.
         if let Some(r) = self.recovery {
             if self.snd_una >= r.end {
                 self.recovery = None;
                 self.force_rtx = false;
+                self.prr = None;
                 if r.fast {
                     self.cc.on_recovery_exit(now);
                 }
             }
+        }
+        if self.cwr_end.is_some_and(|end| self.snd_una > end) {
+            self.cwr_end = None;
+            self.prr = None;
         }
 
         // Loss detection.
@@ -312,11 +351,18 @@ impl Sender {
         let (lost_p, lost_b) = self.detect_losses();
         sig.lost_pkts_sample = lost_p;
         if lost_p > 0 && self.recovery.is_none() {
+            // A loss during CWR turns the reduction into a recovery episode that starts from
+            // the window in force.
+            let prior_cwnd = self.send_window();
+            self.cwr_end = None;
             self.recovery = Some(Recovery {
                 end: self.snd_nxt,
                 fast: true,
             });
-            self.force_rtx = true;
+            match self.cfg.recovery {
+                RecoveryMode::Immediate => self.force_rtx = true,
+                RecoveryMode::Prr => self.start_prr(prior_cwnd),
+            }
             self.stats.recoveries += 1;
             let ev = LossEvent {
                 lost_packets: lost_p,
@@ -369,9 +415,79 @@ impl Sender {
         sig.snd_una = self.snd_una;
         sig.snd_nxt = self.snd_nxt;
         sig.in_recovery = self.in_recovery();
+        sig.in_cwr = self.cwr_end.is_some();
+        sig.ecn_echo = self.cfg.ecn && ack.ece && self.recovery.is_none() && !sig.in_cwr;
         self.prune_rtx_queue();
+        let cwnd_before = self.cc.cwnd_bytes();
         self.cc.on_ack(now, &sig);
+        if sig.ecn_echo && self.cc.enters_cwr_on_ecn() {
+            // The controller set its reduced window on this ACK: a CWR episode.
+            self.cwr_end = Some(self.snd_nxt);
+            self.stats.cwr_episodes += 1;
+            if self.cfg.recovery == RecoveryMode::Prr {
+                self.start_prr(cwnd_before);
+            }
+        }
+        if self.prr.is_some() {
+            // RFC 6937: without SACK information a duplicate ACK counts as one segment
+            // delivered (Linux: the Reno SACK emulation).
+            let newly = if delivered_bytes == 0 && duplicate && ack.n_sack == 0 {
+                self.mss
+            } else {
+                delivered_bytes
+            };
+            self.prr_on_ack(newly, self.snd_una > una_before, lost_p);
+        }
         self.last_signals = Some(sig);
+    }
+
+    fn start_prr(&mut self, prior_cwnd: u64) {
+        self.prr = Some(Prr {
+            prior_cwnd: prior_cwnd.max(1),
+            delivered: 0,
+            out: 0,
+            // Until an ACK delivers data: room for the first retransmission.
+            cwnd: self.pipe_bytes + self.mss,
+        });
+    }
+
+    /// PRR's per-ACK update (RFC 6937 with Linux's `tcp_cwnd_reduction` refinements): the
+    /// window becomes `pipe + sndcnt`. While the pipe exceeds the target (the controller's
+    /// window, Linux's ssthresh) sending follows `target / prior_cwnd` of the delivered data
+    /// (rounded up to whole segments, as Linux counts packets); below it, PRR-SSRB lets the
+    /// pipe grow back towards the target by at most the data delivered (plus one segment on an
+    /// ACK that advances the cumulative point without new losses). The first update of an
+    /// episode allows at least one segment (the fast retransmission).
+    fn prr_on_ack(&mut self, newly_delivered: u64, una_advanced: bool, newly_lost: u64) {
+        let Some(mut p) = self.prr else {
+            return;
+        };
+        if newly_delivered == 0 {
+            return;
+        }
+        let target = self.cc.cwnd_bytes();
+        let pipe = self.pipe_bytes;
+        let mss = self.mss;
+        p.delivered = p.delivered.saturating_add(newly_delivered);
+        let mut sndcnt = if pipe > target {
+            let share = (u128::from(target) * u128::from(p.delivered))
+                .div_ceil(u128::from(p.prior_cwnd))
+                .next_multiple_of(u128::from(mss));
+            u64::try_from(share)
+                .unwrap_or(u64::MAX)
+                .saturating_sub(p.out)
+        } else {
+            let mut limit = p.delivered.saturating_sub(p.out).max(newly_delivered);
+            if una_advanced && newly_lost == 0 {
+                limit = limit.saturating_add(mss);
+            }
+            limit.min(target - pipe)
+        };
+        if p.out == 0 {
+            sndcnt = sndcnt.max(mss);
+        }
+        p.cwnd = pipe.saturating_add(sndcnt);
+        self.prr = Some(p);
     }
 
     /// The next segment to put on the wire at `now`, if the window, the pacer and the data allow.
@@ -435,6 +551,9 @@ impl Sender {
         }
         self.pipe_bytes += u64::from(len);
         self.pipe_pkts += 1;
+        if let Some(p) = self.prr.as_mut() {
+            p.out = p.out.saturating_add(u64::from(len));
+        }
         self.stats.segments_sent += 1;
         self.stats.bytes_sent += u64::from(len);
         if self.rto_deadline.is_none() {
@@ -557,6 +676,8 @@ impl Sender {
         self.lost_scan = self.snd_nxt;
         self.dupacks = 0;
         self.force_rtx = false;
+        self.prr = None;
+        self.cwr_end = None;
         self.recovery = Some(Recovery {
             end: self.snd_nxt,
             fast: false,
@@ -576,9 +697,12 @@ impl Sender {
         &self.stats
     }
 
-    /// The congestion window (bytes) the controller currently allows.
+    /// The congestion window in force (bytes): during a PRR reduction (fast recovery or CWR
+    /// with `recovery = "prr"`) the PRR window, which falls gradually towards the controller's;
+    /// otherwise the controller's window ([`CongestionControl::cwnd_bytes`], also available
+    /// through [`Sender::cc`]).
     pub fn cwnd(&self) -> u64 {
-        self.cc.cwnd_bytes()
+        self.send_window()
     }
 
     /// The signals computed for the latest ACK.
@@ -616,6 +740,11 @@ impl Sender {
         self.recovery.is_some_and(|r| r.fast)
     }
 
+    /// True during a CWR episode (the window reduction after an ECN echo).
+    pub fn in_cwr(&self) -> bool {
+        self.cwr_end.is_some()
+    }
+
     /// Application bytes not yet sent (`u64::MAX` for an endless flow).
     pub fn bytes_pending(&self) -> u64 {
         self.total
@@ -650,7 +779,7 @@ impl Sender {
         if srtt == 0 {
             return None;
         }
-        let cwnd = self.cc.cwnd_bytes();
+        let cwnd = self.send_window();
         let slow_start = self.cc.ssthresh_bytes().is_none_or(|ss| cwnd < ss / 2);
         let pct: u128 = if slow_start { 200 } else { 120 };
         let bps = u128::from(cwnd) * 8 * 1_000_000_000 * pct / 100 / u128::from(srtt);
@@ -774,7 +903,12 @@ impl Sender {
     }
 
     fn window_allows(&self, len: u32) -> bool {
-        self.pipe_bytes == 0 || self.pipe_bytes + u64::from(len) <= self.cc.cwnd_bytes()
+        self.pipe_bytes == 0 || self.pipe_bytes + u64::from(len) <= self.send_window()
+    }
+
+    /// The window in force: PRR's during a reduction, else the controller's.
+    fn send_window(&self) -> u64 {
+        self.prr.map_or_else(|| self.cc.cwnd_bytes(), |p| p.cwnd)
     }
 }
 

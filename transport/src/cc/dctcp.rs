@@ -1,5 +1,6 @@
-//! DCTCP (RFC 8257): Reno growth, and on ECN echoes a cut by `alpha/2` once per window, where
-//! `alpha` is an EWMA (g = 1/16) of the fraction of bytes marked per window of data.
+//! DCTCP (RFC 8257) as Linux's `tcp_dctcp.c`: Reno growth; `alpha`, an EWMA (g = 1/16) of the
+//! fraction of bytes marked per window of data; on the first ECN echo of a window a CWR episode
+//! that takes the window to `cwnd · (1 − alpha/2)`.
 
 use netrt::Instant;
 
@@ -9,9 +10,17 @@ use super::{AckSignals, CongestionControl, LossEvent, NewReno};
 const G: f64 = 1.0 / 16.0;
 
 /// DCTCP. `alpha` starts at 1 (as in Linux), is updated once per window of data (when the
-/// cumulative ACK passes the `snd_nxt` recorded at the previous update), and the window is cut
-/// to `cwnd · (1 − alpha/2)` at the first ECN echo of a window (one cut per window, no growth
-/// until that window is acknowledged). Loss and timeouts behave as in [`NewReno`].
+/// cumulative ACK passes the `snd_nxt` recorded at the previous update), before the ACK's other
+/// processing (Linux's `in_ack_event`).
+///
+/// ECN echoes go through the sender's CWR state, as in Linux (`tcp_enter_cwr` with
+/// `dctcp_ssthresh`): on an ACK with [`AckSignals::ecn_echo`] the target window (ssthresh)
+/// becomes `max(cwnd · (1 − alpha/2), 2 MSS)` with the current `alpha`, and there is no growth
+/// while [`AckSignals::in_cwr`] (until data sent after the cut is acknowledged). The sender
+/// brings the data in flight down to the target gradually over that round trip with PRR
+/// ([`crate::RecoveryMode::Prr`], the default) or at once ([`crate::RecoveryMode::Immediate`]);
+/// [`crate::Sender::cwnd`] shows the window in force. Loss and timeouts behave as in
+/// [`NewReno`] (Linux's `dctcp_react_to_loss` halves the window too).
 #[derive(Clone, Debug)]
 pub struct Dctcp {
     reno: NewReno,
@@ -20,8 +29,6 @@ pub struct Dctcp {
     window_end: Option<u64>,
     acked_in_window: u64,
     marked_in_window: u64,
-    /// Cumulative ACK that ends the current reduction window (no second cut before it).
-    cwr_end: Option<u64>,
 }
 
 impl Dctcp {
@@ -33,7 +40,6 @@ impl Dctcp {
             window_end: None,
             acked_in_window: 0,
             marked_in_window: 0,
-            cwr_end: None,
         }
     }
     /// Starts with `alpha` (clamped to [0, 1]) instead of 1 (Linux's `dctcp_alpha_on_init`).
@@ -49,13 +55,8 @@ impl Dctcp {
     pub fn alpha(&self) -> f64 {
         self.alpha
     }
-}
 
-impl CongestionControl for Dctcp {
-    fn name(&self) -> &str {
-        "dctcp"
-    }
-    fn on_ack(&mut self, now: Instant, s: &AckSignals) {
+    fn update_alpha(&mut self, s: &AckSignals) {
         self.acked_in_window = self.acked_in_window.saturating_add(s.bytes_delivered);
         self.marked_in_window = self.marked_in_window.saturating_add(s.ecn_bytes);
         let Some(window_end) = self.window_end else {
@@ -63,7 +64,7 @@ impl CongestionControl for Dctcp {
             self.window_end = Some(s.snd_nxt);
             self.acked_in_window = 0;
             self.marked_in_window = 0;
-            return self.on_ack(now, s);
+            return self.update_alpha(s);
         };
         if s.snd_una > window_end {
             if self.acked_in_window > 0 {
@@ -74,16 +75,21 @@ impl CongestionControl for Dctcp {
             self.marked_in_window = 0;
             self.window_end = Some(s.snd_nxt);
         }
-        // The reduction window ends once data sent after the cut is acknowledged.
-        if self.cwr_end.is_some_and(|end| s.snd_una > end) {
-            self.cwr_end = None;
-        }
-        if s.ecn_bytes > 0 && self.cwr_end.is_none() && !s.in_recovery {
+    }
+}
+
+impl CongestionControl for Dctcp {
+    fn name(&self) -> &str {
+        "dctcp"
+    }
+    fn on_ack(&mut self, now: Instant, s: &AckSignals) {
+        self.update_alpha(s);
+        if s.ecn_echo {
+            // Entering CWR: the new target, no growth on this ACK.
             self.reno.reduce(1.0 - self.alpha / 2.0);
-            self.cwr_end = Some(s.snd_nxt.max(s.snd_una));
             return;
         }
-        if self.cwr_end.is_none() {
+        if !s.in_cwr {
             self.reno.on_ack(now, s);
         }
     }
@@ -91,7 +97,6 @@ impl CongestionControl for Dctcp {
         self.reno.on_loss(now, loss);
     }
     fn on_timeout(&mut self, now: Instant) {
-        self.cwr_end = None;
         self.reno.on_timeout(now);
     }
     fn cwnd_bytes(&self) -> u64 {
@@ -99,5 +104,8 @@ impl CongestionControl for Dctcp {
     }
     fn ssthresh_bytes(&self) -> Option<u64> {
         Some(self.reno.ssthresh())
+    }
+    fn enters_cwr_on_ecn(&self) -> bool {
+        true
     }
 }

@@ -73,6 +73,17 @@ pub struct AckSignals {
     pub snd_nxt: u64,
     /// True while in a fast-recovery episode (SACK/dupack loss recovery).
     pub in_recovery: bool,
+    /// True while a CWR episode is under way (it began on an earlier ACK): the window
+    /// reduction after an ECN echo, which lasts until the cumulative ACK passes the `snd_nxt`
+    /// of its start. A controller does not grow its window meanwhile.
+    pub in_cwr: bool,
+    /// This ACK echoes ECN-CE (ECN on) and no reduction (recovery after loss or timeout, or
+    /// CWR) is under way: the moment RFC 3168 §6.1.2 reacts, at most once per window. With a
+    /// controller whose [`CongestionControl::enters_cwr_on_ecn`] is true this ACK starts a CWR
+    /// episode: the controller sets its reduced window while handling it, and the sender brings
+    /// the data in flight down to that window as [`crate::TransportConfig::recovery`] says
+    /// (gradually with PRR, as Linux's CWR state), setting `in_cwr` until the episode ends.
+    pub ecn_echo: bool,
 }
 
 /// Loss detected by duplicate ACKs / SACK, entering a recovery episode. Reported once per
@@ -91,9 +102,16 @@ pub struct LossEvent {
 
 /// A congestion controller. Object safe; every hook except the window has a no-op default.
 ///
-/// Call order per ACK: the sender updates its scoreboard, calls [`CongestionControl::on_loss`]
-/// if the ACK starts a recovery episode, [`CongestionControl::on_recovery_exit`] if it ends one,
-/// then [`CongestionControl::on_ack`] with the signals.
+/// Call order per ACK: the sender updates its scoreboard, calls
+/// [`CongestionControl::on_recovery_exit`] if the ACK ends a recovery episode,
+/// [`CongestionControl::on_loss`] if it starts one, then [`CongestionControl::on_ack`] with the
+/// signals.
+///
+/// Window reductions: after `on_loss` (and on an ACK with [`AckSignals::ecn_echo`] when
+/// [`CongestionControl::enters_cwr_on_ecn`]) the controller's window is the new target, which it
+/// keeps until the episode ends (`in_recovery` / `in_cwr`). How fast the data in flight comes
+/// down to it is the sender's business ([`crate::TransportConfig::recovery`]: PRR or at once),
+/// so [`crate::Sender::cwnd`] may differ from [`CongestionControl::cwnd_bytes`] meanwhile.
 pub trait CongestionControl: std::fmt::Debug {
     /// Short name (`"reno"`, `"cubic"`, `"dctcp"`, …).
     fn name(&self) -> &str;
@@ -116,6 +134,15 @@ pub trait CongestionControl: std::fmt::Debug {
     /// [`crate::TransportConfig::pacing`]).
     fn pacing_rate_bps(&self) -> Option<u64> {
         None
+    }
+    /// True when an ECN echo ([`AckSignals::ecn_echo`]) starts a CWR episode, as Linux's
+    /// `tcp_enter_cwr`: the controller sets its reduced window (Linux's ssthresh) in the
+    /// [`CongestionControl::on_ack`] of that ACK and does not grow while
+    /// [`AckSignals::in_cwr`] is set; the sender takes the data in flight down to it (PRR by
+    /// default). Default false: ECN echoes reach the controller only as signals
+    /// ([`AckSignals::ecn_bytes`]). A wrapper around a controller should forward this.
+    fn enters_cwr_on_ecn(&self) -> bool {
+        false
     }
 }
 

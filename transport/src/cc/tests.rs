@@ -1,6 +1,7 @@
 //! Window evolution of the native controllers, checked in packets over rounds (s2n-quic style):
 //! a tiny driver acknowledges one window per round trip, one segment per ACK, ACKs spread evenly
-//! over the round.
+//! over the round. For ECN it plays the sender's part of CWR (`ecn_echo` on a CE-echoing ACK
+//! outside an episode, `in_cwr` until the cumulative ACK passes the `snd_nxt` at its start).
 
 use netrt::Duration;
 
@@ -13,6 +14,7 @@ struct Rounds {
     now: Instant,
     rtt: Duration,
     una: u64,
+    cwr_end: Option<u64>,
 }
 
 impl Rounds {
@@ -21,6 +23,7 @@ impl Rounds {
             now: Instant::ZERO,
             rtt,
             una: 0,
+            cwr_end: None,
         }
     }
 
@@ -34,6 +37,10 @@ impl Rounds {
             self.now += step;
             self.una += MSS;
             let ce = mark(i);
+            if self.cwr_end.is_some_and(|end| self.una > end) {
+                self.cwr_end = None;
+            }
+            let in_cwr = self.cwr_end.is_some();
             let s = AckSignals {
                 now: self.now,
                 mss: MSS as u32,
@@ -47,9 +54,14 @@ impl Rounds {
                 snd_una: self.una,
                 snd_nxt: nxt,
                 snd_cwnd: cc.cwnd_bytes(),
+                in_cwr,
+                ecn_echo: ce && !in_cwr,
                 ..AckSignals::default()
             };
             cc.on_ack(self.now, &s);
+            if s.ecn_echo && cc.enters_cwr_on_ecn() {
+                self.cwr_end = Some(nxt);
+            }
         }
         cc.cwnd_bytes() / MSS
     }

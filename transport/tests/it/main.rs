@@ -3,9 +3,11 @@
 
 mod util;
 
+mod cwr;
 mod handshake;
 mod pacing;
 mod props;
+mod prr;
 mod receiver;
 mod recovery;
 mod signals;

@@ -6,7 +6,7 @@
 //! later, and its ACK reaches the sender at `(i+1) + 20` ms.
 
 use netrt::Duration;
-use transport::{CcKind, TransportConfig};
+use transport::{CcKind, RecoveryMode, TransportConfig};
 
 use crate::util::*;
 
@@ -34,9 +34,11 @@ fn single_drop_is_one_fast_retransmit_after_three_dupacks() {
     assert_eq!(p.receiver.delivered_bytes(), 20 * MSS);
 }
 
+/// The immediate reduction (RFC 6675's pipe rule); `prr.rs` has the same drops under PRR.
 #[test]
 fn two_drops_recover_in_one_episode_with_one_reduction() {
-    let (mut p, calls) = counted_pair(no_handshake(), 20, CcKind::Reno);
+    let cfg = no_handshake().with_recovery(RecoveryMode::Immediate);
+    let (mut p, calls) = counted_pair(cfg, 20, CcKind::Reno);
     p.drops.extend([(5, 1), (7, 1)]);
     // Until the first retransmission: acks of 0..4 grew cwnd 10 -> 15 segments in slow start.
     p.run_until(at_ms(28), 100_000);
@@ -226,8 +228,13 @@ fn reno_and_cubic_sawtooth_over_a_droptail_bottleneck() {
 
     use transport::harness::Pair;
 
-    for (kind, beta) in [(CcKind::Reno, 0.5), (CcKind::Cubic, 0.7)] {
-        let cfg = TransportConfig::default();
+    for (kind, beta, mode) in [
+        (CcKind::Reno, 0.5, RecoveryMode::Prr),
+        (CcKind::Cubic, 0.7, RecoveryMode::Prr),
+        (CcKind::Reno, 0.5, RecoveryMode::Immediate),
+        (CcKind::Cubic, 0.7, RecoveryMode::Immediate),
+    ] {
+        let cfg = TransportConfig::default().with_recovery(mode);
         let calls = Rc::new(Calls::default());
         let cc = Counting {
             inner: kind.build(cfg.mss, cfg.init_cwnd_pkts),
@@ -241,16 +248,21 @@ fn reno_and_cubic_sawtooth_over_a_droptail_bottleneck() {
         let st = *p.sender.stats();
         let goodput = p.receiver.delivered_bytes() as f64 * 8.0 / 4.0 / 1e6;
         eprintln!(
-            "{kind:?}: {goodput:.1} Mbit/s, {} recoveries, {:?}",
+            "{kind:?} {mode:?}: {goodput:.1} Mbit/s, {} recoveries, {} timeouts, {} rtx, \
+             {} queue drops {:?}",
             st.recoveries,
+            st.timeouts,
+            st.retransmitted_segments,
+            p.queue_drops,
             calls.loss_cwnds.borrow()
         );
 
         assert!(goodput > 85.0, "{kind:?}: {goodput}");
         // Slow start overshoots the 2-BDP pipe about fourfold. Reno's halved window fits and
-        // recovers without a timeout; Cubic's 0.7 does not, and without PRR or RACK its burst of
-        // retransmissions overflows the buffer once and needs one RTO.
-        let max_rto = if kind == CcKind::Reno { 0 } else { 1 };
+        // recovers without a timeout; Cubic's 0.7 does not: with the immediate reduction its
+        // burst of retransmissions overflows the buffer once and needs one RTO, while PRR
+        // spreads them over the round trip and recovers without one.
+        let max_rto = u64::from(kind == CcKind::Cubic && mode == RecoveryMode::Immediate);
         assert!(st.timeouts <= max_rto, "{kind:?}: {} timeouts", st.timeouts);
         assert!(st.recoveries >= 2, "{kind:?}");
         assert_eq!(calls.losses.get(), st.recoveries);

@@ -113,6 +113,9 @@ impl CongestionControl for Counting {
     fn pacing_rate_bps(&self) -> Option<u64> {
         self.inner.pacing_rate_bps()
     }
+    fn enters_cwr_on_ecn(&self) -> bool {
+        self.inner.enters_cwr_on_ecn()
+    }
 }
 
 /// Like [`pair`] but with a counting wrapper around the controller.
