@@ -139,6 +139,9 @@ impl Network {
                             "{}-{}-{}.pcap",
                             l.name, topo.nodes[from as usize].name, topo.nodes[to as usize].name
                         );
+                        // Names come from the topology, which accepts any string: keep the
+                        // file inside the capture directory.
+                        let name = name.replace(['/', '\\', '\0'], "_").replace("..", "__");
                         tap = Some(Box::new(PcapTap::create(dir_path.join(name)).map_err(
                             |source| NetworkError::Pcap {
                                 link: l.name.clone(),

@@ -421,3 +421,44 @@ fn queueing_delay_samples_are_defined_when_nothing_leaves_the_queue() {
         late.iter().cloned().fold(f64::MAX, f64::min)
     );
 }
+
+/// Capture file names come from link and node names, which a hand-built topology may fill
+/// with anything: they never leave the capture directory.
+#[test]
+fn pcap_file_names_stay_inside_the_capture_directory() {
+    use netmodels::topology::{PortParams, Topology};
+    let dir = std::env::temp_dir().join(format!("pcap-names-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("cap")).unwrap();
+    let l = LinkParams::fixed(1_000_000, 1.0, 10);
+    let p = PortParams {
+        link: l.link.clone(),
+        delay_us: 1.0,
+        queue: l.queue.clone(),
+        loss: 0.0,
+    };
+    let mut t = Topology::default();
+    let a = t.add_host("../a", 1_000_000);
+    let b = t.add_host("b/c", 1_000_000);
+    t.add_link("../../evil", a, b, p.clone(), p);
+    let opts = NetworkOptions {
+        pcap: Some((dir.join("cap"), vec!["../../evil".into()])),
+        ..NetworkOptions::default()
+    };
+    Network::new(t, opts, &RngStreams::new(1)).unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("cap"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec!["______evil-___a-b_c.pcap", "______evil-b_c-___a.pcap"]
+    );
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        1,
+        "nothing outside cap/"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
