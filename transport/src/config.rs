@@ -49,6 +49,11 @@ pub struct TransportConfig {
     /// How the sending rate comes down during a window reduction: `"prr"` (default) or
     /// `"immediate"`. See [`RecoveryMode`].
     pub recovery: RecoveryMode,
+    /// Cubic's HyStart (hybrid slow start, as Linux's `tcp_cubic`): leave slow start
+    /// (ssthresh = cwnd) when a round's ACK train spans half the minimum RTT or its RTT rises
+    /// above the minimum by `clamp(min/8, 4 ms, 16 ms)`, instead of at the first loss. Default
+    /// true (Linux's default); other controllers ignore it. See [`crate::Cubic`].
+    pub hystart: bool,
 }
 
 /// How a sender reduces its window in fast recovery and in CWR (the reduction after an ECN
@@ -85,6 +90,7 @@ impl Default for TransportConfig {
             dup_thresh: 3,
             handshake: true,
             recovery: RecoveryMode::Prr,
+            hystart: true,
         }
     }
 }
@@ -226,6 +232,11 @@ impl TransportConfig {
         self.recovery = mode;
         self
     }
+    /// Sets `hystart` (default true).
+    pub fn with_hystart(mut self, on: bool) -> Self {
+        self.hystart = on;
+        self
+    }
     /// Sets `handshake` (default true).
     pub fn with_handshake(mut self, on: bool) -> Self {
         self.handshake = on;
@@ -272,6 +283,8 @@ mod tests {
         let e = toml::from_str::<TransportConfig>("recovery = \"rate_halving\"").expect_err("bad");
         assert!(e.to_string().contains("recovery"), "{e}");
         assert!(e.to_string().contains("prr"), "{e}");
+        let c: TransportConfig = toml::from_str("hystart = false").expect("parse");
+        assert!(!c.hystart);
         let c: TransportConfig = toml::from_str("").expect("all defaults");
         assert_eq!(c, TransportConfig::default());
     }

@@ -13,8 +13,8 @@
 //!   echo; [`ReceiverStats`].
 //! - [`cc`]: the [`CongestionControl`] trait and its [`CcFactory`] (with [`FlowContext`] and
 //!   [`FlowWaker`]), the per-ACK [`AckSignals`] (what CCP consumes),
-//!   [`LossEvent`], the native [`NewReno`], [`Cubic`], [`Dctcp`], and [`CcKind`] for scenario
-//!   files.
+//!   [`LossEvent`], the native [`NewReno`], [`Cubic`] (with Linux's HyStart), [`Dctcp`] (with
+//!   Linux's CWR), and [`CcKind`] for scenario files.
 //! - [`rtt`]: the RFC 6298 [`RttEstimator`].
 //! - [`harness`]: [`harness::Pair`], a sender and receiver joined by a scripted, deterministic
 //!   channel (delay, bottleneck rate, drops, reordering, CE marks) for tests.
@@ -56,7 +56,7 @@ pub mod wire;
 
 pub use cc::{
     AckSignals, CcFactory, CcKind, CongestionControl, Cubic, Dctcp, FlowContext, FlowWaker,
-    LossEvent, NewReno,
+    HystartExit, LossEvent, NewReno,
 };
 pub use config::{ConfigError, RecoveryMode, TransportConfig};
 pub use receiver::{Receiver, ReceiverStats};

@@ -185,9 +185,10 @@ impl Sender {
     pub fn new(
         cfg: TransportConfig,
         total_bytes: Option<u64>,
-        cc: Box<dyn CongestionControl>,
+        mut cc: Box<dyn CongestionControl>,
         now: Instant,
     ) -> Self {
+        cc.configure(&cfg);
         let rtt = RttEstimator::new(cfg.initial_rto(), cfg.min_rto(), cfg.max_rto());
         let stats = SenderStats {
             rto: rtt.rto(),

@@ -12,7 +12,7 @@ mod cubic;
 mod dctcp;
 mod reno;
 
-pub use cubic::Cubic;
+pub use cubic::{Cubic, HystartExit};
 pub use dctcp::Dctcp;
 pub use reno::NewReno;
 
@@ -22,6 +22,8 @@ use std::rc::Rc;
 
 use netrt::{Duration, Instant};
 use serde::{Deserialize, Serialize};
+
+use crate::config::TransportConfig;
 
 /// Everything the sender measured on one ACK. Byte and packet counts are for this ACK only;
 /// rates are the latest delivery-rate sample (kept until a newer one exists).
@@ -115,6 +117,10 @@ pub struct LossEvent {
 pub trait CongestionControl: std::fmt::Debug {
     /// Short name (`"reno"`, `"cubic"`, `"dctcp"`, …).
     fn name(&self) -> &str;
+    /// Called once by [`crate::Sender::new`], before any other hook, with the flow's transport
+    /// configuration: a controller reads the options that concern it (Cubic: `hystart` and
+    /// `pacing`). The default ignores it. A wrapper around a controller should forward this.
+    fn configure(&mut self, _cfg: &TransportConfig) {}
     /// Every ACK, including duplicate ACKs.
     fn on_ack(&mut self, _now: Instant, _signals: &AckSignals) {}
     /// Loss detected by duplicate ACKs / SACK; once per recovery episode.

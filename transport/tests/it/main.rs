@@ -5,6 +5,7 @@ mod util;
 
 mod cwr;
 mod handshake;
+mod hystart;
 mod pacing;
 mod props;
 mod prr;

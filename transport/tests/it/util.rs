@@ -116,6 +116,9 @@ impl CongestionControl for Counting {
     fn enters_cwr_on_ecn(&self) -> bool {
         self.inner.enters_cwr_on_ecn()
     }
+    fn configure(&mut self, cfg: &TransportConfig) {
+        self.inner.configure(cfg);
+    }
 }
 
 /// Like [`pair`] but with a counting wrapper around the controller.
