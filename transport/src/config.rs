@@ -95,13 +95,16 @@ impl Default for TransportConfig {
     }
 }
 
+/// The largest MSS: an IPv4 packet holds at most 65,535 bytes, 40 of them IP and TCP headers.
+pub const MAX_MSS: u32 = 65_495;
+
 /// A [`TransportConfig`] that cannot be used.
 #[derive(Debug, Error, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// `mss` must be at least 1 byte.
-    #[error("transport.mss must be at least 1 byte, got {0}")]
-    ZeroMss(u32),
+    /// `mss` must be 1..=[`MAX_MSS`] bytes.
+    #[error("transport.mss: expected 1..=65495 bytes (an IPv4 packet of at most 65,535 bytes, 40 of them headers), got {0}")]
+    BadMss(u32),
     /// `init_cwnd_pkts` must be at least 1.
     #[error("transport.init_cwnd_pkts must be at least 1, got {0}")]
     ZeroInitCwnd(u32),
@@ -140,8 +143,8 @@ impl TransportConfig {
     /// Checks every field; the transport itself never panics on a bad config (it clamps), but a
     /// scenario loader should reject one with this error.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.mss == 0 {
-            return Err(ConfigError::ZeroMss(self.mss));
+        if self.mss == 0 || self.mss > MAX_MSS {
+            return Err(ConfigError::BadMss(self.mss));
         }
         if self.init_cwnd_pkts == 0 {
             return Err(ConfigError::ZeroInitCwnd(self.init_cwnd_pkts));
@@ -295,7 +298,17 @@ mod tests {
             mss: 0,
             ..Default::default()
         };
-        assert_eq!(c.validate(), Err(ConfigError::ZeroMss(0)));
+        assert_eq!(c.validate(), Err(ConfigError::BadMss(0)));
+        let c = TransportConfig {
+            mss: 100_000,
+            ..Default::default()
+        };
+        assert_eq!(c.validate(), Err(ConfigError::BadMss(100_000)));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .starts_with("transport.mss: expected 1..=65495"));
         let c = TransportConfig {
             min_rto_us: f64::NAN,
             ..Default::default()

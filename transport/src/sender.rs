@@ -21,6 +21,9 @@
 //! returns `None`, arm a timer at [`Sender::poll_timeout`] and call [`Sender::on_timeout`] when it
 //! fires (calling it early or spuriously is harmless).
 //!
+//! Submodules: `handshake` (SYN / SYN-ACK), `loss` (loss detection and the retransmission
+//! queue), `prr` (proportional rate reduction).
+//!
 //! Cost: every ACK is O(1) amortized plus O(number of SACKed ranges); the scoreboard is a
 //! `VecDeque` indexed arithmetically (all segments but the last are exactly one MSS), and the
 //! loss scan only ever moves forward. Nothing allocates per ACK once the buffers are warm.
@@ -101,30 +104,6 @@ struct Recovery {
     end: u64,
     /// Fast recovery (true) or recovery after a timeout (false).
     fast: bool,
-}
-
-/// Proportional Rate Reduction (RFC 6937, as Linux's `tcp_cwnd_reduction`) during one window
-/// reduction: a fast-recovery episode or a CWR episode (with [`RecoveryMode::Prr`]). Counts are
-/// bytes; the target (Linux's `snd_ssthresh`) is the controller's window.
-#[derive(Clone, Copy, Debug)]
-struct Prr {
-    /// The window in force when the reduction began (Linux's `prior_cwnd`).
-    prior_cwnd: u64,
-    /// Bytes delivered (newly cumulatively acknowledged or SACKed) since it began.
-    delivered: u64,
-    /// Bytes sent (new data and retransmissions) since it began.
-    out: u64,
-    /// The window in force: pipe + sndcnt as of the last ACK that delivered data.
-    cwnd: u64,
-}
-
-/// Connection setup in progress (the handshake is on and no SYN-ACK has arrived yet).
-#[derive(Clone, Copy, Debug, Default)]
-struct SynState {
-    /// SYN transmissions so far.
-    sent: u32,
-    /// A SYN is on the wire (false before the first one and after its timeout).
-    outstanding: bool,
 }
 
 /// The candidate segment of a delivery-rate sample: the most recently sent of those delivered.
@@ -442,55 +421,6 @@ impl Sender {
         self.last_signals = Some(sig);
     }
 
-    fn start_prr(&mut self, prior_cwnd: u64) {
-        self.prr = Some(Prr {
-            prior_cwnd: prior_cwnd.max(1),
-            delivered: 0,
-            out: 0,
-            // Until an ACK delivers data: room for the first retransmission.
-            cwnd: self.pipe_bytes + self.mss,
-        });
-    }
-
-    /// PRR's per-ACK update (RFC 6937 with Linux's `tcp_cwnd_reduction` refinements): the
-    /// window becomes `pipe + sndcnt`. While the pipe exceeds the target (the controller's
-    /// window, Linux's ssthresh) sending follows `target / prior_cwnd` of the delivered data
-    /// (rounded up to whole segments, as Linux counts packets); below it, PRR-SSRB lets the
-    /// pipe grow back towards the target by at most the data delivered (plus one segment on an
-    /// ACK that advances the cumulative point without new losses). The first update of an
-    /// episode allows at least one segment (the fast retransmission).
-    fn prr_on_ack(&mut self, newly_delivered: u64, una_advanced: bool, newly_lost: u64) {
-        let Some(mut p) = self.prr else {
-            return;
-        };
-        if newly_delivered == 0 {
-            return;
-        }
-        let target = self.cc.cwnd_bytes();
-        let pipe = self.pipe_bytes;
-        let mss = self.mss;
-        p.delivered = p.delivered.saturating_add(newly_delivered);
-        let mut sndcnt = if pipe > target {
-            let share = (u128::from(target) * u128::from(p.delivered))
-                .div_ceil(u128::from(p.prior_cwnd))
-                .next_multiple_of(u128::from(mss));
-            u64::try_from(share)
-                .unwrap_or(u64::MAX)
-                .saturating_sub(p.out)
-        } else {
-            let mut limit = p.delivered.saturating_sub(p.out).max(newly_delivered);
-            if una_advanced && newly_lost == 0 {
-                limit = limit.saturating_add(mss);
-            }
-            limit.min(target - pipe)
-        };
-        if p.out == 0 {
-            sndcnt = sndcnt.max(mss);
-        }
-        p.cwnd = pipe.saturating_add(sndcnt);
-        self.prr = Some(p);
-    }
-
     /// The next segment to put on the wire at `now`, if the window, the pacer and the data allow.
     /// Retransmissions go before new data.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Segment> {
@@ -572,52 +502,6 @@ impl Sender {
             fin,
             syn: false,
         })
-    }
-
-    /// The SYN, if one should go out now.
-    fn transmit_syn(&mut self, now: Instant) -> Option<Segment> {
-        if self.is_complete() {
-            return None;
-        }
-        let syn = self.syn.as_mut()?;
-        if syn.outstanding {
-            return None;
-        }
-        syn.outstanding = true;
-        syn.sent = syn.sent.saturating_add(1);
-        let retransmit = syn.sent > 1;
-        self.stats.segments_sent += 1;
-        if retransmit {
-            self.stats.syn_retransmits += 1;
-            self.stats.retransmitted_segments += 1;
-        }
-        self.rto_deadline = Some(now + self.rtt.rto());
-        Some(Segment {
-            seq: self.snd_nxt,
-            len: 0,
-            ts: now,
-            retransmit,
-            fin: false,
-            syn: true,
-        })
-    }
-
-    /// An ACK before the connection is established, or any SYN-ACK. The first SYN-ACK that
-    /// answers a SYN of ours establishes the connection and gives the first RTT sample (the
-    /// timestamp echo tells which SYN it answers, so a retransmitted SYN's sample is valid too);
-    /// everything else is ignored.
-    fn on_syn_ack(&mut self, now: Instant, ack: &AckInfo) {
-        let Some(syn) = self.syn else {
-            return; // a late or duplicate SYN-ACK: already established
-        };
-        if !ack.syn || syn.sent == 0 {
-            return;
-        }
-        let r = now.saturating_since(ack.ts_echo);
-        self.rtt.sample(r);
-        self.update_rtt_stats(r);
-        self.syn = None;
-        self.rto_deadline = None;
     }
 
     /// When the sender next needs [`Sender::on_timeout`] (or [`Sender::poll_transmit`], for the
@@ -806,73 +690,6 @@ impl Sender {
         }
     }
 
-    /// Applies the loss rules; returns the newly lost (segments, bytes).
-    fn detect_losses(&mut self) -> (u64, u64) {
-        let (mut np, mut nb) = (0u64, 0u64);
-        let thresh = u64::from(self.cfg.dup_thresh.max(1));
-        // SACK rule: every un-SACKed segment below the DupThresh-th highest SACKed segment.
-        if let Some(boundary) = self.sacked.nth_highest_segment_start(thresh, self.mss) {
-            if boundary > self.lost_scan {
-                if let Some(base) = self.scoreboard.front().map(|f| f.seq) {
-                    let from = self.lost_scan.max(base);
-                    let mut idx = usize::try_from((from - base) / self.mss).unwrap_or(usize::MAX);
-                    while let Some(seg) = self.scoreboard.get_mut(idx) {
-                        if seg.seq >= boundary {
-                            break;
-                        }
-                        if !seg.sacked && !seg.lost && seg.seq >= from {
-                            Self::mark_lost(seg, &mut self.pipe_bytes, &mut self.pipe_pkts);
-                            self.rtx_queue.push_back(seg.seq);
-                            np += 1;
-                            nb += u64::from(seg.len);
-                        }
-                        idx += 1;
-                    }
-                }
-                self.lost_scan = boundary;
-            }
-        }
-        // Duplicate-ACK rule (covers ACKs without SACK information).
-        if self.dupacks == self.cfg.dup_thresh.max(1) {
-            if let Some(seg) = self.scoreboard.front_mut() {
-                if !seg.sacked && !seg.lost && seg.seq >= self.lost_scan {
-                    Self::mark_lost(seg, &mut self.pipe_bytes, &mut self.pipe_pkts);
-                    self.rtx_queue.push_front(seg.seq);
-                    np += 1;
-                    nb += u64::from(seg.len);
-                }
-            }
-        }
-        (np, nb)
-    }
-
-    fn mark_lost(seg: &mut SegState, pipe_b: &mut u64, pipe_p: &mut u64) {
-        seg.lost = true;
-        if seg.in_flight {
-            seg.in_flight = false;
-            *pipe_b = pipe_b.saturating_sub(u64::from(seg.len));
-            *pipe_p = pipe_p.saturating_sub(1);
-        }
-    }
-
-    /// Drops queue entries whose segment no longer needs a retransmission (acknowledged,
-    /// SACKed or already resent), so the front is always the next retransmission. Amortized
-    /// O(1): every entry is popped once.
-    fn prune_rtx_queue(&mut self) {
-        while let Some(&seq) = self.rtx_queue.front() {
-            let live = self
-                .index_of(seq)
-                .and_then(|i| self.scoreboard.get(i))
-                .is_some_and(|s| s.lost && !s.sacked);
-            if live {
-                return;
-            }
-            self.rtx_queue.pop_front();
-        }
-        // Nothing left to retransmit: the forced first retransmission is moot.
-        self.force_rtx = false;
-    }
-
     /// What would go out next, ignoring window and pacer: (scoreboard index for a
     /// retransmission or `None` for new data, length). Requires a pruned retransmission queue.
     fn candidate(&self) -> Option<(Option<usize>, u32)> {
@@ -922,6 +739,13 @@ fn per_sec(bytes: u64, elapsed: Duration) -> Option<u64> {
     let r = u128::from(bytes) * 1_000_000_000 / u128::from(ns);
     Some(u64::try_from(r).unwrap_or(u64::MAX))
 }
+
+mod handshake;
+mod loss;
+mod prr;
+
+use handshake::SynState;
+use prr::Prr;
 
 #[cfg(test)]
 mod tests;

@@ -397,6 +397,8 @@ impl Network {
             let Some(seg) = s.poll_transmit(now) else {
                 break;
             };
+            // A SYN is sent Not-ECT (as Linux does before ECN is negotiated).
+            let ecn = if seg.syn { Ecn::NotEct } else { ecn };
             let pkt = self.flow_packet(fi, seg.len + TCP_IP_HEADER, ecn, Payload::Data(seg));
             self.inject(now, pkt, h);
         }
