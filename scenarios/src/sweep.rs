@@ -136,17 +136,14 @@ pub fn parse_seeds(s: &str) -> Result<Vec<u64>, SweepError> {
     };
     // Seeds end up as TOML integers (i64) in each run's scenario.toml.
     let num = |x: &str| {
-        x.trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|v| *v <= i64::MAX as u64)
-            .ok_or_else(|| SweepError::Arg {
+        let v = x.trim().parse::<u64>().map_err(|_| err())?;
+        if v > i64::MAX as u64 {
+            return Err(SweepError::Arg {
                 arg: format!("--seeds {s}"),
-                msg: format!(
-                    "expected seeds in 0..={} (N, A..B, A..=B or A,B,C)",
-                    i64::MAX
-                ),
-            })
+                msg: format!("expected seeds in 0..={}", i64::MAX),
+            });
+        }
+        Ok(v)
     };
     let range = |a: u64, b_excl: u64| {
         if b_excl <= a || b_excl - a > MAX_RUNS as u64 {
