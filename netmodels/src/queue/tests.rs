@@ -757,3 +757,24 @@ fn queue_config_validation_names_the_field_and_what_was_expected() {
         "priority.bands: expected a count in 1..=256, got 0"
     );
 }
+
+/// A port's buffer grows to the occupancy it reaches, not to its limit: at occupancy 1 a ring
+/// buffer reserved at the limit would walk through all of it (memory growing with simulated
+/// time up to ports × limit × packet size).
+#[test]
+fn packet_buffers_start_small_and_grow_only_with_occupancy() {
+    let limit = Limit {
+        packets: Some(10_000),
+        bytes: None,
+    };
+    let mut q = ByteFifo::with_capacity(limit.initial_capacity());
+    for i in 0..100_000 {
+        q.push_back(Packet::test(i, 0, 1500));
+        q.pop_front();
+    }
+    assert!(q.q.capacity() <= 8, "capacity {}", q.q.capacity());
+    for i in 0..100 {
+        q.push_back(Packet::test(i, 0, 1500));
+    }
+    assert!(q.q.capacity() >= 100 && q.q.capacity() < 256);
+}
