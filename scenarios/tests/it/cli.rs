@@ -32,12 +32,18 @@ fn run(cmd: &mut Command) -> (bool, String) {
 
 #[test]
 fn validate_accepts_every_shipped_scenario() {
-    for s in [
-        "dumbbell.toml",
-        "incast.toml",
-        "cell.toml",
-        "websearch.toml",
-    ] {
+    // Every scenario file shipped in scenarios/, found on disk so a new one cannot be missed.
+    let dir = scen("");
+    let mut shipped: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            let n = e.ok()?.file_name().to_string_lossy().into_owned();
+            (n.ends_with(".toml") && n != "Cargo.toml").then_some(n)
+        })
+        .collect();
+    shipped.sort();
+    assert!(shipped.len() >= 6, "{shipped:?}");
+    for s in &shipped {
         let (ok, out) = run(bin().arg("validate").arg(scen(s)));
         assert!(ok, "{s}: {out}");
         assert!(out.contains(": ok ("), "{out}");
