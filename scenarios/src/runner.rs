@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use netmodels::monitoring::series;
+use netmodels::monitoring::{parse_port_ref, series};
 use netmodels::network::NetworkOptions;
 use netmodels::{FlowRecord, Network, NetworkError, TopologyConfig};
 use sim_core::{RngStreams, RunStats, SimDuration, SimTime, Simulation};
@@ -117,10 +117,6 @@ pub fn record_flows(s: &Scenario, flows: usize) -> bool {
     s.output.record_flows.unwrap_or(flows <= AUTO_RECORD_FLOWS)
 }
 
-fn series_port(entry: &str) -> Result<(&str, bool), String> {
-    netmodels::monitoring::parse_port_ref(entry)
-}
-
 /// The rate a CDF workload's `load` refers to: the bottleneck's forward rate (dumbbell), the
 /// receiver link's forward rate (star), or the sum of every host's egress rate (leaf-spine:
 /// each host offers `load` times its own link).
@@ -162,10 +158,12 @@ pub fn build(s: &Scenario, file: &str, out_dir: Option<&Path>) -> Result<Network
         };
         let mut seen = std::collections::BTreeSet::new();
         for entry in names.iter() {
-            let name = if ports {
-                series_port(entry).map_err(&invalid)?.0
+            // A monitored entry names a port (`<link>[:<direction>]`); a pcap entry a link.
+            let (name, key) = if ports {
+                let (n, rev) = parse_port_ref(entry).map_err(&invalid)?;
+                (n, netmodels::monitoring::port_name(n, rev))
             } else {
-                entry.as_str()
+                (entry.as_str(), entry.clone())
             };
             if !topo.links.iter().any(|l| l.name == name) {
                 let mut known: Vec<&str> =
@@ -178,12 +176,6 @@ pub fn build(s: &Scenario, file: &str, out_dir: Option<&Path>) -> Result<Network
                     known.join(", ")
                 )));
             }
-            let key = if ports {
-                let (n, rev) = series_port(entry).map_err(&invalid)?;
-                netmodels::monitoring::port_name(n, rev)
-            } else {
-                entry.clone()
-            };
             if !seen.insert(key.clone()) {
                 return Err(invalid(format!("`{entry}` is listed twice (as {key})")));
             }
@@ -418,7 +410,7 @@ pub fn run(loaded: &Loaded, out_dir: Option<&Path>) -> Result<RunResult, RunErro
     put("goodput_bytes", goodput.to_string());
     let sized: u64 = flows.iter().filter_map(|f| f.size_bytes).sum();
     for name in &monitored_links(s) {
-        let port = series_port(name).ok().and_then(|(link, rev)| {
+        let port = parse_port_ref(name).ok().and_then(|(link, rev)| {
             let li = net.topology().links.iter().position(|l| l.name == link)?;
             net.ports().get(2 * li + usize::from(rev))
         });
