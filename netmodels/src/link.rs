@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rand::Rng;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sim_core::{SimDuration, SimRng, SimTime};
 
@@ -353,18 +354,22 @@ pub enum LinkError {
 /// A link as scenario files describe it:
 /// `link = { kind = "fixed", rate_mbps = 96 }` or
 /// `link = { kind = "trace", path = "data/Verizon-LTE-short.down" }`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum LinkConfig {
     /// Constant bit rate.
     Fixed {
-        /// Rate in Mbit/s (10^6 bit/s).
+        /// Rate in Mbit/s (10^6 bit/s), from 10^-6 (1 bit/s) to 10^9 (10^15 bit/s).
+        #[schemars(range(min = 0.000_001, max = 1e9), extend("x-unit" = "Mbit/s"))]
         rate_mbps: f64,
     },
-    /// A Mahimahi trace file (relative paths are relative to the working directory unless
-    /// resolved with [`LinkConfig::with_base_dir`]).
+    /// A Mahimahi trace file: one line per delivery opportunity of one 1500-byte packet, the
+    /// millisecond at which it occurs; the trace repeats. Relative paths in a scenario file are
+    /// resolved against the scenario file's directory (in code: relative to the working
+    /// directory unless resolved with [`LinkConfig::with_base_dir`]).
     Trace {
-        /// The trace file.
+        /// The trace file's path.
+        #[schemars(extend("x-unit" = "file path"))]
         path: String,
     },
 }

@@ -16,6 +16,7 @@
 //! enqueued or dropped), or it must report them in [`NodeProgram::held_bytes`] so that byte
 //! accounting still holds.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sim_core::{Handle, SimTime};
 
@@ -174,14 +175,16 @@ impl NodeCtx<'_> {
 
 /// A built-in program, as scenario files name it (`program = { kind = "pacer", rate_mbps =
 /// 95 }`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ProgramConfig {
-    /// [`Forward`].
+    /// Forwards every packet by the routes: a store-and-forward hop ([`Forward`]).
     Forward,
-    /// [`Pacer`] at `rate_mbps`.
+    /// Serializes every out-port at `rate_mbps` and forwards by the routes ([`Pacer`]): set
+    /// just under the bottleneck's rate, it moves the standing queue to itself.
     Pacer {
-        /// The rate every out-port serializes at, in Mbit/s.
+        /// The rate every out-port serializes at, in Mbit/s; in (0, 10^7].
+        #[schemars(range(max = 1e7), extend("x-unit" = "Mbit/s", "exclusiveMinimum" = 0))]
         rate_mbps: f64,
     },
 }

@@ -12,6 +12,7 @@ pub use routes::{ecmp_pick, Routes};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use petgraph::graph::{NodeIndex, UnGraph};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::link::LinkConfig;
@@ -119,20 +120,24 @@ pub struct Node {
     pub kind: NodeKind,
 }
 
-/// One direction of a link: how packets are served and queued at its sending end.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One direction of a link: how packets are served and queued at its sending end. In a
+/// scenario file, the `reverse` of a [`LinkParams`]: none of its fields is taken from the
+/// forward direction (an omitted `delay_us` is 0, an omitted `queue` the default queue).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PortParams {
     /// How the link serves bytes (fixed rate or a Mahimahi trace).
     pub link: LinkConfig,
-    /// One-way propagation delay in microseconds.
+    /// One-way propagation delay in microseconds; finite and >= 0.
     #[serde(default)]
+    #[schemars(range(min = 0), extend("x-unit" = "µs"))]
     pub delay_us: f64,
     /// Queue discipline at the sending end.
     #[serde(default = "default_queue")]
     pub queue: QueueConfig,
-    /// Probability of losing each packet on the wire (i.i.d., seeded).
+    /// Probability of losing each packet on the wire (i.i.d., seeded), in [0, 1].
     #[serde(default)]
+    #[schemars(range(min = 0, max = 1), extend("x-unit" = "probability"))]
     pub loss: f64,
 }
 
@@ -169,21 +174,29 @@ pub struct Topology {
 
 /// Link parameters as scenario files give them: the forward direction's parameters, and
 /// optionally different ones for the reverse direction.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// Without `reverse`, both directions use `link`, `delay_us`, `queue` and `loss` (each its
+/// own queue). With `reverse`, the reverse direction takes all four from it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkParams {
     /// How the forward direction serves bytes (fixed rate or a Mahimahi trace).
     pub link: LinkConfig,
-    /// One-way propagation delay in microseconds (both directions).
+    /// One-way propagation delay of the forward direction in microseconds (also of the
+    /// reverse one unless `reverse` is given); finite and >= 0.
     #[serde(default)]
+    #[schemars(range(min = 0), extend("x-unit" = "µs"))]
     pub delay_us: f64,
-    /// Queue discipline at the sending end of the forward direction.
+    /// Queue discipline at the sending end of the forward direction (and of the reverse one
+    /// unless `reverse` is given).
     #[serde(default = "default_queue")]
     pub queue: QueueConfig,
-    /// Per-packet i.i.d. loss probability of the forward direction.
+    /// Per-packet i.i.d. loss probability of the forward direction (and of the reverse one
+    /// unless `reverse` is given), in [0, 1].
     #[serde(default)]
+    #[schemars(range(min = 0, max = 1), extend("x-unit" = "probability"))]
     pub loss: f64,
-    /// The reverse direction; defaults to the forward one's parameters.
+    /// The reverse direction; unset: the same parameters as the forward one.
     #[serde(default)]
     pub reverse: Option<PortParams>,
 }
@@ -216,7 +229,7 @@ impl LinkParams {
 }
 
 /// The topology section of a scenario file.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 #[allow(
     clippy::large_enum_variant,
@@ -227,7 +240,8 @@ pub enum TopologyConfig {
     /// `pairs` senders on one switch, `pairs` receivers on another, one bottleneck between.
     /// Hosts: senders are 0..pairs, receivers pairs..2·pairs.
     Dumbbell {
-        /// Number of sender/receiver pairs.
+        /// Number of sender/receiver pairs, 1..=[`MAX_HOSTS`]/2 (65 536).
+        #[schemars(range(min = 1, max = MAX_HOSTS / 2), extend("x-unit" = "pairs"))]
         pairs: u32,
         /// The link between the two switches.
         bottleneck: LinkParams,
@@ -242,7 +256,8 @@ pub enum TopologyConfig {
     /// `senders` hosts and one receiver on one switch (incast). Hosts: senders are 0..senders,
     /// the receiver is `senders`.
     Star {
-        /// Number of senders.
+        /// Number of senders, 1..=[`MAX_HOSTS`] − 1 (131 071).
+        #[schemars(range(min = 1, max = MAX_HOSTS - 1), extend("x-unit" = "hosts"))]
         senders: u32,
         /// Each sender's link to the switch.
         link: LinkParams,
@@ -252,11 +267,21 @@ pub enum TopologyConfig {
     },
     /// A two-tier Clos: every leaf connects to every spine; hosts hang off leaves.
     LeafSpine {
-        /// Number of leaf switches.
+        /// Number of leaf switches, 1..=1000.
+        #[schemars(
+            range(min = 1, max = 1000),
+            extend("x-unit" = "switches", "x-constraint" = "leaves × hosts_per_leaf ≤ 131072")
+        )]
         leaves: u32,
-        /// Number of spine switches.
+        /// Number of spine switches, 1..=1000.
+        #[schemars(range(min = 1, max = 1000), extend("x-unit" = "switches"))]
         spines: u32,
-        /// Hosts per leaf.
+        /// Hosts per leaf, 1..=10000; `leaves` × `hosts_per_leaf` at most [`MAX_HOSTS`]
+        /// (131 072).
+        #[schemars(
+            range(min = 1, max = 10_000),
+            extend("x-unit" = "hosts", "x-constraint" = "leaves × hosts_per_leaf ≤ 131072")
+        )]
         hosts_per_leaf: u32,
         /// Host–leaf links.
         host_link: LinkParams,
@@ -276,6 +301,7 @@ pub enum TopologyConfig {
     /// points up the tree.
     FatTree {
         /// The switches' port count: even, 2..=48.
+        #[schemars(range(min = 2, max = fat_tree::MAX_K), extend("x-unit" = "ports", "multipleOf" = 2))]
         k: u32,
         /// Host–edge links.
         host_link: LinkParams,
@@ -287,7 +313,7 @@ pub enum TopologyConfig {
 }
 
 /// A middlebox in a built-in topology: its program and the links that attach it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MiddleboxConfig {
     /// The program it runs.

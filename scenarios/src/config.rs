@@ -3,10 +3,16 @@
 //! Every error names the file and the field (and, for syntax errors, the line and column) and
 //! says what was expected. Relative data paths (`path` of a trace link, `cdf` of a workload) are
 //! resolved against the scenario file's directory.
+//!
+//! The config types derive [`JsonSchema`]: [`crate::reference`] generates the scenario-file
+//! reference from [`Scenario`]'s schema, with each field's unit (`x-unit`) and the range that
+//! [`validate`] (and the topology and network builders) enforce, written as attributes next to
+//! the fields; a test checks every bound against the validation code.
 
 use std::path::{Path, PathBuf};
 
 use netmodels::TopologyConfig;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use transport::TransportConfig;
 
@@ -53,18 +59,22 @@ pub enum ScenarioError {
 }
 
 /// One scenario file.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
-    /// Short name; results go to `results/<name>/` by default.
+    /// Short name; results go to `results/<name>/` by default. Not empty, no `/` or `\`.
+    #[schemars(length(min = 1), pattern(r"^[^/\\]*$"))]
     pub name: String,
     /// Free text.
     #[serde(default)]
     pub description: String,
-    /// Master seed of every random stream (overridden by `--seed`).
+    /// Master seed of every random stream (overridden by `--seed`); a TOML integer, so at most
+    /// 2^63 − 1.
     #[serde(default = "default_seed")]
+    #[schemars(range(min = 0, max = i64::MAX), extend("x-unit" = "seed"))]
     pub seed: u64,
-    /// Simulated seconds to run.
+    /// Simulated seconds to run, in (0, 10^6].
+    #[schemars(range(max = 1e6), extend("x-unit" = "s", "exclusiveMinimum" = 0))]
     pub duration_s: f64,
     /// End early once every sized flow has completed.
     #[serde(default)]
@@ -74,10 +84,10 @@ pub struct Scenario {
     /// Transport parameters shared by every flow.
     #[serde(default)]
     pub transport: TransportConfig,
-    /// Traffic.
+    /// Traffic: a list of `[[workload]]` tables, whose flows are all added.
     #[serde(default)]
     pub workload: Vec<WorkloadConfig>,
-    /// What to write.
+    /// What to sample and write besides the always-written result files.
     #[serde(default)]
     pub output: OutputConfig,
 }
@@ -87,22 +97,36 @@ fn default_seed() -> u64 {
 }
 
 /// The `[output]` table.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutputConfig {
-    /// Interval of the time-series sampler in milliseconds (0 turns time series off).
+    /// Interval of the time-series sampler in milliseconds: 0 turns time series off, else at
+    /// least 0.001 ms, and at most 10^7 samples per series (`duration_s` / interval).
     #[serde(default = "default_sample_ms")]
+    #[schemars(
+        range(min = 0),
+        extend(
+            "x-unit" = "ms",
+            "x-constraint" = "0 or ≥ 0.001; duration_s / interval ≤ 10^7"
+        )
+    )]
     pub sample_interval_ms: f64,
-    /// Links (by name) whose forward queue and utilization are sampled and summarized.
+    /// Ports whose queue and utilization are sampled and summarized: `<link>` or
+    /// `<link>:forward` (the link's forward direction), `<link>:reverse`; each an existing
+    /// link, none listed twice. Empty (default): a dumbbell's `bottleneck`, a star's
+    /// `receiver`, nothing for other topologies.
     #[serde(default)]
+    #[schemars(extend("x-unit" = "link names"))]
     pub monitor_links: Vec<String>,
     /// Record each flow's cwnd and smoothed RTT in the time series. Unset: on for runs with at
-    /// most [`crate::runner::AUTO_RECORD_FLOWS`] flows, off above (per-flow series of thousands
-    /// of flows cost more than the simulation); the summary says which applied.
+    /// most 64 flows ([`crate::runner::AUTO_RECORD_FLOWS`]), off above (per-flow series of
+    /// thousands of flows cost more than the simulation); the summary says which applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_flows: Option<bool>,
-    /// Links (by name) to capture into pcap files (both directions).
+    /// Links (by name) to capture into pcap files (both directions); each an existing link,
+    /// none listed twice.
     #[serde(default)]
+    #[schemars(extend("x-unit" = "link names"))]
     pub pcap_links: Vec<String>,
 }
 

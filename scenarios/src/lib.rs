@@ -6,11 +6,14 @@
 //! - [`runner`]: builds the network, runs the simulation, writes result files.
 //! - [`sweep`]: parameter grids × seeds as independent runs, executed in parallel, merged.
 //! - [`figures`]: PNG/SVG figures from result files.
+//! - [`reference`]: the scenario-file reference (JSON Schema and Markdown) generated from the
+//!   config types.
 
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod figures;
+pub mod reference;
 pub mod runner;
 pub mod sweep;
 pub mod workload;

@@ -101,6 +101,21 @@ enum Cmd {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
+    /// Print the scenario-file reference, generated from the config types: the JSON Schema
+    /// (`--json`, committed as docs/scenario-schema.json) or a Markdown page (`--markdown`,
+    /// committed as docs/scenario-reference.md).
+    #[command(group(clap::ArgGroup::new("format").required(true).args(["json", "markdown"])))]
+    Schema {
+        /// The JSON Schema (2020-12) of a scenario file.
+        #[arg(long)]
+        json: bool,
+        /// The Markdown reference: every field's type, unit, default and allowed range.
+        #[arg(long)]
+        markdown: bool,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Draw figures from a results directory (a run, or a sweep and all its runs).
     Figures {
         /// Results directory.
@@ -317,6 +332,27 @@ fn real_main() -> Result<()> {
                 net.flow_count(),
                 loaded.scenario.duration_s
             );
+        }
+        Cmd::Schema {
+            json,
+            markdown: _,
+            out,
+        } => {
+            let text = if json {
+                scenarios::reference::json()
+            } else {
+                scenarios::reference::markdown()
+            };
+            match out {
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("--out {}", path.display()))?,
+                None => {
+                    use std::io::Write as _;
+                    std::io::stdout()
+                        .write_all(text.as_bytes())
+                        .context("writing to standard output")?;
+                }
+            }
         }
         Cmd::Figures { dir, format } => {
             check_results_dir(&dir, "<results-dir>")?;

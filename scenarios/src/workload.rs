@@ -6,12 +6,13 @@ use std::path::Path;
 
 use netmodels::{FlowSpec, NodeId, Topology, TopologyConfig};
 use rand::Rng;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sim_core::{RngStreams, SimDuration, SimTime};
 use transport::CcKind;
 
 /// One `[[workload]]` entry.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum WorkloadConfig {
     /// One long flow per sender/receiver pair of the topology (dumbbell: sender i → receiver i;
@@ -19,36 +20,50 @@ pub enum WorkloadConfig {
     Bulk {
         /// Congestion control.
         cc: CcKind,
-        /// Number of pairs to use (default: all).
+        /// Number of pairs to use (the first ones), at least 1 and at most the topology's
+        /// pairs. Unset: all.
         #[serde(default)]
+        #[schemars(range(min = 1), extend("x-unit" = "flows", "x-constraint" = "≤ the topology's pairs"))]
         flows: Option<u32>,
-        /// Start of the first flow, seconds.
+        /// Start of the first flow, seconds; finite and >= 0.
         #[serde(default)]
+        #[schemars(range(min = 0), extend("x-unit" = "s"))]
         start_s: f64,
-        /// Gap between successive flow starts, seconds.
+        /// Gap between successive flow starts, seconds; finite and >= 0.
         #[serde(default)]
+        #[schemars(range(min = 0), extend("x-unit" = "s"))]
         stagger_s: f64,
-        /// Bytes per flow (default: endless).
+        /// Bytes per flow, at least 1. Unset: endless.
         #[serde(default)]
+        #[schemars(range(min = 1), extend("x-unit" = "bytes"))]
         size_bytes: Option<u64>,
-        /// Strict-priority band.
+        /// The flows' packet priority: a `priority` queue puts a packet in band
+        /// min(priority, bands − 1), band 0 first; other queues ignore it.
         #[serde(default)]
+        #[schemars(extend("x-unit" = "band"))]
         priority: u8,
     },
     /// Every sender sends one flow to one receiver at about the same time.
     Incast {
         /// Congestion control.
         cc: CcKind,
-        /// Flow size in MSS-sized packets.
+        /// Flow size in MSS-sized packets (each flow sends `packets_per_sender` × `mss` bytes),
+        /// 1..=2^32.
+        #[schemars(range(min = 1, max = 1_u64 << 32), extend("x-unit" = "packets"))]
         packets_per_sender: u64,
-        /// Nominal start, seconds.
+        /// Nominal start, seconds; finite and >= 0.
         #[serde(default)]
+        #[schemars(range(min = 0), extend("x-unit" = "s"))]
         start_s: f64,
-        /// Each start is drawn uniformly from [start, start + jitter), microseconds.
+        /// Each start is drawn uniformly from [start, start + jitter), microseconds; finite and
+        /// >= 0.
         #[serde(default)]
+        #[schemars(range(min = 0), extend("x-unit" = "µs"))]
         start_jitter_us: f64,
-        /// Number of senders (default: all senders of the topology).
+        /// Number of senders (the first ones), at least 1 and at most the topology's senders.
+        /// Unset: all senders of the topology.
         #[serde(default)]
+        #[schemars(range(min = 1), extend("x-unit" = "hosts", "x-constraint" = "≤ the topology's senders"))]
         senders: Option<u32>,
     },
     /// Flows with sizes drawn from a CDF file and Poisson arrivals at `load` × the topology's
@@ -58,20 +73,29 @@ pub enum WorkloadConfig {
     Cdf {
         /// Congestion control.
         cc: CcKind,
-        /// CDF file: `<bytes> <cumulative probability>` per line, percent or fraction.
+        /// CDF file: `<bytes> <cumulative probability>` per line, percent or fraction; a
+        /// relative path is resolved against the scenario file's directory.
+        #[schemars(extend("x-unit" = "file path"))]
         cdf: String,
         /// Offered load as a fraction of the reference rate, in (0, 1].
+        #[schemars(range(max = 1), extend("x-unit" = "fraction", "exclusiveMinimum" = 0))]
         load: f64,
-        /// First arrival no earlier than this, seconds.
+        /// First arrival no earlier than this, seconds; finite and >= 0.
         #[serde(default)]
+        #[schemars(range(min = 0), extend("x-unit" = "s"))]
         start_s: f64,
-        /// No arrivals after this, seconds (default: the scenario's duration).
+        /// No arrivals after this, seconds; finite and >= 0. Unset: the scenario's duration.
         #[serde(default)]
+        #[schemars(range(min = 0), extend("x-unit" = "s"))]
         stop_s: Option<f64>,
         /// At most this many flows: a guard against runaway memory, never a silent truncation.
         /// If the cap would stop arrivals before `stop_s`, the scenario is an error (raise the
         /// cap or shorten the arrivals).
         #[serde(default = "default_max_flows")]
+        #[schemars(extend(
+            "x-unit" = "flows",
+            "x-constraint" = "≥ the flows that arrive before stop_s"
+        ))]
         max_flows: u32,
     },
 }

@@ -1,7 +1,11 @@
 //! [`TransportConfig`]: the parameters every flow of a scenario shares, as read from the
 //! `[transport]` table of a scenario file.
+//!
+//! Its JSON Schema ([`schemars::JsonSchema`]) carries each field's unit (`x-unit`) and the range
+//! [`TransportConfig::validate`] enforces; the scenario-file reference is generated from it.
 
 use netrt::Duration;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -10,22 +14,36 @@ use thiserror::Error;
 /// Durations are plain numbers with their unit in the field name so that scenario files stay
 /// readable (`min_rto_us = 1000.0`); use the accessor methods ([`TransportConfig::min_rto`], …)
 /// to get [`Duration`]s.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TransportConfig {
-    /// Maximum segment size: payload bytes per segment. Default 1460.
+    /// Maximum segment size: payload bytes per segment, 1..=[`MAX_MSS`] (65 495). Default 1460.
+    /// Every byte-limited queue must hold one full-sized packet (MSS + 40 header bytes).
+    #[schemars(
+        range(min = 1, max = MAX_MSS),
+        extend("x-unit" = "bytes", "x-constraint" = "mss + 40 ≤ every queue's limit_bytes")
+    )]
     pub mss: u32,
-    /// Initial congestion window in segments. Default 10 (RFC 6928).
+    /// Initial congestion window in segments (MSS-sized packets), at least 1. Default 10
+    /// (RFC 6928).
+    #[schemars(range(min = 1), extend("x-unit" = "segments"))]
     pub init_cwnd_pkts: u32,
-    /// Lower bound of the retransmission timeout, microseconds. Default 200 000 (200 ms, like
-    /// Linux); datacenter scenarios set about 1 000.
+    /// Lower bound of the retransmission timeout, microseconds; finite, >= 0 and at most
+    /// `max_rto_s`. Default 200 000 (200 ms, like Linux); datacenter scenarios set about 1 000.
+    #[schemars(range(min = 0), extend("x-unit" = "µs", "x-constraint" = "≤ max_rto_s"))]
     pub min_rto_us: f64,
-    /// Retransmission timeout before the first RTT sample, milliseconds. Default 1 000 (RFC 6298).
+    /// Retransmission timeout before the first RTT sample, milliseconds; finite and >= 0.
+    /// Default 1 000 (RFC 6298).
+    #[schemars(range(min = 0), extend("x-unit" = "ms"))]
     pub initial_rto_ms: f64,
-    /// Upper bound of the (backed-off) retransmission timeout, seconds. Default 60.
+    /// Upper bound of the (backed-off) retransmission timeout, seconds; finite and >= 0.
+    /// Default 60.
+    #[schemars(range(min = 0), extend("x-unit" = "s", "x-constraint" = "≥ min_rto_us"))]
     pub max_rto_s: f64,
-    /// Delayed ACKs: `None` (default) ACKs every segment; `Some(t)` ACKs every second full-sized
-    /// segment or `t` microseconds after the first unacknowledged one, whichever comes first.
+    /// Delayed-ACK timeout, microseconds; finite and >= 0. `None` (unset, the default) ACKs
+    /// every segment; `Some(t)` ACKs every second full-sized segment or `t` microseconds after
+    /// the first unacknowledged one, whichever comes first.
+    #[schemars(range(min = 0), extend("x-unit" = "µs"))]
     pub delayed_ack_us: Option<f64>,
     /// Send segments ECN-capable (ECT) and react to ECN echoes. Default false.
     pub ecn: bool,
@@ -35,7 +53,9 @@ pub struct TransportConfig {
     /// Linux (factor 2 in slow start, while cwnd < ssthresh/2, else 1.2; unpaced until the first
     /// RTT sample). Default false.
     pub pacing: bool,
-    /// Segments SACKed above a hole (or duplicate ACKs) before the hole counts as lost. Default 3.
+    /// Segments SACKed above a hole (or duplicate ACKs) before the hole counts as lost, at
+    /// least 1. Default 3.
+    #[schemars(range(min = 1), extend("x-unit" = "segments"))]
     pub dup_thresh: u32,
     /// Open each connection with a SYN / SYN-ACK exchange before any data. Default true.
     ///
@@ -60,7 +80,7 @@ pub struct TransportConfig {
 /// echo, see [`crate::AckSignals::ecn_echo`]). In both modes the controller sets its new window
 /// at once (`on_loss`, or `on_ack` for CWR) and does not grow it until the episode ends; the
 /// modes differ in how the data in flight follows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RecoveryMode {
     /// Proportional Rate Reduction (RFC 6937), PRR-SSRB as Linux's `tcp_cwnd_reduction`: over

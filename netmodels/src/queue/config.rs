@@ -12,8 +12,12 @@
 //!
 //! Unknown fields are rejected (`deny_unknown_fields` works with this internally tagged
 //! form; a unit test checks it).
+//!
+//! The JSON Schema ([`schemars::JsonSchema`]) carries each field's unit (`x-unit`) and the
+//! ranges [`QueueConfig::build`] enforces; the scenario-file reference is generated from it.
 
 use rand::SeedableRng;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sim_core::{SimDuration, SimRng};
 
@@ -25,46 +29,65 @@ use super::{
 
 /// A queue discipline and its parameters. `limit_packets` / `limit_bytes` are the hard limit
 /// (at least one is required; for `priority` it is per band).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum QueueConfig {
     /// FIFO dropping arrivals that do not fit.
     DropTail {
-        /// Most packets queued.
+        /// Most packets queued, at least 1 (this or `limit_bytes`, or both, must be set).
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 1), extend("x-unit" = "packets"))]
         limit_packets: Option<usize>,
-        /// Most bytes queued.
+        /// Most bytes queued, at least one full-sized packet: MSS + 40 header bytes (this or
+        /// `limit_packets`, or both, must be set).
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 1), extend("x-unit" = "bytes", "x-constraint" = "≥ transport.mss + 40"))]
         limit_bytes: Option<u64>,
     },
     /// FIFO dropping its oldest packets to admit arrivals.
     DropHead {
-        /// Most packets queued.
+        /// Most packets queued, at least 1 (this or `limit_bytes`, or both, must be set).
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 1), extend("x-unit" = "packets"))]
         limit_packets: Option<usize>,
-        /// Most bytes queued.
+        /// Most bytes queued, at least one full-sized packet: MSS + 40 header bytes (this or
+        /// `limit_packets`, or both, must be set).
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 1), extend("x-unit" = "bytes", "x-constraint" = "≥ transport.mss + 40"))]
         limit_bytes: Option<u64>,
     },
     /// Random early detection (see [`crate::queue::red`]).
     Red {
-        /// Most packets queued.
+        /// Most packets queued, at least 1 (this or `limit_bytes`, or both, must be set).
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 1), extend("x-unit" = "packets", "x-constraint" = "≥ max_th_packets"))]
         limit_packets: Option<usize>,
-        /// Most bytes queued.
+        /// Most bytes queued, at least one full-sized packet: MSS + 40 header bytes (this or
+        /// `limit_packets`, or both, must be set).
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 1), extend("x-unit" = "bytes", "x-constraint" = "≥ transport.mss + 40"))]
         limit_bytes: Option<u64>,
-        /// Average queue (packets) where marking starts.
+        /// Average queue length in packets where marking starts; finite and >= 0.
+        #[schemars(range(min = 0), extend("x-unit" = "packets"))]
         min_th_packets: f64,
-        /// Average queue (packets) where marking reaches `max_p` (gentle) or becomes certain.
+        /// Average queue length in packets where marking reaches `max_p` (gentle) or becomes
+        /// certain; above `min_th_packets` and not above `limit_packets`.
+        #[schemars(extend(
+            "x-unit" = "packets",
+            "x-constraint" = "> min_th_packets, ≤ limit_packets"
+        ))]
         max_th_packets: f64,
-        /// Marking probability at `max_th_packets`; default 0.1.
+        /// Marking probability at `max_th_packets`, in (0, 1]; default 0.1.
         #[serde(default = "default_max_p")]
+        #[schemars(range(max = 1), extend("x-unit" = "probability", "exclusiveMinimum" = 0))]
         max_p: f64,
-        /// EWMA weight; default 0.002.
+        /// Weight of the newest sample in the average queue length (EWMA), in (0, 1]; default
+        /// 0.002.
         #[serde(default = "default_w_q")]
+        #[schemars(range(max = 1), extend("x-unit" = "fraction", "exclusiveMinimum" = 0))]
         w_q: f64,
-        /// Gentle RED; default true.
+        /// Gentle RED (the probability rises from `max_p` to 1 between `max_th_packets` and
+        /// twice it); default true.
         #[serde(default = "yes")]
         gentle: bool,
         /// Mark ECT packets instead of dropping; default true.
@@ -73,42 +96,61 @@ pub enum QueueConfig {
         /// Drop even ECT packets in the forced region; default false.
         #[serde(default)]
         harddrop: bool,
-        /// Time to send a mean-size packet (idle decay); default: 1500 bytes at the link rate.
+        /// Time to send a mean-size packet, microseconds (decays the average while the queue is
+        /// idle); positive. Default (unset): 1500 bytes at the link rate.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(extend("x-unit" = "µs", "exclusiveMinimum" = 0))]
         mean_pkt_time_us: Option<f64>,
     },
     /// DCTCP-style marking at an instantaneous threshold K (exactly one of `k_packets`,
     /// `k_bytes`).
     StepMark {
-        /// Most packets queued.
+        /// Most packets queued, at least 1 (this or `limit_bytes`, or both, must be set).
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 1), extend("x-unit" = "packets", "x-constraint" = "> k_packets"))]
         limit_packets: Option<usize>,
-        /// Most bytes queued.
+        /// Most bytes queued, at least one full-sized packet: MSS + 40 header bytes (this or
+        /// `limit_packets`, or both, must be set).
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(
+            range(min = 1),
+            extend("x-unit" = "bytes", "x-constraint" = "≥ transport.mss + 40; > k_bytes")
+        )]
         limit_bytes: Option<u64>,
-        /// K in packets.
+        /// K in packets: packets arriving to at least this many queued are marked (exactly one
+        /// of `k_packets`, `k_bytes`); below `limit_packets`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(extend("x-unit" = "packets", "x-constraint" = "< limit_packets"))]
         k_packets: Option<usize>,
-        /// K in bytes.
+        /// K in bytes: packets arriving to at least this many queued bytes are marked (exactly
+        /// one of `k_packets`, `k_bytes`); below `limit_bytes`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(extend("x-unit" = "bytes", "x-constraint" = "< limit_bytes"))]
         k_bytes: Option<u64>,
     },
     /// CoDel, RFC 8289.
     Codel {
-        /// Most packets queued.
+        /// Most packets queued, at least 1 (this or `limit_bytes`, or both, must be set).
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 1), extend("x-unit" = "packets"))]
         limit_packets: Option<usize>,
-        /// Most bytes queued.
+        /// Most bytes queued, at least one full-sized packet: MSS + 40 header bytes (this or
+        /// `limit_packets`, or both, must be set).
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 1), extend("x-unit" = "bytes", "x-constraint" = "≥ transport.mss + 40"))]
         limit_bytes: Option<u64>,
-        /// Target sojourn time; default 5000 µs.
+        /// Target sojourn time, microseconds; positive. Default 5000 µs.
         #[serde(default = "default_target_us")]
+        #[schemars(extend("x-unit" = "µs", "exclusiveMinimum" = 0))]
         target_us: f64,
-        /// Interval; default 100000 µs.
+        /// Interval, microseconds: how long the sojourn time must stay above target before
+        /// CoDel drops (or marks); positive. Default 100 000 µs.
         #[serde(default = "default_interval_us")]
+        #[schemars(extend("x-unit" = "µs", "exclusiveMinimum" = 0))]
         interval_us: f64,
-        /// Queues of at most this many bytes are never above target; default 1500.
+        /// Queues of at most this many bytes are never above target, bytes; default 1500.
         #[serde(default = "default_mtu")]
+        #[schemars(extend("x-unit" = "bytes"))]
         mtu_bytes: u32,
         /// Mark ECT packets instead of dropping; default false.
         #[serde(default)]
@@ -116,29 +158,40 @@ pub enum QueueConfig {
     },
     /// Stochastic fair queueing with deficit round robin.
     Sfq {
-        /// Most packets queued (all buckets).
+        /// Most packets queued (all buckets together), at least 1 (this or `limit_bytes`, or
+        /// both, must be set).
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 1), extend("x-unit" = "packets"))]
         limit_packets: Option<usize>,
-        /// Most bytes queued (all buckets).
+        /// Most bytes queued (all buckets together), at least one full-sized packet: MSS + 40
+        /// header bytes (this or `limit_packets`, or both, must be set).
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 1), extend("x-unit" = "bytes", "x-constraint" = "≥ transport.mss + 40"))]
         limit_bytes: Option<u64>,
-        /// Number of hash buckets; default 1024.
+        /// Number of hash buckets, 1..=1048576; default 1024.
         #[serde(default = "default_buckets")]
+        #[schemars(range(min = 1, max = 1_048_576), extend("x-unit" = "buckets"))]
         buckets: usize,
-        /// Bytes of credit per round; default 1514.
+        /// Bytes of credit per round of deficit round robin, at least 64; default 1514.
         #[serde(default = "default_quantum")]
+        #[schemars(range(min = 64), extend("x-unit" = "bytes"))]
         quantum_bytes: u32,
     },
     /// Strict priority over drop-tail bands.
     Priority {
-        /// Most packets per band.
+        /// Most packets per band, at least 1 (this or `limit_bytes`, or both, must be set).
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 1), extend("x-unit" = "packets"))]
         limit_packets: Option<usize>,
-        /// Most bytes per band.
+        /// Most bytes per band, at least one full-sized packet: MSS + 40 header bytes (this or
+        /// `limit_packets`, or both, must be set).
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 1), extend("x-unit" = "bytes", "x-constraint" = "≥ transport.mss + 40"))]
         limit_bytes: Option<u64>,
-        /// Number of bands; default 3.
+        /// Number of bands, 1..=256; default 3. A packet of priority p goes to band
+        /// min(p, bands − 1); band 0 is served first.
         #[serde(default = "default_bands")]
+        #[schemars(range(min = 1, max = 256), extend("x-unit" = "bands"))]
         bands: usize,
     },
 }

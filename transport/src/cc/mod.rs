@@ -150,17 +150,24 @@ pub trait CongestionControl: std::fmt::Debug {
     fn enters_cwr_on_ecn(&self) -> bool {
         false
     }
+    /// True when the controller ever handed control to a fallback (a CCP flow whose agent
+    /// stopped answering runs its datapath's native controller). Results record it per flow.
+    /// Default false. A wrapper around a controller should forward this.
+    fn fell_back(&self) -> bool {
+        false
+    }
 }
 
 /// Native congestion controllers, by name in scenario files (`cc = "reno"`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CcKind {
-    /// [`NewReno`].
+    /// NewReno (RFC 5681 congestion avoidance, RFC 6582 recovery): [`NewReno`].
     Reno,
-    /// [`Cubic`].
+    /// CUBIC (RFC 9438), with HyStart unless `transport.hystart = false`: [`Cubic`].
     Cubic,
-    /// [`Dctcp`].
+    /// DCTCP (RFC 8257): backs off in proportion to the fraction of ECN-marked bytes; meant for
+    /// `transport.ecn = true` and marking queues (`step_mark`, `red`): [`Dctcp`].
     Dctcp,
 }
 
