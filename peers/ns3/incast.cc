@@ -34,6 +34,20 @@ std::vector<uint64_t> g_timeouts;
 std::vector<uint64_t> g_rtx;
 std::vector<uint32_t> g_highest;
 uint64_t g_flowBytes = 0;
+uint32_t g_minCwnd = UINT32_MAX;
+uint32_t g_maxQueue = 0;
+
+void
+OnCwnd(uint32_t, uint32_t now)
+{
+    g_minCwnd = std::min(g_minCwnd, now);
+}
+
+void
+OnQueue(uint32_t, uint32_t now)
+{
+    g_maxQueue = std::max(g_maxQueue, now);
+}
 
 void
 OnRx(uint32_t i, Ptr<const Packet>, const Address&)
@@ -76,6 +90,7 @@ HookOne(uint32_t i)
     NS_ABORT_MSG_IF(!t, "no TCP socket for flow " << i);
     t->TraceConnectWithoutContext("CongState", MakeBoundCallback(&OnCongState, i));
     t->TraceConnectWithoutContext("Tx", MakeBoundCallback(&OnTx, i));
+    t->TraceConnectWithoutContext("CongestionWindow", MakeCallback(&OnCwnd));
 }
 } // namespace
 
@@ -178,6 +193,7 @@ main(int argc, char* argv[])
     none.Uninstall(rd);
     QueueDiscContainer bq = red.Install(rd);
     Ipv4GlobalRoutingHelper::PopulateRoutingTables();
+    bq.Get(0)->TraceConnectWithoutContext("PacketsInQueue", MakeCallback(&OnQueue));
 
     Ptr<UniformRandomVariable> u = CreateObject<UniformRandomVariable>();
     double firstStart = 1e9;
@@ -229,6 +245,8 @@ main(int argc, char* argv[])
     std::printf("timeouts %lu\n", (unsigned long)to);
     std::printf("unfinished %u\n", unfinished);
     std::printf("completion_span_ms %.4f\n", (last - firstStart) * 1e3);
+    std::printf("min_cwnd_bytes %u\n", g_minCwnd);
+    std::printf("max_qdisc_packets %u\n", g_maxQueue);
     Simulator::Destroy();
     return 0;
 }
