@@ -1,10 +1,11 @@
 //! Integration tests of the scenarios crate, one binary (`cargo test -p scenarios --test it`):
 //! the `testbed` CLI as a user runs it, fuzzed scenario input, and the shipped scenarios end to
-//! end.
+//! end, and the generated scenario-file reference.
 
 mod cli;
 mod fuzz_input;
 mod paths;
+mod reference;
 mod scenarios;
 mod sweep;
 mod sweep_slurm;
