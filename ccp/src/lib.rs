@@ -6,6 +6,8 @@
 //! - [`wire`]: the six libccp/portus messages, encoded and decoded byte-for-byte like upstream.
 //! - [`datapath`]: the datapath runtime (what libccp does): per-flow program state, evaluation, reports, fallback.
 //! - [`agent`]: the agent core: algorithm trait, per-datapath flow bookkeeping, READY handling, aggregation hooks.
+//! - [`algs`]: congestion control algorithms (Reno, Cubic, DCTCP, BBR, Copa, Vegas, Nimbus, an
+//!   aggregate Reno) built by name from scenario parameters.
 //! - [`ipc`]: the message-transport trait between agent and datapaths, and an in-memory channel
 //!   pair with a one-way delay (named after portus's and libccp's `ipc` modules).
 //!
@@ -15,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod agent;
+pub mod algs;
 pub mod datapath;
 pub mod ipc;
 pub mod lang;
