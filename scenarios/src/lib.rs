@@ -6,7 +6,7 @@
 //! - [`runner`]: builds the network, runs the simulation, writes result files.
 //! - [`sweep`]: parameter grids × seeds as independent runs, executed in parallel, merged.
 //! - [`figures`]: PNG/SVG figures from result files.
-//! - [`reference`]: the scenario-file reference (JSON Schema and Markdown) generated from the
+//! - [`reference`](mod@reference): the scenario-file reference (JSON Schema and Markdown) generated from the
 //!   config types.
 
 #![warn(missing_docs)]

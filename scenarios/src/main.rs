@@ -1,5 +1,9 @@
 //! `testbed`: run, sweep, validate and plot simulator scenarios.
 
+// The doc comments below are the CLI's help text (clap prints them as written), where `<out>` and
+// `<name>` are the usual placeholders, not HTML.
+#![allow(rustdoc::invalid_html_tags)]
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

@@ -53,7 +53,7 @@ pub fn ref_name(s: &Value) -> Option<&str> {
 }
 
 /// `s` without the `null` alternative of an optional value: `anyOf: [X, {type: null}]` gives
-/// X; a `type: [T, "null"]` list is left to [`type_name`].
+/// X; a `type: [T, "null"]` list is left as it is.
 pub fn non_null(s: &Value) -> &Value {
     if let Some(alts) = s.get("anyOf").and_then(Value::as_array) {
         let rest: Vec<&Value> = alts

@@ -211,7 +211,10 @@ fn walk<'a>(
     match v {
         toml::Value::Table(t) => {
             let Some(obj) = object_for(root, s, t) else {
-                missing.push(format!("{path} (no variant for kind = {:?})", t.get("kind")));
+                missing.push(format!(
+                    "{path} (no variant for kind = {:?})",
+                    t.get("kind")
+                ));
                 return;
             };
             for (k, val) in t {
@@ -347,7 +350,9 @@ fn every_field_has_a_description_a_unit_if_numeric_and_a_default_if_optional() {
             .is_some_and(|r| r.iter().any(|x| x == field));
         // An optional field either has a default or is an Option (absent = unset).
         let nullable = p.get("default").is_some()
-            || p["type"].as_array().is_some_and(|t| t.iter().any(|x| x == "null"))
+            || p["type"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|x| x == "null"))
             || p["anyOf"]
                 .as_array()
                 .is_some_and(|a| a.iter().any(|x| x["type"] == "null"));
@@ -512,10 +517,7 @@ const NOT_ALONE: &[(&str, &str)] = &[
         "red.limit_packets minimum",
         "must be at least max_th_packets",
     ),
-    (
-        "step_mark.limit_packets minimum",
-        "must exceed k_packets",
-    ),
+    ("step_mark.limit_packets minimum", "must exceed k_packets"),
     (
         "TransportConfig.max_rto_s minimum",
         "must be at least min_rto_us",
