@@ -11,6 +11,7 @@
 //! | `reno` | [`reno`] | NewReno-like AIMD; slow start in the agent or in the datapath program |
 //! | `cubic` | [`cubic`] | RFC 9438 window growth computed in the agent per report |
 //! | `dctcp` | [`dctcp`] | ECN fraction `alpha` folded per window in the datapath; cut `cwnd·(1 − alpha/2)` |
+//! | `bbr` | [`bbr`] | STARTUP, DRAIN, PROBE_BW (timer-driven gain cycle in the datapath), PROBE_RTT |
 //! | `vegas` | [`vegas`] | Vegas: keep between `alpha` and `beta` packets queued |
 //!
 //! Parameters common to all algorithms: `report` = `"per_ack"`, `"per_rtt"` or `"interval"`
@@ -21,6 +22,7 @@
 //!
 //! Timing and units: windows are bytes, rates bytes per second, times microseconds.
 
+pub mod bbr;
 pub mod cubic;
 pub mod dctcp;
 pub mod reno;
@@ -113,7 +115,7 @@ pub enum AlgError {
 
 /// Names of the algorithms [`build`] knows.
 pub fn names() -> &'static [&'static str] {
-    &["reno", "cubic", "dctcp", "vegas"]
+    &["reno", "cubic", "dctcp", "bbr", "vegas"]
 }
 
 /// Builds algorithm `name` with `params`, validating every parameter.
@@ -122,6 +124,7 @@ pub fn build(name: &str, params: &Params) -> Result<AnyAlgorithm, AlgError> {
         "reno" => AnyAlgorithm::new(reno::Reno::from_params(params)?),
         "cubic" => AnyAlgorithm::new(cubic::Cubic::from_params(params)?),
         "dctcp" => AnyAlgorithm::new(dctcp::Dctcp::from_params(params)?),
+        "bbr" => AnyAlgorithm::new(bbr::Bbr::from_params(params)?),
         "vegas" => AnyAlgorithm::new(vegas::Vegas::from_params(params)?),
         _ => {
             return Err(AlgError::UnknownAlgorithm {
