@@ -214,6 +214,15 @@ impl Sender {
             self.on_syn_ack(now, ack);
             return;
         }
+        let was_complete = self.is_complete();
+        self.on_data_ack(now, ack);
+        if !was_complete && self.is_complete() {
+            self.cc.on_close(now);
+        }
+    }
+
+    /// [`Sender::on_ack`] for an ACK of data.
+    fn on_data_ack(&mut self, now: Instant, ack: &AckInfo) {
         let mss32 = u32::try_from(self.mss).unwrap_or(u32::MAX);
         let mut sig = AckSignals {
             now,

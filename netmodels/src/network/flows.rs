@@ -152,6 +152,9 @@ pub struct FlowRecord {
     pub dst_addr: String,
     /// Congestion control.
     pub cc: String,
+    /// True when the flow's controller ever handed over to a fallback (a CCP flow whose agent
+    /// stopped answering ran its datapath's native controller).
+    pub cc_fell_back: bool,
     /// Bytes to send (empty for bulk flows).
     pub size_bytes: Option<u64>,
     /// Start, seconds.
@@ -266,6 +269,7 @@ impl Network {
                     src_addr: sa.ip().to_string(),
                     dst_addr: da.ip().to_string(),
                     cc: f.cc_name.clone(),
+                    cc_fell_back: f.sender.as_ref().is_some_and(|s| s.cc().fell_back()),
                     size_bytes: f.spec.size,
                     start_s: f.spec.start.as_secs_f64(),
                     fct_s: fct,

@@ -210,6 +210,7 @@ fn fct_quantiles_are_exact_until_a_censored_flow_ranks_below_them() {
         src_addr: String::new(),
         dst_addr: String::new(),
         cc: "reno".into(),
+        cc_fell_back: false,
         size_bytes: Some(1),
         start_s: 0.0,
         fct_s: fct,

@@ -156,6 +156,10 @@ pub trait CongestionControl: std::fmt::Debug {
     fn fell_back(&self) -> bool {
         false
     }
+    /// Every byte of the flow is acknowledged (called once, after the ACK's other hooks): a
+    /// controller may release what it holds (a CCP flow closes its datapath socket id).
+    /// Later ACKs may still arrive. The default does nothing.
+    fn on_close(&mut self, _now: Instant) {}
 }
 
 /// Native congestion controllers, by name in scenario files (`cc = "reno"`).

@@ -1,0 +1,697 @@
+//! [`CcpFactory`]: per-host `ccp` datapath runtimes, their agents, and the per-flow controller
+//! the transport's sender consults.
+//!
+//! Per sending host (keyed by its IPv4 address) the factory creates, on the host's first flow:
+//! a [`Datapath`] (which queues READY), an [`Agent`] running the configured algorithm, and an
+//! in-memory channel pair with one-way delay [`ShimConfig::staleness`]. Two tasks on the
+//! runtime move the bytes: the agent task (receive due messages, run the algorithm, send its
+//! answers) and the datapath task (receive the agent's messages at their arrival instant,
+//! hand them to the runtime, and apply new `Cwnd`/`Rate` values to the flows at once, waking
+//! each flow's sender).
+//!
+//! Per flow, [`transport::CongestionControl`] is implemented by a controller that turns each
+//! ACK's [`AckSignals`] into libccp [`Primitives`], runs [`Datapath::invoke`], applies the
+//! window and rate the invocation produced, and sends any report to the agent.
+//!
+//! Differences from libccp, deliberate: libccp applies an agent's UPDATE_FIELDS at the flow's
+//! next ACK; here a new `Cwnd` or `Rate` in an UPDATE_FIELDS or CHANGE_PROG takes effect when
+//! the message arrives (the runtime still stages the update and applies the same value at the
+//! next invocation). A retransmission timeout invokes the program at once with
+//! `was_timeout` set (the ACK after it does not report the same timeout again).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+
+use ccp::agent::{Agent, AgentConfig, AgentError, Algorithm};
+use ccp::datapath::{Config as DpConfig, Datapath, FlowInfo, Primitives};
+use ccp::ipc::{channel_pair, ChannelEnd, Transport};
+use ccp::program::{implicit, Reg};
+use ccp::wire::{Msg, MAX_MSG_LEN};
+use netrt::{Duration, Instant, Runtime};
+use transport::{
+    AckSignals, CcFactory, CcKind, CongestionControl, FlowContext, FlowWaker, LossEvent,
+    TransportConfig,
+};
+
+use crate::notify::Notify;
+
+/// How the shim runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShimConfig {
+    /// One-way delay of the channel between a datapath and its agent. Default 20 µs.
+    pub staleness: Duration,
+    /// The datapath falls back to its native controller when the agent has not answered for
+    /// this long after a failed send (libccp's `fto_us`). Default 1 s.
+    pub fallback_timeout: Duration,
+    /// Stops every agent at this instant (a fault to exercise the fallback); `None` (the
+    /// default) keeps them running.
+    pub agent_stop: Option<Instant>,
+    /// Keeps a log of every message, with its direction and send time
+    /// ([`CcpFactory::message_log`]). Default off.
+    pub log_messages: bool,
+    /// The native controller a flow runs while its datapath is in fallback. It sees every
+    /// ACK, loss and timeout of the flow from the start (a shadow), so it takes over with a
+    /// window that reflects the path. Default Reno.
+    pub fallback: CcKind,
+}
+
+impl Default for ShimConfig {
+    fn default() -> Self {
+        ShimConfig {
+            staleness: Duration::from_micros(20),
+            fallback_timeout: Duration::from_secs(1),
+            agent_stop: None,
+            log_messages: false,
+            fallback: CcKind::Reno,
+        }
+    }
+}
+
+/// Errors building a [`CcpFactory`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShimError {
+    /// The algorithm's programs do not form a valid program set.
+    #[error("CCP algorithm {alg:?}: {source}")]
+    Agent {
+        /// The algorithm's name.
+        alg: String,
+        /// Why.
+        source: AgentError,
+    },
+}
+
+/// Which way a logged message went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Direction {
+    /// Datapath to agent (READY, CREATE, MEASURE).
+    ToAgent,
+    /// Agent to datapath (INSTALL, UPDATE_FIELDS, CHANGE_PROG).
+    ToDatapath,
+}
+
+/// One message of the log ([`ShimConfig::log_messages`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedMsg {
+    /// The sending host's IPv4 address.
+    pub host: u32,
+    /// Direction.
+    pub dir: Direction,
+    /// When it was sent.
+    pub at: Instant,
+    /// The wire bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Counters over all hosts of a factory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShimStats {
+    /// Messages sent by datapaths to their agents.
+    pub to_agent: u64,
+    /// Messages delivered to datapaths from their agents.
+    pub to_datapath: u64,
+    /// Program invocations (ACKs and timeouts).
+    pub invocations: u64,
+    /// Invocations the datapath aborted (the flow kept its window).
+    pub invoke_errors: u64,
+    /// Agent messages the datapath refused.
+    pub message_errors: u64,
+    /// Datapath messages the agent refused.
+    pub agent_errors: u64,
+    /// Sends that failed (the agent was gone).
+    pub send_failures: u64,
+    /// Flows that ran their native controller at least once.
+    pub flows_fell_back: u64,
+}
+
+impl ShimStats {
+    fn add(&mut self, o: &ShimStats) {
+        self.to_agent += o.to_agent;
+        self.to_datapath += o.to_datapath;
+        self.invocations += o.invocations;
+        self.invoke_errors += o.invoke_errors;
+        self.message_errors += o.message_errors;
+        self.agent_errors += o.agent_errors;
+        self.send_failures += o.send_failures;
+        self.flows_fell_back += o.flows_fell_back;
+    }
+}
+
+/// What the sender of one flow reads.
+struct FlowSlot {
+    cwnd: u64,
+    /// Bytes per second.
+    rate: Option<u64>,
+    waker: FlowWaker,
+    /// Ever in fallback.
+    fell_back: bool,
+    /// In fallback at the latest invocation.
+    in_fallback: bool,
+}
+
+/// The datapath side of one host.
+struct HostState {
+    ip: u32,
+    dp: Datapath,
+    end: ChannelEnd,
+    flows: BTreeMap<u32, FlowSlot>,
+    stats: ShimStats,
+    log: Option<Vec<LoggedMsg>>,
+}
+
+impl HostState {
+    /// Sends every queued datapath message to the agent.
+    fn flush(&mut self, now: Instant) -> bool {
+        let mut sent = false;
+        while let Some(m) = self.dp.poll_transmit() {
+            match self.end.send_to(now, &(), m) {
+                Ok(()) => {
+                    sent = true;
+                    self.stats.to_agent += 1;
+                    if let Some(log) = &mut self.log {
+                        log.push(LoggedMsg {
+                            host: self.ip,
+                            dir: Direction::ToAgent,
+                            at: now,
+                            bytes: m.to_vec(),
+                        });
+                    }
+                }
+                Err(_) => {
+                    self.stats.send_failures += 1;
+                    self.dp.notify_send_failed(now);
+                }
+            }
+        }
+        sent
+    }
+
+    /// Receives every agent message due at `now`, hands it to the runtime, and applies new
+    /// windows and rates at once.
+    fn receive(&mut self, now: Instant, buf: &mut [u8]) {
+        while let Ok(Some((n, ()))) = self.end.recv_from(now, buf) {
+            let bytes = &buf[..n];
+            self.stats.to_datapath += 1;
+            if self.dp.handle_bytes(now, bytes).is_err() {
+                self.stats.message_errors += 1;
+                continue;
+            }
+            // The runtime accepted the message(s): apply Cwnd / Rate updates now.
+            let mut rest = bytes;
+            while let Ok((msg, used)) = Msg::decode(rest) {
+                rest = rest.get(used..).unwrap_or(&[]);
+                let (sid, updates) = match &msg {
+                    Msg::UpdateFields(u) => (u.sid, &u.updates),
+                    Msg::ChangeProg(c) => (c.sid, &c.updates),
+                    _ => continue,
+                };
+                let Some(slot) = self.flows.get_mut(&sid) else {
+                    continue;
+                };
+                let mut changed = false;
+                for u in updates {
+                    if u.value == 0 {
+                        continue;
+                    }
+                    if u.reg == Reg::implicit(implicit::CWND) {
+                        slot.cwnd = u.value;
+                        changed = true;
+                    } else if u.reg == Reg::implicit(implicit::RATE) {
+                        slot.rate = Some(u.value);
+                        changed = true;
+                    }
+                }
+                if changed {
+                    slot.waker.wake();
+                }
+                if rest.is_empty() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// One host: its datapath state and the wake-up flags of its two tasks.
+struct Host {
+    state: RefCell<HostState>,
+    agent_notify: Notify,
+    dp_notify: Notify,
+}
+
+/// Builds CCP-controlled flows. See the module docs.
+pub struct CcpFactory<R: Runtime, A: Algorithm> {
+    rt: R,
+    make_alg: Rc<dyn Fn() -> A>,
+    alg_name: String,
+    cfg: ShimConfig,
+    hosts: RefCell<BTreeMap<u32, Rc<Host>>>,
+}
+
+impl<R: Runtime, A: Algorithm + 'static> fmt::Debug for CcpFactory<R, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CcpFactory")
+            .field("alg", &self.alg_name)
+            .field("cfg", &self.cfg)
+            .field("hosts", &self.hosts.borrow().len())
+            .finish()
+    }
+}
+
+impl<R: Runtime, A: Algorithm + 'static> CcpFactory<R, A> {
+    /// A factory whose agents run the algorithm `make_alg` builds (one instance per host),
+    /// on runtime `rt`. Fails when the algorithm's programs are not a valid set.
+    pub fn new(
+        rt: R,
+        cfg: ShimConfig,
+        make_alg: impl Fn() -> A + 'static,
+    ) -> Result<Self, ShimError> {
+        let probe = make_alg();
+        let alg_name = probe.name().to_string();
+        Agent::<A, ()>::new(probe, AgentConfig::default()).map_err(|source| ShimError::Agent {
+            alg: alg_name.clone(),
+            source,
+        })?;
+        Ok(CcpFactory {
+            rt,
+            make_alg: Rc::new(make_alg),
+            alg_name,
+            cfg,
+            hosts: RefCell::new(BTreeMap::new()),
+        })
+    }
+
+    /// Counters summed over every host.
+    pub fn stats(&self) -> ShimStats {
+        let mut s = ShimStats::default();
+        for h in self.hosts.borrow().values() {
+            s.add(&h.state.borrow().stats);
+        }
+        s
+    }
+
+    /// Every message sent so far, host by host in address order, each host's in send order
+    /// (empty unless [`ShimConfig::log_messages`]).
+    pub fn message_log(&self) -> Vec<LoggedMsg> {
+        self.hosts
+            .borrow()
+            .values()
+            .flat_map(|h| h.state.borrow().log.clone().unwrap_or_default())
+            .collect()
+    }
+
+    /// The host of `ip`, created (with its agent and tasks) on first use.
+    fn host(&self, ip: u32) -> Rc<Host> {
+        if let Some(h) = self.hosts.borrow().get(&ip) {
+            return h.clone();
+        }
+        let now = self.rt.now();
+        let (dp_end, agent_end) = channel_pair(self.cfg.staleness);
+        let index = self.hosts.borrow().len() as u32;
+        let dp = Datapath::new(
+            DpConfig::default()
+                .id(ip)
+                .max_flows(usize::from(u16::MAX))
+                .fallback_timeout(self.cfg.fallback_timeout),
+            now,
+        );
+        let host = Rc::new(Host {
+            state: RefCell::new(HostState {
+                ip,
+                dp,
+                end: dp_end,
+                flows: BTreeMap::new(),
+                stats: ShimStats::default(),
+                log: self.cfg.log_messages.then(Vec::new),
+            }),
+            agent_notify: Notify::default(),
+            dp_notify: Notify::default(),
+        });
+        // Validated in `new`; a failure here would be a non-deterministic algorithm.
+        let agent = Agent::new(
+            (self.make_alg)(),
+            AgentConfig::default().instance(index + 1),
+        )
+        .ok();
+        if let Some(agent) = agent {
+            self.rt.spawn_boxed(Box::pin(agent_task(
+                self.rt.clone(),
+                agent,
+                agent_end,
+                host.clone(),
+                self.cfg.agent_stop,
+            )));
+        }
+        self.rt
+            .spawn_boxed(Box::pin(datapath_task(self.rt.clone(), host.clone())));
+        if host.state.borrow_mut().flush(now) {
+            host.agent_notify.notify();
+        }
+        self.hosts.borrow_mut().insert(ip, host.clone());
+        host
+    }
+}
+
+fn ipv4(a: &SocketAddr) -> u32 {
+    match a.ip() {
+        IpAddr::V4(v4) => u32::from(v4),
+        IpAddr::V6(v6) => {
+            let o = v6.octets();
+            u32::from_be_bytes([o[12], o[13], o[14], o[15]])
+        }
+    }
+}
+
+impl<R: Runtime, A: Algorithm + 'static> CcFactory for CcpFactory<R, A> {
+    fn build(&self, ctx: &FlowContext) -> Box<dyn CongestionControl> {
+        let ip = ipv4(&ctx.src);
+        let host = self.host(ip);
+        let init_cwnd = u64::from(ctx.init_cwnd_pkts.max(1)) * u64::from(ctx.mss.max(1));
+        let info = FlowInfo {
+            init_cwnd: u32::try_from(init_cwnd).unwrap_or(u32::MAX),
+            mss: ctx.mss,
+            src_ip: ip,
+            src_port: u32::from(ctx.src.port()),
+            dst_ip: ipv4(&ctx.dst),
+            dst_port: u32::from(ctx.dst.port()),
+            alg: None,
+        };
+        let sid = {
+            let mut st = host.state.borrow_mut();
+            let sid = st.dp.open_flow(ctx.now, info).ok();
+            if let Some(sid) = sid {
+                st.flows.insert(
+                    sid,
+                    FlowSlot {
+                        cwnd: init_cwnd,
+                        rate: None,
+                        waker: ctx.waker.clone(),
+                        fell_back: false,
+                        in_fallback: false,
+                    },
+                );
+            }
+            if st.flush(ctx.now) {
+                host.agent_notify.notify();
+            }
+            sid
+        };
+        Box::new(CcpFlow {
+            name: format!("ccp:{}", self.alg_name),
+            host,
+            sid,
+            init_cwnd,
+            closed_cwnd: init_cwnd,
+            fell_back: false,
+            native: self.cfg.fallback.build(ctx.mss, ctx.init_cwnd_pkts),
+            timeout_invoked: false,
+            rt_now: {
+                let rt = self.rt.clone();
+                Box::new(move || rt.now())
+            },
+        })
+    }
+
+    fn name(&self) -> String {
+        format!("ccp:{}", self.alg_name)
+    }
+}
+
+/// The agent side of one host: receive due messages, run the algorithm, answer.
+async fn agent_task<R: Runtime, A: Algorithm>(
+    rt: R,
+    mut agent: Agent<A, ()>,
+    mut end: ChannelEnd,
+    host: Rc<Host>,
+    stop: Option<Instant>,
+) {
+    let mut buf = vec![0u8; MAX_MSG_LEN];
+    loop {
+        let now = rt.now();
+        if stop.is_some_and(|t| now >= t) {
+            // Dropping `end` makes the datapath's sends fail: its fallback timer starts.
+            return;
+        }
+        let mut errors = 0;
+        while let Ok(Some((n, ()))) = end.recv_from(now, &mut buf) {
+            if agent.handle_bytes(now, &(), &buf[..n]).is_err() {
+                errors += 1;
+            }
+        }
+        let mut sent = false;
+        while let Some(((), m)) = agent.poll_transmit() {
+            if end.send_to(now, &(), &m).is_ok() {
+                sent = true;
+                let mut st = host.state.borrow_mut();
+                let ip = st.ip;
+                if let Some(log) = &mut st.log {
+                    log.push(LoggedMsg {
+                        host: ip,
+                        dir: Direction::ToDatapath,
+                        at: now,
+                        bytes: m,
+                    });
+                }
+            }
+        }
+        if errors > 0 {
+            host.state.borrow_mut().stats.agent_errors += errors;
+        }
+        if sent {
+            host.dp_notify.notify();
+        }
+        let wake = match (end.next_arrival(), stop) {
+            (Some(a), Some(s)) => Some(a.min(s)),
+            (a, s) => a.or(s),
+        };
+        match wake {
+            Some(t) => {
+                let _ = rt
+                    .timeout(t.saturating_since(now), host.agent_notify.notified())
+                    .await;
+            }
+            None => host.agent_notify.notified().await,
+        }
+    }
+}
+
+/// The datapath side of one host: apply the agent's messages at their arrival instants.
+async fn datapath_task<R: Runtime>(rt: R, host: Rc<Host>) {
+    let mut buf = vec![0u8; MAX_MSG_LEN];
+    loop {
+        let now = rt.now();
+        let next = {
+            let mut st = host.state.borrow_mut();
+            st.receive(now, &mut buf);
+            st.end.next_arrival()
+        };
+        match next {
+            Some(t) => {
+                let _ = rt
+                    .timeout(t.saturating_since(now), host.dp_notify.notified())
+                    .await;
+            }
+            None => host.dp_notify.notified().await,
+        }
+    }
+}
+
+/// The controller of one CCP flow.
+struct CcpFlow {
+    name: String,
+    host: Rc<Host>,
+    /// `None` when the datapath's flow table was full (the flow then keeps its initial window).
+    sid: Option<u32>,
+    init_cwnd: u64,
+    /// The window once closed (or the initial window if the flow never had a socket id).
+    closed_cwnd: u64,
+    /// Whether the flow ran its native controller before it closed.
+    fell_back: bool,
+    /// The native controller, shadowing the flow; in control during fallback.
+    native: Box<dyn CongestionControl>,
+    timeout_invoked: bool,
+    rt_now: Box<dyn Fn() -> Instant>,
+}
+
+impl fmt::Debug for CcpFlow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CcpFlow")
+            .field("name", &self.name)
+            .field("sid", &self.sid)
+            .finish()
+    }
+}
+
+fn sat32(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+impl CcpFlow {
+    fn invoke(&mut self, now: Instant, prims: &Primitives) {
+        let Some(sid) = self.sid else { return };
+        let sent = {
+            let mut st = self.host.state.borrow_mut();
+            st.stats.invocations += 1;
+            let inv = st.dp.invoke(now, sid, prims);
+            if inv.error.is_some() {
+                st.stats.invoke_errors += 1;
+            }
+            let mut newly_fell_back = false;
+            if let Some(slot) = st.flows.get_mut(&sid) {
+                if let Some(c) = inv.cwnd {
+                    slot.cwnd = u64::from(c);
+                }
+                if let Some(r) = inv.rate {
+                    slot.rate = Some(r);
+                }
+                slot.in_fallback = inv.fallback;
+                if inv.fallback && !slot.fell_back {
+                    slot.fell_back = true;
+                    newly_fell_back = true;
+                }
+            }
+            if newly_fell_back {
+                st.stats.flows_fell_back += 1;
+            }
+            st.flush(now)
+        };
+        if sent {
+            self.host.agent_notify.notify();
+        }
+    }
+
+    fn in_fallback(&self) -> bool {
+        self.slot(|f| f.in_fallback).unwrap_or(false)
+    }
+
+    fn slot<T>(&self, f: impl FnOnce(&FlowSlot) -> T) -> Option<T> {
+        let sid = self.sid?;
+        self.host.state.borrow().flows.get(&sid).map(f)
+    }
+}
+
+impl CongestionControl for CcpFlow {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn configure(&mut self, cfg: &TransportConfig) {
+        self.native.configure(cfg);
+    }
+
+    fn on_loss(&mut self, now: Instant, loss: &LossEvent) {
+        self.native.on_loss(now, loss);
+    }
+
+    fn on_recovery_exit(&mut self, now: Instant) {
+        self.native.on_recovery_exit(now);
+    }
+
+    fn enters_cwr_on_ecn(&self) -> bool {
+        // Only the native controller reacts to ECN inside the datapath, and only in fallback.
+        self.in_fallback() && self.native.enters_cwr_on_ecn()
+    }
+
+    fn ssthresh_bytes(&self) -> Option<u64> {
+        if self.in_fallback() {
+            self.native.ssthresh_bytes()
+        } else {
+            None
+        }
+    }
+
+    fn on_ack(&mut self, now: Instant, s: &AckSignals) {
+        self.native.on_ack(now, s);
+        let snd_rate = self.slot(|f| f.rate.unwrap_or(0)).unwrap_or(0);
+        let prims = Primitives {
+            bytes_acked: sat32(s.bytes_acked),
+            packets_acked: sat32(s.packets_acked),
+            bytes_misordered: sat32(s.bytes_misordered),
+            packets_misordered: sat32(s.packets_misordered),
+            ecn_bytes: sat32(s.ecn_bytes),
+            ecn_packets: sat32(s.ecn_packets),
+            lost_pkts_sample: sat32(s.lost_pkts_sample),
+            was_timeout: s.was_timeout && !self.timeout_invoked,
+            rtt_sample: s.rtt_sample.unwrap_or(Duration::ZERO),
+            rate_outgoing: s.rate_outgoing,
+            rate_incoming: s.rate_incoming,
+            bytes_in_flight: sat32(s.bytes_in_flight),
+            packets_in_flight: sat32(s.packets_in_flight),
+            snd_cwnd: sat32(s.snd_cwnd),
+            snd_rate,
+            bytes_pending: sat32(s.bytes_pending),
+        };
+        self.timeout_invoked = false;
+        self.invoke(now, &prims);
+    }
+
+    fn on_timeout(&mut self, now: Instant) {
+        self.native.on_timeout(now);
+        let (cwnd, rate) = self
+            .slot(|f| (f.cwnd, f.rate.unwrap_or(0)))
+            .unwrap_or((self.init_cwnd, 0));
+        let prims = Primitives {
+            was_timeout: true,
+            snd_cwnd: sat32(cwnd),
+            snd_rate: rate,
+            ..Primitives::default()
+        };
+        self.timeout_invoked = true;
+        self.invoke(now, &prims);
+    }
+
+    fn cwnd_bytes(&self) -> u64 {
+        if self.in_fallback() {
+            return self.native.cwnd_bytes();
+        }
+        self.slot(|f| f.cwnd).unwrap_or(self.closed_cwnd).max(1)
+    }
+
+    fn pacing_rate_bps(&self) -> Option<u64> {
+        if self.in_fallback() {
+            return self.native.pacing_rate_bps();
+        }
+        self.slot(|f| f.rate.map(|r| r.saturating_mul(8))).flatten()
+    }
+
+    fn fell_back(&self) -> bool {
+        self.fell_back || self.slot(|f| f.fell_back).unwrap_or(false)
+    }
+
+    fn on_close(&mut self, now: Instant) {
+        // Keep what the results report: the last window and whether it ever fell back.
+        if let Some((cwnd, fb)) = self.slot(|f| (f.cwnd, f.fell_back)) {
+            self.closed_cwnd = cwnd;
+            self.fell_back |= fb;
+        }
+        self.close(now);
+    }
+}
+
+impl CcpFlow {
+    /// Closes the flow's socket id (queues the close MEASURE); later calls do nothing.
+    fn close(&mut self, now: Instant) {
+        let Some(sid) = self.sid.take() else { return };
+        let sent = match self.host.state.try_borrow_mut() {
+            Ok(mut st) => {
+                st.flows.remove(&sid);
+                st.dp.close_flow(now, sid);
+                st.flush(now)
+            }
+            Err(_) => false,
+        };
+        if sent {
+            self.host.agent_notify.notify();
+        }
+    }
+}
+
+impl Drop for CcpFlow {
+    fn drop(&mut self) {
+        let now = (self.rt_now)();
+        self.close(now);
+    }
+}

@@ -1,0 +1,264 @@
+use std::rc::Rc;
+
+use ccp::agent::builtin::{const_program, reno_program, Reno, RenoFlow};
+use ccp::agent::{Algorithm, Control, FlowState, ProgramSpec, Report};
+use ccp::wire::Create;
+use ccp::wire::Msg;
+use ccp_shim::{CcpFactory, Direction, ShimConfig};
+use netmodels::network::NetworkOptions;
+use netmodels::sockets::SimRuntime;
+use netmodels::topology::LinkParams;
+use netmodels::{FlowSpec, Network, TopologyConfig};
+use netrt::{Duration, Instant};
+use sim_core::{RngStreams, SimTime, Simulation};
+use transport::{CcFactory, CcKind};
+
+/// Sets every flow's window to 40 packets from the agent (implicit `Cwnd` and the constant
+/// program's `cwnd` field), once, when the flow is created.
+struct Forty;
+struct FortyFlow;
+impl FlowState for FortyFlow {
+    fn on_report(&mut self, _ctl: &mut Control<'_>, _r: &Report<'_>) {}
+}
+impl Algorithm for Forty {
+    type Flow = FortyFlow;
+    fn name(&self) -> &str {
+        "forty"
+    }
+    fn programs(&self) -> Vec<ProgramSpec> {
+        vec![const_program()]
+    }
+    fn create(&mut self, ctl: &mut Control<'_>, info: &Create) -> FortyFlow {
+        let w = 40 * u64::from(info.flow.mss);
+        ctl.set_program("const", &[("cwnd", w), ("Cwnd", w)])
+            .unwrap();
+        FortyFlow
+    }
+}
+
+/// The built-in Reno, but halving at most once per loss episode: after a cut, losses are
+/// ignored until a window's worth of data (the window before the cut, about what was in
+/// flight when the loss happened) has been acknowledged, a stand-in for the recovery point.
+struct EpisodeReno;
+struct EpisodeFlow {
+    reno: RenoFlow,
+    /// Bytes still to be acknowledged before a loss may cut the window again.
+    holdoff: u64,
+}
+impl FlowState for EpisodeFlow {
+    fn on_report(&mut self, ctl: &mut Control<'_>, r: &Report<'_>) {
+        let acked = r.get("acked").unwrap_or(0);
+        let mut loss = r.get("loss").unwrap_or(0);
+        let timeout = r.get("timeout").unwrap_or(0) != 0;
+        let held = self.holdoff > 0;
+        self.holdoff = self.holdoff.saturating_sub(acked);
+        if loss > 0 && held && !timeout {
+            loss = 0;
+        } else if loss > 0 || timeout {
+            self.holdoff = self.reno.cwnd;
+        }
+        let w = self.reno.step(acked, loss, timeout);
+        ctl.set_cwnd(w);
+    }
+}
+impl Algorithm for EpisodeReno {
+    type Flow = EpisodeFlow;
+    fn name(&self) -> &str {
+        "reno"
+    }
+    fn programs(&self) -> Vec<ProgramSpec> {
+        vec![reno_program()]
+    }
+    fn create(&mut self, ctl: &mut Control<'_>, info: &Create) -> EpisodeFlow {
+        EpisodeFlow {
+            reno: Reno.create(ctl, info),
+            holdoff: 0,
+        }
+    }
+}
+
+/// 100 Mbit/s, 20 ms RTT, a one-BDP (167-packet) drop-tail bottleneck, `pairs` pairs.
+fn network(pairs: u32) -> Network {
+    let topo = TopologyConfig::Dumbbell {
+        pairs,
+        bottleneck: LinkParams::fixed(100_000_000, 10_000.0, 167),
+        access: LinkParams::fixed(1_000_000_000, 1.0, 1000),
+        middlebox: None,
+    }
+    .build()
+    .unwrap();
+    Network::new(topo, NetworkOptions::default(), &RngStreams::new(7)).unwrap()
+}
+
+/// A simulation of `network(pairs)` with one bulk flow per pair from t = 0, each controlled by
+/// what `cc` builds from the simulation's runtime.
+fn run_with<F: CcFactory + 'static>(
+    pairs: u32,
+    secs: u64,
+    cc: impl FnOnce(SimRuntime) -> Rc<F>,
+) -> (Simulation<Network>, Rc<F>) {
+    let mut sim = Simulation::new(network(pairs));
+    let rt = sim.model().runtime(sim.handle(), 0).unwrap();
+    let f = cc(rt);
+    for p in 0..pairs {
+        sim.model_mut()
+            .add_flow(FlowSpec {
+                src: p,
+                dst: pairs + p,
+                size: None,
+                start: SimTime::ZERO,
+                cc: f.clone(),
+                priority: 0,
+            })
+            .unwrap();
+    }
+    sim.model().start_events(sim.handle());
+    sim.run_until(SimTime::from_nanos(secs * 1_000_000_000));
+    (sim, f)
+}
+
+fn ccp<A: Algorithm + 'static>(
+    cfg: ShimConfig,
+    alg: impl Fn() -> A + 'static,
+) -> impl FnOnce(SimRuntime) -> Rc<CcpFactory<SimRuntime, A>> {
+    move |rt| Rc::new(CcpFactory::new(rt, cfg, alg).unwrap())
+}
+
+fn goodput_mbps(sim: &Simulation<Network>, flows: u32, secs: u64) -> f64 {
+    (0..flows)
+        .map(|f| sim.model().flow_delivered(f) as f64)
+        .sum::<f64>()
+        * 8.0
+        / secs as f64
+        / 1e6
+}
+
+#[test]
+fn ccp_reno_fills_the_link_like_native_reno() {
+    let secs = 20;
+    let (native, _) = run_with(1, secs, |_| Rc::new(CcKind::Reno));
+    let (ccp_run, f) = run_with(1, secs, ccp(ShimConfig::default(), || EpisodeReno));
+    let (gn, gc) = (
+        goodput_mbps(&native, 1, secs),
+        goodput_mbps(&ccp_run, 1, secs),
+    );
+    let st = f.stats();
+    eprintln!("native {gn:.2} ccp {gc:.2} Mbit/s, {st:?}");
+    assert!(gn > 85.0, "native Reno {gn:.2} Mbit/s");
+    assert!(
+        (gc - gn).abs() / gn < 0.05,
+        "CCP Reno {gc:.2} vs native {gn:.2} Mbit/s ({st:?})"
+    );
+    // Per-RTT reports: about one per 20+ ms RTT over 20 s, not one per ACK.
+    assert!(st.invocations > 100_000, "{st:?}");
+    assert!(
+        (300..2_000).contains(&st.to_agent),
+        "messages to the agent: {st:?}"
+    );
+    assert!(st.to_datapath >= st.to_agent / 2, "{st:?}");
+    assert_eq!(
+        st.invoke_errors + st.message_errors + st.agent_errors,
+        0,
+        "{st:?}"
+    );
+    let rec = &ccp_run.model().flow_records(ccp_run.now())[0];
+    assert_eq!(rec.cc, "ccp:reno");
+    assert!(!rec.cc_fell_back);
+}
+
+#[test]
+fn the_agents_window_takes_effect_when_its_message_arrives() {
+    // The constant-window algorithm answers CREATE with a 40-packet window. CREATE leaves at
+    // t = 0, reaches the agent at 20 µs; its answer reaches the datapath at 40 µs. The
+    // handshake's SYN-ACK comes back at ~20 ms: by then the window is 40 packets, and the
+    // sender sends 40 segments at that instant, not the initial 10.
+    let cfg = ShimConfig {
+        log_messages: true,
+        ..ShimConfig::default()
+    };
+    let (sim, f) = run_with(1, 1, ccp(cfg, || Forty));
+    let log = f.message_log();
+    let change = log
+        .iter()
+        .find(|m| {
+            m.dir == Direction::ToDatapath
+                && matches!(Msg::decode(&m.bytes), Ok((Msg::ChangeProg(_), _)))
+        })
+        .expect("the agent switched the flow to its program");
+    // Sent by the agent when CREATE arrived: 20 µs after t = 0.
+    assert_eq!(change.at, Instant::ZERO + Duration::from_micros(20));
+    let s = sim.model().flow_sender(0).unwrap();
+    assert_eq!(s.cc().cwnd_bytes(), 40 * 1460);
+    // Run a fresh copy only to just past the SYN-ACK and count what left at once.
+    let mut sim2 = Simulation::new(network(1));
+    let rt = sim2.model().runtime(sim2.handle(), 0).unwrap();
+    let f2 = Rc::new(CcpFactory::new(rt, ShimConfig::default(), || Forty).unwrap());
+    sim2.model_mut()
+        .add_flow(FlowSpec {
+            src: 0,
+            dst: 1,
+            size: None,
+            start: SimTime::ZERO,
+            cc: f2,
+            priority: 0,
+        })
+        .unwrap();
+    sim2.model().start_events(sim2.handle());
+    // Base RTT: 2 × (10 ms + 2 × 1 µs) plus serialization; the SYN-ACK is back before 20.1 ms.
+    sim2.run_until(SimTime::from_nanos(20_100_000));
+    let s2 = sim2.model().flow_sender(0).unwrap();
+    assert!(
+        s2.snd_nxt() >= 40 * 1460,
+        "sent {} bytes after the SYN-ACK",
+        s2.snd_nxt()
+    );
+}
+
+#[test]
+fn same_seed_same_messages_and_bytes() {
+    let cfg = ShimConfig {
+        log_messages: true,
+        ..ShimConfig::default()
+    };
+    let (a, fa) = run_with(2, 3, ccp(cfg.clone(), || Reno));
+    let (b, fb) = run_with(2, 3, ccp(cfg, || Reno));
+    assert_eq!(fa.message_log(), fb.message_log());
+    assert!(fa.message_log().len() > 200);
+    for f in 0..2 {
+        assert_eq!(a.model().flow_delivered(f), b.model().flow_delivered(f));
+    }
+}
+
+#[test]
+fn a_stopped_agent_hands_the_flow_to_the_native_controller() {
+    let cfg = ShimConfig {
+        agent_stop: Some(Instant::ZERO + Duration::from_secs(2)),
+        fallback_timeout: Duration::from_millis(100),
+        ..ShimConfig::default()
+    };
+    let mut sim = Simulation::new(network(1));
+    let rt = sim.model().runtime(sim.handle(), 0).unwrap();
+    let f = Rc::new(CcpFactory::new(rt, cfg, || EpisodeReno).unwrap());
+    sim.model_mut()
+        .add_flow(FlowSpec {
+            src: 0,
+            dst: 1,
+            size: None,
+            start: SimTime::ZERO,
+            cc: f.clone(),
+            priority: 0,
+        })
+        .unwrap();
+    sim.model().start_events(sim.handle());
+    sim.run_until(SimTime::from_nanos(3_000_000_000));
+    let at3 = sim.model().flow_delivered(0);
+    sim.run_until(SimTime::from_nanos(6_000_000_000));
+    let st = f.stats();
+    assert!(st.send_failures > 0, "{st:?}");
+    assert_eq!(st.flows_fell_back, 1, "{st:?}");
+    let rec = &sim.model().flow_records(sim.now())[0];
+    assert!(rec.cc_fell_back);
+    // The native controller keeps the link busy once the agent is gone.
+    let mbps = (sim.model().flow_delivered(0) - at3) as f64 * 8.0 / 3.0 / 1e6;
+    assert!(mbps > 85.0, "{mbps:.2} Mbit/s in fallback");
+}
