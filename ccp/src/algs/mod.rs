@@ -12,6 +12,7 @@
 //! | `cubic` | [`cubic`] | RFC 9438 window growth computed in the agent per report |
 //! | `dctcp` | [`dctcp`] | ECN fraction `alpha` folded per window in the datapath; cut `cwnd·(1 − alpha/2)` |
 //! | `bbr` | [`bbr`] | STARTUP, DRAIN, PROBE_BW (timer-driven gain cycle in the datapath), PROBE_RTT |
+//! | `copa` | [`copa`] | Copa's target rate `1/(δ·d_q)` with velocity; per-packet min-RTT filter |
 //! | `vegas` | [`vegas`] | Vegas: keep between `alpha` and `beta` packets queued |
 //!
 //! Parameters common to all algorithms: `report` = `"per_ack"`, `"per_rtt"` or `"interval"`
@@ -23,6 +24,7 @@
 //! Timing and units: windows are bytes, rates bytes per second, times microseconds.
 
 pub mod bbr;
+pub mod copa;
 pub mod cubic;
 pub mod dctcp;
 pub mod reno;
@@ -115,7 +117,7 @@ pub enum AlgError {
 
 /// Names of the algorithms [`build`] knows.
 pub fn names() -> &'static [&'static str] {
-    &["reno", "cubic", "dctcp", "bbr", "vegas"]
+    &["reno", "cubic", "dctcp", "bbr", "copa", "vegas"]
 }
 
 /// Builds algorithm `name` with `params`, validating every parameter.
@@ -125,6 +127,7 @@ pub fn build(name: &str, params: &Params) -> Result<AnyAlgorithm, AlgError> {
         "cubic" => AnyAlgorithm::new(cubic::Cubic::from_params(params)?),
         "dctcp" => AnyAlgorithm::new(dctcp::Dctcp::from_params(params)?),
         "bbr" => AnyAlgorithm::new(bbr::Bbr::from_params(params)?),
+        "copa" => AnyAlgorithm::new(copa::Copa::from_params(params)?),
         "vegas" => AnyAlgorithm::new(vegas::Vegas::from_params(params)?),
         _ => {
             return Err(AlgError::UnknownAlgorithm {

@@ -155,6 +155,8 @@ pub(crate) struct Loop<A: Algorithm> {
     pub rate: u64,
     /// Messages the agent sent, decoded.
     pub sent: Vec<Msg>,
+    /// Reports the datapath sent.
+    pub received: Vec<Measure>,
 }
 
 impl<A: Algorithm> Loop<A> {
@@ -169,6 +171,7 @@ impl<A: Algorithm> Loop<A> {
             cwnd: init_pkts * MSS as u32,
             rate: 0,
             sent: vec![],
+            received: vec![],
         };
         l.pump(us(0));
         l
@@ -179,6 +182,9 @@ impl<A: Algorithm> Loop<A> {
             let mut any = false;
             while let Some(m) = self.dp.poll_transmit() {
                 let m = m.to_vec();
+                if let Ok((Msg::Measure(r), _)) = Msg::decode(&m) {
+                    self.received.push(r);
+                }
                 self.agent.handle_bytes(now, &(), &m).unwrap();
                 any = true;
             }
