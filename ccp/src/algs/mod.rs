@@ -14,6 +14,7 @@
 //! | `bbr` | [`bbr`] | STARTUP, DRAIN, PROBE_BW (timer-driven gain cycle in the datapath), PROBE_RTT |
 //! | `copa` | [`copa`] | Copa's target rate `1/(δ·d_q)` with velocity; per-packet min-RTT filter |
 //! | `vegas` | [`vegas`] | Vegas: keep between `alpha` and `beta` packets queued |
+//! | `aggregate` | [`aggregate`] | one Reno window per host aggregate, split equally among its flows |
 //!
 //! Parameters common to all algorithms: `report` = `"per_ack"`, `"per_rtt"` or `"interval"`
 //! (when the datapath program reports) and `report_interval_us` (> 0; giving it alone implies
@@ -23,6 +24,7 @@
 //!
 //! Timing and units: windows are bytes, rates bytes per second, times microseconds.
 
+pub mod aggregate;
 pub mod bbr;
 pub mod copa;
 pub mod cubic;
@@ -117,7 +119,15 @@ pub enum AlgError {
 
 /// Names of the algorithms [`build`] knows.
 pub fn names() -> &'static [&'static str] {
-    &["reno", "cubic", "dctcp", "bbr", "copa", "vegas"]
+    &[
+        "reno",
+        "cubic",
+        "dctcp",
+        "bbr",
+        "copa",
+        "vegas",
+        "aggregate",
+    ]
 }
 
 /// Builds algorithm `name` with `params`, validating every parameter.
@@ -128,6 +138,7 @@ pub fn build(name: &str, params: &Params) -> Result<AnyAlgorithm, AlgError> {
         "dctcp" => AnyAlgorithm::new(dctcp::Dctcp::from_params(params)?),
         "bbr" => AnyAlgorithm::new(bbr::Bbr::from_params(params)?),
         "copa" => AnyAlgorithm::new(copa::Copa::from_params(params)?),
+        "aggregate" => AnyAlgorithm::new(aggregate::Aggregate::from_params(params)?),
         "vegas" => AnyAlgorithm::new(vegas::Vegas::from_params(params)?),
         _ => {
             return Err(AlgError::UnknownAlgorithm {
