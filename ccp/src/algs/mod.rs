@@ -14,6 +14,7 @@
 //! | `bbr` | [`bbr`] | STARTUP, DRAIN, PROBE_BW (timer-driven gain cycle in the datapath), PROBE_RTT |
 //! | `copa` | [`copa`] | Copa's target rate `1/(δ·d_q)` with velocity; per-packet min-RTT filter |
 //! | `vegas` | [`vegas`] | Vegas: keep between `alpha` and `beta` packets queued |
+//! | `nimbus` | [`nimbus`] | sinusoidal rate pulses, FFT elasticity detection, delay / competitive modes |
 //! | `aggregate` | [`aggregate`] | one Reno window per host aggregate, split equally among its flows |
 //!
 //! Parameters common to all algorithms: `report` = `"per_ack"`, `"per_rtt"` or `"interval"`
@@ -29,6 +30,7 @@ pub mod bbr;
 pub mod copa;
 pub mod cubic;
 pub mod dctcp;
+pub mod nimbus;
 pub mod reno;
 pub mod vegas;
 
@@ -138,6 +140,7 @@ pub fn build(name: &str, params: &Params) -> Result<AnyAlgorithm, AlgError> {
         "dctcp" => AnyAlgorithm::new(dctcp::Dctcp::from_params(params)?),
         "bbr" => AnyAlgorithm::new(bbr::Bbr::from_params(params)?),
         "copa" => AnyAlgorithm::new(copa::Copa::from_params(params)?),
+        "nimbus" => AnyAlgorithm::new(nimbus::Nimbus::from_params(params)?),
         "aggregate" => AnyAlgorithm::new(aggregate::Aggregate::from_params(params)?),
         "vegas" => AnyAlgorithm::new(vegas::Vegas::from_params(params)?),
         _ => {
