@@ -361,4 +361,49 @@ mod tests {
             ParamValue::Str("per_rtt".into())
         );
     }
+
+    /// Every algorithm in every reporting mode runs its programs in the datapath runtime
+    /// without an invocation error (no underflow, division by zero, ...), through losses,
+    /// ECN marks, a timeout and ACKs without RTT samples, and its agent gets reports.
+    #[test]
+    fn every_algorithm_runs_in_the_datapath_runtime() {
+        use crate::algs::testutil::{ack, Loop};
+        for n in names() {
+            for mode in ["per_ack", "per_rtt", "interval"] {
+                let mut p: Params = [("report".to_string(), ParamValue::Str(mode.into()))].into();
+                if matches!(*n, "reno" | "cubic" | "dctcp") {
+                    p.insert("slow_start".into(), ParamValue::Str("datapath".into()));
+                }
+                let mut l = Loop::new(build(n, &p).unwrap(), 10);
+                for i in 1..=3_000u64 {
+                    let mut a = ack(10_000 + (i % 7) * 300);
+                    a.rate_incoming = 1_000_000 + (i % 13) * 10_000;
+                    a.rate_outgoing = 1_100_000;
+                    a.bytes_in_flight = 20_000;
+                    a.packets_in_flight = 14;
+                    if i % 97 == 0 {
+                        a.lost_pkts_sample = 1;
+                    }
+                    if i % 5 == 0 {
+                        a.ecn_bytes = 1_460;
+                        a.ecn_packets = 1;
+                    }
+                    if i == 1_500 {
+                        a.was_timeout = true;
+                    }
+                    if i % 11 == 0 {
+                        a.rtt_sample = netrt::Duration::ZERO;
+                    }
+                    let inv = l.ack(i * 1_000, a);
+                    assert_eq!(inv.error, None, "{n} {mode} at ack {i}");
+                }
+                assert!(
+                    l.agent.stats().reports > 10,
+                    "{n} {mode}: {:?}",
+                    l.agent.stats()
+                );
+                assert!(l.cwnd >= 1_460, "{n} {mode}");
+            }
+        }
+    }
 }
