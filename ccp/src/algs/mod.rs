@@ -18,12 +18,21 @@
 //! | `aggregate` | [`aggregate`] | one Reno window per host aggregate, split equally among its flows |
 //!
 //! Parameters common to all algorithms: `report` = `"per_ack"`, `"per_rtt"` or `"interval"`
-//! (when the datapath program reports) and `report_interval_us` (> 0; giving it alone implies
-//! `report = "interval"`). Integers are accepted where floats are expected. Every datapath
-//! program also reports `now` (the datapath's `Ack.now`, µs), so all agent logic is driven by
-//! datapath time and is deterministic in the simulator.
+//! (when the datapath program reports, besides at once on loss or timeout) and
+//! `report_interval_us` (> 0 and < 2^31; giving it alone implies `report = "interval"`;
+//! `"interval"` alone means 10 ms; with `"per_ack"`/`"per_rtt"` it is an error). Each
+//! module's docs list its own parameters with their defaults, its sources and its deviations.
+//! Integers are accepted where floats are expected; unknown parameters, wrong types and
+//! out-of-range values are errors naming the algorithm, the parameter and what was expected.
 //!
-//! Timing and units: windows are bytes, rates bytes per second, times microseconds.
+//! Every datapath program also reports `now` (the datapath's `Ack.now`, µs): [`FlowState`]
+//! has no clock, so all agent logic runs on datapath time and is deterministic in the
+//! simulator. Windows are bytes, rates bytes per second, times microseconds.
+//!
+//! Type erasure: `Box<dyn FlowState>` implements [`FlowState`] here. An aggregate's state
+//! cannot be downcast from the box (flow states are not `Any`) and [`Control`] acts on one
+//! flow only, so [`AnyAlgorithm`] forwards `create_subflow` to the aggregate as a marker
+//! report ([`subflow_marker`], [`as_subflow`]).
 
 pub mod aggregate;
 pub mod bbr;
