@@ -2,6 +2,8 @@
 //!
 //! Module map:
 //! - [`config`]: the TOML schema of scenario files, loading, `--set` overrides, validation.
+//! - [`cc`]: a workload's congestion control: native by name, or CCP (algorithm, parameters,
+//!   staleness, fallback), bound to the simulation's runtime.
 //! - [`workload`]: bulk, incast and CDF/Poisson workloads turned into flows.
 //! - [`runner`]: builds the network, runs the simulation, writes result files.
 //! - [`sweep`]: parameter grids × seeds as independent runs, executed in parallel, merged.
@@ -11,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cc;
 pub mod config;
 pub mod figures;
 pub mod reference;

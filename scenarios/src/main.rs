@@ -327,7 +327,7 @@ fn real_main() -> Result<()> {
         }
         Cmd::Validate { scenario, set } => {
             let loaded = load(&scenario, &set)?;
-            let net = build(&loaded.scenario, &scenario.display().to_string(), None)?;
+            let (net, _) = build(&loaded.scenario, &scenario.display().to_string(), None)?;
             println!(
                 "{}: ok ({} hosts, {} links, {} flows, {} s)",
                 scenario.display(),

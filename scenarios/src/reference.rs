@@ -85,9 +85,21 @@ enum Shape<'a> {
     Tagged(&'a [Value]),
     /// A string from a fixed set of names.
     Names(Vec<(String, String)>),
+    /// One of several definitions, told apart by their TOML type (an untagged enum:
+    /// `anyOf` of references), with each alternative's description.
+    Either(Vec<(&'a str, String)>),
 }
 
 fn shape(def: &Value) -> Shape<'_> {
+    if let Some(alts) = def.get("anyOf").and_then(Value::as_array) {
+        let refs: Vec<(&str, String)> = alts
+            .iter()
+            .filter_map(|a| Some((ref_name(a)?, description(a))))
+            .collect();
+        if refs.len() == alts.len() && refs.len() > 1 {
+            return Shape::Either(refs);
+        }
+    }
     if let Some(vs) = variants(def) {
         if vs.iter().all(|v| variant_tag(v).is_some()) {
             return Shape::Tagged(vs);
@@ -219,6 +231,16 @@ fn type_name(s: &Value, defs: &Map<String, Value>) -> String {
     if let Some(r) = ref_name(s) {
         return match defs.get(r).map(shape) {
             Some(Shape::Names(_)) => format!("string ({})", link(r)),
+            Some(Shape::Either(alts)) => {
+                let kinds: Vec<&str> = alts
+                    .iter()
+                    .map(|(a, _)| match defs.get(*a).map(shape) {
+                        Some(Shape::Names(_)) => "string",
+                        _ => "table",
+                    })
+                    .collect();
+                format!("{} ({})", kinds.join(" or "), link(r))
+            }
             _ => format!("table ({})", link(r)),
         };
     }
@@ -499,6 +521,13 @@ pub fn markdown() -> String {
                 out.push_str("A string, one of:\n\n| value | meaning |\n|---|---|\n");
                 for (n, desc) in names {
                     let _ = writeln!(out, "| `{n:?}` | {} |", cell(&desc));
+                }
+                out.push('\n');
+            }
+            Shape::Either(alts) => {
+                out.push_str("One of:\n\n| alternative | meaning |\n|---|---|\n");
+                for (a, desc) in alts {
+                    let _ = writeln!(out, "| {} | {} |", link(a), cell(&desc));
                 }
                 out.push('\n');
             }

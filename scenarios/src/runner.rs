@@ -15,9 +15,10 @@ use std::path::Path;
 
 use netmodels::monitoring::{parse_port_ref, series};
 use netmodels::network::NetworkOptions;
-use netmodels::{FlowRecord, Network, NetworkError, TopologyConfig};
+use netmodels::{FlowRecord, Network, NetworkError, NodeId, TopologyConfig};
 use sim_core::{RngStreams, RunStats, SimDuration, SimTime, Simulation};
 
+use crate::cc::{bind_ccp, CcpBindings};
 use crate::config::{Loaded, Scenario};
 use crate::workload::{generate, roles};
 
@@ -141,7 +142,11 @@ fn reference_bps(s: &Scenario, net: &Network) -> u64 {
 }
 
 /// Builds the network of a scenario with its flows added, without running it.
-pub fn build(s: &Scenario, file: &str, out_dir: Option<&Path>) -> Result<Network, RunError> {
+pub fn build(
+    s: &Scenario,
+    file: &str,
+    out_dir: Option<&Path>,
+) -> Result<(Network, CcpBindings), RunError> {
     let nerr = |source: NetworkError| RunError::Network {
         file: file.into(),
         source: Box::new(source),
@@ -198,19 +203,19 @@ pub fn build(s: &Scenario, file: &str, out_dir: Option<&Path>) -> Result<Network
     let mut net = Network::new(topo, opts, &rng).map_err(nerr)?;
     let r = roles(&s.topology, net.topology(), reference_bps(s, &net));
     let duration = SimDuration::from_secs_f64(s.duration_s);
-    let flows =
-        generate(&s.workload, &r, s.transport.mss, duration, &rng).map_err(|(index, msg)| {
-            RunError::Workload {
-                file: file.into(),
-                index,
-                msg,
-            }
-        })?;
+    let mut ccp = CcpBindings::default();
+    let flows = generate(&s.workload, &r, s.transport.mss, duration, &rng, &mut ccp).map_err(
+        |(index, msg)| RunError::Workload {
+            file: file.into(),
+            index,
+            msg,
+        },
+    )?;
     net.set_record_flows(record_flows(s, flows.len()));
     for f in flows {
         net.add_flow(f).map_err(nerr)?;
     }
-    Ok(net)
+    Ok((net, ccp))
 }
 
 /// Flow-completion statistics over the sized flows of a run, with unfinished flows treated as
@@ -346,8 +351,16 @@ pub fn run(loaded: &Loaded, out_dir: Option<&Path>) -> Result<RunResult, RunErro
     if let Some(d) = out_dir {
         std::fs::create_dir_all(d).map_err(|e| oerr(e.to_string()))?;
     }
-    let net = build(s, &file, out_dir)?;
+    let (net, ccp) = build(s, &file, out_dir)?;
+    let first_host = (0..net.topology().nodes.len() as NodeId).find(|&n| net.topology().is_host(n));
     let mut sim = Simulation::new(net);
+    if let Some(host) = first_host {
+        bind_ccp(&sim, host, &ccp).map_err(|msg| RunError::Workload {
+            file: file.clone(),
+            index: 0,
+            msg,
+        })?;
+    }
     sim.model().start_events(sim.handle());
     let wall0 = std::time::Instant::now();
     sim.run_until(SimTime::from_secs_f64(s.duration_s));
@@ -364,6 +377,17 @@ pub fn run(loaded: &Loaded, out_dir: Option<&Path>) -> Result<RunResult, RunErro
     put("end_s", format!("{:.9}", end.as_secs_f64()));
     put("events", stats.events.to_string());
     put("flows", flows.len().to_string());
+    if ccp.any() {
+        let st = ccp.stats();
+        put("ccp_messages_to_agent", st.to_agent.to_string());
+        put("ccp_messages_to_datapath", st.to_datapath.to_string());
+        put("ccp_invocations", st.invocations.to_string());
+        put(
+            "ccp_errors",
+            (st.invoke_errors + st.message_errors + st.agent_errors).to_string(),
+        );
+        put("ccp_flows_fell_back", st.flows_fell_back.to_string());
+    }
     put(
         "record_flows",
         match s.output.record_flows {

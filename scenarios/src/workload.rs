@@ -4,12 +4,12 @@
 
 use std::path::Path;
 
+use crate::cc::{CcChoice, CcpBindings};
 use netmodels::{FlowSpec, NodeId, Topology, TopologyConfig};
 use rand::Rng;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sim_core::{RngStreams, SimDuration, SimTime};
-use transport::CcKind;
 
 /// One `[[workload]]` entry.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, JsonSchema)]
@@ -18,8 +18,8 @@ pub enum WorkloadConfig {
     /// One long flow per sender/receiver pair of the topology (dumbbell: sender i → receiver i;
     /// star: every sender → the receiver; leaf-spine: host i → host (i + n/2) mod n).
     Bulk {
-        /// Congestion control.
-        cc: CcKind,
+        /// Congestion control: a native controller's name, or a CCP table.
+        cc: CcChoice,
         /// Number of pairs to use (the first ones), at least 1 and at most the topology's
         /// pairs. Unset: all.
         #[serde(default)]
@@ -45,8 +45,8 @@ pub enum WorkloadConfig {
     },
     /// Every sender sends one flow to one receiver at about the same time.
     Incast {
-        /// Congestion control.
-        cc: CcKind,
+        /// Congestion control: a native controller's name, or a CCP table.
+        cc: CcChoice,
         /// Flow size in MSS-sized packets (each flow sends `packets_per_sender` × `mss` bytes),
         /// 1..=2^32.
         #[schemars(range(min = 1, max = 1_u64 << 32), extend("x-unit" = "packets"))]
@@ -71,8 +71,8 @@ pub enum WorkloadConfig {
     /// (dumbbell), the receiver's link (star), or the sum of all host links (leaf-spine: every
     /// host offers `load` times its own link rate on average).
     Cdf {
-        /// Congestion control.
-        cc: CcKind,
+        /// Congestion control: a native controller's name, or a CCP table.
+        cc: CcChoice,
         /// CDF file: `<bytes> <cumulative probability>` per line, percent or fraction; a
         /// relative path is resolved against the scenario file's directory.
         #[schemars(extend("x-unit" = "file path"))]
@@ -121,6 +121,10 @@ fn finite_nonneg(field: &str, v: f64) -> Result<(), WorkloadError> {
 impl WorkloadConfig {
     /// Range checks.
     pub fn validate(&self) -> Result<(), WorkloadError> {
+        let (WorkloadConfig::Bulk { cc, .. }
+        | WorkloadConfig::Incast { cc, .. }
+        | WorkloadConfig::Cdf { cc, .. }) = self;
+        cc.validate().map_err(|(f, m)| WorkloadError(f, m))?;
         match self {
             WorkloadConfig::Bulk {
                 start_s,
@@ -387,12 +391,17 @@ pub fn generate(
     mss: u32,
     duration: SimDuration,
     rng: &RngStreams,
+    ccp: &mut CcpBindings,
 ) -> Result<Vec<FlowSpec>, (usize, String)> {
     let mut flows = Vec::new();
     for (wi, w) in workloads.iter().enumerate() {
+        let (WorkloadConfig::Bulk { cc, .. }
+        | WorkloadConfig::Incast { cc, .. }
+        | WorkloadConfig::Cdf { cc, .. }) = w;
+        let factory = ccp.register(cc);
         match w {
             WorkloadConfig::Bulk {
-                cc,
+                cc: _,
                 flows: n,
                 start_s,
                 stagger_s,
@@ -415,13 +424,13 @@ pub fn generate(
                         dst,
                         size: *size_bytes,
                         start: SimTime::from_secs_f64(start_s + stagger_s * i as f64),
-                        cc: std::rc::Rc::new(*cc),
+                        cc: factory.clone(),
                         priority: *priority,
                     });
                 }
             }
             WorkloadConfig::Incast {
-                cc,
+                cc: _,
                 packets_per_sender,
                 start_s,
                 start_jitter_us,
@@ -452,13 +461,13 @@ pub fn generate(
                         dst,
                         size: Some(packets_per_sender * u64::from(mss)),
                         start: SimTime::from_secs_f64(start_s + jitter * 1e-6),
-                        cc: std::rc::Rc::new(*cc),
+                        cc: factory.clone(),
                         priority: 0,
                     });
                 }
             }
             WorkloadConfig::Cdf {
-                cc,
+                cc: _,
                 cdf,
                 load,
                 start_s,
@@ -516,7 +525,7 @@ pub fn generate(
                         dst,
                         size: Some(size),
                         start: SimTime::from_secs_f64(t),
-                        cc: std::rc::Rc::new(*cc),
+                        cc: factory.clone(),
                         priority: 0,
                     });
                     made += 1;
@@ -603,7 +612,7 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
         let roles = three_to_two();
         let w = vec![WorkloadConfig::Cdf {
-            cc: CcKind::Reno,
+            cc: transport::CcKind::Reno.into(),
             cdf: dir.join("websearch.cdf").display().to_string(),
             load: 0.5,
             start_s: 0.0,
@@ -619,6 +628,7 @@ mod tests {
             1460,
             SimDuration::from_secs_f64(secs),
             &RngStreams::new(7),
+            &mut CcpBindings::default(),
         )
         .unwrap();
         let bytes: u64 = flows.iter().filter_map(|f| f.size).sum();
@@ -643,7 +653,7 @@ mod tests {
         let roles = three_to_two();
         let cdf = |max_flows| {
             vec![WorkloadConfig::Cdf {
-                cc: CcKind::Reno,
+                cc: transport::CcKind::Reno.into(),
                 cdf: dir.join("websearch.cdf").display().to_string(),
                 load: 0.5,
                 start_s: 0.0,
@@ -658,6 +668,7 @@ mod tests {
                 1460,
                 SimDuration::from_secs(100),
                 &RngStreams::new(7),
+                &mut CcpBindings::default(),
             )
         };
         // ~3 650 flows expected in 100 s.

@@ -2,6 +2,7 @@
 //! the `testbed` CLI as a user runs it, fuzzed scenario input, and the shipped scenarios end to
 //! end, and the generated scenario-file reference.
 
+mod ccp;
 mod cli;
 mod fuzz_input;
 mod paths;

@@ -144,7 +144,7 @@ fn pcap_file_names_are_plain_for_every_builder() {
         "fattree.toml",
     ] {
         let loaded = scenarios::config::load(&scen(s), &[]).unwrap();
-        let net = scenarios::runner::build(&loaded.scenario, s, None).unwrap();
+        let (net, _) = scenarios::runner::build(&loaded.scenario, s, None).unwrap();
         for name in pcap_names(net.topology()) {
             let mut c = Path::new(&name).components();
             assert!(

@@ -170,6 +170,21 @@ fn resolve<'a>(root: &'a Value, s: &'a Value) -> &'a Value {
 /// The object schema that describes `table`: `s` itself, or the variant its `kind` picks.
 fn object_for<'a>(root: &'a Value, s: &'a Value, table: &toml::Table) -> Option<&'a Value> {
     let s = resolve(root, s);
+    // An untagged choice (`anyOf` of references, e.g. a name or a table): the table's
+    // alternative is the one with properties.
+    if let Some(alts) = s.get("anyOf").and_then(Value::as_array) {
+        let tables: Vec<&Value> = alts
+            .iter()
+            .map(|a| resolve(root, a))
+            .filter(|a| {
+                a.get("properties").is_some()
+                    || variants(a).is_some_and(|vs| vs.iter().all(|v| variant_tag(v).is_some()))
+            })
+            .collect();
+        if let [one] = tables[..] {
+            return object_for(root, one, table);
+        }
+    }
     match variants(s) {
         Some(vs) => {
             let kind = table.get("kind")?.as_str()?;
@@ -210,6 +225,14 @@ fn walk<'a>(
 ) {
     match v {
         toml::Value::Table(t) => {
+            let free_form = resolve(root, s);
+            if free_form.get("properties").is_none()
+                && free_form.get("additionalProperties").is_some()
+            {
+                // A map with free keys (e.g. a CCP algorithm's parameters, which the
+                // algorithm validates by name).
+                return;
+            }
             let Some(obj) = object_for(root, s, t) else {
                 missing.push(format!(
                     "{path} (no variant for kind = {:?})",

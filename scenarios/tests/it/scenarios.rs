@@ -140,7 +140,7 @@ fn cdf_load_on_leaf_spine_is_per_host_link() {
     // 8 hosts x 1 Gbit/s x load 0.5 = 4 Gbit/s offered; over 60 s the web-search sizes (CV 2.3,
     // ~17 000 flows) average to within a few percent of that.
     let loaded = load(&scenario("websearch.toml"), &["duration_s=60".to_string()]).unwrap();
-    let net = build(&loaded.scenario, "websearch.toml", None).unwrap();
+    let (net, _) = build(&loaded.scenario, "websearch.toml", None).unwrap();
     let bytes: u64 = net
         .flow_records(SimTime::ZERO)
         .iter()
@@ -328,7 +328,7 @@ fn per_flow_series_are_off_by_default_for_many_flows() {
     );
     assert_eq!(forced.get("record_flows"), Some("true"));
     let loaded = load(&scenario("incast.toml"), &["topology.senders=100".into()]).unwrap();
-    let net = build(&loaded.scenario, "incast.toml", None).unwrap();
+    let (net, _) = build(&loaded.scenario, "incast.toml", None).unwrap();
     assert!(net.recorder().samples("cwnd_bytes/0").is_empty());
 }
 
