@@ -301,6 +301,11 @@ pub struct CaFlow<R> {
     ecn: bool,
     /// No further reduction before this datapath time (µs).
     recovery_until: Option<u64>,
+    /// No further cut for loss before this many more bytes are acknowledged: the window before
+    /// the last loss cut, about the data in flight when the loss happened, so one episode of
+    /// losses cuts once, as the native sender's recovery point rule does, even when its losses
+    /// are detected over more than one RTT.
+    recovery_bytes: u64,
     last_rtt_us: Option<u64>,
     last_cwnd_sent: u64,
 }
@@ -335,6 +340,7 @@ impl<R: WindowRule> CaFlow<R> {
             in_dp_ss: cfg.slow_start == SlowStart::Datapath,
             ecn: cfg.ecn.is_some(),
             recovery_until: None,
+            recovery_bytes: 0,
             last_rtt_us: None,
             last_cwnd_sent: last,
         }
@@ -366,16 +372,22 @@ impl<R: WindowRule> CaFlow<R> {
         if m.timeout {
             self.rule.on_timeout(&mut self.w, m);
             self.recovery_until = None;
+            self.recovery_bytes = 0;
         } else {
             let in_recovery = self.recovery_until.is_some_and(|t| m.now_us < t);
+            // A loss within the bytes of the previous episode belongs to it: no second cut.
+            let loss_held = self.recovery_bytes > 0;
+            self.recovery_bytes = self.recovery_bytes.saturating_sub(m.acked);
             if !in_recovery {
                 self.recovery_until = None;
                 if acked > 0 {
                     self.rule.increase(&mut self.w, acked, m);
                 }
                 let ecn = self.ecn && m.ecn > 0;
-                if m.loss > 0 || ecn {
-                    if m.loss > 0 {
+                let loss = m.loss > 0 && !loss_held;
+                if loss || ecn {
+                    if loss {
+                        self.recovery_bytes = self.w.cwnd;
                         self.rule.on_loss(&mut self.w, m);
                     } else {
                         self.rule.on_ecn(&mut self.w, m);

@@ -9,9 +9,11 @@
 //!   reports only on the first loss or timeout; the agent then switches to the reporting
 //!   program (thesis Listing 4.3).
 //!
-//! Deviations: recovery is approximated in the agent: after a reduction, further losses and
-//! growth are ignored for one RTT (the latest sample) of datapath time, instead of until the
-//! recovery point is acknowledged; congestion avoidance counts the bytes of a whole report at
+//! Deviations: recovery is approximated in the agent (a report carries no sequence numbers):
+//! after a reduction, further losses and growth are ignored for one RTT (the latest sample) of
+//! datapath time, and further losses until as many bytes as the window before the cut (about
+//! the data in flight at the loss) are acknowledged, instead of until the recovery point is
+//! acknowledged (the RTT rule alone cut twice per drop-tail overflow on a 1-BDP dumbbell); congestion avoidance counts the bytes of a whole report at
 //! once (several MSS if a report covers several windows). After a timeout, slow start runs in
 //! the agent even with `slow_start = "datapath"` (as generic-cong-avoid).
 //!
@@ -86,6 +88,55 @@ mod tests {
             .map(|(k, v)| (k.to_string(), ParamValue::Str(v.to_string())))
             .collect();
         Reno::from_params(&p).unwrap()
+    }
+
+    /// Losses of one overflow are detected over more than one RTT; they cut the window once,
+    /// like the native sender's recovery point: a loss report after the RTT holdoff but before
+    /// a pre-cut window's worth of bytes is acknowledged does not cut again.
+    #[test]
+    fn one_cut_per_loss_episode_even_when_detection_spans_rtts() {
+        let mut h = Harness::new(reno(&[]));
+        let out = h.create(info(1, 10));
+        assert_eq!(cwnd(&out), Some(14_600));
+        let out = h.report(
+            1,
+            "reno_report",
+            &[("acked", 14_600), ("rtt", 20_000), ("now", 20_000)],
+        );
+        assert_eq!(cwnd(&out), Some(29_200));
+        // First loss: halve to 14,600; the episode spans the 29,200 bytes in flight.
+        let out = h.report(
+            1,
+            "reno_report",
+            &[("loss", 1), ("rtt", 20_000), ("now", 100_000)],
+        );
+        assert_eq!(cwnd(&out), Some(14_600));
+        // 1.5 RTTs later, with only 10,000 bytes acked since: a late-detected loss of the same
+        // episode. The window grows by the acked bytes' share, and is not halved again.
+        let out = h.report(
+            1,
+            "reno_report",
+            &[
+                ("acked", 10_000),
+                ("loss", 1),
+                ("rtt", 20_000),
+                ("now", 130_000),
+            ],
+        );
+        assert_ne!(cwnd(&out), Some(7_300));
+        // Once the episode's bytes are acknowledged, a new loss cuts again.
+        let _ = h.report(
+            1,
+            "reno_report",
+            &[("acked", 19_200), ("rtt", 20_000), ("now", 150_000)],
+        );
+        let out = h.report(
+            1,
+            "reno_report",
+            &[("loss", 1), ("rtt", 20_000), ("now", 170_000)],
+        );
+        let w = cwnd(&out).expect("a new episode cuts");
+        assert!(w < 14_600, "{w}");
     }
 
     #[test]

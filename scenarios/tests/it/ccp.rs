@@ -68,7 +68,7 @@ fn per_ack_ccp_reno_matches_native_reno() {
 fn ccp_runs_are_deterministic() {
     let (a, b) = (tmp("a"), tmp("b"));
     for d in [&a, &b] {
-        run_ccp(&["duration_s=3", "workload.0.cc.ccp=bbr"], Some(d));
+        run_ccp(&["duration_s=3", "workload.0.cc={ccp=\"bbr\"}"], Some(d));
     }
     let hashes = |d: &Path| {
         let mut v: Vec<(String, String)> = std::fs::read_dir(d)
