@@ -99,6 +99,8 @@ pub struct Port {
     pub stats: PortStats,
     nominal_bps: u64,
     window: PortWindow,
+    /// Burst release period: arrivals are held until its next multiple (ACK compression).
+    release: Option<SimDuration>,
 }
 
 impl Port {
@@ -130,7 +132,15 @@ impl Port {
             stats: PortStats::default(),
             nominal_bps,
             window: PortWindow::default(),
+            release: None,
         }
+    }
+
+    /// Holds packets reaching the far end until the next multiple of `period` (virtual time
+    /// since 0) and releases them together, in order: an ACK-compression impairment when the
+    /// port carries ACKs. `None` turns it off.
+    pub fn set_burst_release(&mut self, period: Option<SimDuration>) {
+        self.release = period.filter(|p| p.as_nanos() > 0);
     }
 
     /// Bytes queued, being serialized, or propagating on this port.
@@ -251,7 +261,12 @@ impl Port {
                 self.stats.dropped_bytes += size;
                 out.wire_lost_bytes = Some(pkt.size);
             } else {
-                let at = now + self.delay;
+                let mut at = now + self.delay;
+                if let Some(p) = self.release {
+                    // Rounding up is monotone, so the pipe stays in arrival order.
+                    let n = at.as_nanos().div_ceil(p.as_nanos());
+                    at = SimTime::from_nanos(n.saturating_mul(p.as_nanos()));
+                }
                 self.pipe_bytes += size;
                 self.pipe.push_back((at, pkt));
                 if self.pipe.len() == 1 {

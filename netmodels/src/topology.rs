@@ -139,6 +139,13 @@ pub struct PortParams {
     #[serde(default)]
     #[schemars(range(min = 0, max = 1), extend("x-unit" = "probability"))]
     pub loss: f64,
+    /// Holds packets that reach the far end and releases them together at the next multiple
+    /// of this period, in microseconds (> 0): set on the direction that carries a flow's ACKs,
+    /// it is an ACK-compression impairment (ACKs arrive in bursts, as behind some cellular and
+    /// Wi-Fi links). Unset: every packet arrives when it propagates.
+    #[serde(default)]
+    #[schemars(extend("x-unit" = "µs", "x-constraint" = "> 0"))]
+    pub burst_release_us: Option<f64>,
 }
 
 fn default_queue() -> QueueConfig {
@@ -196,6 +203,12 @@ pub struct LinkParams {
     #[serde(default)]
     #[schemars(range(min = 0, max = 1), extend("x-unit" = "probability"))]
     pub loss: f64,
+    /// Burst release period of the forward direction (and of the reverse one unless `reverse`
+    /// is given), microseconds (> 0): packets reaching the far end are held and released
+    /// together at its multiples (ACK compression on an ACK direction). Unset: off.
+    #[serde(default)]
+    #[schemars(extend("x-unit" = "µs", "x-constraint" = "> 0"))]
+    pub burst_release_us: Option<f64>,
     /// The reverse direction; unset: the same parameters as the forward one.
     #[serde(default)]
     pub reverse: Option<PortParams>,
@@ -212,6 +225,7 @@ impl LinkParams {
                 limit_bytes: None,
             },
             loss: 0.0,
+            burst_release_us: None,
             reverse: None,
         }
     }
@@ -222,6 +236,7 @@ impl LinkParams {
             delay_us: self.delay_us,
             queue: self.queue.clone(),
             loss: self.loss,
+            burst_release_us: self.burst_release_us,
         };
         let r = self.reverse.clone().unwrap_or_else(|| f.clone());
         (f, r)

@@ -51,6 +51,9 @@ pub enum PortProblem {
     /// The delay is negative or not a number.
     #[error("delay_us: expected a non-negative number, got {0}")]
     Delay(f64),
+    /// The burst release period is not a positive number.
+    #[error("burst_release_us: expected a positive number of microseconds, got {0}")]
+    BurstRelease(f64),
     /// A host has more than one link.
     #[error("a host may have only one link")]
     HostLinks,
@@ -252,7 +255,14 @@ fn build_port(
     } else {
         None
     };
-    Ok(Port::new(
+    let release = match params.burst_release_us {
+        Some(us) if !(us.is_finite() && us > 0.0) => {
+            return Err(port_error(name, dir, PortProblem::BurstRelease(us)))
+        }
+        Some(us) => Some(SimDuration::from_secs_f64(us * 1e-6).max(SimDuration::from_nanos(1))),
+        None => None,
+    };
+    let mut port = Port::new(
         li,
         from,
         to,
@@ -260,5 +270,7 @@ fn build_port(
         server,
         SimDuration::from_secs_f64(params.delay_us * 1e-6),
         loss,
-    ))
+    );
+    port.set_burst_release(release);
+    Ok(port)
 }

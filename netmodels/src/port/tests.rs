@@ -133,3 +133,35 @@ fn drops_and_wire_losses_are_counted_and_handed_back() {
     assert_eq!(p.stats.wire_losses, 1);
     assert_eq!(p.stats.dropped_bytes, 2000);
 }
+
+/// With a burst release period, packets that would arrive spread out arrive together at the
+/// period's multiples, in order; without it they arrive as they propagate.
+#[test]
+fn burst_release_holds_arrivals_until_the_next_period_boundary() {
+    // 1000 B at 8 Mbit/s = 1 ms each; 2.5 ms propagation; release every 5 ms.
+    let run = |release: Option<SimDuration>| {
+        let mut p = port(8_000_000, SimDuration::from_micros(2_500), 100, None);
+        p.set_burst_release(release);
+        let mut drops = Vec::new();
+        for id in 0..8 {
+            p.enqueue(SimTime::ZERO, pkt(id, 1000), &mut drops);
+        }
+        let mut got = Vec::new();
+        while let Some((at, pk)) = p.poll(SimTime::MAX, &mut drops, |_| {}) {
+            got.push((at.as_nanos() / 100_000, pk.id));
+        }
+        got
+    };
+    // Unimpaired: 3.5, 4.5, ... 10.5 ms (in units of 0.1 ms).
+    assert_eq!(
+        run(None),
+        (0..8).map(|i| (35 + 10 * i, i)).collect::<Vec<_>>()
+    );
+    // Held: 3.5 and 4.5 leave at 5 ms; 5.5 .. 9.5 at 10 ms; 10.5 at 15 ms.
+    let ids = |r: std::ops::Range<u64>, t| r.map(move |i| (t, i));
+    let want: Vec<_> = ids(0..2, 50)
+        .chain(ids(2..7, 100))
+        .chain(ids(7..8, 150))
+        .collect();
+    assert_eq!(run(Some(SimDuration::from_millis(5))), want);
+}

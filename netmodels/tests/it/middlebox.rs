@@ -162,5 +162,6 @@ fn port_params(l: &LinkParams) -> netmodels::topology::PortParams {
         delay_us: l.delay_us,
         queue: l.queue.clone(),
         loss: l.loss,
+        burst_release_us: None,
     }
 }

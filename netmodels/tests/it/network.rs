@@ -220,6 +220,7 @@ fn topo_strategy() -> impl Strategy<Value = TopologyConfig> {
             delay_us: f64::from(d),
             queue: q,
             loss,
+            burst_release_us: None,
             reverse: None,
         });
     prop_oneof![
@@ -436,6 +437,7 @@ fn pcap_file_names_stay_inside_the_capture_directory() {
         delay_us: 1.0,
         queue: l.queue.clone(),
         loss: 0.0,
+        burst_release_us: None,
     };
     let mut t = Topology::default();
     let a = t.add_host("../a", 1_000_000);
