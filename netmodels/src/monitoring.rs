@@ -4,7 +4,7 @@
 //! A series is named `<kind>/<subject>`: `qlen_pkts/<link>`, `qdelay_ms/<link>`,
 //! `sojourn_ms/<link>`, `util/<link>` for monitored ports (`<link>` is the entry of
 //! `monitor_links`: a link name for its forward port, or `<link>:reverse`),
-//! `cwnd_bytes/<flow>` and `srtt_ms/<flow>` for recorded flows.
+//! `cwnd_bytes/<flow>`, `srtt_ms/<flow>` and `delivered_bytes/<flow>` for recorded flows.
 //!
 //! Queueing delay is sampled two ways. `qdelay_ms` is the backlog at the sample instant divided
 //! by the link's rate: how long a packet arriving then would wait before its own
@@ -36,6 +36,9 @@ pub mod series {
     pub const CWND_BYTES: &str = "cwnd_bytes";
     /// A flow's smoothed RTT in milliseconds.
     pub const SRTT_MS: &str = "srtt_ms";
+    /// Bytes a flow's receiver has delivered in order so far (cumulative; the difference of
+    /// two samples over their interval is the flow's goodput).
+    pub const DELIVERED_BYTES: &str = "delivered_bytes";
 
     /// The full series name `kind/subject`.
     pub fn name(kind: &str, subject: impl std::fmt::Display) -> String {
@@ -75,6 +78,14 @@ pub(crate) struct LinkMonitor {
     util: SeriesId,
 }
 
+/// The series of one recorded flow.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FlowSeries {
+    pub(crate) cwnd: SeriesId,
+    pub(crate) srtt: SeriesId,
+    pub(crate) delivered: SeriesId,
+}
+
 /// The recorder and what it samples.
 pub(crate) struct Monitoring {
     pub(crate) recorder: Recorder,
@@ -103,12 +114,15 @@ impl Monitoring {
         });
     }
 
-    /// The two series of a recorded flow.
-    pub(crate) fn add_flow(&mut self, idx: usize) -> (SeriesId, SeriesId) {
-        (
-            self.recorder.series(&series::name(series::CWND_BYTES, idx)),
-            self.recorder.series(&series::name(series::SRTT_MS, idx)),
-        )
+    /// The series of a recorded flow: cwnd, smoothed RTT, delivered bytes.
+    pub(crate) fn add_flow(&mut self, idx: usize) -> FlowSeries {
+        FlowSeries {
+            cwnd: self.recorder.series(&series::name(series::CWND_BYTES, idx)),
+            srtt: self.recorder.series(&series::name(series::SRTT_MS, idx)),
+            delivered: self
+                .recorder
+                .series(&series::name(series::DELIVERED_BYTES, idx)),
+        }
     }
 
     /// Samples every monitored link at `now`.

@@ -8,6 +8,8 @@
 //! - [`runner`]: builds the network, runs the simulation, writes result files.
 //! - [`sweep`]: parameter grids × seeds as independent runs, executed in parallel, merged.
 //! - [`figures`]: PNG/SVG figures from result files.
+//! - [`reproduce`]: paper figures, one command each: checked-in scenarios (`paper/`), runs
+//!   over seeds, the figure and a table of our numbers beside the paper's.
 //! - [`reference`](mod@reference): the scenario-file reference (JSON Schema and Markdown) generated from the
 //!   config types.
 
@@ -17,6 +19,7 @@ pub mod cc;
 pub mod config;
 pub mod figures;
 pub mod reference;
+pub mod reproduce;
 pub mod runner;
 pub mod sweep;
 pub mod workload;

@@ -120,6 +120,36 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Reproduce a paper figure: run its checked-in scenarios over seeds (in parallel), draw it
+    /// (PNG and SVG) and write a table of our numbers beside the paper's (table.md, table.csv).
+    ///
+    /// Results go to <out> (default results/<figure-id>), which must be new or empty:
+    /// `--overwrite` replaces an earlier reproduction of the same figure there. Each arm of the
+    /// experiment is a sweep directory <out>/<arm>/ whose plan.txt re-runs any run alone.
+    #[command(verbatim_doc_comment)]
+    Reproduce {
+        /// The figure id (see --list).
+        #[arg(required_unless_present = "list")]
+        id: Option<String>,
+        /// List the figure ids this command knows, with their defaults; run nothing.
+        #[arg(long, conflicts_with_all = ["seeds", "duration", "jobs", "out", "overwrite"])]
+        list: bool,
+        /// Seeds 1..=N per arm (default: the paper's number of runs).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        seeds: Option<u64>,
+        /// Simulated seconds per run (default: the paper's).
+        #[arg(long, value_name = "SECONDS")]
+        duration: Option<f64>,
+        /// Parallel runs (default: number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Results directory (default: results/<figure-id>); must be new or empty.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace an earlier reproduction of this figure in a non-empty --out.
+        #[arg(long)]
+        overwrite: bool,
+    },
     /// Draw figures from a results directory (a run, or a sweep and all its runs).
     Figures {
         /// Results directory.
@@ -357,6 +387,56 @@ fn real_main() -> Result<()> {
                         .context("writing to standard output")?;
                 }
             }
+        }
+        Cmd::Reproduce {
+            id,
+            list,
+            seeds,
+            duration,
+            jobs,
+            out,
+            overwrite,
+        } => {
+            use scenarios::reproduce;
+            if list {
+                for f in reproduce::figures() {
+                    println!(
+                        "{:<12} {} (paper: {} seed(s) × {} s)",
+                        f.id, f.title, f.default_seeds, f.default_duration_s
+                    );
+                }
+                return Ok(());
+            }
+            let id = id.unwrap_or_default();
+            // Unknown ids fail before anything is checked or written.
+            reproduce::find(&id)?;
+            let mut opts = reproduce::Options {
+                out,
+                seeds,
+                duration_s: duration,
+                overwrite,
+                progress: true,
+                ..reproduce::Options::default()
+            };
+            if let Some(j) = jobs {
+                opts.jobs = j;
+            }
+            if let Some(o) = &opts.out {
+                check_results_dir(o, "--out")?;
+            }
+            let t0 = Instant::now();
+            let rep = reproduce::reproduce(&id, &opts)?;
+            print!("{}", rep.markdown);
+            for f in &rep.files {
+                println!("wrote {}", f.display());
+            }
+            println!(
+                "{} runs on {} threads in {:.1} s; results: {}",
+                rep.runs,
+                opts.jobs,
+                t0.elapsed().as_secs_f64(),
+                rep.dir.display()
+            );
         }
         Cmd::Figures { dir, format } => {
             check_results_dir(&dir, "<results-dir>")?;

@@ -20,7 +20,7 @@ use sim_core::{RngStreams, RunStats, SimDuration, SimTime, Simulation};
 
 use crate::cc::{bind_ccp, CcpBindings};
 use crate::config::{Loaded, Scenario};
-use crate::workload::{generate, roles};
+use crate::workload::{generate_flows, roles};
 
 /// Errors running a scenario.
 #[derive(Debug, thiserror::Error)]
@@ -204,16 +204,18 @@ pub fn build(
     let r = roles(&s.topology, net.topology(), reference_bps(s, &net));
     let duration = SimDuration::from_secs_f64(s.duration_s);
     let mut ccp = CcpBindings::default();
-    let flows = generate(&s.workload, &r, s.transport.mss, duration, &rng, &mut ccp).map_err(
-        |(index, msg)| RunError::Workload {
+    let flows = generate_flows(&s.workload, &r, s.transport.mss, duration, &rng, &mut ccp)
+        .map_err(|(index, msg)| RunError::Workload {
             file: file.into(),
             index,
             msg,
-        },
-    )?;
+        })?;
     net.set_record_flows(record_flows(s, flows.len()));
-    for f in flows {
-        net.add_flow(f).map_err(nerr)?;
+    for (f, stop) in flows {
+        let i = net.add_flow(f).map_err(nerr)?;
+        if let Some(t) = stop {
+            net.set_flow_stop(i, t);
+        }
     }
     Ok((net, ccp))
 }

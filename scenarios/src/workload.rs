@@ -37,6 +37,19 @@ pub enum WorkloadConfig {
         #[serde(default)]
         #[schemars(range(min = 1), extend("x-unit" = "bytes"))]
         size_bytes: Option<u64>,
+        /// Flows on each pair, 1..=1024: all of a pair's flows run between the same two hosts
+        /// (so a CCP agent of the sending host sees them all). Flows are numbered pair by pair
+        /// and `stagger_s` separates every successive one.
+        #[serde(default = "default_flows_per_pair")]
+        #[schemars(range(min = 1, max = 1024), extend("x-unit" = "flows"))]
+        flows_per_pair: u32,
+        /// How long each flow writes, seconds from its own start; finite and > 0. At its first
+        /// ACK or timer event after that, the application stops writing: the flow becomes a sized
+        /// flow of the bytes sent so far (in-flight data is still delivered) and completes when
+        /// they are delivered, as `iperf -t` does. Unset: until `size_bytes` are sent, or endless.
+        #[serde(default)]
+        #[schemars(extend("x-unit" = "s", "exclusiveMinimum" = 0))]
+        duration_s: Option<f64>,
         /// The flows' packet priority: a `priority` queue puts a packet in band
         /// min(priority, bands − 1), band 0 first; other queues ignore it.
         #[serde(default)]
@@ -100,6 +113,10 @@ pub enum WorkloadConfig {
     },
 }
 
+fn default_flows_per_pair() -> u32 {
+    1
+}
+
 fn default_max_flows() -> u32 {
     1_000_000
 }
@@ -131,10 +148,26 @@ impl WorkloadConfig {
                 stagger_s,
                 size_bytes,
                 flows,
+                flows_per_pair,
+                duration_s,
                 ..
             } => {
                 finite_nonneg("start_s", *start_s)?;
                 finite_nonneg("stagger_s", *stagger_s)?;
+                if !(1..=1024).contains(flows_per_pair) {
+                    return Err(WorkloadError(
+                        "flows_per_pair".into(),
+                        format!("expected 1..=1024, got {flows_per_pair}"),
+                    ));
+                }
+                if let Some(d) = duration_s {
+                    if !(d.is_finite() && *d > 0.0) {
+                        return Err(WorkloadError(
+                            "duration_s".into(),
+                            format!("expected a positive number of seconds, got {d}"),
+                        ));
+                    }
+                }
                 if *size_bytes == Some(0) {
                     return Err(WorkloadError(
                         "size_bytes".into(),
@@ -393,6 +426,25 @@ pub fn generate(
     rng: &RngStreams,
     ccp: &mut CcpBindings,
 ) -> Result<Vec<FlowSpec>, (usize, String)> {
+    Ok(generate_flows(workloads, roles, mss, duration, rng, ccp)?
+        .into_iter()
+        .map(|(f, _)| f)
+        .collect())
+}
+
+/// A flow and the time its application stops writing, if any.
+pub type TimedFlow = (FlowSpec, Option<SimTime>);
+
+/// [`generate`], with each flow's stop time (bulk `duration_s`; see
+/// `netmodels::Network::set_flow_stop`).
+pub fn generate_flows(
+    workloads: &[WorkloadConfig],
+    roles: &Roles,
+    mss: u32,
+    duration: SimDuration,
+    rng: &RngStreams,
+    ccp: &mut CcpBindings,
+) -> Result<Vec<TimedFlow>, (usize, String)> {
     let mut flows = Vec::new();
     for (wi, w) in workloads.iter().enumerate() {
         let (WorkloadConfig::Bulk { cc, .. }
@@ -406,6 +458,8 @@ pub fn generate(
                 start_s,
                 stagger_s,
                 size_bytes,
+                flows_per_pair,
+                duration_s,
                 priority,
             } => {
                 let n = n.map_or(roles.pairs.len(), |n| n as usize);
@@ -418,15 +472,22 @@ pub fn generate(
                         ),
                     ));
                 }
-                for (i, &(src, dst)) in roles.pairs.iter().take(n).enumerate() {
-                    flows.push(FlowSpec {
-                        src,
-                        dst,
-                        size: *size_bytes,
-                        start: SimTime::from_secs_f64(start_s + stagger_s * i as f64),
-                        cc: factory.clone(),
-                        priority: *priority,
-                    });
+                let per = *flows_per_pair as usize;
+                for (p, &(src, dst)) in roles.pairs.iter().take(n).enumerate() {
+                    for j in 0..per {
+                        let start = start_s + stagger_s * (p * per + j) as f64;
+                        flows.push((
+                            FlowSpec {
+                                src,
+                                dst,
+                                size: *size_bytes,
+                                start: SimTime::from_secs_f64(start),
+                                cc: factory.clone(),
+                                priority: *priority,
+                            },
+                            duration_s.map(|d| SimTime::from_secs_f64(start + d)),
+                        ));
+                    }
                 }
             }
             WorkloadConfig::Incast {
@@ -456,14 +517,17 @@ pub fn generate(
                     } else {
                         0.0
                     };
-                    flows.push(FlowSpec {
-                        src,
-                        dst,
-                        size: Some(packets_per_sender * u64::from(mss)),
-                        start: SimTime::from_secs_f64(start_s + jitter * 1e-6),
-                        cc: factory.clone(),
-                        priority: 0,
-                    });
+                    flows.push((
+                        FlowSpec {
+                            src,
+                            dst,
+                            size: Some(packets_per_sender * u64::from(mss)),
+                            start: SimTime::from_secs_f64(start_s + jitter * 1e-6),
+                            cc: factory.clone(),
+                            priority: 0,
+                        },
+                        None,
+                    ));
                 }
             }
             WorkloadConfig::Cdf {
@@ -520,14 +584,17 @@ pub fn generate(
                             return Err((wi, "needs at least two distinct hosts".into()));
                         }
                     };
-                    flows.push(FlowSpec {
-                        src,
-                        dst,
-                        size: Some(size),
-                        start: SimTime::from_secs_f64(t),
-                        cc: factory.clone(),
-                        priority: 0,
-                    });
+                    flows.push((
+                        FlowSpec {
+                            src,
+                            dst,
+                            size: Some(size),
+                            start: SimTime::from_secs_f64(t),
+                            cc: factory.clone(),
+                            priority: 0,
+                        },
+                        None,
+                    ));
                     made += 1;
                 }
             }

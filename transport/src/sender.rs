@@ -581,6 +581,19 @@ impl Sender {
         self.rto_deadline = Some(now + self.rtt.rto());
     }
 
+    /// The application stops writing: the flow becomes a sized flow of the bytes sent so far
+    /// (at most its size); data in flight, lost or not, is still delivered. Calls the
+    /// controller's `on_close` if that completes the flow at once. Returns the size.
+    pub fn end_stream(&mut self, now: Instant) -> u64 {
+        let size = self.total.map_or(self.snd_nxt, |t| t.min(self.snd_nxt));
+        let was_complete = self.is_complete();
+        self.total = Some(size);
+        if !was_complete && self.is_complete() {
+            self.cc.on_close(now);
+        }
+        size
+    }
+
     /// True once every byte of a sized flow is cumulatively acknowledged.
     pub fn is_complete(&self) -> bool {
         self.total.is_some_and(|t| self.snd_una >= t)

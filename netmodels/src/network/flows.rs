@@ -6,11 +6,12 @@ use std::cell::{Cell, OnceCell};
 use std::fmt;
 use std::rc::Rc;
 
-use sim_core::{Handle, SeriesId, SimTime};
+use sim_core::{Handle, SimTime};
 use transport::{CcFactory, FlowContext, FlowWaker, Receiver, Sender};
 
 use super::{Network, NetworkError};
 use crate::events::Event;
+use crate::monitoring::FlowSeries;
 use crate::packet::{Ecn, NodeId, Packet, Payload, TCP_IP_HEADER};
 use crate::topology::flow_addrs;
 
@@ -62,7 +63,9 @@ pub(crate) struct Flow {
     receiver: Receiver,
     timer_at: Option<SimTime>,
     done_at: Option<SimTime>,
-    series: Option<(SeriesId, SeriesId)>,
+    series: Option<FlowSeries>,
+    /// When the application stops writing (see [`Network::set_flow_stop`]); cleared once done.
+    stop: Option<SimTime>,
 }
 
 /// All flows, the completion bookkeeping of sized ones, and their starts.
@@ -209,8 +212,47 @@ impl Network {
             timer_at: None,
             done_at: None,
             series,
+            stop: None,
         });
         Ok(idx as u32)
+    }
+
+    /// Makes flow `flow` stop writing at `stop`: at its first ACK or timer event at or after
+    /// `stop` its application stops handing data to the sender, so the flow becomes a sized
+    /// flow of the bytes sent so far (data in flight, lost or not, is still delivered) and
+    /// completes when they are all delivered, as `iperf -t` does. Returns false for an unknown
+    /// flow.
+    pub fn set_flow_stop(&mut self, flow: u32, stop: SimTime) -> bool {
+        match self.flows.flows.get_mut(flow as usize) {
+            Some(f) => {
+                f.stop = Some(stop);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Applies flow `fi`'s stop time if it has come (see [`Network::set_flow_stop`]).
+    fn apply_stop(&mut self, now: SimTime, fi: u32) {
+        let f = &mut self.flows.flows[fi as usize];
+        let (Some(stop), Some(s)) = (f.stop, f.sender.as_mut()) else {
+            return;
+        };
+        if now < stop {
+            return;
+        }
+        f.stop = None;
+        let was_sized = f.spec.size.is_some();
+        let size = s.end_stream(now);
+        f.spec.size = Some(size);
+        if !was_sized {
+            self.flows.sized_total += 1;
+            self.flows.sized_remaining += 1;
+        }
+        if f.done_at.is_none() && f.receiver.delivered_bytes() >= size {
+            f.done_at = Some(now);
+            self.flows.sized_remaining -= 1;
+        }
     }
 
     /// Whether flows added from now on get cwnd and RTT series (with a sample interval).
@@ -390,6 +432,7 @@ impl Network {
         if fi as usize >= self.flows.flows.len() {
             return;
         }
+        self.apply_stop(now, fi);
         let ecn = if self.opts.transport.ecn {
             Ecn::Ect
         } else {
@@ -516,18 +559,18 @@ impl Network {
     /// Records each live recorded flow's cwnd and smoothed RTT at `now`.
     pub(super) fn sample_flows(&mut self, now: SimTime) {
         for f in &self.flows.flows {
-            let (Some((cs, rs)), Some(s)) = (f.series, f.sender.as_ref()) else {
+            let (Some(fs), Some(s)) = (f.series, f.sender.as_ref()) else {
                 continue;
             };
             if f.done_at.is_some() {
                 continue;
             }
-            self.monitoring.recorder.record(cs, now, s.cwnd() as f64);
+            let rec = &mut self.monitoring.recorder;
+            rec.record(fs.cwnd, now, s.cwnd() as f64);
             if let Some(srtt) = s.stats().srtt {
-                self.monitoring
-                    .recorder
-                    .record(rs, now, srtt.as_secs_f64() * 1e3);
+                rec.record(fs.srtt, now, srtt.as_secs_f64() * 1e3);
             }
+            rec.record(fs.delivered, now, f.receiver.delivered_bytes() as f64);
         }
     }
 

@@ -7,6 +7,7 @@ mod cli;
 mod fuzz_input;
 mod paths;
 mod reference;
+mod reproduce;
 mod scenarios;
 mod sweep;
 mod sweep_slurm;

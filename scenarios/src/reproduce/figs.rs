@@ -1,0 +1,775 @@
+//! The recipes: per figure, its arms and how its runs become a figure and a table. Setups and
+//! gap defaults follow FIGURES.md ("The thesis, chapter 4 — CCP").
+
+use std::path::{Path, PathBuf};
+
+use super::data::{self, binned_mean, cdf, get, mean, median, rate_mbps, summary_num, time_mean};
+use super::{Analysis, Arm, Ctx, Figure, ReproduceError, Row};
+use crate::figures::{Line, Panel};
+
+/// The figures, in paper order.
+pub(super) static FIGURES: &[Figure] = &[
+    Figure {
+        id: "thesis-4.2",
+        title: "BBR on CCP: goodput and queueing delay over time (48 Mbit/s, 20 ms, 2 BDP)",
+        default_seeds: 1,
+        default_duration_s: 30.0,
+        arms: arms_4_2,
+        analyze: analyze_4_2,
+    },
+    Figure {
+        id: "thesis-4.4",
+        title: "Cubic on CCP vs native Cubic: congestion window over time (96 Mbit/s, 20 ms, 1 BDP)",
+        default_seeds: 1,
+        default_duration_s: 60.0,
+        arms: arms_4_4,
+        analyze: analyze_4_4,
+    },
+    Figure {
+        id: "thesis-4.5",
+        title: "Per-20 ms throughput and queueing delay CDFs, CCP vs native NewReno and Cubic, fixed/cell/drop",
+        default_seeds: 20,
+        default_duration_s: 60.0,
+        arms: arms_4_5,
+        analyze: analyze_4_5,
+    },
+    Figure {
+        id: "thesis-4.10",
+        title: "Flow aggregation: 5 flows of 20 s, 10 s apart, aggregate vs per-flow CCP Reno",
+        default_seeds: 1,
+        default_duration_s: 62.0,
+        arms: arms_4_10,
+        analyze: analyze_4_10,
+    },
+];
+
+/// MSS of every paper scenario (bytes per packet of window).
+const MSS: f64 = 1460.0;
+
+fn ccp(alg: &str) -> String {
+    format!("workload.0.cc={{ccp=\"{alg}\",params={{report=\"per_rtt\"}},staleness_us=20.0}}")
+}
+
+fn arm(name: &str, label: &str, scenario: &str, set: Vec<String>, d: Option<f64>) -> Arm {
+    let mut set = set;
+    if let Some(d) = d {
+        set.push(format!("duration_s={d}"));
+    }
+    Arm {
+        name: name.into(),
+        label: label.into(),
+        scenario: scenario.into(),
+        set,
+    }
+}
+
+/// Per-seed values of `f` over an arm's runs.
+fn per_run(
+    dirs: &[PathBuf],
+    f: impl Fn(&Path) -> Result<f64, ReproduceError>,
+) -> Result<Vec<f64>, ReproduceError> {
+    dirs.iter().map(|d| f(d)).collect()
+}
+
+fn first(dirs: &[PathBuf]) -> Result<&PathBuf, ReproduceError> {
+    dirs.first()
+        .ok_or_else(|| ReproduceError::Analysis("an arm without runs".into()))
+}
+
+/// Mean goodput of a run over its whole duration, Mbit/s.
+fn goodput_mbps(dir: &Path) -> Result<f64, ReproduceError> {
+    Ok(summary_num(dir, "goodput_bytes")? * 8.0 / summary_num(dir, "end_s")? / 1e6)
+}
+
+// ---------------------------------------------------------------------------------------------
+// thesis Fig 4.2: BBR on CCP.
+
+fn arms_4_2(d: Option<f64>) -> Vec<Arm> {
+    vec![arm(
+        "ccp-bbr",
+        "CCP BBR (per-RTT reports, 20 µs staleness)",
+        "thesis-4.2-bbr.toml",
+        Vec::new(),
+        d,
+    )]
+}
+
+/// Goodput (100 ms bins) and mean queueing delay per bin of one BBR run, and its dips: runs of
+/// bins after the first second whose goodput is below half the median bin's (start, end).
+struct BbrRun {
+    goodput: Vec<(f64, f64)>,
+    qdelay: Vec<(f64, f64)>,
+    dips: Vec<(f64, f64)>,
+    end_s: f64,
+}
+
+const BIN_4_2: f64 = 0.1;
+
+fn bbr_run(dir: &Path) -> Result<BbrRun, ReproduceError> {
+    let s = data::series(dir)?;
+    let goodput = rate_mbps(get(&s, "delivered_bytes/0", dir)?, BIN_4_2);
+    let qdelay = binned_mean(get(&s, "qdelay_ms/bottleneck", dir)?, BIN_4_2);
+    let steady: Vec<f64> = goodput.iter().filter(|p| p.0 > 1.0).map(|p| p.1).collect();
+    let thr = 0.5 * median(&steady);
+    let mut dips: Vec<(f64, f64)> = Vec::new();
+    let mut open: Option<f64> = None;
+    for &(t, g) in goodput.iter().filter(|p| p.0 > 1.0) {
+        match (g < thr, open) {
+            (true, None) => open = Some(t - BIN_4_2),
+            (false, Some(s)) => {
+                dips.push((s, t - BIN_4_2));
+                open = None;
+            }
+            _ => {}
+        }
+    }
+    if let (Some(s), Some(&(t, _))) = (open, goodput.last()) {
+        dips.push((s, t));
+    }
+    Ok(BbrRun {
+        goodput,
+        qdelay,
+        dips,
+        end_s: summary_num(dir, "end_s")?,
+    })
+}
+
+fn analyze_4_2(ctx: &Ctx) -> Result<Analysis, ReproduceError> {
+    let dirs = ctx.runs("ccp-bbr")?;
+    let runs: Vec<BbrRun> = dirs.iter().map(|d| bbr_run(d)).collect::<Result<_, _>>()?;
+    let r0 = &runs[0];
+    let in_dip = |r: &BbrRun, t: f64| {
+        r.dips
+            .iter()
+            .any(|&(a, b)| t > a - 1e-9 && t <= b + BIN_4_2 + 1e-9)
+    };
+    let dips: Vec<f64> = runs.iter().map(|r| r.dips.len() as f64).collect();
+    let spacing: Vec<f64> = runs
+        .iter()
+        .flat_map(|r| {
+            r.dips
+                .windows(2)
+                .map(|w| w[1].0 - w[0].0)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let first_dip: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| r.dips.first().map(|d| d.0))
+        .collect();
+    let dip_len: Vec<f64> = runs
+        .iter()
+        .flat_map(|r| r.dips.iter().map(|d| d.1 - d.0).collect::<Vec<_>>())
+        .collect();
+    let mut q_out = Vec::new();
+    let mut g_out = Vec::new();
+    for r in &runs {
+        q_out.extend(
+            r.qdelay
+                .iter()
+                .filter(|p| p.0 > 1.0 && !in_dip(r, p.0))
+                .map(|p| p.1),
+        );
+        g_out.extend(
+            r.goodput
+                .iter()
+                .filter(|p| p.0 > 1.0 && !in_dip(r, p.0))
+                .map(|p| p.1),
+        );
+    }
+    // PROBE_RTT every 10 s of min-RTT age, lasting 200 ms: dips at ~10, ~20.2, ~30.4 s...; one
+    // that starts in the last second is not counted as expected.
+    let expected = ((r0.end_s - 1.0) / 10.2).floor().max(0.0);
+    let max_goodput = 48.0 * 1460.0 / 1500.0;
+    let mut rows = vec![
+        Row {
+            quantity: format!("PROBE_RTT dips (goodput < ½ median) in {:.0} s", r0.end_s),
+            unit: "dips".into(),
+            ours: mean(&dips),
+            compared_with: "paper: one per 10 s".into(),
+            reference: Some(expected),
+            paper: "RTT-probe dips every 10 s".into(),
+            target_pct: Some(0.0),
+        },
+        Row {
+            quantity: "first dip starts at".into(),
+            unit: "s".into(),
+            ours: mean(&first_dip),
+            compared_with: "paper".into(),
+            reference: Some(10.0),
+            paper: "min RTT expires after 10 s".into(),
+            target_pct: Some(5.0),
+        },
+    ];
+    if !spacing.is_empty() {
+        rows.push(Row {
+            quantity: "spacing of successive dips".into(),
+            unit: "s".into(),
+            ours: mean(&spacing),
+            compared_with: "paper".into(),
+            reference: Some(10.0),
+            paper: "every 10 s (+ the 200 ms probe)".into(),
+            target_pct: Some(5.0),
+        });
+    }
+    rows.extend([
+        Row {
+            quantity: "dip length (bins below ½ median)".into(),
+            unit: "s".into(),
+            ours: mean(&dip_len),
+            compared_with: "setup: PROBE_RTT 200 ms".into(),
+            reference: Some(0.2),
+            paper: "PROBE_RTT 200 ms at 4 packets".into(),
+            target_pct: None,
+        },
+        Row {
+            quantity: "mean goodput outside dips (after 1 s)".into(),
+            unit: "Mbit/s".into(),
+            ours: mean(&g_out),
+            compared_with: "link rate × 1460/1500".into(),
+            reference: Some(max_goodput),
+            paper: "(figure: goodput near the 48 Mbit/s link rate)".into(),
+            target_pct: Some(5.0),
+        },
+        Row {
+            quantity: "median queueing delay outside dips (after 1 s)".into(),
+            unit: "ms".into(),
+            ours: median(&q_out),
+            compared_with: "–".into(),
+            reference: None,
+            paper: "(figure only; no number stated)".into(),
+            target_pct: None,
+        },
+    ]);
+    let panels = vec![
+        Panel {
+            title: format!("goodput, {BIN_4_2:.1} s bins (seed {})", ctx.seeds[0]),
+            x_label: "time (s)".into(),
+            y_label: "goodput (Mbit/s)".into(),
+            lines: vec![Line {
+                label: "CCP BBR goodput".into(),
+                points: r0.goodput.clone(),
+                color: 0,
+                dashed: false,
+            }],
+            x_range: Some((0.0, r0.end_s)),
+            y_range: None,
+        },
+        Panel {
+            title: format!(
+                "queueing delay at the bottleneck, {BIN_4_2:.1} s means (seed {})",
+                ctx.seeds[0]
+            ),
+            x_label: "time (s)".into(),
+            y_label: "queueing delay (ms)".into(),
+            lines: vec![Line {
+                label: "CCP BBR queueing delay".into(),
+                points: r0.qdelay.clone(),
+                color: 1,
+                dashed: false,
+            }],
+            x_range: Some((0.0, r0.end_s)),
+            y_range: None,
+        },
+    ];
+    Ok(Analysis {
+        figures: vec![(
+            "bbr".into(),
+            "thesis Fig 4.2: BBR on CCP, 48 Mbit/s, 20 ms RTT, 160-packet buffer".into(),
+            panels,
+            1,
+        )],
+        rows,
+        notes: vec![
+            "Goodput = in-order bytes delivered to the receiver per 100 ms bin (delivered_bytes series); queueing delay = backlog ÷ link rate sampled every 10 ms, averaged per bin.".into(),
+            "A dip is a run of bins, after the first second, whose goodput is below half the median bin's.".into(),
+            "Numbers are means over seeds; the figure shows the first seed.".into(),
+        ],
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// thesis Fig 4.4: Cubic fidelity.
+
+fn arms_4_4(d: Option<f64>) -> Vec<Arm> {
+    vec![
+        arm(
+            "ccp",
+            "CCP Cubic (agent, per-RTT reports, 20 µs staleness)",
+            "thesis-4.4-cubic.toml",
+            Vec::new(),
+            d,
+        ),
+        arm(
+            "native",
+            "native transport Cubic (HyStart on)",
+            "thesis-4.4-cubic.toml",
+            vec!["workload.0.cc=\"cubic\"".into()],
+            d,
+        ),
+    ]
+}
+
+/// Reductions after slow start are counted from this time on (the slow-start overshoot of CCP
+/// Cubic, which has no HyStart, cuts several times in the first second).
+const AFTER_SLOW_START_S: f64 = 3.0;
+
+/// A window's reductions after [`AFTER_SLOW_START_S`]: times at which it fell below 80 % of its
+/// peak since the last one.
+fn reductions(cwnd: &[(f64, f64)]) -> Vec<f64> {
+    let mut out = Vec::new();
+    let mut peak = 0.0f64;
+    for &(t, w) in cwnd.iter().filter(|p| p.0 >= AFTER_SLOW_START_S) {
+        if w < 0.8 * peak {
+            out.push(t);
+            peak = w;
+        } else {
+            peak = peak.max(w);
+        }
+    }
+    out
+}
+
+fn analyze_4_4(ctx: &Ctx) -> Result<Analysis, ReproduceError> {
+    struct Arm44 {
+        cwnd: Vec<Vec<(f64, f64)>>,
+        goodput: Vec<f64>,
+        drops: Vec<f64>,
+    }
+    let load = |name: &str| -> Result<Arm44, ReproduceError> {
+        let dirs = ctx.runs(name)?;
+        let mut cwnd = Vec::new();
+        for d in dirs {
+            let s = data::series(d)?;
+            cwnd.push(
+                get(&s, "cwnd_bytes/0", d)?
+                    .iter()
+                    .map(|&(t, v)| (t, v / MSS))
+                    .collect(),
+            );
+        }
+        Ok(Arm44 {
+            cwnd,
+            goodput: per_run(dirs, goodput_mbps)?,
+            drops: per_run(dirs, |d| summary_num(d, "drops/bottleneck"))?,
+        })
+    };
+    let (c, n) = (load("ccp")?, load("native")?);
+    let mean_cwnd = |a: &Arm44| mean(&a.cwnd.iter().map(|c| time_mean(c)).collect::<Vec<_>>());
+    let red_count = |a: &Arm44| {
+        mean(
+            &a.cwnd
+                .iter()
+                .map(|c| reductions(c).len() as f64)
+                .collect::<Vec<_>>(),
+        )
+    };
+    let period = |a: &Arm44| {
+        let gaps: Vec<f64> = a
+            .cwnd
+            .iter()
+            .flat_map(|c| {
+                reductions(c)
+                    .windows(2)
+                    .map(|w| w[1] - w[0])
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        mean(&gaps)
+    };
+    let paper = "qualitative: same cubic shape, minor timing drift";
+    let mut rows = vec![
+        Row {
+            quantity: "mean cwnd (time average)".into(),
+            unit: "packets".into(),
+            ours: mean_cwnd(&c),
+            compared_with: "native".into(),
+            reference: Some(mean_cwnd(&n)),
+            paper: paper.into(),
+            target_pct: Some(10.0),
+        },
+        Row {
+            quantity: "goodput".into(),
+            unit: "Mbit/s".into(),
+            ours: mean(&c.goodput),
+            compared_with: "native".into(),
+            reference: Some(mean(&n.goodput)),
+            paper: paper.into(),
+            target_pct: Some(5.0),
+        },
+        Row {
+            quantity: "window reductions after 3 s (cwnd < 80 % of its peak)".into(),
+            unit: "count".into(),
+            ours: red_count(&c),
+            compared_with: "native".into(),
+            reference: Some(red_count(&n)),
+            paper: paper.into(),
+            target_pct: None,
+        },
+    ];
+    let (pc, pn) = (period(&c), period(&n));
+    if pc.is_finite() && pn.is_finite() {
+        rows.push(Row {
+            quantity: "cubic epoch (time between reductions after 3 s)".into(),
+            unit: "s".into(),
+            ours: pc,
+            compared_with: "native".into(),
+            reference: Some(pn),
+            paper: paper.into(),
+            target_pct: Some(25.0),
+        });
+    }
+    rows.push(Row {
+        quantity: "bottleneck drops".into(),
+        unit: "packets".into(),
+        ours: mean(&c.drops),
+        compared_with: "native".into(),
+        reference: Some(mean(&n.drops)),
+        paper: "(not reported)".into(),
+        target_pct: None,
+    });
+    let panels = vec![Panel {
+        title: format!("congestion window, seed {}", ctx.seeds[0]),
+        x_label: "time (s)".into(),
+        y_label: "cwnd (packets of 1460 B)".into(),
+        lines: vec![
+            Line {
+                label: "CCP Cubic".into(),
+                points: c.cwnd[0].clone(),
+                color: 0,
+                dashed: false,
+            },
+            Line {
+                label: "native Cubic".into(),
+                points: n.cwnd[0].clone(),
+                color: 1,
+                dashed: true,
+            },
+        ],
+        x_range: None,
+        y_range: None,
+    }];
+    Ok(Analysis {
+        figures: vec![(
+            "cubic_cwnd".into(),
+            "thesis Fig 4.4: Cubic on CCP vs native, 96 Mbit/s, 20 ms RTT, 160-packet buffer"
+                .into(),
+            panels,
+            1,
+        )],
+        rows,
+        notes: vec![
+            "cwnd sampled every 10 ms. Native Cubic leaves slow start by HyStart (Linux's default); CCP Cubic has no HyStart and leaves it at the first loss.".into(),
+            "Numbers are means over seeds; the figure shows the first seed.".into(),
+        ],
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// thesis Fig 4.5: throughput and delay distributions.
+
+const SETTINGS_4_5: [(&str, &str); 3] = [
+    ("fixed", "fixed: 96 Mbit/s, 1 BDP"),
+    ("cell", "cell: Verizon LTE, 100 pkts"),
+    ("drop", "drop: 96 Mbit/s, 0.01 % loss"),
+];
+const ALGS_4_5: [(&str, &str); 2] = [("reno", "NewReno"), ("cubic", "Cubic")];
+
+fn arms_4_5(d: Option<f64>) -> Vec<Arm> {
+    let mut v = Vec::new();
+    for (s, slabel) in SETTINGS_4_5 {
+        for (a, alabel) in ALGS_4_5 {
+            v.push(arm(
+                &format!("{s}-{a}-native"),
+                &format!("{slabel}, native {alabel}"),
+                &format!("thesis-4.5-{s}.toml"),
+                vec![format!("workload.0.cc=\"{a}\"")],
+                d,
+            ));
+            v.push(arm(
+                &format!("{s}-{a}-ccp"),
+                &format!("{slabel}, CCP {alabel}"),
+                &format!("thesis-4.5-{s}.toml"),
+                vec![ccp(a)],
+                d,
+            ));
+        }
+    }
+    v
+}
+
+/// Per-20 ms throughput at the bottleneck (Mbit/s) and mean queueing delay of the packets that
+/// left the queue in each 20 ms window (ms), pooled over an arm's runs.
+fn windows_4_5(dirs: &[PathBuf]) -> Result<(Vec<f64>, Vec<f64>), ReproduceError> {
+    let (mut tput, mut delay) = (Vec::new(), Vec::new());
+    for d in dirs {
+        let s = data::series(d)?;
+        let rate = summary_num(d, "rate_bps/bottleneck")?;
+        tput.extend(
+            get(&s, "util/bottleneck", d)?
+                .iter()
+                .map(|p| p.1 * rate / 1e6),
+        );
+        delay.extend(get(&s, "sojourn_ms/bottleneck", d)?.iter().map(|p| p.1));
+    }
+    Ok((tput, delay))
+}
+
+fn analyze_4_5(ctx: &Ctx) -> Result<Analysis, ReproduceError> {
+    let mut rows = Vec::new();
+    let mut tput_panels = Vec::new();
+    let mut delay_panels = Vec::new();
+    for (s, slabel) in SETTINGS_4_5 {
+        let mut tl = Vec::new();
+        let mut dl = Vec::new();
+        for (ai, (a, alabel)) in ALGS_4_5.iter().enumerate() {
+            let (nt, nd) = windows_4_5(ctx.runs(&format!("{s}-{a}-native"))?)?;
+            let (ct, cd) = windows_4_5(ctx.runs(&format!("{s}-{a}-ccp"))?)?;
+            rows.push(Row {
+                quantity: format!("{s}, {alabel}: median per-20 ms throughput"),
+                unit: "Mbit/s".into(),
+                ours: median(&ct),
+                compared_with: "native".into(),
+                reference: Some(median(&nt)),
+                paper: "distributions nearly identical".into(),
+                target_pct: Some(5.0),
+            });
+            rows.push(Row {
+                quantity: format!("{s}, {alabel}: median per-20 ms queueing delay"),
+                unit: "ms".into(),
+                ours: median(&cd),
+                compared_with: "native".into(),
+                reference: Some(median(&nd)),
+                paper: "distributions nearly identical".into(),
+                target_pct: Some(10.0),
+            });
+            for (dashed, who, t, d) in [(true, "native", &nt, &nd), (false, "CCP", &ct, &cd)] {
+                tl.push(Line {
+                    label: format!("{who} {alabel}"),
+                    points: cdf(t, 800),
+                    color: ai,
+                    dashed,
+                });
+                dl.push(Line {
+                    label: format!("{who} {alabel}"),
+                    points: cdf(d, 800),
+                    color: ai,
+                    dashed,
+                });
+            }
+        }
+        tput_panels.push(Panel {
+            title: format!("throughput, {slabel}"),
+            x_label: "throughput per 20 ms window (Mbit/s)".into(),
+            y_label: "CDF (fraction of windows)".into(),
+            lines: tl,
+            x_range: None,
+            y_range: Some((0.0, 1.0)),
+        });
+        delay_panels.push(Panel {
+            title: format!("queueing delay, {slabel}"),
+            x_label: "mean queueing delay per 20 ms window (ms)".into(),
+            y_label: "CDF (fraction of windows)".into(),
+            lines: dl,
+            x_range: None,
+            y_range: Some((0.0, 1.0)),
+        });
+    }
+    let mut panels = tput_panels;
+    panels.extend(delay_panels);
+    Ok(Analysis {
+        figures: vec![(
+            "cdfs".into(),
+            format!(
+                "thesis Fig 4.5: per-20 ms throughput (top) and queueing delay (bottom), {} seed(s) pooled",
+                ctx.seeds.len()
+            ),
+            panels,
+            3,
+        )],
+        rows,
+        notes: vec![
+            "Throughput = bytes the bottleneck sent per 20 ms window (as Mahimahi's link log counts it); queueing delay = mean time the packets leaving the bottleneck queue in the window waited (windows without departures have none).".into(),
+            "Windows pooled over all seeds and the whole run (slow start included). CCP: per-RTT reports, 20 µs staleness. Cell: the Mahimahi Verizon-LTE-short traces (down for data, up for ACKs).".into(),
+            "Relative differences of delays near zero (drop setting: the queue rarely builds) are large in percent but small in ms.".into(),
+        ],
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// thesis Fig 4.10: flow aggregation.
+
+/// The paper's layout: 5 flows, 20 s each, 10 s apart; the run lasts 62 s (the last flow
+/// drains). A shorter duration scales all three.
+const LAYOUT_4_10: (f64, f64, f64) = (10.0, 20.0, 62.0);
+
+fn arms_4_10(d: Option<f64>) -> Vec<Arm> {
+    let scale = |d: f64| {
+        let k = d / LAYOUT_4_10.2;
+        vec![
+            format!("workload.0.stagger_s={}", LAYOUT_4_10.0 * k),
+            format!("workload.0.duration_s={}", LAYOUT_4_10.1 * k),
+        ]
+    };
+    let extra = d.map(scale).unwrap_or_default();
+    let mut reno = vec![ccp("reno")];
+    reno.extend(extra.clone());
+    vec![
+        arm(
+            "aggregate",
+            "CCP aggregate Reno (one window per destination, split equally)",
+            "thesis-4.10-aggregate.toml",
+            extra,
+            d,
+        ),
+        arm(
+            "reno",
+            "CCP Reno per flow",
+            "thesis-4.10-aggregate.toml",
+            reno,
+            d,
+        ),
+    ]
+}
+
+/// Per flow of one run, its cwnd series (packets) and its start.
+/// Each flow's start (s) and cwnd series (packets).
+type FlowWindows = Vec<(f64, Vec<(f64, f64)>)>;
+
+fn flows_4_10(dir: &Path) -> Result<FlowWindows, ReproduceError> {
+    let s = data::series(dir)?;
+    let mut out = Vec::new();
+    let mut rd = csv::Reader::from_path(dir.join("flows.csv")).map_err(|e| {
+        ReproduceError::Analysis(format!("{}: {e}", dir.join("flows.csv").display()))
+    })?;
+    let head = rd
+        .headers()
+        .map_err(|e| ReproduceError::Analysis(e.to_string()))?
+        .clone();
+    let col = head
+        .iter()
+        .position(|h| h == "start_s")
+        .ok_or_else(|| ReproduceError::Analysis("flows.csv: no start_s column".into()))?;
+    for (i, rec) in rd.records().enumerate() {
+        let rec = rec.map_err(|e| ReproduceError::Analysis(e.to_string()))?;
+        let start: f64 = rec.get(col).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        let cw = s
+            .get(&format!("cwnd_bytes/{i}"))
+            .map(|v| v.iter().map(|&(t, w)| (t, w / MSS)).collect())
+            .unwrap_or_default();
+        out.push((start, cw));
+    }
+    Ok(out)
+}
+
+/// For each joining flow (all but the first): how long after its start its window first reached
+/// 80 % of the previous flow's, and the mean Jain index of the two windows while both run.
+fn join_metrics(flows: &FlowWindows) -> (Vec<f64>, Vec<f64>) {
+    let (mut conv, mut jain) = (Vec::new(), Vec::new());
+    for w in flows.windows(2) {
+        let ((_, old), (start, new)) = (&w[0], &w[1]);
+        let at = |s: &[(f64, f64)], t: f64| {
+            s.binary_search_by(|p| p.0.total_cmp(&t))
+                .ok()
+                .map(|i| s[i].1)
+        };
+        let mut j = Vec::new();
+        let mut reached = None;
+        for &(t, b) in new {
+            let Some(a) = at(old, t) else { continue };
+            if reached.is_none() && b >= 0.8 * a {
+                reached = Some(t - start);
+            }
+            if a + b > 0.0 {
+                j.push((a + b).powi(2) / (2.0 * (a * a + b * b)));
+            }
+        }
+        if let Some(r) = reached {
+            conv.push(r);
+        }
+        if !j.is_empty() {
+            jain.push(mean(&j));
+        }
+    }
+    (conv, jain)
+}
+
+fn analyze_4_10(ctx: &Ctx) -> Result<Analysis, ReproduceError> {
+    let mut panels = Vec::new();
+    let mut m = Vec::new();
+    for (name, label) in [
+        ("aggregate", "CCP aggregate Reno"),
+        ("reno", "CCP Reno per flow"),
+    ] {
+        let dirs = ctx.runs(name)?;
+        let (mut conv, mut jain) = (Vec::new(), Vec::new());
+        for d in dirs {
+            let (c, j) = join_metrics(&flows_4_10(d)?);
+            conv.extend(c);
+            jain.extend(j);
+        }
+        let goodput = mean(&per_run(dirs, goodput_mbps)?);
+        m.push((mean(&conv), mean(&jain), goodput));
+        let f0 = flows_4_10(first(dirs)?)?;
+        panels.push(Panel {
+            title: format!("{label} (seed {})", ctx.seeds[0]),
+            x_label: "time (s)".into(),
+            y_label: "cwnd (packets of 1460 B)".into(),
+            lines: f0
+                .into_iter()
+                .enumerate()
+                .map(|(i, (start, pts))| Line {
+                    label: format!("flow {} (starts {start:.0} s)", i + 1),
+                    points: pts,
+                    color: i,
+                    dashed: false,
+                })
+                .collect(),
+            x_range: None,
+            y_range: None,
+        });
+    }
+    let paper = "qualitative: the aggregate gives a new flow its fair share at once";
+    let rows = vec![
+        Row {
+            quantity: "joining flow's cwnd reaches 80 % of the incumbent's after".into(),
+            unit: "s".into(),
+            ours: m[0].0,
+            compared_with: "CCP Reno per flow".into(),
+            reference: Some(m[1].0),
+            paper: paper.into(),
+            target_pct: None,
+        },
+        Row {
+            quantity: "Jain index of the two windows while two flows overlap".into(),
+            unit: "0.5–1".into(),
+            ours: m[0].1,
+            compared_with: "CCP Reno per flow".into(),
+            reference: Some(m[1].1),
+            paper: paper.into(),
+            target_pct: None,
+        },
+        Row {
+            quantity: "total goodput over the run".into(),
+            unit: "Mbit/s".into(),
+            ours: m[0].2,
+            compared_with: "CCP Reno per flow".into(),
+            reference: Some(m[1].2),
+            paper: "(not reported)".into(),
+            target_pct: None,
+        },
+    ];
+    Ok(Analysis {
+        figures: vec![(
+            "aggregation_cwnd".into(),
+            "thesis Fig 4.10: per-flow cwnd, aggregate (top) vs per-flow Reno (bottom), 96 Mbit/s, 20 ms, 160 packets".into(),
+            panels,
+            1,
+        )],
+        rows,
+        notes: vec![
+            "All five flows run between the same two hosts (bulk flows_per_pair = 5), so one agent sees them; each writes for 20 s (bulk duration_s) and then drains.".into(),
+            "'ours' is the aggregate; 'reference' is per-flow CCP Reno in the same setup. Means over seeds and over the four joins.".into(),
+        ],
+    })
+}
