@@ -19,7 +19,7 @@
 //! next invocation). A retransmission timeout invokes the program at once with
 //! `was_timeout` set (the ACK after it does not report the same timeout again).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -29,7 +29,7 @@ use ccp::agent::{Agent, AgentConfig, AgentError, Algorithm};
 use ccp::datapath::{Config as DpConfig, Datapath, FlowInfo, Primitives};
 use ccp::ipc::{channel_pair, ChannelEnd, Transport};
 use ccp::program::{implicit, Reg};
-use ccp::wire::{Msg, MAX_MSG_LEN};
+use ccp::wire::MAX_MSG_LEN;
 use netrt::{Duration, Instant, Runtime};
 use transport::{
     AckSignals, CcFactory, CcKind, CongestionControl, FlowContext, FlowWaker, LossEvent,
@@ -140,16 +140,25 @@ impl ShimStats {
     }
 }
 
-/// What the sender of one flow reads.
+/// What the sender of one flow reads; shared by the flow's controller and its host (cells, so
+/// the sender's per-packet reads touch neither the host's state nor a map).
 struct FlowSlot {
-    cwnd: u64,
+    cwnd: Cell<u64>,
     /// Bytes per second.
-    rate: Option<u64>,
+    rate: Cell<Option<u64>>,
     waker: FlowWaker,
     /// Ever in fallback.
-    fell_back: bool,
+    fell_back: Cell<bool>,
     /// In fallback at the latest invocation.
-    in_fallback: bool,
+    in_fallback: Cell<bool>,
+}
+
+/// One agent message's effect on a flow's window and rate (see [`HostState::receive`]).
+#[derive(Clone, Copy)]
+struct Applied {
+    sid: u32,
+    cwnd: Option<u64>,
+    rate: Option<u64>,
 }
 
 /// The datapath side of one host.
@@ -157,14 +166,26 @@ struct HostState {
     ip: u32,
     dp: Datapath,
     end: ChannelEnd,
-    flows: BTreeMap<u32, FlowSlot>,
+    /// Open flows by socket id - 1.
+    flows: Vec<Option<Rc<FlowSlot>>>,
     stats: ShimStats,
     log: Option<Vec<LoggedMsg>>,
+    /// Reused by `receive`.
+    applied: Vec<Applied>,
 }
 
 impl HostState {
-    /// Sends every queued datapath message to the agent.
+    fn slot(&self, sid: u32) -> Option<&Rc<FlowSlot>> {
+        let i = (sid as usize).checked_sub(1)?;
+        self.flows.get(i)?.as_ref()
+    }
+
+    /// Sends every queued datapath message to the agent. True when the agent must be woken:
+    /// something was sent and nothing was in flight before (otherwise the agent already waits
+    /// for the earliest message's arrival, and the channel's constant delay keeps arrivals in
+    /// send order).
     fn flush(&mut self, now: Instant) -> bool {
+        let idle = self.end.in_flight() == 0;
         let mut sent = false;
         while let Some(m) = self.dp.poll_transmit() {
             match self.end.send_to(now, &(), m) {
@@ -186,7 +207,7 @@ impl HostState {
                 }
             }
         }
-        sent
+        sent && idle
     }
 
     /// Receives every agent message due at `now`, hands it to the runtime, and applies new
@@ -195,42 +216,46 @@ impl HostState {
         while let Ok(Some((n, ()))) = self.end.recv_from(now, buf) {
             let bytes = &buf[..n];
             self.stats.to_datapath += 1;
-            if self.dp.handle_bytes(now, bytes).is_err() {
-                self.stats.message_errors += 1;
-                continue;
-            }
-            // The runtime accepted the message(s): apply Cwnd / Rate updates now.
-            let mut rest = bytes;
-            while let Ok((msg, used)) = Msg::decode(rest) {
-                rest = rest.get(used..).unwrap_or(&[]);
-                let (sid, updates) = match &msg {
-                    Msg::UpdateFields(u) => (u.sid, &u.updates),
-                    Msg::ChangeProg(c) => (c.sid, &c.updates),
-                    _ => continue,
+            let mut applied = std::mem::take(&mut self.applied);
+            applied.clear();
+            let res = self.dp.handle_bytes_with(now, bytes, |sid, updates| {
+                let mut a = Applied {
+                    sid,
+                    cwnd: None,
+                    rate: None,
                 };
-                let Some(slot) = self.flows.get_mut(&sid) else {
-                    continue;
-                };
-                let mut changed = false;
                 for u in updates {
                     if u.value == 0 {
                         continue;
                     }
                     if u.reg == Reg::implicit(implicit::CWND) {
-                        slot.cwnd = u.value;
-                        changed = true;
+                        a.cwnd = Some(u.value);
                     } else if u.reg == Reg::implicit(implicit::RATE) {
-                        slot.rate = Some(u.value);
-                        changed = true;
+                        a.rate = Some(u.value);
                     }
                 }
-                if changed {
-                    slot.waker.wake();
-                }
-                if rest.is_empty() {
-                    break;
+                applied.push(a);
+            });
+            if res.is_err() {
+                self.stats.message_errors += 1;
+            } else {
+                // The runtime accepted the message(s): apply Cwnd / Rate updates now.
+                for a in &applied {
+                    let Some(slot) = self.slot(a.sid) else {
+                        continue;
+                    };
+                    if let Some(c) = a.cwnd {
+                        slot.cwnd.set(c);
+                    }
+                    if a.rate.is_some() {
+                        slot.rate.set(a.rate);
+                    }
+                    if a.cwnd.is_some() || a.rate.is_some() {
+                        slot.waker.wake();
+                    }
                 }
             }
+            self.applied = applied;
         }
     }
 }
@@ -323,9 +348,10 @@ impl<R: Runtime, A: Algorithm + 'static> CcpFactory<R, A> {
                 ip,
                 dp,
                 end: dp_end,
-                flows: BTreeMap::new(),
+                flows: Vec::new(),
                 stats: ShimStats::default(),
                 log: self.cfg.log_messages.then(Vec::new),
+                applied: Vec::new(),
             }),
             agent_notify: Notify::default(),
             dp_notify: Notify::default(),
@@ -379,30 +405,34 @@ impl<R: Runtime, A: Algorithm + 'static> CcFactory for CcpFactory<R, A> {
             dst_port: u32::from(ctx.dst.port()),
             alg: None,
         };
-        let sid = {
+        let (sid, slot) = {
             let mut st = host.state.borrow_mut();
             let sid = st.dp.open_flow(ctx.now, info).ok();
-            if let Some(sid) = sid {
-                st.flows.insert(
-                    sid,
-                    FlowSlot {
-                        cwnd: init_cwnd,
-                        rate: None,
-                        waker: ctx.waker.clone(),
-                        fell_back: false,
-                        in_fallback: false,
-                    },
-                );
-            }
+            let slot = sid.map(|sid| {
+                let slot = Rc::new(FlowSlot {
+                    cwnd: Cell::new(init_cwnd),
+                    rate: Cell::new(None),
+                    waker: ctx.waker.clone(),
+                    fell_back: Cell::new(false),
+                    in_fallback: Cell::new(false),
+                });
+                let i = sid as usize - 1;
+                if st.flows.len() <= i {
+                    st.flows.resize(i + 1, None);
+                }
+                st.flows[i] = Some(slot.clone());
+                slot
+            });
             if st.flush(ctx.now) {
                 host.agent_notify.notify();
             }
-            sid
+            (sid, slot)
         };
         Box::new(CcpFlow {
             name: format!("ccp:{}", self.alg_name),
             host,
             sid,
+            slot,
             init_cwnd,
             closed_cwnd: init_cwnd,
             fell_back: false,
@@ -441,10 +471,13 @@ async fn agent_task<R: Runtime, A: Algorithm>(
                 errors += 1;
             }
         }
+        // The datapath task needs a wake-up only when nothing was in flight to it (otherwise
+        // it already waits for the earliest arrival; see `HostState::flush`).
+        let idle = end.in_flight() == 0;
         let mut sent = false;
-        while let Some(((), m)) = agent.poll_transmit() {
-            if end.send_to(now, &(), &m).is_ok() {
-                sent = true;
+        while let Some(ok) = agent.poll_transmit_with(|(), m| {
+            let ok = end.send_to(now, &(), m).is_ok();
+            if ok {
                 let mut st = host.state.borrow_mut();
                 let ip = st.ip;
                 if let Some(log) = &mut st.log {
@@ -452,15 +485,18 @@ async fn agent_task<R: Runtime, A: Algorithm>(
                         host: ip,
                         dir: Direction::ToDatapath,
                         at: now,
-                        bytes: m,
+                        bytes: m.to_vec(),
                     });
                 }
             }
+            ok
+        }) {
+            sent |= ok;
         }
         if errors > 0 {
             host.state.borrow_mut().stats.agent_errors += errors;
         }
-        if sent {
+        if sent && idle {
             host.dp_notify.notify();
         }
         let wake = match (end.next_arrival(), stop) {
@@ -503,8 +539,11 @@ async fn datapath_task<R: Runtime>(rt: R, host: Rc<Host>) {
 struct CcpFlow {
     name: String,
     host: Rc<Host>,
-    /// `None` when the datapath's flow table was full (the flow then keeps its initial window).
+    /// `None` when the datapath's flow table was full (the flow then keeps its initial window)
+    /// and once closed.
     sid: Option<u32>,
+    /// The flow's slot at its host while open (`None` exactly when `sid` is).
+    slot: Option<Rc<FlowSlot>>,
     init_cwnd: u64,
     /// The window once closed (or the initial window if the flow never had a socket id).
     closed_cwnd: u64,
@@ -540,16 +579,16 @@ impl CcpFlow {
                 st.stats.invoke_errors += 1;
             }
             let mut newly_fell_back = false;
-            if let Some(slot) = st.flows.get_mut(&sid) {
+            if let Some(slot) = &self.slot {
                 if let Some(c) = inv.cwnd {
-                    slot.cwnd = u64::from(c);
+                    slot.cwnd.set(u64::from(c));
                 }
                 if let Some(r) = inv.rate {
-                    slot.rate = Some(r);
+                    slot.rate.set(Some(r));
                 }
-                slot.in_fallback = inv.fallback;
-                if inv.fallback && !slot.fell_back {
-                    slot.fell_back = true;
+                slot.in_fallback.set(inv.fallback);
+                if inv.fallback && !slot.fell_back.get() {
+                    slot.fell_back.set(true);
                     newly_fell_back = true;
                 }
             }
@@ -564,12 +603,11 @@ impl CcpFlow {
     }
 
     fn in_fallback(&self) -> bool {
-        self.slot(|f| f.in_fallback).unwrap_or(false)
+        self.slot(|f| f.in_fallback.get()).unwrap_or(false)
     }
 
     fn slot<T>(&self, f: impl FnOnce(&FlowSlot) -> T) -> Option<T> {
-        let sid = self.sid?;
-        self.host.state.borrow().flows.get(&sid).map(f)
+        self.slot.as_deref().map(f)
     }
 }
 
@@ -605,7 +643,7 @@ impl CongestionControl for CcpFlow {
 
     fn on_ack(&mut self, now: Instant, s: &AckSignals) {
         self.native.on_ack(now, s);
-        let snd_rate = self.slot(|f| f.rate.unwrap_or(0)).unwrap_or(0);
+        let snd_rate = self.slot(|f| f.rate.get().unwrap_or(0)).unwrap_or(0);
         let prims = Primitives {
             bytes_acked: sat32(s.bytes_acked),
             packets_acked: sat32(s.packets_acked),
@@ -631,7 +669,7 @@ impl CongestionControl for CcpFlow {
     fn on_timeout(&mut self, now: Instant) {
         self.native.on_timeout(now);
         let (cwnd, rate) = self
-            .slot(|f| (f.cwnd, f.rate.unwrap_or(0)))
+            .slot(|f| (f.cwnd.get(), f.rate.get().unwrap_or(0)))
             .unwrap_or((self.init_cwnd, 0));
         let prims = Primitives {
             was_timeout: true,
@@ -647,23 +685,26 @@ impl CongestionControl for CcpFlow {
         if self.in_fallback() {
             return self.native.cwnd_bytes();
         }
-        self.slot(|f| f.cwnd).unwrap_or(self.closed_cwnd).max(1)
+        self.slot(|f| f.cwnd.get())
+            .unwrap_or(self.closed_cwnd)
+            .max(1)
     }
 
     fn pacing_rate_bps(&self) -> Option<u64> {
         if self.in_fallback() {
             return self.native.pacing_rate_bps();
         }
-        self.slot(|f| f.rate.map(|r| r.saturating_mul(8))).flatten()
+        self.slot(|f| f.rate.get().map(|r| r.saturating_mul(8)))
+            .flatten()
     }
 
     fn fell_back(&self) -> bool {
-        self.fell_back || self.slot(|f| f.fell_back).unwrap_or(false)
+        self.fell_back || self.slot(|f| f.fell_back.get()).unwrap_or(false)
     }
 
     fn on_close(&mut self, now: Instant) {
         // Keep what the results report: the last window and whether it ever fell back.
-        if let Some((cwnd, fb)) = self.slot(|f| (f.cwnd, f.fell_back)) {
+        if let Some((cwnd, fb)) = self.slot(|f| (f.cwnd.get(), f.fell_back.get())) {
             self.closed_cwnd = cwnd;
             self.fell_back |= fb;
         }
@@ -675,9 +716,12 @@ impl CcpFlow {
     /// Closes the flow's socket id (queues the close MEASURE); later calls do nothing.
     fn close(&mut self, now: Instant) {
         let Some(sid) = self.sid.take() else { return };
+        self.slot = None;
         let sent = match self.host.state.try_borrow_mut() {
             Ok(mut st) => {
-                st.flows.remove(&sid);
+                if let Some(s) = st.flows.get_mut(sid as usize - 1) {
+                    *s = None;
+                }
                 st.dp.close_flow(now, sid);
                 st.flush(now)
             }

@@ -64,7 +64,13 @@ pub enum ChannelError {
 #[derive(Debug, Default)]
 struct Queue {
     items: VecDeque<(Instant, Vec<u8>)>,
+    /// Buffers of received messages, reused by later sends (no allocation per message once
+    /// the channel is warm).
+    spare: Vec<Vec<u8>>,
 }
+
+/// Most spare buffers a queue keeps.
+const MAX_SPARE: usize = 64;
 
 /// One end of an in-memory channel pair (see [`channel_pair`]).
 #[derive(Debug)]
@@ -105,6 +111,11 @@ impl ChannelEnd {
         self.rx.borrow().items.len()
     }
 
+    /// Number of messages sent from here that the peer has not yet received (due or not).
+    pub fn in_flight(&self) -> usize {
+        self.tx.borrow().items.len()
+    }
+
     /// The one-way delay of this endpoint's outgoing messages.
     pub fn delay(&self) -> Duration {
         self.delay
@@ -126,7 +137,11 @@ impl Transport for ChannelEnd {
             return Err(ChannelError::PeerGone);
         }
         let at = now + self.delay;
-        self.tx.borrow_mut().items.push_back((at, msg.to_vec()));
+        let mut q = self.tx.borrow_mut();
+        let mut buf = q.spare.pop().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(msg);
+        q.items.push_back((at, buf));
         Ok(())
     }
 
@@ -145,6 +160,9 @@ impl Transport for ChannelEnd {
         };
         let n = msg.len().min(buf.len());
         buf[..n].copy_from_slice(&msg[..n]);
+        if q.spare.len() < MAX_SPARE {
+            q.spare.push(msg);
+        }
         Ok(Some((n, ())))
     }
 

@@ -100,6 +100,35 @@ pub struct Report<'a> {
 impl Report<'_> {
     /// The value of `Report.<name>` (either spelling accepted).
     pub fn get(&self, name: &str) -> Option<u64> {
+        // As `Scope::report_index`, without building the `Report.`-prefixed name (this runs
+        // for every field of every report).
+        let key = name.strip_prefix(REPORT_PREFIX).unwrap_or(name).as_bytes();
+        let full_len = REPORT_PREFIX.len() + key.len();
+        let idx = self
+            .program
+            .scope
+            .named
+            .iter()
+            .find(|n| {
+                let b = n.name.as_bytes();
+                b.len() == full_len
+                    && &b[REPORT_PREFIX.len()..] == key
+                    && b.starts_with(REPORT_PREFIX.as_bytes())
+                    && n.reg.kind.is_report()
+            })
+            .map(|n| n.reg.index as usize)?;
+        self.fields.get(idx).copied()
+    }
+}
+
+const REPORT_PREFIX: &str = "Report.";
+
+/// Most spare message buffers an agent keeps.
+const MAX_SPARE: usize = 64;
+
+impl Report<'_> {
+    #[cfg(test)]
+    fn get_reference(&self, name: &str) -> Option<u64> {
         let idx = self.program.scope.report_index(name)?;
         self.fields.get(idx).copied()
     }
@@ -183,7 +212,8 @@ pub struct Control<'a> {
     sid: u32,
     programs: &'a [Installed],
     current: &'a mut Option<usize>,
-    out: &'a mut Vec<Msg>,
+    /// The encoded messages (concatenated), moved to the agent's queue after the call.
+    out: &'a mut Vec<u8>,
 }
 
 impl Control<'_> {
@@ -223,11 +253,13 @@ impl Control<'_> {
         let p = &self.programs[idx];
         let updates = Self::resolve(&p.spec, fields)?;
         *self.current = Some(idx);
-        self.out.push(Msg::ChangeProg(ChangeProg {
+        // Control only builds messages with validated, bounded contents.
+        let _ = Msg::ChangeProg(ChangeProg {
             sid: self.sid,
             program_uid: p.uid,
             updates,
-        }));
+        })
+        .encode_into(self.out);
         Ok(())
     }
 
@@ -235,28 +267,36 @@ impl Control<'_> {
     pub fn update_fields(&mut self, fields: &[(&str, u64)]) -> Result<(), ControlError> {
         let idx = self.current.ok_or(ControlError::NoProgram)?;
         let updates = Self::resolve(&self.programs[idx].spec, fields)?;
-        self.out.push(Msg::UpdateFields(UpdateFields {
+        let _ = Msg::UpdateFields(UpdateFields {
             sid: self.sid,
             updates,
-        }));
+        })
+        .encode_into(self.out);
         Ok(())
     }
 
     /// Sets the congestion window (bytes).
     pub fn set_cwnd(&mut self, bytes: u64) {
-        self.out.push(Msg::UpdateFields(UpdateFields {
-            sid: self.sid,
-            updates: vec![UpdateField::cwnd(bytes)],
-        }));
+        put_single_update(self.out, self.sid, UpdateField::cwnd(bytes));
     }
 
     /// Sets the rate (bytes/s).
     pub fn set_rate(&mut self, bytes_per_sec: u64) {
-        self.out.push(Msg::UpdateFields(UpdateFields {
-            sid: self.sid,
-            updates: vec![UpdateField::rate(bytes_per_sec)],
-        }));
+        put_single_update(self.out, self.sid, UpdateField::rate(bytes_per_sec));
     }
+}
+
+/// Appends an UPDATE_FIELDS with one update, encoded as [`Msg::encode_into`] does, without
+/// building the message (no allocation on the per-report path).
+fn put_single_update(out: &mut Vec<u8>, sid: u32, u: UpdateField) {
+    const LEN: usize = crate::wire::HEADER_LEN + 4 + crate::wire::UPDATE_LEN;
+    out.reserve(LEN);
+    out.extend_from_slice(&crate::wire::msg_type::UPDATE_FIELDS.to_le_bytes());
+    out.extend_from_slice(&(LEN as u16).to_le_bytes());
+    out.extend_from_slice(&sid.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    u.reg.encode_into(out);
+    out.extend_from_slice(&u.value.to_le_bytes());
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -309,7 +349,10 @@ pub struct Agent<A: Algorithm, D> {
     install_msgs: Vec<Vec<u8>>,
     datapaths: BTreeMap<D, DatapathState<A::Flow>>,
     out: VecDeque<(D, Vec<u8>)>,
-    scratch: Vec<Msg>,
+    /// Messages built by [`Control`] calls, concatenated.
+    scratch: Vec<u8>,
+    /// Buffers of sent messages, reused (see [`Agent::poll_transmit_with`]).
+    spare: Vec<Vec<u8>>,
     stats: AgentStats,
 }
 
@@ -363,6 +406,7 @@ impl<A: Algorithm, D: Clone + Ord> Agent<A, D> {
             datapaths: BTreeMap::new(),
             out: VecDeque::new(),
             scratch: Vec::new(),
+            spare: Vec::new(),
             stats: AgentStats::default(),
         })
     }
@@ -408,10 +452,27 @@ impl<A: Algorithm, D: Clone + Ord> Agent<A, D> {
         self.out.pop_front()
     }
 
+    /// Like [`Agent::poll_transmit`], but lends the next message to `f` and keeps its buffer
+    /// for a later message (no allocation per message once warm).
+    pub fn poll_transmit_with<R>(&mut self, f: impl FnOnce(&D, &[u8]) -> R) -> Option<R> {
+        let (dp, buf) = self.out.pop_front()?;
+        let r = f(&dp, &buf);
+        if self.spare.len() < MAX_SPARE {
+            self.spare.push(buf);
+        }
+        Some(r)
+    }
+
     /// Handles one or more concatenated messages from datapath `from`.
     pub fn handle_bytes(&mut self, now: Instant, from: &D, bytes: &[u8]) -> Result<(), AgentError> {
         let mut rest = bytes;
         while !rest.is_empty() {
+            // Reports (the bulk of the traffic) are read in place; anything else, including
+            // every malformed message, goes through the decoder.
+            if let Some(used) = self.try_report_in_place(from, rest) {
+                rest = rest.get(used..).unwrap_or(&[]);
+                continue;
+            }
             let (msg, used) = Msg::decode(rest)?;
             self.handle_msg(now, from, msg)?;
             rest = rest.get(used..).unwrap_or(&[]);
@@ -425,13 +486,84 @@ impl<A: Algorithm, D: Clone + Ord> Agent<A, D> {
         }
     }
 
+    /// Moves the messages [`Control`] encoded into the send queue, one buffer each.
     fn flush(&mut self, dp: &D) {
-        for m in self.scratch.drain(..) {
-            // Control only builds messages with validated, bounded contents.
-            if let Ok(b) = m.encode() {
-                self.out.push_back((dp.clone(), b));
-            }
+        let mut rest = &self.scratch[..];
+        while rest.len() >= crate::wire::HEADER_LEN {
+            let len = usize::from(u16::from_le_bytes([rest[2], rest[3]])).min(rest.len());
+            let mut b = self.spare.pop().unwrap_or_default();
+            b.clear();
+            b.extend_from_slice(&rest[..len]);
+            self.out.push_back((dp.clone(), b));
+            rest = &rest[len..];
         }
+        self.scratch.clear();
+    }
+
+    /// If `buf` starts with a well-formed MEASURE that has fields (a report, not a close),
+    /// handles it exactly as [`Agent::handle_msg`] would and returns its length.
+    fn try_report_in_place(&mut self, from: &D, buf: &[u8]) -> Option<usize> {
+        use crate::wire::{msg_type, HEADER_LEN, MAX_MSG_LEN, MAX_REPORT_REGS};
+        let u32_at = |i: usize| -> Option<u32> {
+            Some(u32::from_le_bytes(buf.get(i..i + 4)?.try_into().ok()?))
+        };
+        if buf.len() < HEADER_LEN + 8 || u16::from_le_bytes([buf[0], buf[1]]) != msg_type::MEASURE {
+            return None;
+        }
+        let len = usize::from(u16::from_le_bytes([buf[2], buf[3]]));
+        let sid = u32_at(4)?;
+        let uid = u32_at(HEADER_LEN)?;
+        let n = u32_at(HEADER_LEN + 4)? as usize;
+        if !(HEADER_LEN..=MAX_MSG_LEN).contains(&len)
+            || len > buf.len()
+            || n == 0
+            || n > MAX_REPORT_REGS
+            || len != HEADER_LEN + 8 + 8 * n
+        {
+            return None;
+        }
+        let mut fields = [0u64; MAX_REPORT_REGS];
+        for (i, f) in fields[..n].iter_mut().enumerate() {
+            let at = HEADER_LEN + 8 + 8 * i;
+            *f = u64::from_le_bytes(buf.get(at..at + 8)?.try_into().ok()?);
+        }
+        self.handle_report(from, sid, uid, &fields[..n]);
+        Some(len)
+    }
+
+    /// A report (a MEASURE with fields) from datapath `from`.
+    fn handle_report(&mut self, from: &D, sid: u32, program_uid: u32, fields: &[u64]) {
+        let Some(pidx) = self.programs.iter().position(|p| p.uid == program_uid) else {
+            self.stats.dropped_reports += 1;
+            return;
+        };
+        let Some(dps) = self.datapaths.get_mut(from) else {
+            self.stats.dropped_reports += 1;
+            return;
+        };
+        let Some(entry) = dps.flows.get_mut(&sid) else {
+            self.stats.dropped_reports += 1;
+            return;
+        };
+        let Some((state, _)) = dps.states.get_mut(&entry.key) else {
+            self.stats.dropped_reports += 1;
+            return;
+        };
+        self.stats.reports += 1;
+        let report = Report {
+            sid,
+            program_uid,
+            program: &self.programs[pidx].spec,
+            fields,
+        };
+        let mut ctl = Control {
+            sid,
+            programs: &self.programs,
+            current: &mut entry.program,
+            out: &mut self.scratch,
+        };
+        state.on_report(&mut ctl, &report);
+        self.flush(from);
     }
 
     /// Handles one decoded message from datapath `from`.
@@ -487,37 +619,7 @@ impl<A: Algorithm, D: Clone + Ord> Agent<A, D> {
                     self.close_flow(from, m.sid);
                     return Ok(());
                 }
-                let Some(pidx) = self.programs.iter().position(|p| p.uid == m.program_uid) else {
-                    self.stats.dropped_reports += 1;
-                    return Ok(());
-                };
-                let Some(dps) = self.datapaths.get_mut(from) else {
-                    self.stats.dropped_reports += 1;
-                    return Ok(());
-                };
-                let Some(entry) = dps.flows.get_mut(&m.sid) else {
-                    self.stats.dropped_reports += 1;
-                    return Ok(());
-                };
-                let Some((state, _)) = dps.states.get_mut(&entry.key) else {
-                    self.stats.dropped_reports += 1;
-                    return Ok(());
-                };
-                self.stats.reports += 1;
-                let report = Report {
-                    sid: m.sid,
-                    program_uid: m.program_uid,
-                    program: &self.programs[pidx].spec,
-                    fields: &m.fields,
-                };
-                let mut ctl = Control {
-                    sid: m.sid,
-                    programs: &self.programs,
-                    current: &mut entry.program,
-                    out: &mut self.scratch,
-                };
-                state.on_report(&mut ctl, &report);
-                self.flush(from);
+                self.handle_report(from, m.sid, m.program_uid, &m.fields);
             }
             other => return Err(AgentError::WrongDirection(other.msg_type())),
         }
@@ -548,6 +650,115 @@ fn close_all<F: FlowState>(dps: DatapathState<F>) {
     for (sid, entry) in flows {
         if let Some((state, _)) = states.get_mut(&entry.key) {
             state.close(sid);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_get_matches_report_index() {
+        let spec = ProgramSpec::compile(
+            "p",
+            "(def (Report (volatile acked 0) (rtt 0) (Report.x 0)) (gain 2))
+             (when true (:= Report.acked (+ Report.acked Ack.bytes_acked)) (report))",
+        )
+        .unwrap();
+        let fields = [11, 22, 33];
+        let r = Report {
+            sid: 1,
+            program_uid: 2,
+            program: &spec,
+            fields: &fields,
+        };
+        for name in [
+            "acked",
+            "Report.acked",
+            "rtt",
+            "Report.rtt",
+            "x",
+            "Report.x",
+            "Report.Report.x",
+            "gain",
+            "Report.gain",
+            "Cwnd",
+            "",
+            "Report.",
+            "nope",
+        ] {
+            assert_eq!(r.get(name), r.get_reference(name), "{name}");
+        }
+        assert_eq!(r.get("acked"), Some(11));
+    }
+}
+
+#[cfg(test)]
+mod in_place_tests {
+    use super::builtin::Reno;
+    use super::*;
+    use crate::wire::{Create, FlowInfo, Measure};
+
+    /// Reports read in place and through the decoder give the same answers and errors.
+    #[test]
+    fn in_place_reports_match_the_decoder() {
+        let new_agent = || {
+            let mut a = Agent::<Reno, ()>::new(Reno, AgentConfig::default()).unwrap();
+            let c = Msg::Create(Create {
+                sid: 1,
+                flow: FlowInfo {
+                    init_cwnd: 14600,
+                    mss: 1460,
+                    ..FlowInfo::default()
+                },
+            });
+            a.handle_bytes(Instant::ZERO, &(), &c.encode().unwrap())
+                .unwrap();
+            while a.poll_transmit().is_some() {}
+            a
+        };
+        let uid = new_agent().program_uid("reno").unwrap();
+        let report = |fields: Vec<u64>| {
+            Msg::Measure(Measure {
+                sid: 1,
+                program_uid: uid,
+                fields,
+            })
+            .encode()
+            .unwrap()
+        };
+        let good = report(vec![2920, 0, 0, 20_000]);
+        let mut cases = vec![good.clone(), report(vec![1460, 1, 0, 20_000])];
+        cases.push(good[..good.len() - 3].to_vec());
+        let mut bad_count = good.clone();
+        bad_count[12] = 200;
+        cases.push(bad_count);
+        let mut other_uid = good.clone();
+        other_uid[8] ^= 1;
+        cases.push(other_uid);
+        cases.push([good.clone(), report(vec![]), good.clone()].concat());
+        for (i, bytes) in cases.iter().enumerate() {
+            let mut a = new_agent();
+            let mut b = new_agent();
+            let ra = a.handle_bytes(Instant::ZERO, &(), bytes);
+            let rb = (|| {
+                let mut rest = &bytes[..];
+                while !rest.is_empty() {
+                    let (m, used) = Msg::decode(rest)?;
+                    b.handle_msg(Instant::ZERO, &(), m)?;
+                    rest = &rest[used..];
+                }
+                Ok::<_, AgentError>(())
+            })();
+            assert_eq!(ra, rb, "case {i}");
+            assert_eq!(a.stats(), b.stats(), "case {i}");
+            let mut out_a = Vec::new();
+            while let Some(m) = a.poll_transmit_with(|_, m| m.to_vec()) {
+                out_a.push(m);
+            }
+            let out_b: Vec<_> = std::iter::from_fn(|| b.poll_transmit().map(|(_, m)| m)).collect();
+            assert_eq!(out_a, out_b, "case {i}");
         }
     }
 }

@@ -304,6 +304,8 @@ pub struct Datapath {
     first_failed_send: Option<Instant>,
     in_fallback: bool,
     native_factory: NativeFactory,
+    /// Reused by [`Datapath::handle_bytes_with`].
+    update_scratch: Vec<UpdateField>,
 }
 
 impl std::fmt::Debug for Datapath {
@@ -328,6 +330,7 @@ impl Datapath {
             out_pos: 0,
             first_failed_send: None,
             in_fallback: false,
+            update_scratch: Vec::new(),
             native_factory: Box::new(|info: &FlowInfo| {
                 Box::new(NativeReno::new(info)) as Box<dyn NativeController + Send>
             }),
@@ -466,10 +469,50 @@ impl Datapath {
 
     /// Handles one message (or several concatenated) from the agent.
     pub fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) -> Result<(), MessageError> {
+        self.handle_bytes_with(now, bytes, |_, _| {})
+    }
+
+    /// Like [`Datapath::handle_bytes`], and calls `on_updates(sid, updates)` for every
+    /// UPDATE_FIELDS or CHANGE_PROG the runtime accepted, in message order, right after the
+    /// message is handled (so when an error stops a batch, the messages before it were
+    /// reported). UPDATE_FIELDS is read in place, without allocation.
+    pub fn handle_bytes_with(
+        &mut self,
+        now: Instant,
+        bytes: &[u8],
+        mut on_updates: impl FnMut(u32, &[UpdateField]),
+    ) -> Result<(), MessageError> {
         let mut rest = bytes;
         while !rest.is_empty() {
+            if let Some((sid, n)) = update_fields_in_place(rest) {
+                let updates = || read_updates(rest, n);
+                // As `handle_msg`: any valid agent message turns the fallback timer off, even
+                // one refused below.
+                self.first_failed_send = None;
+                self.in_fallback = false;
+                let staged = validate_updates(updates())?;
+                let flow = self.flow_mut(sid).ok_or(MessageError::UnknownFlow(sid))?;
+                merge(&mut flow.staged, staged);
+                let mut list = std::mem::take(&mut self.update_scratch);
+                list.clear();
+                list.extend(updates());
+                on_updates(sid, &list);
+                self.update_scratch = list;
+                rest = rest
+                    .get(wire::HEADER_LEN + 4 + wire::UPDATE_LEN * n..)
+                    .unwrap_or(&[]);
+                continue;
+            }
             let (msg, used) = Msg::decode(rest)?;
+            let changes = match &msg {
+                Msg::UpdateFields(u) => Some((u.sid, u.updates.clone())),
+                Msg::ChangeProg(c) => Some((c.sid, c.updates.clone())),
+                _ => None,
+            };
             self.handle_msg(now, msg)?;
+            if let Some((sid, updates)) = changes {
+                on_updates(sid, &updates);
+            }
             rest = rest.get(used..).unwrap_or(&[]);
         }
         Ok(())
@@ -490,7 +533,7 @@ impl Datapath {
         match msg {
             Msg::InstallExpr(m) => self.install(m),
             Msg::UpdateFields(UpdateFields { sid, updates }) => {
-                let staged = validate_updates(&updates)?;
+                let staged = validate_updates(updates.iter().copied())?;
                 let flow = self.flow_mut(sid).ok_or(MessageError::UnknownFlow(sid))?;
                 merge(&mut flow.staged, staged);
                 Ok(())
@@ -500,7 +543,7 @@ impl Datapath {
                 program_uid,
                 updates,
             }) => {
-                let staged = validate_updates(&updates)?;
+                let staged = validate_updates(updates.iter().copied())?;
                 if self.flow(sid).is_none() {
                     return Err(MessageError::UnknownFlow(sid));
                 }
@@ -697,9 +740,47 @@ fn load_prims(file: &mut [u64; exec::FILE_LEN], p: &Primitives, since_start_us: 
     file[prim_slot(prim::FLOW_WAS_TIMEOUT)] = u64::from(p.was_timeout);
 }
 
-fn validate_updates(updates: &[UpdateField]) -> Result<Staged, MessageError> {
+/// If `buf` starts with a well-formed UPDATE_FIELDS (one [`Msg::decode`] accepts), its socket
+/// id and number of updates.
+fn update_fields_in_place(buf: &[u8]) -> Option<(u32, usize)> {
+    let h = buf.get(..wire::HEADER_LEN + 4)?;
+    if u16::from_le_bytes([h[0], h[1]]) != wire::msg_type::UPDATE_FIELDS {
+        return None;
+    }
+    let len = usize::from(u16::from_le_bytes([h[2], h[3]]));
+    let sid = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+    let n = u32::from_le_bytes([h[8], h[9], h[10], h[11]]) as usize;
+    if n > wire::MAX_UPDATES || len != wire::HEADER_LEN + 4 + wire::UPDATE_LEN * n {
+        return None;
+    }
+    let body = buf.get(wire::HEADER_LEN + 4..len)?;
+    let kinds_ok = body
+        .chunks_exact(wire::UPDATE_LEN)
+        .all(|u| RegKind::from_u8(u[0]).is_some());
+    kinds_ok.then_some((sid, n))
+}
+
+/// The `n` updates of an UPDATE_FIELDS [`update_fields_in_place`] accepted.
+fn read_updates(buf: &[u8], n: usize) -> impl Iterator<Item = UpdateField> + '_ {
+    let start = wire::HEADER_LEN + 4;
+    buf[start..start + wire::UPDATE_LEN * n]
+        .chunks_exact(wire::UPDATE_LEN)
+        .filter_map(|u| {
+            let kind = RegKind::from_u8(u[0])?;
+            let index = u32::from_le_bytes([u[1], u[2], u[3], u[4]]);
+            let value = u64::from_le_bytes(u[5..13].try_into().ok()?);
+            Some(UpdateField {
+                reg: Reg::new(kind, index),
+                value,
+            })
+        })
+}
+
+fn validate_updates(
+    updates: impl IntoIterator<Item = UpdateField>,
+) -> Result<Staged, MessageError> {
     let mut s = Staged::default();
-    for (index, u) in updates.iter().enumerate() {
+    for (index, u) in updates.into_iter().enumerate() {
         let reg = u.reg;
         match reg.kind {
             k if k.is_control() && (reg.index as usize) < wire::MAX_CONTROL_REGS => {
@@ -722,5 +803,69 @@ fn merge(into: &mut Staged, from: Staged) {
     }
     if from.rate.is_some() {
         into.rate = from.rate;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dp_with_flow() -> Datapath {
+        let mut dp = Datapath::new(Config::default(), Instant::ZERO);
+        dp.open_flow(Instant::ZERO, FlowInfo::default()).unwrap();
+        dp
+    }
+
+    /// The in-place UPDATE_FIELDS path agrees with decode + `handle_msg` on every outcome.
+    #[test]
+    fn in_place_update_fields_matches_the_decoder() {
+        let good = Msg::UpdateFields(UpdateFields {
+            sid: 1,
+            updates: vec![UpdateField::cwnd(5000), UpdateField::control(3, 7)],
+        })
+        .encode()
+        .unwrap();
+        let mut cases = vec![good.clone()];
+        let mut unknown_flow = good.clone();
+        unknown_flow[4] = 9;
+        cases.push(unknown_flow);
+        let mut bad_kind = good.clone();
+        bad_kind[12] = 0xee;
+        cases.push(bad_kind);
+        let mut bad_reg = good.clone();
+        bad_reg[13] = 200; // control register index 200
+        cases.push(bad_reg);
+        cases.push(good[..good.len() - 1].to_vec());
+        let mut bad_count = good.clone();
+        bad_count[8] = 3;
+        cases.push(bad_count);
+        cases.push([good.clone(), good.clone()].concat());
+        for (i, bytes) in cases.iter().enumerate() {
+            let mut a = dp_with_flow();
+            let mut b = dp_with_flow();
+            a.notify_send_failed(Instant::ZERO);
+            b.notify_send_failed(Instant::ZERO);
+            let mut seen = Vec::new();
+            let ra =
+                a.handle_bytes_with(Instant::ZERO, bytes, |sid, u| seen.push((sid, u.to_vec())));
+            let rb = (|| {
+                let mut rest = &bytes[..];
+                while !rest.is_empty() {
+                    let (m, used) = Msg::decode(rest)?;
+                    b.handle_msg(Instant::ZERO, m)?;
+                    rest = &rest[used..];
+                }
+                Ok::<_, MessageError>(())
+            })();
+            assert_eq!(ra, rb, "case {i}");
+            assert_eq!(a.first_failed_send, b.first_failed_send, "case {i}");
+            let (fa, fb) = (a.flow(1).unwrap(), b.flow(1).unwrap());
+            assert_eq!(fa.staged.cwnd, fb.staged.cwnd, "case {i}");
+            assert_eq!(fa.staged.control, fb.staged.control, "case {i}");
+            if ra.is_ok() {
+                assert!(!seen.is_empty());
+                assert!(seen.iter().all(|(sid, u)| *sid == 1 && u.len() == 2));
+            }
+        }
     }
 }
