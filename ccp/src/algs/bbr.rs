@@ -229,7 +229,10 @@ impl BbrFlow {
         let expired = self.min_rtt_us.is_some()
             && now.saturating_sub(self.min_rtt_stamp_us) > self.p.probe_rtt_interval_us;
         if let Some(s) = min_rtt {
-            if self.min_rtt_us.is_none_or(|m| s <= m) || expired {
+            // Strictly lower only (as Linux's `bbr_update_min_rtt`): an equal sample does not
+            // refresh the stamp. In a simulator the base RTT recurs exactly, and refreshing on
+            // it would keep PROBE_RTT from ever starting.
+            if self.min_rtt_us.is_none_or(|m| s < m) || expired {
                 self.min_rtt_us = Some(s);
                 self.min_rtt_stamp_us = now;
             }
@@ -353,6 +356,27 @@ mod tests {
             MSS,
             10 * MSS,
         )
+    }
+
+    /// The exact same minimum RTT every round (what a simulator gives) does not refresh the
+    /// filter's stamp: PROBE_RTT starts 10 s after the minimum was first seen.
+    #[test]
+    fn equal_min_rtt_samples_do_not_postpone_probe_rtt() {
+        let mut f = flow();
+        let mut entered = None;
+        for i in 1..=1_100u64 {
+            let now = i * 10_000;
+            f.step(2_000_000, Some(10_000), 20_000, now);
+            if matches!(f.mode, Mode::ProbeRtt { .. }) {
+                entered = Some(now);
+                break;
+            }
+        }
+        let at = entered.expect("PROBE_RTT within 11 s");
+        assert!(
+            (10_000_000..=10_030_000).contains(&at),
+            "entered at {at} µs"
+        );
     }
 
     #[test]
