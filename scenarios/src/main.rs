@@ -421,8 +421,9 @@ fn real_main() -> Result<()> {
             if let Some(j) = jobs {
                 opts.jobs = j;
             }
-            if let Some(o) = &opts.out {
-                check_results_dir(o, "--out")?;
+            match &opts.out {
+                Some(o) => check_results_dir(o, "--out")?,
+                None => check_results_dir(&Path::new("results").join(&id), "default --out")?,
             }
             let t0 = Instant::now();
             let rep = reproduce::reproduce(&id, &opts)?;

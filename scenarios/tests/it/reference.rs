@@ -70,6 +70,8 @@ cc = "cubic"
 flows = 2
 size_bytes = 100000
 stagger_s = 0.01
+flows_per_pair = 2
+duration_s = 0.5
 priority = 1
 [[workload]]
 kind = "incast"
