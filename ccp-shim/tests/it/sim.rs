@@ -78,7 +78,7 @@ impl Algorithm for EpisodeReno {
 }
 
 /// 100 Mbit/s, 20 ms RTT, a one-BDP (167-packet) drop-tail bottleneck, `pairs` pairs.
-fn network(pairs: u32) -> Network {
+pub(crate) fn network(pairs: u32) -> Network {
     let topo = TopologyConfig::Dumbbell {
         pairs,
         bottleneck: LinkParams::fixed(100_000_000, 10_000.0, 167),
@@ -92,7 +92,7 @@ fn network(pairs: u32) -> Network {
 
 /// A simulation of `network(pairs)` with one bulk flow per pair from t = 0, each controlled by
 /// what `cc` builds from the simulation's runtime.
-fn run_with<F: CcFactory + 'static>(
+pub(crate) fn run_with<F: CcFactory + 'static>(
     pairs: u32,
     secs: u64,
     cc: impl FnOnce(SimRuntime) -> Rc<F>,
@@ -117,7 +117,7 @@ fn run_with<F: CcFactory + 'static>(
     (sim, f)
 }
 
-fn ccp<A: Algorithm + 'static>(
+pub(crate) fn ccp<A: Algorithm + 'static>(
     cfg: ShimConfig,
     alg: impl Fn() -> A + 'static,
 ) -> impl FnOnce(SimRuntime) -> Rc<CcpFactory<SimRuntime, A>> {
