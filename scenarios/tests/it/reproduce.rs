@@ -132,13 +132,8 @@ fn bbr_on_ccp_keeps_the_link_busy_outside_probes() {
     assert!(row(&rep, "median queueing delay").ours >= 0.0);
 }
 
-/// PROBE_RTT must show as a goodput dip in a 12 s run. Fails as of this commit: the CCP BBR
-/// agent (ccp/src/algs/bbr.rs, `BbrFlow::step`) refreshes the min-RTT timestamp on samples
-/// equal to the minimum (`s <= m`; Linux BBR v1 takes only strictly lower ones), and in the
-/// deterministic simulation the RTT returns to exactly its minimum every gain cycle, so the
-/// 10 s filter never expires.
+/// PROBE_RTT shows as a goodput dip in a 12 s run (10 s after the first min-RTT sample).
 #[test]
-#[ignore = "CCP BBR never enters PROBE_RTT in the simulator (min-RTT stamp refreshed on equal samples)"]
 fn bbr_on_ccp_dips_for_probe_rtt() {
     let out = tmp("4.2-dips");
     let rep = reproduce::reproduce("thesis-4.2", &short(&out, 1, 12.0)).unwrap();
