@@ -117,8 +117,11 @@ pub struct ShimStats {
     pub invocations: u64,
     /// Invocations the datapath aborted (the flow kept its window).
     pub invoke_errors: u64,
-    /// Agent messages the datapath refused.
+    /// Agent messages the datapath refused, other than stale ones.
     pub message_errors: u64,
+    /// Agent messages for a flow that had already closed (control in flight when the flow
+    /// finished: expected, not an error).
+    pub stale_messages: u64,
     /// Datapath messages the agent refused.
     pub agent_errors: u64,
     /// Sends that failed (the agent was gone).
@@ -134,6 +137,7 @@ impl ShimStats {
         self.invocations += o.invocations;
         self.invoke_errors += o.invoke_errors;
         self.message_errors += o.message_errors;
+        self.stale_messages += o.stale_messages;
         self.agent_errors += o.agent_errors;
         self.send_failures += o.send_failures;
         self.flows_fell_back += o.flows_fell_back;
@@ -236,8 +240,12 @@ impl HostState {
                 }
                 applied.push(a);
             });
-            if res.is_err() {
-                self.stats.message_errors += 1;
+            if let Err(e) = res {
+                if matches!(e, ccp::datapath::MessageError::UnknownFlow(_)) {
+                    self.stats.stale_messages += 1;
+                } else {
+                    self.stats.message_errors += 1;
+                }
             } else {
                 // The runtime accepted the message(s): apply Cwnd / Rate updates now.
                 for a in &applied {

@@ -264,6 +264,7 @@ impl CcpBindings {
             s.invocations += t.invocations;
             s.invoke_errors += t.invoke_errors;
             s.message_errors += t.message_errors;
+            s.stale_messages += t.stale_messages;
             s.agent_errors += t.agent_errors;
             s.send_failures += t.send_failures;
             s.flows_fell_back += t.flows_fell_back;

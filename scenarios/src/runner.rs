@@ -388,6 +388,7 @@ pub fn run(loaded: &Loaded, out_dir: Option<&Path>) -> Result<RunResult, RunErro
             "ccp_errors",
             (st.invoke_errors + st.message_errors + st.agent_errors).to_string(),
         );
+        put("ccp_stale_messages", st.stale_messages.to_string());
         put("ccp_flows_fell_back", st.flows_fell_back.to_string());
     }
     put(

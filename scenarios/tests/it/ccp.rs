@@ -144,3 +144,27 @@ fn bad_ccp_input_names_the_file_and_field() {
     let e = load_err("workload.0.cc=\"renoo\"");
     assert!(e.contains("unknown congestion control \"renoo\""), "{e}");
 }
+
+/// Incast with CCP Reno: every flow completes, and control still in flight when a flow closes
+/// is counted as stale, not as an error.
+#[test]
+fn ccp_incast_completes_and_late_control_is_stale_not_an_error() {
+    let set: Vec<String> = [
+        "topology.link.queue={kind=\"drop_tail\",limit_packets=100}",
+        "transport.ecn=false",
+        "workload.0.cc={ccp=\"reno\",params={report=\"per_ack\"}}",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let loaded = load(&scenario("incast.toml"), &set).unwrap();
+    let r = run(&loaded, None).unwrap();
+    assert_eq!(summary(&r, "flows_completed"), "50");
+    assert_eq!(summary(&r, "ccp_errors"), "0", "{:?}", r.summary);
+    let stale: u64 = summary(&r, "ccp_stale_messages").parse().unwrap();
+    assert!(stale > 0, "closing flows leave control in flight");
+    assert!(r
+        .flows
+        .iter()
+        .all(|f| f.cc == "ccp:reno" && !f.cc_fell_back));
+}
