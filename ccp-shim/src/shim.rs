@@ -131,7 +131,8 @@ pub struct ShimStats {
 }
 
 impl ShimStats {
-    fn add(&mut self, o: &ShimStats) {
+    /// Adds `o`'s counters to these (to sum factories or hosts).
+    pub fn add(&mut self, o: &ShimStats) {
         self.to_agent += o.to_agent;
         self.to_datapath += o.to_datapath;
         self.invocations += o.invocations;

@@ -258,16 +258,7 @@ impl CcpBindings {
     pub fn stats(&self) -> ShimStats {
         let mut s = ShimStats::default();
         for f in &self.factories {
-            let t = f.stats();
-            s.to_agent += t.to_agent;
-            s.to_datapath += t.to_datapath;
-            s.invocations += t.invocations;
-            s.invoke_errors += t.invoke_errors;
-            s.message_errors += t.message_errors;
-            s.stale_messages += t.stale_messages;
-            s.agent_errors += t.agent_errors;
-            s.send_failures += t.send_failures;
-            s.flows_fell_back += t.flows_fell_back;
+            s.add(&f.stats());
         }
         s
     }
