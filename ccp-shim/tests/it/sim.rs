@@ -91,10 +91,9 @@ pub(crate) fn network(pairs: u32) -> Network {
 }
 
 /// A simulation of `network(pairs)` with one bulk flow per pair from t = 0, each controlled by
-/// what `cc` builds from the simulation's runtime.
-pub(crate) fn run_with<F: CcFactory + 'static>(
+/// what `cc` builds from the simulation's runtime; started, not yet run.
+pub(crate) fn start_with<F: CcFactory + 'static>(
     pairs: u32,
-    secs: u64,
     cc: impl FnOnce(SimRuntime) -> Rc<F>,
 ) -> (Simulation<Network>, Rc<F>) {
     let mut sim = Simulation::new(network(pairs));
@@ -113,6 +112,16 @@ pub(crate) fn run_with<F: CcFactory + 'static>(
             .unwrap();
     }
     sim.model().start_events(sim.handle());
+    (sim, f)
+}
+
+/// [`start_with`], run for `secs` seconds.
+pub(crate) fn run_with<F: CcFactory + 'static>(
+    pairs: u32,
+    secs: u64,
+    cc: impl FnOnce(SimRuntime) -> Rc<F>,
+) -> (Simulation<Network>, Rc<F>) {
+    let (mut sim, f) = start_with(pairs, cc);
     sim.run_until(SimTime::from_nanos(secs * 1_000_000_000));
     (sim, f)
 }
@@ -190,20 +199,7 @@ fn the_agents_window_takes_effect_when_its_message_arrives() {
     let s = sim.model().flow_sender(0).unwrap();
     assert_eq!(s.cc().cwnd_bytes(), 40 * 1460);
     // Run a fresh copy only to just past the SYN-ACK and count what left at once.
-    let mut sim2 = Simulation::new(network(1));
-    let rt = sim2.model().runtime(sim2.handle(), 0).unwrap();
-    let f2 = Rc::new(CcpFactory::new(rt, ShimConfig::default(), || Forty).unwrap());
-    sim2.model_mut()
-        .add_flow(FlowSpec {
-            src: 0,
-            dst: 1,
-            size: None,
-            start: SimTime::ZERO,
-            cc: f2,
-            priority: 0,
-        })
-        .unwrap();
-    sim2.model().start_events(sim2.handle());
+    let (mut sim2, _) = start_with(1, ccp(ShimConfig::default(), || Forty));
     // Base RTT: 2 × (10 ms + 2 × 1 µs) plus serialization; the SYN-ACK is back before 20.1 ms.
     sim2.run_until(SimTime::from_nanos(20_100_000));
     let s2 = sim2.model().flow_sender(0).unwrap();
@@ -236,20 +232,7 @@ fn a_stopped_agent_hands_the_flow_to_the_native_controller() {
         fallback_timeout: Duration::from_millis(100),
         ..ShimConfig::default()
     };
-    let mut sim = Simulation::new(network(1));
-    let rt = sim.model().runtime(sim.handle(), 0).unwrap();
-    let f = Rc::new(CcpFactory::new(rt, cfg, || EpisodeReno).unwrap());
-    sim.model_mut()
-        .add_flow(FlowSpec {
-            src: 0,
-            dst: 1,
-            size: None,
-            start: SimTime::ZERO,
-            cc: f.clone(),
-            priority: 0,
-        })
-        .unwrap();
-    sim.model().start_events(sim.handle());
+    let (mut sim, f) = start_with(1, ccp(cfg, || EpisodeReno));
     sim.run_until(SimTime::from_nanos(3_000_000_000));
     let at3 = sim.model().flow_delivered(0);
     sim.run_until(SimTime::from_nanos(6_000_000_000));
