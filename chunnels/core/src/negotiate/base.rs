@@ -1,0 +1,84 @@
+//! The data connection a negotiated stack is built over ([`DataConn`]), and the demultiplexing
+//! task's guard.
+
+use std::any::Any;
+use std::cell::Cell;
+use std::rc::Rc;
+
+use netrt::{DatagramSocket, JoinHandle};
+
+use crate::conn::{ChunnelConnection, Error};
+use crate::queue::Queue;
+use crate::wire::frame_data;
+
+/// Aborts a task when dropped.
+pub(crate) struct AbortOnDrop(pub(crate) JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The base of a negotiated stack: datagrams of one negotiation (epoch) over a shared
+/// socket. Carries `(address, bytes)`; sends frame the bytes with the epoch, receives come
+/// from the demultiplexing task. Holds the negotiation's reservations and the demultiplexer
+/// alive as long as it lives.
+pub struct DataConn<S: DatagramSocket> {
+    sock: Rc<S>,
+    epoch: u32,
+    rx: Queue<(S::Addr, Vec<u8>)>,
+    buf: Cell<Vec<u8>>,
+    _keep: Vec<Rc<dyn Any>>,
+}
+
+impl<S: DatagramSocket> DataConn<S> {
+    pub(crate) fn new(
+        sock: Rc<S>,
+        epoch: u32,
+        rx: Queue<(S::Addr, Vec<u8>)>,
+        keep: Vec<Rc<dyn Any>>,
+    ) -> Self {
+        DataConn {
+            sock,
+            epoch,
+            rx,
+            buf: Cell::new(Vec::new()),
+            _keep: keep,
+        }
+    }
+
+    /// The negotiation this connection belongs to.
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// The socket under it.
+    pub fn socket(&self) -> &Rc<S> {
+        &self.sock
+    }
+}
+
+impl<S: DatagramSocket> ChunnelConnection for DataConn<S> {
+    type Data = (S::Addr, Vec<u8>);
+
+    async fn send(&self, (to, payload): Self::Data) -> Result<(), Error> {
+        let mut buf = self.buf.take();
+        frame_data(self.epoch, &payload, &mut buf);
+        let r = self.sock.send_to(&buf, &to).await;
+        self.buf.set(buf);
+        r?;
+        Ok(())
+    }
+
+    async fn recv(&self) -> Result<Self::Data, Error> {
+        self.rx.pop().await.ok_or(Error::Closed)
+    }
+
+    async fn recv_batch(&self, max: usize) -> Result<Vec<Self::Data>, Error> {
+        let first = self.rx.pop().await.ok_or(Error::Closed)?;
+        let mut out = vec![first];
+        self.rx.drain_up_to(max.max(1) - 1, &mut out);
+        Ok(out)
+    }
+}

@@ -1,0 +1,258 @@
+//! The server side: [`listen`] runs a demultiplexing task on a socket that negotiates with
+//! every client and hands out built connections through [`Listener::accept`].
+
+use std::any::Any;
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use netrt::{DatagramSocket, Runtime};
+
+use super::base::{AbortOnDrop, DataConn};
+use super::{decide, decide_zero_rtt, NegotiateConfig, Negotiated};
+use crate::conn::Error;
+use crate::queue::Queue;
+use crate::registry::Registry;
+use crate::stack::{Chunnel, Describe, PolicyCtx};
+use crate::wire::{decode, encode, parse, Frame, NegMsg, Reassembler, ZeroRttOutcome};
+
+/// Early data kept per server while its 0-RTT `Hello` has not arrived, in datagrams.
+const EARLY_LIMIT: usize = 4096;
+
+/// Counters of a listener.
+#[derive(Debug, Default)]
+pub struct ListenerStats {
+    /// Connections negotiated.
+    pub negotiated: Cell<u64>,
+    /// 0-RTT proposals accepted.
+    pub zero_rtt_accepted: Cell<u64>,
+    /// 0-RTT proposals rejected (a new choice sent).
+    pub zero_rtt_rejected: Cell<u64>,
+    /// Negotiations refused.
+    pub refused: Cell<u64>,
+    /// Replies sent again for a retransmitted `Hello`.
+    pub replies_resent: Cell<u64>,
+    /// Datagrams dropped: malformed, stale epoch, or early data beyond the limit.
+    pub dropped: Cell<u64>,
+    /// Stacks whose `connect_wrap` failed after negotiation.
+    pub build_errors: Cell<u64>,
+}
+
+fn bump(c: &Cell<u64>) {
+    c.set(c.get() + 1);
+}
+
+/// Accepts negotiated connections; dropping it stops the demultiplexing task.
+pub struct Listener<A, C> {
+    incoming: Queue<(A, C, Negotiated)>,
+    stats: Rc<ListenerStats>,
+    _task: AbortOnDrop,
+}
+
+impl<A, C> Listener<A, C> {
+    /// Waits for the next negotiated connection: the client's address, the built stack and
+    /// what was agreed.
+    pub async fn accept(&self) -> Result<(A, C, Negotiated), Error> {
+        self.incoming.pop().await.ok_or(Error::Closed)
+    }
+
+    /// The listener's counters.
+    pub fn stats(&self) -> &ListenerStats {
+        &self.stats
+    }
+}
+
+struct Peer<A> {
+    /// The epoch of the client's last `Hello`.
+    hello: u32,
+    /// The epoch of the connection's data (the `Hello`'s, or the next after a 0-RTT
+    /// rejection).
+    epoch: u32,
+    data: Queue<(A, Vec<u8>)>,
+    reply: Vec<Vec<u8>>,
+}
+
+/// Listens on `sock`: negotiates `stack` with every client that sends a `Hello` and builds a
+/// fresh copy of it per connection. The reply goes out before the stack is built, so a
+/// Chunnel's `connect_wrap` may exchange messages with the client.
+pub fn listen<R, S, St>(
+    rt: &R,
+    sock: Rc<S>,
+    stack: St,
+    reg: Registry,
+    cfg: NegotiateConfig,
+) -> Listener<S::Addr, St::Connection>
+where
+    R: Runtime,
+    S: DatagramSocket + 'static,
+    S::Addr: Ord,
+    St: Describe + Chunnel<DataConn<S>> + Clone + 'static,
+{
+    let _ = cfg;
+    let incoming = Queue::new();
+    let stats = Rc::new(ListenerStats::default());
+    let (inc, st2, rt2) = (incoming.clone(), stats.clone(), rt.clone());
+    let task = rt.spawn(async move {
+        let stats = st2;
+        let server_alts = stack.alternatives(&PolicyCtx { peers: 2 });
+        let mut peers: BTreeMap<S::Addr, Peer<S::Addr>> = BTreeMap::new();
+        let mut reasm: BTreeMap<S::Addr, Reassembler> = BTreeMap::new();
+        let mut early: BTreeMap<(S::Addr, u32), Vec<Vec<u8>>> = BTreeMap::new();
+        let mut early_len = 0usize;
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            let Ok((n, from)) = sock.recv_from(&mut buf).await else {
+                inc.close();
+                return;
+            };
+            let (msg_id, index, count, payload) = match parse(&buf[..n]) {
+                Ok(Frame::Data { epoch, payload }) => {
+                    match peers.get(&from) {
+                        Some(p) if p.epoch == epoch => p.data.push((from, payload.to_vec())),
+                        Some(p) if p.hello == epoch => bump(&stats.dropped), // rejected 0-RTT
+                        _ if early_len < EARLY_LIMIT => {
+                            early_len += 1;
+                            early.entry((from, epoch)).or_default().push(payload.to_vec());
+                        }
+                        _ => bump(&stats.dropped),
+                    }
+                    continue;
+                }
+                Ok(Frame::Neg {
+                    msg_id,
+                    index,
+                    count,
+                    payload,
+                }) => (msg_id, index, count, payload),
+                Err(_) => {
+                    bump(&stats.dropped);
+                    continue;
+                }
+            };
+            let r = reasm.entry(from.clone()).or_default();
+            let body = match r.push(msg_id, index, count, payload) {
+                Ok(Some(b)) => b,
+                Ok(None) => continue,
+                Err(_) => {
+                    bump(&stats.dropped);
+                    continue;
+                }
+            };
+            let Ok(NegMsg::Hello {
+                epoch,
+                alternatives,
+                zero_rtt,
+            }) = decode(&body)
+            else {
+                bump(&stats.dropped);
+                continue;
+            };
+            if let Some(p) = peers.get(&from) {
+                if p.hello == epoch {
+                    bump(&stats.replies_resent);
+                    for f in &p.reply {
+                        let _ = sock.send_to(f, &from).await;
+                    }
+                    continue;
+                }
+            }
+            let (decision, outcome) = match &zero_rtt {
+                Some(z) => match decide_zero_rtt(&alternatives, z, &server_alts, &reg) {
+                    Some(d) => (Ok(d), ZeroRttOutcome::Accepted),
+                    None => (
+                        decide(&alternatives, &server_alts, &reg),
+                        ZeroRttOutcome::Rejected,
+                    ),
+                },
+                None => (
+                    decide(&alternatives, &server_alts, &reg),
+                    ZeroRttOutcome::NotAsked,
+                ),
+            };
+            let d = match decision {
+                Ok(d) => d,
+                Err(e) => {
+                    bump(&stats.refused);
+                    let reply = NegMsg::Refused {
+                        epoch,
+                        reason: e.to_string(),
+                    };
+                    for f in encode(&reply, epoch) {
+                        let _ = sock.send_to(&f, &from).await;
+                    }
+                    continue;
+                }
+            };
+            let conn_epoch = match outcome {
+                ZeroRttOutcome::Rejected => {
+                    bump(&stats.zero_rtt_rejected);
+                    epoch.wrapping_add(1)
+                }
+                ZeroRttOutcome::Accepted => {
+                    bump(&stats.zero_rtt_accepted);
+                    epoch
+                }
+                _ => epoch,
+            };
+            bump(&stats.negotiated);
+            let server_layers: Vec<_> = d.matched.server.iter().map(|a| a.local.clone()).collect();
+            let reply = NegMsg::Picked {
+                epoch,
+                client_alt: d.client_alt as u32,
+                server: server_layers,
+                fallbacks: d.fallbacks.clone(),
+                zero_rtt: outcome,
+            };
+            let frags = encode(&reply, epoch);
+            let q = Queue::new();
+            // Early data of an accepted 0-RTT attempt is delivered; of a rejected one, dropped.
+            let keys: Vec<_> = early.keys().filter(|k| k.0 == from).cloned().collect();
+            for k in keys {
+                let v = early.remove(&k).unwrap_or_default();
+                early_len -= v.len();
+                if k.1 == conn_epoch {
+                    for p in v {
+                        q.push((from.clone(), p));
+                    }
+                }
+            }
+            if let Some(old) = peers.insert(
+                from.clone(),
+                Peer {
+                    hello: epoch,
+                    epoch: conn_epoch,
+                    data: q.clone(),
+                    reply: frags.clone(),
+                },
+            ) {
+                old.data.close();
+            }
+            for f in &frags {
+                let _ = sock.send_to(f, &from).await;
+            }
+            let mut st = stack.clone();
+            st.choose(d.server_alt, &mut d.matched.server.iter());
+            let negotiated = Negotiated {
+                epoch: conn_epoch,
+                alternative: d.server_alt,
+                layers: d.matched.server.clone(),
+                fallbacks: d.fallbacks.clone(),
+                zero_rtt: outcome,
+            };
+            let keep: Vec<Rc<dyn Any>> = vec![Rc::new(d.lease)];
+            let base = DataConn::new(sock.clone(), conn_epoch, q, keep);
+            let (inc2, stats2) = (inc.clone(), stats.clone());
+            rt2.spawn(async move {
+                match st.connect_wrap(base).await {
+                    Ok(c) => inc2.push((from, c, negotiated)),
+                    Err(_) => bump(&stats2.build_errors),
+                }
+            });
+        }
+    });
+    Listener {
+        incoming,
+        stats,
+        _task: AbortOnDrop(task),
+    }
+}
