@@ -300,8 +300,14 @@ pub fn match_stacks(client: &[Offer], server: &[Offer]) -> Result<Matched, Misma
         }
     }
     Ok(Matched {
-        client: c_ag.into_iter().map(|a| a.expect("every layer judged")).collect(),
-        server: s_ag.into_iter().map(|a| a.expect("every layer judged")).collect(),
+        client: c_ag
+            .into_iter()
+            .map(|a| a.expect("every layer judged"))
+            .collect(),
+        server: s_ag
+            .into_iter()
+            .map(|a| a.expect("every layer judged"))
+            .collect(),
         client_provided,
     })
 }

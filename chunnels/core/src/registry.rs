@@ -267,6 +267,9 @@ mod tests {
         drop(l1);
         assert_eq!(sw.borrow().available(Resource::TableEntries), Some(10));
         let unreg = Offer::new("shard", "nic", Compat::Provides).scope(Scope::Host);
-        assert!(reg.available(&unreg).unwrap_err().contains("not registered"));
+        assert!(reg
+            .available(&unreg)
+            .unwrap_err()
+            .contains("not registered"));
     }
 }

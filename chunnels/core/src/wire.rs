@@ -224,7 +224,9 @@ fn opts() -> impl Options {
 /// Encodes `msg` as the datagrams of message `msg_id`, each at most
 /// `NEG_HEADER + MAX_FRAGMENT` bytes.
 pub fn encode(msg: &NegMsg, msg_id: u32) -> Vec<Vec<u8>> {
-    let body = opts().serialize(msg).expect("negotiation messages always encode");
+    let body = opts()
+        .serialize(msg)
+        .expect("negotiation messages always encode");
     let chunks: Vec<&[u8]> = if body.is_empty() {
         vec![&[][..]]
     } else {

@@ -94,7 +94,11 @@ where
     }))
 }
 
-async fn send_all<S: DatagramSocket>(sock: &S, to: &S::Addr, frags: &[Vec<u8>]) -> Result<(), Error> {
+async fn send_all<S: DatagramSocket>(
+    sock: &S,
+    to: &S::Addr,
+    frags: &[Vec<u8>],
+) -> Result<(), Error> {
     for f in frags {
         sock.send_to(f, to).await?;
     }
@@ -175,8 +179,9 @@ fn check_pick(
         ))
         .into());
     };
-    let m = match_stacks(&mine.layers, server)
-        .map_err(|e| NegotiationError::BadReply(format!("server picked an incompatible stack: {e}")))?;
+    let m = match_stacks(&mine.layers, server).map_err(|e| {
+        NegotiationError::BadReply(format!("server picked an incompatible stack: {e}"))
+    })?;
     for a in &m.client {
         reg.endpoints_ok(a).map_err(NegotiationError::BadReply)?;
     }
@@ -231,9 +236,9 @@ where
             return Err(NegotiationError::BadReply("a Hello from the server".into()).into())
         }
     };
-    let lease = reg.reserve(&sent[ci].layers).map_err(|w| NegotiationError::Unavailable {
-        reasons: vec![w],
-    })?;
+    let lease = reg
+        .reserve(&sent[ci].layers)
+        .map_err(|w| NegotiationError::Unavailable { reasons: vec![w] })?;
     stack.choose(index[ci], &mut ags.iter());
     let data = shared.data.borrow().clone();
     let keep: Vec<Rc<dyn Any>> = vec![Rc::new(guard), Rc::new(lease), shared];
@@ -563,8 +568,13 @@ where
         Some(c) => {
             let (ci, ags) = check_pick(c.client_alt, &c.server, &sent, reg)?;
             // Retransmit the Hello in the background until the server decides.
-            let (sock2, server2, shared2, rt2, cfg2) =
-                (sock.clone(), server.clone(), Rc::downgrade(&shared), rt.clone(), *cfg);
+            let (sock2, server2, shared2, rt2, cfg2) = (
+                sock.clone(),
+                server.clone(),
+                Rc::downgrade(&shared),
+                rt.clone(),
+                *cfg,
+            );
             let frags2 = frags.clone();
             rt.spawn(async move {
                 let mut rto = cfg2.rto;

@@ -112,7 +112,10 @@ where
                         Some(p) if p.hello == epoch => bump(&stats.dropped), // rejected 0-RTT
                         _ if early_len < EARLY_LIMIT => {
                             early_len += 1;
-                            early.entry((from, epoch)).or_default().push(payload.to_vec());
+                            early
+                                .entry((from, epoch))
+                                .or_default()
+                                .push(payload.to_vec());
                         }
                         _ => bump(&stats.dropped),
                     }

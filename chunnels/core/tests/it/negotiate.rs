@@ -1,0 +1,461 @@
+//! Negotiation end to end: the same application functions on the simulator and on real UDP
+//! loopback.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use chunnel::negotiate::{self, NegotiateConfig, ZeroRttCache};
+use chunnel::wire::ZeroRttOutcome;
+use chunnel::{select, stack, ChunnelConnection, Error, NegotiationError, Registry};
+use datapaths::tokio_rt::TokioRuntime;
+use netrt::{DatagramSocket, Duration, Runtime};
+
+use crate::common::{echo_app, sim, unspecified, Lossy, Tag};
+
+fn msgs() -> Vec<Vec<u8>> {
+    (0u8..4).map(|i| vec![i; 8]).collect()
+}
+
+async fn select_app<R: Runtime>(srv: R, cli: R, bind: SocketAddr) {
+    let server = stack![
+        select!(
+            Tag::exact("ser", "bincode/1"),
+            Tag::exact("ser", "postcard/1")
+        ),
+        Tag::exact("rel", "v1")
+    ];
+    let client = stack![Tag::exact("ser", "postcard/1"), Tag::exact("rel", "v1")];
+    let r = echo_app(srv, cli, bind, server, client, msgs())
+        .await
+        .unwrap();
+    assert_eq!(r.echoed, msgs());
+    assert_eq!(r.server.alternative, 1, "the postcard branch");
+    assert_eq!(r.client.alternative, 0);
+    assert_eq!(r.server.epoch, r.client.epoch);
+    let labels: Vec<_> = r.client.layers.iter().map(|a| a.labels.clone()).collect();
+    assert!(labels[0].contains("postcard/1"));
+    assert_eq!(
+        r.client.layers[0].peer.as_ref().unwrap().implementation,
+        "postcard/1"
+    );
+}
+
+#[test]
+fn select_resolves_to_the_compatible_branch_on_the_simulator() {
+    let (mut sim, c, s) = sim();
+    let done = Rc::new(Cell::new(false));
+    let d = done.clone();
+    sim.block_on(async move {
+        select_app(s, c, "0.0.0.0:7".parse().unwrap()).await;
+        d.set(true);
+    })
+    .unwrap();
+    assert!(done.get());
+}
+
+#[test]
+fn select_resolves_to_the_compatible_branch_on_udp_loopback() {
+    let rt = TokioRuntime::new().unwrap();
+    rt.block_on(select_app(
+        rt.clone(),
+        rt.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+    ));
+}
+
+#[test]
+fn incompatible_stacks_are_refused_naming_the_chunnel() {
+    let (mut sim, c, s) = sim();
+    let out = sim
+        .block_on(async move {
+            echo_app(
+                s,
+                c,
+                "0.0.0.0:7".parse().unwrap(),
+                stack![Tag::exact("ser", "bincode/1")],
+                stack![Tag::exact("ser", "postcard/1")],
+                msgs(),
+            )
+            .await
+        })
+        .unwrap();
+    match out {
+        Err(Error::Negotiation(NegotiationError::Refused(why))) => {
+            assert!(why.contains("ser") && why.contains("postcard/1"), "{why}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// Connects once through sockets that drop chosen sends; returns the virtual time it took
+/// and the listener's resent-reply count.
+fn lossy_connect(client_drops: Vec<u32>, server_drops: Vec<u32>) -> (Duration, u64) {
+    let (mut sim, c, s) = sim();
+    let out = sim
+        .block_on(async move {
+            let ssock = Rc::new(Lossy {
+                inner: s.bind_udp("0.0.0.0:7".parse().unwrap()).await.unwrap(),
+                sends: Cell::new(0),
+                drop_sends: server_drops,
+            });
+            let saddr = ssock.inner.local_addr().unwrap();
+            let l = negotiate::listen(
+                &s,
+                ssock,
+                stack![Tag::exact("rel", "v1")],
+                Registry::new(),
+                NegotiateConfig::default(),
+            );
+            let l = Rc::new(l);
+            let l2 = l.clone();
+            s.spawn(async move {
+                let (_, conn, _) = l2.accept().await.unwrap();
+                let (from, d) = conn.recv().await.unwrap();
+                conn.send((from, d)).await.unwrap();
+            });
+            let csock = Rc::new(Lossy {
+                inner: c.bind_udp("0.0.0.0:0".parse().unwrap()).await.unwrap(),
+                sends: Cell::new(0),
+                drop_sends: client_drops,
+            });
+            let t0 = c.now();
+            let (conn, _) = negotiate::connect(
+                &c,
+                csock,
+                saddr,
+                stack![Tag::exact("rel", "v1")],
+                &Registry::new(),
+                &NegotiateConfig::default(),
+            )
+            .await
+            .unwrap();
+            let took = c.now() - t0;
+            conn.send((saddr, b"ping".to_vec())).await.unwrap();
+            assert_eq!(conn.recv().await.unwrap().1, b"ping");
+            (took, l.stats().replies_resent.get())
+        })
+        .unwrap();
+    out
+}
+
+#[test]
+fn lost_hello_and_lost_reply_are_retransmitted() {
+    let (clean, resent) = lossy_connect(vec![], vec![]);
+    assert_eq!(resent, 0);
+    assert!(clean < Duration::from_millis(3), "one 2 ms RTT: {clean}");
+    let (lost_hello, resent) = lossy_connect(vec![0], vec![]);
+    assert_eq!(resent, 0);
+    let rto = NegotiateConfig::default().rto;
+    assert!(
+        lost_hello >= rto && lost_hello < rto + Duration::from_millis(3),
+        "{lost_hello}"
+    );
+    let (lost_reply, resent) = lossy_connect(vec![], vec![0]);
+    assert_eq!(resent, 1, "the retransmitted Hello got the cached reply");
+    assert!(lost_reply >= rto, "{lost_reply}");
+}
+
+#[test]
+fn negotiation_messages_larger_than_a_datagram_are_fragmented() {
+    fn layers() -> impl chunnel::Describe
+           + chunnel::Chunnel<
+        negotiate::DataConn<netmodels::UdpSocket>,
+        Connection: ChunnelConnection<Data = (SocketAddr, Vec<u8>)> + 'static,
+    > + Clone
+           + 'static {
+        let long = "x".repeat(300);
+        stack![
+            Tag::exact("a", &format!("a{long}")),
+            Tag::exact("b", &format!("b{long}")),
+            Tag::exact("c", &format!("c{long}")),
+            Tag::exact("d", &format!("d{long}")),
+            Tag::exact("e", &format!("e{long}")),
+            Tag::exact("f", &format!("f{long}"))
+        ]
+    }
+    let (mut sim, c, s) = sim();
+    let r = sim
+        .block_on(async move {
+            echo_app(
+                s,
+                c,
+                "0.0.0.0:7".parse().unwrap(),
+                layers(),
+                layers(),
+                msgs(),
+            )
+            .await
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.echoed, msgs());
+    let hello = chunnel::wire::encode(
+        &chunnel::wire::NegMsg::Hello {
+            epoch: 0,
+            alternatives: chunnel::Describe::alternatives(
+                &layers(),
+                &chunnel::PolicyCtx { peers: 2 },
+            ),
+            zero_rtt: None,
+        },
+        0,
+    );
+    assert!(hello.len() >= 2, "the Hello took {} datagrams", hello.len());
+}
+
+/// One 0-RTT client run: connects (with `cache`), pipelines `n` messages, collects the
+/// echoes; returns them, the outcome, and the time to the first echo.
+async fn zero_rtt_client<R: Runtime>(
+    rt: &R,
+    saddr: SocketAddr,
+    cache: &ZeroRttCache,
+    n: u8,
+) -> (Vec<Vec<u8>>, ZeroRttOutcome, Duration, bool) {
+    let csock = Rc::new(rt.bind_udp(unspecified(saddr)).await.unwrap());
+    let t0 = rt.now();
+    let client = stack![select!(
+        Tag::exact("ser", "bincode/1"),
+        Tag::exact("ser", "postcard/1")
+    )];
+    let (conn, info) = negotiate::connect_zero_rtt(
+        rt,
+        csock,
+        saddr,
+        client,
+        &Registry::new(),
+        cache,
+        &NegotiateConfig::default(),
+    )
+    .await
+    .unwrap();
+    for i in 0..n {
+        conn.send((saddr, vec![i; 8])).await.unwrap();
+    }
+    let mut got = Vec::new();
+    let mut first = None;
+    for _ in 0..n {
+        got.push(conn.recv().await.unwrap().1);
+        first.get_or_insert(rt.now() - t0);
+    }
+    got.sort();
+    (got, info.zero_rtt, first.unwrap(), conn.confirmed())
+}
+
+async fn zero_rtt_app<R: Runtime>(
+    rt: R,
+    bind: SocketAddr,
+) -> Vec<(ZeroRttOutcome, Duration, u64, u64)> {
+    let cache = ZeroRttCache::new();
+    let expect: Vec<Vec<u8>> = (0u8..5).map(|i| vec![i; 8]).collect();
+    let mut out = Vec::new();
+    // Server 1 offers bincode only; clients 1 (1-RTT, fills the cache) and 2 (0-RTT, accepted).
+    let ssock = Rc::new(rt.bind_udp(bind).await.unwrap());
+    let saddr = ssock.local_addr().unwrap();
+    let l = negotiate::listen(
+        &rt,
+        ssock,
+        stack![select!(
+            Tag::exact("ser", "bincode/1"),
+            Tag::exact("ser", "bincode/1")
+        )],
+        Registry::new(),
+        NegotiateConfig::default(),
+    );
+    let l = Rc::new(l);
+    let served = Rc::new(RefCell::new(0u64));
+    let tasks = serve_counting(&rt, l.clone(), served.clone());
+    for _ in 0..2 {
+        let (got, outcome, first, confirmed) = zero_rtt_client(&rt, saddr, &cache, 5).await;
+        assert_eq!(got, expect);
+        assert!(confirmed);
+        out.push((
+            outcome,
+            first,
+            l.stats().zero_rtt_accepted.get(),
+            *served.borrow(),
+        ));
+    }
+    drop(l);
+    stop(tasks);
+    rt.sleep(Duration::from_millis(1)).await;
+    // Server 2, same address, offers postcard only: the remembered stack is rejected, the
+    // client rebuilds and replays; every message is echoed exactly once.
+    let ssock = Rc::new(rt.bind_udp(saddr).await.unwrap());
+    let l = Rc::new(negotiate::listen(
+        &rt,
+        ssock,
+        stack![Tag::exact("ser", "postcard/1")],
+        Registry::new(),
+        NegotiateConfig::default(),
+    ));
+    let served = Rc::new(RefCell::new(0u64));
+    serve_counting(&rt, l.clone(), served.clone());
+    let (got, outcome, first, confirmed) = zero_rtt_client(&rt, saddr, &cache, 5).await;
+    assert_eq!(got, expect);
+    assert!(confirmed);
+    assert_eq!(l.stats().zero_rtt_rejected.get(), 1);
+    out.push((
+        outcome,
+        first,
+        l.stats().zero_rtt_rejected.get(),
+        *served.borrow(),
+    ));
+    // The cache now holds the new choice: the next client is accepted at 0-RTT.
+    let (got, _, _, _) = zero_rtt_client(&rt, saddr, &cache, 5).await;
+    assert_eq!(got, expect);
+    assert_eq!(l.stats().zero_rtt_accepted.get(), 1);
+    out
+}
+
+/// Serves an echo that counts served messages; returns the tasks, to stop the server.
+fn serve_counting<R: Runtime, C>(
+    rt: &R,
+    l: Rc<negotiate::Listener<SocketAddr, C>>,
+    served: Rc<RefCell<u64>>,
+) -> Rc<RefCell<Vec<netrt::JoinHandle<()>>>>
+where
+    C: ChunnelConnection<Data = (SocketAddr, Vec<u8>)> + 'static,
+{
+    let tasks = Rc::new(RefCell::new(Vec::new()));
+    let (rt2, t2) = (rt.clone(), tasks.clone());
+    let h = rt.spawn(async move {
+        while let Ok((_, conn, _)) = l.accept().await {
+            let served = served.clone();
+            let h = rt2.spawn(async move {
+                while let Ok((from, d)) = conn.recv().await {
+                    *served.borrow_mut() += 1;
+                    if conn.send((from, d)).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            t2.borrow_mut().push(h);
+        }
+    });
+    tasks.borrow_mut().push(h);
+    tasks
+}
+
+fn stop(tasks: Rc<RefCell<Vec<netrt::JoinHandle<()>>>>) {
+    for t in tasks.borrow_mut().drain(..) {
+        t.abort();
+    }
+}
+
+#[test]
+fn zero_rtt_saves_a_round_trip_and_a_rejection_loses_and_duplicates_nothing_on_the_simulator() {
+    let (mut sim, _c, s) = sim();
+    // Client and server share one simulated host pair: the client runs on node 0.
+    let c = _c;
+    let out = sim
+        .block_on(async move {
+            let (srv, cli) = (s, c);
+            let _ = &srv;
+            zero_rtt_app_split(srv, cli, "0.0.0.0:7".parse().unwrap()).await
+        })
+        .unwrap();
+    let (o1, t1, _, served1) = out[0];
+    let (o2, t2, acc2, served2) = out[1];
+    let (o3, _, rej3, served3) = out[2];
+    assert_eq!(o1, ZeroRttOutcome::NotAsked);
+    assert_eq!(o2, ZeroRttOutcome::Pending);
+    assert_eq!(acc2, 1);
+    assert_eq!((served1, served2), (5, 10), "each message served once");
+    assert!(
+        t1 >= Duration::from_millis(4),
+        "1-RTT: two round trips to the first echo: {t1}"
+    );
+    assert!(t2 < Duration::from_millis(3), "0-RTT: one round trip: {t2}");
+    assert_eq!(o3, ZeroRttOutcome::Pending);
+    assert_eq!(rej3, 1);
+    assert_eq!(
+        served3, 5,
+        "the rejected attempt's data was dropped, the replay served once"
+    );
+}
+
+/// The 0-RTT application with the server on one runtime and clients on another (the
+/// simulator needs two hosts; on loopback both are one runtime).
+async fn zero_rtt_app_split<R: Runtime>(
+    srv: R,
+    cli: R,
+    bind: SocketAddr,
+) -> Vec<(ZeroRttOutcome, Duration, u64, u64)> {
+    SplitRt { srv, cli }.run(bind).await
+}
+
+struct SplitRt<R> {
+    srv: R,
+    cli: R,
+}
+
+impl<R: Runtime> SplitRt<R> {
+    async fn run(self, bind: SocketAddr) -> Vec<(ZeroRttOutcome, Duration, u64, u64)> {
+        let SplitRt { srv, cli } = self;
+        let cache = ZeroRttCache::new();
+        let expect: Vec<Vec<u8>> = (0u8..5).map(|i| vec![i; 8]).collect();
+        let mut out = Vec::new();
+        let ssock = Rc::new(srv.bind_udp(bind).await.unwrap());
+        let saddr = ssock.local_addr().unwrap();
+        let l = Rc::new(negotiate::listen(
+            &srv,
+            ssock,
+            stack![Tag::exact("ser", "bincode/1")],
+            Registry::new(),
+            NegotiateConfig::default(),
+        ));
+        let served = Rc::new(RefCell::new(0u64));
+        let tasks = serve_counting(&srv, l.clone(), served.clone());
+        for _ in 0..2 {
+            let (got, outcome, first, confirmed) = zero_rtt_client(&cli, saddr, &cache, 5).await;
+            assert_eq!(got, expect);
+            assert!(confirmed);
+            out.push((
+                outcome,
+                first,
+                l.stats().zero_rtt_accepted.get(),
+                *served.borrow(),
+            ));
+        }
+        drop(l);
+        stop(tasks);
+        cli.sleep(Duration::from_millis(1)).await;
+        let ssock = Rc::new(srv.bind_udp(saddr).await.unwrap());
+        let l = Rc::new(negotiate::listen(
+            &srv,
+            ssock,
+            stack![Tag::exact("ser", "postcard/1")],
+            Registry::new(),
+            NegotiateConfig::default(),
+        ));
+        let served = Rc::new(RefCell::new(0u64));
+        serve_counting(&srv, l.clone(), served.clone());
+        let (got, outcome, first, confirmed) = zero_rtt_client(&cli, saddr, &cache, 5).await;
+        assert_eq!(got, expect);
+        assert!(confirmed);
+        out.push((
+            outcome,
+            first,
+            l.stats().zero_rtt_rejected.get(),
+            *served.borrow(),
+        ));
+        let (got, _, _, _) = zero_rtt_client(&cli, saddr, &cache, 5).await;
+        assert_eq!(got, expect);
+        assert_eq!(l.stats().zero_rtt_accepted.get(), 1);
+        out
+    }
+}
+
+#[test]
+fn zero_rtt_rejection_loses_and_duplicates_nothing_on_udp_loopback() {
+    let rt = TokioRuntime::new().unwrap();
+    let out = rt.block_on(zero_rtt_app(rt.clone(), "127.0.0.1:0".parse().unwrap()));
+    assert_eq!(out[0].0, ZeroRttOutcome::NotAsked);
+    assert_eq!(out[1].0, ZeroRttOutcome::Pending);
+    assert_eq!((out[0].3, out[1].3), (5, 10));
+    assert_eq!(
+        (out[2].0, out[2].2, out[2].3),
+        (ZeroRttOutcome::Pending, 1, 5)
+    );
+}
