@@ -1,0 +1,8 @@
+//! Bertha Chunnel implementations: the host fallbacks of the Chunnel types of issue 12, over
+//! the traits of the [`chunnel`] crate.
+#![warn(missing_docs)]
+
+pub mod chan;
+pub mod reliable;
+pub mod serialize;
+mod util;
