@@ -2,7 +2,9 @@
 //! the traits of the [`chunnel`] crate.
 #![warn(missing_docs)]
 
+pub mod at_most_once;
 pub mod chan;
+pub mod ordered;
 pub mod reliable;
 pub mod serialize;
 mod util;
