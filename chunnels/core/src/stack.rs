@@ -60,6 +60,7 @@ pub struct PolicyCtx {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alternative {
     /// The layers, top first.
+    #[serde(deserialize_with = "crate::wire::bounded_vec")]
     pub layers: Vec<Offer>,
     /// Selects whose policy preferred the other branch.
     pub penalty: u32,

@@ -33,12 +33,38 @@ pub const MAX_FRAGMENT: usize = 1200;
 /// Largest negotiation message accepted: 4 MiB (3,496 fragments).
 pub const MAX_MESSAGE: usize = 4 << 20;
 
+/// Deserializes a `Vec` without trusting the length prefix for its capacity: it grows as
+/// elements actually decode (bincode would otherwise reserve up to 1 MiB for any claimed
+/// length). Used on every vector of the negotiation messages.
+pub fn bounded_vec<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct V<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a sequence")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(16));
+            while let Some(x) = seq.next_element()? {
+                v.push(x);
+            }
+            Ok(v)
+        }
+    }
+    d.deserialize_seq(V(std::marker::PhantomData))
+}
+
 /// A 0-RTT proposal: the stack negotiated with this server last time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ZeroRtt {
     /// The client's alternative (index into this Hello's alternatives).
     pub client_alt: u32,
     /// The server's layers it was matched with.
+    #[serde(deserialize_with = "bounded_vec")]
     pub server: Vec<Offer>,
 }
 
@@ -65,6 +91,7 @@ pub enum NegMsg {
         /// Names this negotiation; the data of the resulting connection carries it.
         epoch: u32,
         /// The client's alternatives, in index order, after its own discovery filter.
+        #[serde(deserialize_with = "bounded_vec")]
         alternatives: Vec<Alternative>,
         /// A remembered choice, sent with data before any reply (0-RTT).
         zero_rtt: Option<ZeroRtt>,
@@ -76,8 +103,10 @@ pub enum NegMsg {
         /// The client's alternative.
         client_alt: u32,
         /// The server's chosen layers (the client checks them and derives the agreements).
+        #[serde(deserialize_with = "bounded_vec")]
         server: Vec<Offer>,
         /// Why better-ranked choices were passed over (resources, availability).
+        #[serde(deserialize_with = "bounded_vec")]
         fallbacks: Vec<String>,
         /// What happened to a 0-RTT proposal.
         zero_rtt: ZeroRttOutcome,

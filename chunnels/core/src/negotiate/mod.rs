@@ -24,10 +24,11 @@
 //! # 0-RTT
 //! A client that remembers the stack negotiated with a server ([`ZeroRttCache`]) builds it at
 //! once and sends data in the same flight as its `Hello`, which carries the remembered choice.
-//! The server accepts it if the same server layers are still available and compatible (then
-//! the early data is delivered) or rejects it with a new choice under the next epoch (then the
+//! The server accepts it if it is still what a 1-RTT negotiation would choose now (then the
+//! early data is delivered) or rejects it with that choice under the next epoch (then the
 //! early data is dropped, and the client rebuilds its stack and sends every message of the
-//! rejected attempt again): no message is lost or delivered twice either way.
+//! rejected attempt again): no message is lost or delivered twice either way, and a stale
+//! cache converges to the 1-RTT choice.
 
 mod base;
 mod client;
@@ -184,7 +185,7 @@ pub fn decide(
             server: server.len(),
         });
     }
-    cands.sort_by(|a, b| a.0.cmp(&b.0));
+    cands.sort_by_key(|c| c.0);
     let mut fallbacks = Vec::new();
     for (key, m) in cands {
         let (ci, si) = (key.3, key.4);
@@ -210,36 +211,30 @@ pub fn decide(
     Err(NegotiationError::Unavailable { reasons: fallbacks })
 }
 
-/// The server's check of a 0-RTT proposal: the remembered pair is used again if the client
-/// alternative exists, the server still has an alternative with exactly the remembered layers
-/// (after discovery's priorities), the two are compatible, and its capacity can be reserved.
+/// The server's answer to a 0-RTT proposal: the 1-RTT decision, accepted if it is the
+/// remembered pair (same client alternative, same server layers after discovery's
+/// priorities), rejected otherwise. So a stale cache converges to the 1-RTT choice in one
+/// step, and a remembered stack is never kept once a better one is deployed.
 pub fn decide_zero_rtt(
     client: &[Alternative],
     proposal: &ZeroRtt,
     server: &[Alternative],
     reg: &Registry,
-) -> Option<Decision> {
-    let ci = proposal.client_alt as usize;
-    let c = client.get(ci)?;
-    let si = server.iter().position(|s| {
-        s.layers.len() == proposal.server.len()
-            && s.layers
-                .iter()
-                .zip(&proposal.server)
-                .all(|(a, b)| &reg.effective(a) == b)
-    })?;
-    let layers: Vec<_> = server[si].layers.iter().map(|o| reg.effective(o)).collect();
-    let m = match_stacks(&c.layers, &layers).ok()?;
-    layers.iter().try_for_each(|o| reg.available(o)).ok()?;
-    m.server.iter().try_for_each(|a| reg.endpoints_ok(a)).ok()?;
-    let lease = reg.reserve(&layers).ok()?;
-    Some(Decision {
-        client_alt: ci,
-        server_alt: si,
-        matched: m,
-        fallbacks: Vec::new(),
-        lease,
-    })
+) -> Result<(Decision, ZeroRttOutcome), NegotiationError> {
+    let d = decide(client, server, reg)?;
+    let same = d.client_alt == proposal.client_alt as usize
+        && d.matched.server.len() == proposal.server.len()
+        && d.matched
+            .server
+            .iter()
+            .zip(&proposal.server)
+            .all(|(a, b)| &a.local == b);
+    let outcome = if same {
+        ZeroRttOutcome::Accepted
+    } else {
+        ZeroRttOutcome::Rejected
+    };
+    Ok((d, outcome))
 }
 
 #[cfg(test)]

@@ -161,11 +161,8 @@ where
             }
             let (decision, outcome) = match &zero_rtt {
                 Some(z) => match decide_zero_rtt(&alternatives, z, &server_alts, &reg) {
-                    Some(d) => (Ok(d), ZeroRttOutcome::Accepted),
-                    None => (
-                        decide(&alternatives, &server_alts, &reg),
-                        ZeroRttOutcome::Rejected,
-                    ),
+                    Ok((d, outcome)) => (Ok(d), outcome),
+                    Err(e) => (Err(e), ZeroRttOutcome::Rejected),
                 },
                 None => (
                     decide(&alternatives, &server_alts, &reg),

@@ -6,9 +6,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use chunnel::negotiate::{self, DataConn, NegotiateConfig, Negotiated};
-use chunnel::{
-    Chunnel, ChunnelConnection, Compat, Describe, Error, Negotiate, Offer, Registry, Scope,
-};
+use chunnel::{Chunnel, ChunnelConnection, Compat, Describe, Error, Negotiate, Offer, Registry};
 use netmodels::network::NetworkOptions;
 use netmodels::topology::LinkParams;
 use netmodels::{Network, TopologyConfig};
@@ -29,23 +27,6 @@ impl Tag {
             offer: Offer::new(chunnel, label, Compat::Exact).label(label),
             byte: chunnel.bytes().next().unwrap_or(b'?'),
         }
-    }
-
-    pub fn cover(chunnel: &str, imp: &str, compat: Compat, label: &str) -> Self {
-        Tag {
-            offer: Offer::new(chunnel, imp, compat).label(label),
-            byte: 0,
-        }
-    }
-
-    pub fn priority(mut self, p: i32) -> Self {
-        self.offer.priority = p;
-        self
-    }
-
-    pub fn scope(mut self, s: Scope) -> Self {
-        self.offer.scope = s;
-        self
     }
 }
 
