@@ -7,4 +7,5 @@ pub mod chan;
 pub mod ordered;
 pub mod reliable;
 pub mod serialize;
+pub mod shard;
 mod util;
