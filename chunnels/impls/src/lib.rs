@@ -4,6 +4,7 @@
 
 pub mod at_most_once;
 pub mod chan;
+pub mod encrypt;
 pub mod ordered;
 pub mod reliable;
 pub mod serialize;
