@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod at_most_once;
+pub mod batch;
 pub mod chan;
 pub mod encrypt;
 pub mod ordered;
