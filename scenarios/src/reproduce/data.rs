@@ -35,6 +35,33 @@ pub fn summary_num(dir: &Path, key: &str) -> Result<f64, ReproduceError> {
     })
 }
 
+/// Whether a run's summary has `key`.
+pub fn summary_has(dir: &Path, key: &str) -> Result<bool, ReproduceError> {
+    Ok(run_summary(dir)?.contains_key(key))
+}
+
+/// The sum of a numeric column of a run's `flows.csv` (empty cells count 0).
+pub fn flows_column_sum(dir: &Path, column: &str) -> Result<f64, ReproduceError> {
+    let path = dir.join("flows.csv");
+    let err = |e: String| ReproduceError::Analysis(format!("{}: {e}", path.display()));
+    let mut rd = csv::Reader::from_path(&path).map_err(|e| err(e.to_string()))?;
+    let col = rd
+        .headers()
+        .map_err(|e| err(e.to_string()))?
+        .iter()
+        .position(|h| h == column)
+        .ok_or_else(|| err(format!("no `{column}` column")))?;
+    let mut sum = 0.0;
+    for rec in rd.records() {
+        let rec = rec.map_err(|e| err(e.to_string()))?;
+        sum += rec
+            .get(col)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+    }
+    Ok(sum)
+}
+
 /// Rate (Mbit/s) per `bin_s` bin from a cumulative byte counter sampled over time: the
 /// counter's increase between the last samples at or before successive bin ends. Points are at
 /// bin ends.

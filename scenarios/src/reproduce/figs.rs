@@ -18,6 +18,14 @@ pub(super) static FIGURES: &[Figure] = &[
         analyze: analyze_4_2,
     },
     Figure {
+        id: "thesis-4.3",
+        title: "Slow-start placement: CCP Reno slow start in the agent vs in the datapath vs native (48 Mbit/s, 100 ms, 1 BDP)",
+        default_seeds: 1,
+        default_duration_s: 3.0,
+        arms: super::fig4_3::arms,
+        analyze: super::fig4_3::analyze,
+    },
+    Figure {
         id: "thesis-4.4",
         title: "Cubic on CCP vs native Cubic: congestion window over time (96 Mbit/s, 20 ms, 1 BDP)",
         default_seeds: 1,
@@ -32,6 +40,14 @@ pub(super) static FIGURES: &[Figure] = &[
         default_duration_s: 60.0,
         arms: arms_4_5,
         analyze: analyze_4_5,
+    },
+    Figure {
+        id: "thesis-4.9",
+        title: "Incast 50→1 at 10 and 40 Gbit/s, flows of 10/100/1000 packets: CCP Reno tail completion vs reporting interval, over native Reno",
+        default_seeds: 50,
+        default_duration_s: 1.0,
+        arms: super::fig4_9::arms,
+        analyze: super::fig4_9::analyze,
     },
     Figure {
         id: "thesis-4.10",
@@ -50,7 +66,13 @@ fn ccp(alg: &str) -> String {
     format!("workload.0.cc={{ccp=\"{alg}\",params={{report=\"per_rtt\"}},staleness_us=20.0}}")
 }
 
-fn arm(name: &str, label: &str, scenario: &str, set: Vec<String>, d: Option<f64>) -> Arm {
+pub(super) fn arm(
+    name: &str,
+    label: &str,
+    scenario: &str,
+    set: Vec<String>,
+    d: Option<f64>,
+) -> Arm {
     let mut set = set;
     if let Some(d) = d {
         set.push(format!("duration_s={d}"));

@@ -18,6 +18,8 @@
 //! parallel (`--jobs`).
 
 mod data;
+mod fig4_3;
+mod fig4_9;
 mod figs;
 
 use std::path::{Path, PathBuf};

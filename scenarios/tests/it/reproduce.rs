@@ -53,7 +53,7 @@ fn assert_outputs(rep: &Report, stem: &str) {
     }
     let svg = std::fs::read_to_string(rep.dir.join(format!("{stem}.svg"))).unwrap();
     assert!(
-        svg.contains("time (s)") || svg.contains("CDF"),
+        svg.contains("time (s)") || svg.contains("CDF") || svg.contains("reporting interval (µs"),
         "axis labels"
     );
     let csv = std::fs::read_to_string(rep.dir.join("table.csv")).unwrap();
@@ -66,7 +66,14 @@ fn list_names_every_figure_id() {
     let o = bin().args(["reproduce", "--list"]).output().unwrap();
     assert!(o.status.success());
     let out = String::from_utf8_lossy(&o.stdout);
-    for id in ["thesis-4.2", "thesis-4.4", "thesis-4.5", "thesis-4.10"] {
+    for id in [
+        "thesis-4.2",
+        "thesis-4.3",
+        "thesis-4.4",
+        "thesis-4.5",
+        "thesis-4.9",
+        "thesis-4.10",
+    ] {
         assert!(
             out.lines().any(|l| l.starts_with(id)),
             "{id} missing:\n{out}"
@@ -87,7 +94,9 @@ fn an_unknown_id_is_an_error_listing_the_known_ones() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("unknown figure id `thesis-9.9`")
-            && err.contains("known ids: thesis-4.2, thesis-4.4, thesis-4.5, thesis-4.10"),
+            && err.contains(
+                "known ids: thesis-4.2, thesis-4.3, thesis-4.4, thesis-4.5, thesis-4.9, thesis-4.10"
+            ),
         "{err}"
     );
     assert!(!out.exists(), "nothing is written for an unknown id");
@@ -117,6 +126,133 @@ fn cubic_on_ccp_tracks_native_cubic() {
     assert!(
         plan.contains("workload.0.cc=") && plan.contains("duration_s=8"),
         "{plan}"
+    );
+}
+
+/// Slow start in the datapath program grows the window as the native sender does; in the
+/// agent, fed one report per RTT, it lags (thesis §4.4.4).
+#[test]
+fn slow_start_in_the_agent_lags_and_in_the_datapath_matches_native() {
+    let out = tmp("4.3");
+    let rep = reproduce::reproduce("thesis-4.3", &short(&out, 1, 3.0)).unwrap();
+    assert_outputs(&rep, "slow_start");
+    assert_eq!(rep.runs, 3);
+    for q in [
+        "window reaches 100 packets",
+        "window reaches 1 BDP",
+        "slow-start growth per RTT",
+        "delivered in the first second",
+    ] {
+        let dp = row(&rep, &format!("CCP, datapath slow start: {q}"));
+        assert_eq!(dp.within_target(), Some(true), "{q}:\n{}", rep.markdown);
+    }
+    // The native window doubles every RTT (the 10 ms sampling rounds it a little).
+    let g = row(&rep, "CCP, datapath slow start: slow-start growth per RTT");
+    let native = g.reference.unwrap();
+    assert!((1.85..=2.05).contains(&native), "{}", rep.markdown);
+    // The agent's window grows once per report: clearly slower, and later to 1 BDP.
+    let ga = row(
+        &rep,
+        "CCP, agent slow start (1-RTT reports): slow-start growth per RTT",
+    );
+    assert!(
+        ga.ours > 1.2 && ga.ours < 0.95 * native,
+        "agent growth {} vs native {native}:\n{}",
+        ga.ours,
+        rep.markdown
+    );
+    let t = row(
+        &rep,
+        "CCP, agent slow start (1-RTT reports): window reaches 1 BDP",
+    );
+    assert!(
+        t.ours > t.reference.unwrap() + 0.1,
+        "the agent reaches 1 BDP at least an RTT later:\n{}",
+        rep.markdown
+    );
+    let d = row(
+        &rep,
+        "CCP, agent slow start (1-RTT reports): delivered in the first second",
+    );
+    assert!(d.rel_diff_pct().unwrap() < -10.0, "{}", rep.markdown);
+}
+
+/// Incast vs CCP reporting interval: every grid point runs, CCP Reno's tail stays near native
+/// Reno's at 10 Gbit/s for flows whose completion congestion control shapes (100 and 1000
+/// packets), no completion beats the line rate, and coarse reporting does not make the tail
+/// implausibly faster than per-ACK reporting.
+#[test]
+fn incast_tail_vs_reporting_interval() {
+    let out = tmp("4.9");
+    let rep = reproduce::reproduce("thesis-4.9", &short(&out, 2, 1.0)).unwrap();
+    assert_outputs(&rep, "incast");
+    // 2 speeds × 3 sizes × (native + per ACK + 6 intervals).
+    assert_eq!(rep.runs, 2 * 3 * 8 * 2);
+    let tail = |speed: &str, size: u64, rep_: &str| {
+        row(
+            &rep,
+            &format!("{speed} Gbit/s, {size}-pkt flows, CCP reporting {rep_}: mean tail"),
+        )
+        .clone()
+    };
+    for speed in ["10", "40"] {
+        for size in [10, 100, 1000] {
+            let ideal = row(
+                &rep,
+                &format!("{speed} Gbit/s, {size}-pkt flows, native Reno: mean tail"),
+            );
+            assert!(
+                ideal.ours >= ideal.reference.unwrap(),
+                "native faster than the line rate:\n{}",
+                rep.markdown
+            );
+            let per_ack = tail(speed, size, "per ACK");
+            for iv in ["per ACK", "every 10 µs", "every 100 µs", "every 500 µs"] {
+                let r = tail(speed, size, iv);
+                assert!(
+                    r.ours >= ideal.reference.unwrap(),
+                    "{}: faster than the line rate:\n{}",
+                    r.quantity,
+                    rep.markdown
+                );
+                assert!(
+                    r.ours >= 0.7 * per_ack.ours,
+                    "{}: {:.3} ms, per ACK {:.3} ms: coarser reporting 30 % faster?\n{}",
+                    r.quantity,
+                    r.ours,
+                    per_ack.ours,
+                    rep.markdown
+                );
+                if speed == "10" && size >= 100 {
+                    let d = r.rel_diff_pct().unwrap();
+                    assert!(
+                        d.abs() < 30.0,
+                        "{}: {d:+.1} % from native:\n{}",
+                        r.quantity,
+                        rep.markdown
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(row(&rep, "CCP flows that fell back").ours, 0.0);
+    // Arms are sweeps whose plans re-run each point.
+    let plan = std::fs::read_to_string(out.join("40g-100pkt-ccp-50us/plan.txt")).unwrap();
+    for s in [
+        "topology.link.link.rate_mbps=40000",
+        "workload.0.start_jitter_us=2.5",
+        "workload.0.packets_per_sender=100",
+        "report_interval_us=50",
+    ] {
+        assert!(plan.contains(s), "{s} missing from {plan}");
+    }
+    // A cap too short for the flows to complete is an error, not a silent number.
+    let e = reproduce::reproduce("thesis-4.9", &short(&tmp("4.9-short"), 1, 0.0005))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("did not complete") && e.contains("--duration"),
+        "{e}"
     );
 }
 
