@@ -55,10 +55,14 @@ pub struct ChanStats {
     pub reordered: u64,
 }
 
+/// An endpoint's incoming datagrams.
+type Mailbox = Queue<(ChanAddr, Vec<u8>)>;
+
 struct Net {
     faults: Faults,
     rng: ChaCha8Rng,
-    boxes: BTreeMap<ChanAddr, (u64, Queue<(ChanAddr, Vec<u8>)>)>,
+    /// Per address: the endpoint's id and its mailbox.
+    boxes: BTreeMap<ChanAddr, (u64, Mailbox)>,
     next_id: u64,
     held: BTreeMap<ChanAddr, (ChanAddr, Vec<u8>)>,
     stats: ChanStats,
@@ -258,7 +262,7 @@ mod tests {
     where
         F::Output: 'static,
     {
-        crate::util::testrt::run(|_| async move { f.await })
+        crate::util::testrt::run(|_| f)
     }
 
     #[test]

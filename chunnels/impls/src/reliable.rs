@@ -380,6 +380,33 @@ where
         }
     }
 
+    /// Numbers `payload` for `to` and keeps it for retransmission, if the window allows.
+    fn try_enqueue(&self, to: &A, payload: &[u8]) -> Option<Vec<u8>> {
+        let s = &self.shared;
+        let mut st = s.state.borrow_mut();
+        let p = st.peers.entry(to.clone()).or_default();
+        if p.unacked.len() >= s.cfg.window {
+            return None;
+        }
+        let seq = p.next_seq;
+        p.next_seq += 1;
+        let mut frame = Vec::with_capacity(9 + payload.len());
+        frame.push(DATA);
+        frame.extend_from_slice(&seq.to_le_bytes());
+        frame.extend_from_slice(payload);
+        let deadline = (s.clock)() + s.cfg.rto;
+        p.unacked.insert(
+            seq,
+            Pending {
+                frame: frame.clone(),
+                deadline,
+                tries: 0,
+            },
+        );
+        st.stats.sent += 1;
+        Some(frame)
+    }
+
     /// Messages sent and not yet acknowledged.
     pub fn unacked(&self) -> usize {
         self.shared
@@ -403,28 +430,9 @@ where
         let s = &self.shared;
         let frame = loop {
             self.check()?;
-            let mut st = s.state.borrow_mut();
-            let p = st.peers.entry(to.clone()).or_default();
-            if p.unacked.len() < s.cfg.window {
-                let seq = p.next_seq;
-                p.next_seq += 1;
-                let mut frame = Vec::with_capacity(9 + payload.len());
-                frame.push(DATA);
-                frame.extend_from_slice(&seq.to_le_bytes());
-                frame.extend_from_slice(&payload);
-                let deadline = (s.clock)() + s.cfg.rto;
-                p.unacked.insert(
-                    seq,
-                    Pending {
-                        frame: frame.clone(),
-                        deadline,
-                        tries: 0,
-                    },
-                );
-                st.stats.sent += 1;
-                break frame;
+            if let Some(f) = self.try_enqueue(&to, &payload) {
+                break f;
             }
-            drop(st);
             s.acked.wait().await;
         };
         s.armed.notify();

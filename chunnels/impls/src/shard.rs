@@ -486,8 +486,8 @@ mod tests {
         let srv = ServerShard::new(2).capability();
         let accept = AcceptClientPush.capability();
         assert!(match_stacks(&[push.clone(), ser.clone()], &[accept.clone(), ser.clone()]).is_ok());
-        assert!(match_stacks(&[ser.clone()], &[srv.clone(), ser.clone()]).is_ok());
-        assert!(match_stacks(&[ser.clone()], &[accept, ser.clone()]).is_err());
+        assert!(match_stacks(std::slice::from_ref(&ser), &[srv.clone(), ser.clone()]).is_ok());
+        assert!(match_stacks(std::slice::from_ref(&ser), &[accept, ser.clone()]).is_err());
         assert!(match_stacks(&[push, ser.clone()], &[srv, ser]).is_err());
     }
 }

@@ -44,7 +44,7 @@ impl<S: DatagramSocket> DatagramSocket for Lossy<S> {
     async fn send_to(&self, buf: &[u8], target: &S::Addr) -> io::Result<usize> {
         let n = self.sent.get() + 1;
         self.sent.set(n);
-        if n % self.every == 0 {
+        if n.is_multiple_of(self.every) {
             self.dropped.set(self.dropped.get() + 1);
             return Ok(buf.len());
         }
