@@ -8,7 +8,7 @@
 //! Module map:
 //! - [`conn`]: the data side ([`ChunnelConnection`]: `send`/`recv` and batch variants),
 //!   [`Either`] and the [`Error`] of every layer.
-//! - [`stack`]: the control side ([`Chunnel::connect_wrap`]), the capability declaration
+//! - [`mod@stack`]: the control side ([`Chunnel::connect_wrap`]), the capability declaration
 //!   ([`Negotiate`]), typed stacks ([`stack!`], [`CxList`]), alternatives ([`select!`]) and
 //!   their description ([`Describe`]).
 //! - [`caps`]: capabilities ([`Offer`]) and the compatibility rules (exact match and
@@ -17,6 +17,9 @@
 //!   reservations ([`netmodels::offload`]) and init/teardown hooks.
 //! - [`negotiate`]: the server's decision and policy, 1-RTT and 0-RTT client and server over
 //!   any datagram socket.
+//! - [`rendezvous`]: multi-endpoint negotiation through a key-value store with serializable
+//!   transactions (in-memory store here), heartbeat membership, two-phase-commit upgrades
+//!   that switch every peer's stack at run time.
 //! - [`wire`]: framing, fragmentation and the negotiation messages (bounded decoding).
 //! - [`queue`]: a single-threaded async FIFO.
 #![warn(missing_docs)]
@@ -26,6 +29,7 @@ pub mod conn;
 pub mod negotiate;
 pub mod queue;
 pub mod registry;
+pub mod rendezvous;
 pub mod stack;
 pub mod wire;
 

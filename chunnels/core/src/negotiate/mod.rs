@@ -30,7 +30,7 @@
 //! rejected attempt again): no message is lost or delivered twice either way, and a stale
 //! cache converges to the 1-RTT choice.
 
-mod base;
+pub(crate) mod base;
 mod client;
 mod server;
 

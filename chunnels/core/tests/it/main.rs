@@ -5,4 +5,5 @@
 mod common;
 mod negotiate;
 mod props;
+mod rendezvous;
 mod wire;

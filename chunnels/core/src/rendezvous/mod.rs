@@ -1,0 +1,823 @@
+//! Multi-endpoint negotiation through a rendezvous store ([`join`]), membership by
+//! heartbeats, and upgrades by two-phase commit that switch every peer's stack at run time.
+//!
+//! # State
+//! Two keys per group in a [`Store`]: `<group>/state` holds the installed stack (its layers
+//! and a generation number) and any upgrade in progress (the proposed layers, the proposer and
+//! every peer's vote); `<group>/members` maps each peer (its address) to its last heartbeat,
+//! in the store's clock. A member whose heartbeat is older than [`RendezvousConfig::ttl`] is
+//! expired: it no longer counts, for votes or as a destination.
+//!
+//! # Joining
+//! The first peer installs its preferred alternative (highest priority, then fewest select
+//! policies violated, then lowest index) with compare-and-swap. A later peer adopts the
+//! installed stack if one of its alternatives is compatible with it; if its policy asks for an
+//! upgrade (its preferred alternative differs from the installed one), or it is incompatible,
+//! it proposes an upgrade: every live member votes (accepting iff one of its alternatives is
+//! compatible and its [`AcceptPolicy`] agrees); all yes commits the new stack under the next
+//! generation, one no (or [`RendezvousConfig::upgrade_timeout`]) aborts it and the proposer's
+//! `join` fails naming the refusing peer. A peer joining while an upgrade is in progress votes
+//! for it and waits for the outcome, then uses the new stack if it committed.
+//!
+//! # Switching without loss or duplication
+//! Data carries its generation as the epoch. When a peer sees a newer generation committed it
+//! builds the new stack and sends on it from then on, while it keeps receiving on the old one
+//! for [`RendezvousConfig::drain`]; data of a generation this peer has not switched to yet is
+//! held until it does. Every message is sent once, under one generation, and decoded by that
+//! generation's stack: none is lost or delivered twice.
+//!
+//! # Store failures
+//! The data path never touches the store: when the store fails, connected peers keep
+//! exchanging data; heartbeats and votes fail and are counted ([`GroupStats`]).
+
+pub mod store;
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
+use std::fmt::Display;
+use std::rc::Rc;
+use std::str::FromStr;
+
+use bincode::Options;
+use netrt::{DatagramSocket, Duration, Runtime};
+use serde::{Deserialize, Serialize};
+
+pub use store::{MemStore, Snapshot, Store, StoreError};
+
+use crate::caps::{match_stacks, Agreement, Offer};
+use crate::conn::{ChunnelConnection, Error};
+use crate::negotiate::base::{AbortOnDrop, DataConn};
+use crate::queue::Queue;
+use crate::registry::Registry;
+use crate::stack::{Alternative, Chunnel, Describe, PolicyCtx};
+use crate::wire::{parse, Frame};
+
+/// Timing of rendezvous.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RendezvousConfig {
+    /// Interval of heartbeats and of polling the store for upgrades.
+    pub heartbeat: Duration,
+    /// A member whose last heartbeat is older is expired.
+    pub ttl: Duration,
+    /// How long an old generation's stack keeps receiving after a switch.
+    pub drain: Duration,
+    /// An upgrade not decided within this is aborted.
+    pub upgrade_timeout: Duration,
+}
+
+impl Default for RendezvousConfig {
+    fn default() -> Self {
+        RendezvousConfig {
+            heartbeat: Duration::from_millis(50),
+            ttl: Duration::from_millis(200),
+            drain: Duration::from_millis(200),
+            upgrade_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Whether a peer accepts a proposed stack (its layers).
+pub type AcceptFn = Rc<dyn Fn(&[Offer]) -> bool>;
+
+/// A peer's say on upgrades, beyond compatibility.
+#[derive(Clone)]
+pub struct AcceptPolicy {
+    /// Whether to propose an upgrade when the installed stack is not this peer's preferred.
+    pub propose: bool,
+    /// Whether to accept a proposed stack this peer is compatible with.
+    pub accept: AcceptFn,
+}
+
+impl Default for AcceptPolicy {
+    fn default() -> Self {
+        AcceptPolicy {
+            propose: false,
+            accept: Rc::new(|_| true),
+        }
+    }
+}
+
+/// How a peer's `join` ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinOutcome {
+    /// It installed the first stack.
+    Installed,
+    /// It adopted the installed stack.
+    Adopted,
+    /// Its upgrade committed.
+    Upgraded,
+    /// It joined during another peer's upgrade, which committed.
+    JoinedUpgrade,
+}
+
+/// Counters of a group connection.
+#[derive(Debug, Default)]
+pub struct GroupStats {
+    /// Store operations that failed (the data path went on).
+    pub store_errors: Cell<u64>,
+    /// Generations switched to after joining.
+    pub switches: Cell<u64>,
+    /// Votes cast (yes, no).
+    pub votes: Cell<(u64, u64)>,
+    /// Datagrams of a generation not yet switched to, held.
+    pub held: Cell<u64>,
+    /// Datagrams dropped (stale generation, malformed, hold buffer full).
+    pub dropped: Cell<u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Installed {
+    generation: u32,
+    layers: Vec<Offer>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Upgrade {
+    generation: u32,
+    layers: Vec<Offer>,
+    proposer: String,
+    votes: BTreeMap<String, bool>,
+    started_ms: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct GroupState {
+    installed: Option<Installed>,
+    upgrade: Option<Upgrade>,
+}
+
+/// A member's last heartbeat (store clock, ms) and the lowest generation it can decode:
+/// peers send to it only once they are on that generation or a later one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Member {
+    heartbeat_ms: u64,
+    since: u32,
+}
+
+type Members = BTreeMap<String, Member>;
+
+fn opts() -> impl Options {
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_limit(1 << 24)
+}
+
+fn dec<T: for<'de> Deserialize<'de> + Default>(v: &Option<Vec<u8>>) -> Result<T, Error> {
+    match v {
+        None => Ok(T::default()),
+        Some(b) => opts()
+            .deserialize(b)
+            .map_err(|e| Error::decode("rendezvous", e)),
+    }
+}
+
+fn enc<T: Serialize>(v: &T) -> Vec<u8> {
+    opts().serialize(v).expect("rendezvous records encode")
+}
+
+fn store_err(e: StoreError) -> Error {
+    Error::layer("rendezvous", e.to_string())
+}
+
+/// The first of `mine` compatible with `layers`, and its agreements.
+fn compatible(mine: &[Alternative], layers: &[Offer]) -> Option<(usize, Vec<Agreement>)> {
+    mine.iter()
+        .enumerate()
+        .find_map(|(i, a)| match_stacks(&a.layers, layers).ok().map(|m| (i, m.client)))
+}
+
+fn preferred(mine: &[Alternative]) -> usize {
+    (0..mine.len())
+        .min_by_key(|&i| {
+            let prio: i64 = mine[i].layers.iter().map(|o| i64::from(o.priority)).sum();
+            (Reverse(prio), mine[i].penalty, i)
+        })
+        .unwrap_or(0)
+}
+
+struct Gen<C> {
+    generation: u32,
+    conn: Rc<C>,
+}
+
+type Datagram<S> = (<S as DatagramSocket>::Addr, Vec<u8>);
+
+struct Inner<S: DatagramSocket, St: Chunnel<DataConn<S>>> {
+    me: String,
+    /// The generation this peer joined on (the lowest it decodes).
+    since: u32,
+    sock: Rc<S>,
+    template: St,
+    alts: Vec<Alternative>,
+    index: Vec<usize>,
+    current: RefCell<Gen<St::Connection>>,
+    queues: RefCell<BTreeMap<u32, Queue<Datagram<S>>>>,
+    held: RefCell<BTreeMap<u32, Vec<Datagram<S>>>>,
+    delivered: Queue<<St::Connection as ChunnelConnection>::Data>,
+    peers: RefCell<Vec<S::Addr>>,
+    stats: GroupStats,
+    tasks: RefCell<Vec<AbortOnDrop>>,
+}
+
+/// A peer's connection to a rendezvous group: sends on the current generation's stack,
+/// receives from every generation still draining. Dropping it stops its tasks (it then
+/// expires from the group after the TTL; [`GroupConn::leave`] removes it at once).
+pub struct GroupConn<S: DatagramSocket, St: Chunnel<DataConn<S>>> {
+    inner: Rc<Inner<S, St>>,
+}
+
+/// Bound to every group socket address: ordered, printable, parseable (peers are stored by
+/// their address text).
+pub trait GroupAddr: Ord + Clone + Display + FromStr + std::fmt::Debug + 'static {}
+impl<T: Ord + Clone + Display + FromStr + std::fmt::Debug + 'static> GroupAddr for T {}
+
+impl<S, St> GroupConn<S, St>
+where
+    S: DatagramSocket + 'static,
+    S::Addr: GroupAddr,
+    St: Describe + Chunnel<DataConn<S>> + Clone + 'static,
+    <St::Connection as ChunnelConnection>::Data: 'static,
+{
+    /// The generation sent on.
+    pub fn generation(&self) -> u32 {
+        self.inner.current.borrow().generation
+    }
+
+    /// Live members other than this one, as of the last heartbeat.
+    pub fn peers(&self) -> Vec<S::Addr> {
+        self.inner.peers.borrow().clone()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &GroupStats {
+        &self.inner.stats
+    }
+
+    /// This peer's id (its address).
+    pub fn id(&self) -> &str {
+        &self.inner.me
+    }
+
+    /// Removes this peer from the group's members.
+    pub async fn leave<K: Store>(&self, store: &K, group: &str) -> Result<(), Error> {
+        let mkey = format!("{group}/members");
+        loop {
+            let snap = store
+                .read(std::slice::from_ref(&mkey))
+                .await
+                .map_err(store_err)?;
+            let mut members: Members = dec(&snap.values[0])?;
+            members.remove(&self.inner.me);
+            if store
+                .commit(&snap, vec![(mkey.clone(), Some(enc(&members)))])
+                .await
+                .map_err(store_err)?
+            {
+                self.inner.tasks.borrow_mut().clear();
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl<S, St> ChunnelConnection for GroupConn<S, St>
+where
+    S: DatagramSocket + 'static,
+    S::Addr: GroupAddr,
+    St: Describe + Chunnel<DataConn<S>> + Clone + 'static,
+    <St::Connection as ChunnelConnection>::Data: 'static,
+{
+    type Data = <St::Connection as ChunnelConnection>::Data;
+
+    async fn send(&self, d: Self::Data) -> Result<(), Error> {
+        let conn = self.inner.current.borrow().conn.clone();
+        conn.send(d).await
+    }
+
+    async fn recv(&self) -> Result<Self::Data, Error> {
+        self.inner.delivered.pop().await.ok_or(Error::Closed)
+    }
+}
+
+/// Moves what a generation's stack delivers to the group's queue; a message a layer cannot
+/// decode is dropped, any other error ends the generation.
+async fn pump<C: ChunnelConnection>(conn: Rc<C>, out: Queue<C::Data>) {
+    loop {
+        match conn.recv().await {
+            Ok(d) => out.push(d),
+            Err(Error::Decode { .. }) => continue,
+            Err(_) => return,
+        }
+    }
+}
+
+/// Builds generation `generation` on alternative `ai` and makes it current; the previous
+/// generation drains for `drain`.
+async fn switch<R, S, St>(
+    rt: &R,
+    inner: &Rc<Inner<S, St>>,
+    generation: u32,
+    ai: usize,
+    ags: &[Agreement],
+    drain: Duration,
+) -> Result<(), Error>
+where
+    R: Runtime,
+    S: DatagramSocket + 'static,
+    S::Addr: GroupAddr,
+    St: Describe + Chunnel<DataConn<S>> + Clone + 'static,
+    <St::Connection as ChunnelConnection>::Data: 'static,
+{
+    let mut st = inner.template.clone();
+    st.choose(inner.index[ai], &mut ags.iter());
+    let q = Queue::new();
+    for d in inner
+        .held
+        .borrow_mut()
+        .remove(&generation)
+        .unwrap_or_default()
+    {
+        q.push(d);
+    }
+    inner.queues.borrow_mut().insert(generation, q.clone());
+    let keep: Vec<Rc<dyn Any>> = Vec::new();
+    let conn = Rc::new(
+        st.connect_wrap(DataConn::new(inner.sock.clone(), generation, q, keep))
+            .await?,
+    );
+    let (pump_conn, out) = (conn.clone(), inner.delivered.clone());
+    rt.spawn(pump(pump_conn, out));
+    let old = std::mem::replace(&mut *inner.current.borrow_mut(), Gen { generation, conn });
+    if old.generation != generation {
+        let (rt2, weak) = (rt.clone(), Rc::downgrade(inner));
+        rt.spawn(async move {
+            rt2.sleep(drain).await;
+            if let Some(inner) = weak.upgrade() {
+                if let Some(q) = inner.queues.borrow_mut().remove(&old.generation) {
+                    q.close();
+                }
+            }
+            drop(old);
+        });
+    }
+    Ok(())
+}
+
+/// Joins `group` through `store` with `stack` (see the module documentation): returns the
+/// group connection, how the join ended, and the agreements of this peer's layers.
+#[allow(clippy::too_many_arguments)]
+pub async fn join<R, S, St, K>(
+    rt: &R,
+    store: Rc<K>,
+    group: &str,
+    sock: Rc<S>,
+    stack: St,
+    reg: &Registry,
+    policy: AcceptPolicy,
+    cfg: RendezvousConfig,
+) -> Result<(GroupConn<S, St>, JoinOutcome), Error>
+where
+    R: Runtime,
+    S: DatagramSocket + 'static,
+    S::Addr: GroupAddr,
+    St: Describe + Chunnel<DataConn<S>> + Clone + 'static,
+    <St::Connection as ChunnelConnection>::Data: 'static,
+    K: Store + 'static,
+{
+    let me = sock.local_addr()?.to_string();
+    let (skey, mkey) = (format!("{group}/state"), format!("{group}/members"));
+    let keys = [skey.clone(), mkey.clone()];
+    let mut alts = Vec::new();
+    let mut index = Vec::new();
+    for (i, a) in stack
+        .alternatives(&PolicyCtx { peers: 3 })
+        .into_iter()
+        .enumerate()
+    {
+        if a.layers.iter().all(|o| reg.available(o).is_ok()) {
+            index.push(i);
+            alts.push(Alternative {
+                layers: a.layers.iter().map(|o| reg.effective(o)).collect(),
+                penalty: a.penalty,
+            });
+        }
+    }
+    if alts.is_empty() {
+        return Err(Error::layer(
+            "rendezvous",
+            "no alternative is available here",
+        ));
+    }
+    let pref = preferred(&alts);
+    let ttl_ms = cfg.ttl.as_millis();
+
+    // Phase 1: install, adopt, or propose.
+    let mut voted_for = None;
+    let (generation, layers, outcome) = loop {
+        let snap = store.read(&keys).await.map_err(store_err)?;
+        let now = store.clock_ms().await.map_err(store_err)?;
+        let mut st: GroupState = dec(&snap.values[0])?;
+        let mut members: Members = dec(&snap.values[1])?;
+        members.retain(|_, m| now.saturating_sub(m.heartbeat_ms) <= ttl_ms);
+        let member = |since| Member {
+            heartbeat_ms: now,
+            since,
+        };
+        let write = |st: &GroupState, m: &Members| {
+            vec![(skey.clone(), Some(enc(st))), (mkey.clone(), Some(enc(m)))]
+        };
+        match (st.installed.clone(), st.upgrade.clone()) {
+            (None, _) => {
+                let inst = Installed {
+                    generation: 1,
+                    layers: alts[pref].layers.clone(),
+                };
+                st.installed = Some(inst.clone());
+                st.upgrade = None;
+                members.insert(me.clone(), member(1));
+                if store
+                    .commit(&snap, write(&st, &members))
+                    .await
+                    .map_err(store_err)?
+                {
+                    break (inst.generation, inst.layers, JoinOutcome::Installed);
+                }
+            }
+            (Some(inst), Some(mut up)) => {
+                // Vote for the upgrade in progress (if compatible), then wait for it.
+                let yes = compatible(&alts, &up.layers).is_some() && (policy.accept)(&up.layers);
+                up.votes.insert(me.clone(), yes);
+                let g = up.generation;
+                members.insert(me.clone(), member(if yes { g } else { inst.generation }));
+                st.upgrade = Some(up);
+                if store
+                    .commit(&snap, write(&st, &members))
+                    .await
+                    .map_err(store_err)?
+                {
+                    voted_for = yes.then_some(g);
+                    wait_upgrade(rt, &*store, &skey, cfg).await?;
+                }
+            }
+            (Some(inst), None) => {
+                let fits = compatible(&alts, &inst.layers);
+                let wants = policy.propose && alts[pref].layers != inst.layers;
+                if fits.is_some() && !wants {
+                    members.insert(me.clone(), member(inst.generation));
+                    if store
+                        .commit(&snap, write(&st, &members))
+                        .await
+                        .map_err(store_err)?
+                    {
+                        break (inst.generation, inst.layers, JoinOutcome::Adopted);
+                    }
+                    continue;
+                }
+                if fits.is_none() && !policy.propose {
+                    return Err(Error::layer(
+                        "rendezvous",
+                        format!(
+                            "no alternative is compatible with the installed stack {:?}",
+                            inst.layers
+                                .iter()
+                                .map(|o| &o.implementation)
+                                .collect::<Vec<_>>()
+                        ),
+                    ));
+                }
+                let up = Upgrade {
+                    generation: inst.generation + 1,
+                    layers: alts[pref].layers.clone(),
+                    proposer: me.clone(),
+                    votes: BTreeMap::from([(me.clone(), true)]),
+                    started_ms: now,
+                };
+                st.upgrade = Some(up.clone());
+                members.insert(me.clone(), member(up.generation));
+                if store
+                    .commit(&snap, write(&st, &members))
+                    .await
+                    .map_err(store_err)?
+                {
+                    run_upgrade(rt, &*store, &keys, &me, &up, cfg).await?;
+                    break (up.generation, up.layers, JoinOutcome::Upgraded);
+                }
+            }
+        }
+    };
+    let outcome = match outcome {
+        JoinOutcome::Adopted if voted_for == Some(generation) => JoinOutcome::JoinedUpgrade,
+        o => o,
+    };
+    let (ai, ags) = compatible(&alts, &layers)
+        .ok_or_else(|| Error::layer("rendezvous", "installed stack is not compatible"))?;
+
+    // Build the connection, the demultiplexer and the agent.
+    let mut st0 = stack.clone();
+    st0.choose(index[ai], &mut ags.iter());
+    let q = Queue::new();
+    let conn0 = Rc::new(
+        st0.connect_wrap(DataConn::new(
+            sock.clone(),
+            generation,
+            q.clone(),
+            Vec::new(),
+        ))
+        .await?,
+    );
+    let inner = Rc::new(Inner {
+        me: me.clone(),
+        since: generation,
+        sock: sock.clone(),
+        template: stack,
+        alts,
+        index,
+        current: RefCell::new(Gen {
+            generation,
+            conn: conn0.clone(),
+        }),
+        queues: RefCell::new(BTreeMap::from([(generation, q)])),
+        held: RefCell::new(BTreeMap::new()),
+        delivered: Queue::new(),
+        peers: RefCell::new(Vec::new()),
+        stats: GroupStats::default(),
+        tasks: RefCell::new(Vec::new()),
+    });
+    let out = inner.delivered.clone();
+    let pump = rt.spawn(pump(conn0, out));
+    let weak = Rc::downgrade(&inner);
+    let demux = rt.spawn(async move {
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            let Some(sock) = weak.upgrade().map(|i| i.sock.clone()) else {
+                return;
+            };
+            let Ok((n, from)) = sock.recv_from(&mut buf).await else {
+                return;
+            };
+            let Some(inner) = weak.upgrade() else { return };
+            match parse(&buf[..n]) {
+                Ok(Frame::Data { epoch, payload }) => {
+                    let q = inner.queues.borrow().get(&epoch).cloned();
+                    let cur = inner.current.borrow().generation;
+                    match q {
+                        Some(q) => q.push((from, payload.to_vec())),
+                        None if epoch > cur => {
+                            let mut h = inner.held.borrow_mut();
+                            let total: usize = h.values().map(Vec::len).sum();
+                            if total < 4096 {
+                                h.entry(epoch).or_default().push((from, payload.to_vec()));
+                                inner.stats.held.set(inner.stats.held.get() + 1);
+                            } else {
+                                inner.stats.dropped.set(inner.stats.dropped.get() + 1);
+                            }
+                        }
+                        None => inner.stats.dropped.set(inner.stats.dropped.get() + 1),
+                    }
+                }
+                _ => inner.stats.dropped.set(inner.stats.dropped.get() + 1),
+            }
+        }
+    });
+    let (weak, rt2, store2, group2) = (
+        Rc::downgrade(&inner),
+        rt.clone(),
+        store.clone(),
+        group.to_string(),
+    );
+    let agent = rt.spawn(async move {
+        loop {
+            rt2.sleep(cfg.heartbeat).await;
+            let Some(inner) = weak.upgrade() else { return };
+            if let Err(_e) = agent_round(&rt2, &*store2, &group2, &inner, &policy, cfg).await {
+                inner
+                    .stats
+                    .store_errors
+                    .set(inner.stats.store_errors.get() + 1);
+            }
+        }
+    });
+    inner
+        .tasks
+        .borrow_mut()
+        .extend([AbortOnDrop(pump), AbortOnDrop(demux), AbortOnDrop(agent)]);
+    // Learn the peers at once.
+    let _ = refresh_peers(&*store, &mkey, &inner, cfg).await;
+    Ok((GroupConn { inner }, outcome))
+}
+
+async fn refresh_peers<K: Store, S, St>(
+    store: &K,
+    mkey: &str,
+    inner: &Inner<S, St>,
+    cfg: RendezvousConfig,
+) -> Result<(), Error>
+where
+    S: DatagramSocket,
+    S::Addr: GroupAddr,
+    St: Chunnel<DataConn<S>>,
+{
+    let snap = store.read(&[mkey.to_string()]).await.map_err(store_err)?;
+    let now = store.clock_ms().await.map_err(store_err)?;
+    let members: Members = dec(&snap.values[0])?;
+    let ttl = cfg.ttl.as_millis();
+    let cur = inner.current.borrow().generation;
+    *inner.peers.borrow_mut() = members
+        .iter()
+        .filter(|(id, m)| {
+            **id != inner.me && now.saturating_sub(m.heartbeat_ms) <= ttl && m.since <= cur
+        })
+        .filter_map(|(id, _)| id.parse().ok())
+        .collect();
+    Ok(())
+}
+
+/// One agent round: heartbeat, vote on an upgrade, switch to a committed generation.
+async fn agent_round<R, S, St, K>(
+    rt: &R,
+    store: &K,
+    group: &str,
+    inner: &Rc<Inner<S, St>>,
+    policy: &AcceptPolicy,
+    cfg: RendezvousConfig,
+) -> Result<(), Error>
+where
+    R: Runtime,
+    S: DatagramSocket + 'static,
+    S::Addr: GroupAddr,
+    St: Describe + Chunnel<DataConn<S>> + Clone + 'static,
+    <St::Connection as ChunnelConnection>::Data: 'static,
+    K: Store,
+{
+    let (skey, mkey) = (format!("{group}/state"), format!("{group}/members"));
+    // Heartbeat.
+    for _ in 0..3 {
+        let snap = store
+            .read(std::slice::from_ref(&mkey))
+            .await
+            .map_err(store_err)?;
+        let now = store.clock_ms().await.map_err(store_err)?;
+        let mut members: Members = dec(&snap.values[0])?;
+        let since = members.get(&inner.me).map_or(inner.since, |m| m.since);
+        members.insert(
+            inner.me.clone(),
+            Member {
+                heartbeat_ms: now,
+                since,
+            },
+        );
+        if store
+            .commit(&snap, vec![(mkey.clone(), Some(enc(&members)))])
+            .await
+            .map_err(store_err)?
+        {
+            break;
+        }
+    }
+    refresh_peers(store, &mkey, inner, cfg).await?;
+    // Vote, and switch.
+    for _ in 0..3 {
+        let snap = store
+            .read(std::slice::from_ref(&skey))
+            .await
+            .map_err(store_err)?;
+        let mut st: GroupState = dec(&snap.values[0])?;
+        if let Some(inst) = &st.installed {
+            if inst.generation > inner.current.borrow().generation {
+                if let Some((ai, ags)) = compatible(&inner.alts, &inst.layers) {
+                    switch(rt, inner, inst.generation, ai, &ags, cfg.drain).await?;
+                    inner.stats.switches.set(inner.stats.switches.get() + 1);
+                }
+            }
+        }
+        let Some(up) = st.upgrade.as_mut() else { break };
+        if up.votes.contains_key(&inner.me) {
+            break;
+        }
+        let yes = compatible(&inner.alts, &up.layers).is_some() && (policy.accept)(&up.layers);
+        up.votes.insert(inner.me.clone(), yes);
+        if store
+            .commit(&snap, vec![(skey.clone(), Some(enc(&st)))])
+            .await
+            .map_err(store_err)?
+        {
+            let (y, n) = inner.stats.votes.get();
+            inner
+                .stats
+                .votes
+                .set(if yes { (y + 1, n) } else { (y, n + 1) });
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Waits until no upgrade is in progress.
+async fn wait_upgrade<R: Runtime, K: Store>(
+    rt: &R,
+    store: &K,
+    skey: &str,
+    cfg: RendezvousConfig,
+) -> Result<(), Error> {
+    loop {
+        rt.sleep(cfg.heartbeat).await;
+        let snap = store.read(&[skey.to_string()]).await.map_err(store_err)?;
+        let st: GroupState = dec(&snap.values[0])?;
+        if st.upgrade.is_none() {
+            return Ok(());
+        }
+    }
+}
+
+/// The proposer's side of the two-phase commit: waits for every live member's vote, then
+/// commits or aborts. Liveness is read from the members key; the decision commits on the state
+/// key alone, so heartbeats do not conflict with it.
+async fn run_upgrade<R: Runtime, K: Store>(
+    rt: &R,
+    store: &K,
+    keys: &[String; 2],
+    me: &str,
+    up: &Upgrade,
+    cfg: RendezvousConfig,
+) -> Result<(), Error> {
+    let ttl = cfg.ttl.as_millis();
+    let (skey, mkey) = (&keys[0], &keys[1]);
+    loop {
+        rt.sleep(cfg.heartbeat).await;
+        let msnap = store
+            .read(std::slice::from_ref(mkey))
+            .await
+            .map_err(store_err)?;
+        let now = store.clock_ms().await.map_err(store_err)?;
+        let members: Members = dec(&msnap.values[0])?;
+        let snap = store
+            .read(std::slice::from_ref(skey))
+            .await
+            .map_err(store_err)?;
+        let mut st: GroupState = dec(&snap.values[0])?;
+        let Some(cur) = st.upgrade.clone() else {
+            return Err(Error::layer("rendezvous", "the upgrade disappeared"));
+        };
+        if cur.proposer != me || cur.generation != up.generation {
+            return Err(Error::layer(
+                "rendezvous",
+                "another upgrade replaced this one",
+            ));
+        }
+        let refused = cur.votes.iter().find(|(_, v)| !**v).map(|(p, _)| p.clone());
+        let timed_out = now.saturating_sub(cur.started_ms) > cfg.upgrade_timeout.as_millis();
+        if refused.is_some() || timed_out {
+            st.upgrade = None;
+            if !store
+                .commit(&snap, vec![(skey.clone(), Some(enc(&st)))])
+                .await
+                .map_err(store_err)?
+            {
+                continue;
+            }
+            // Leave the group: the proposer's join fails.
+            loop {
+                let ms = store
+                    .read(std::slice::from_ref(mkey))
+                    .await
+                    .map_err(store_err)?;
+                let mut m: Members = dec(&ms.values[0])?;
+                m.remove(me);
+                if store
+                    .commit(&ms, vec![(mkey.clone(), Some(enc(&m)))])
+                    .await
+                    .map_err(store_err)?
+                {
+                    break;
+                }
+            }
+            return Err(Error::layer(
+                "rendezvous",
+                match refused {
+                    Some(p) => format!("upgrade refused by peer {p}"),
+                    None => "upgrade timed out waiting for votes".to_string(),
+                },
+            ));
+        }
+        let all_yes = members
+            .iter()
+            .filter(|(_, m)| now.saturating_sub(m.heartbeat_ms) <= ttl)
+            .all(|(p, _)| cur.votes.get(p) == Some(&true));
+        if all_yes {
+            st.installed = Some(Installed {
+                generation: cur.generation,
+                layers: cur.layers.clone(),
+            });
+            st.upgrade = None;
+            if store
+                .commit(&snap, vec![(skey.clone(), Some(enc(&st)))])
+                .await
+                .map_err(store_err)?
+            {
+                return Ok(());
+            }
+        }
+    }
+}
