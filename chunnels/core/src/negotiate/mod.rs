@@ -94,6 +94,14 @@ pub struct NegotiateConfig {
     /// Messages a 0-RTT connection keeps for replay until the server decides; a send beyond
     /// it waits for the decision.
     pub zero_rtt_buffer: usize,
+    /// Server side: data from a client that never negotiated with this listener opens a
+    /// connection at once on this alternative of the server's stack, under the client's
+    /// epoch, with no `Hello` (each layer's agreement has no peer offer). For listeners that
+    /// serve clients negotiated elsewhere, e.g. the shard sockets of a service whose clients
+    /// negotiate client-side sharding with its front address, then push requests to the
+    /// shards. `None` (default): such data is held for a 0-RTT `Hello` and dropped if none
+    /// comes. A listener with this set should not also take 0-RTT clients.
+    pub implicit_alternative: Option<usize>,
 }
 
 impl Default for NegotiateConfig {
@@ -102,6 +110,7 @@ impl Default for NegotiateConfig {
             rto: Duration::from_millis(20),
             max_attempts: 8,
             zero_rtt_buffer: 1024,
+            implicit_alternative: None,
         }
     }
 }

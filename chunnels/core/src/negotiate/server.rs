@@ -10,6 +10,7 @@ use netrt::{DatagramSocket, Runtime};
 
 use super::base::{AbortOnDrop, DataConn};
 use super::{decide, decide_zero_rtt, NegotiateConfig, Negotiated};
+use crate::caps::{Agreement, Offer};
 use crate::conn::Error;
 use crate::queue::Queue;
 use crate::registry::Registry;
@@ -36,6 +37,8 @@ pub struct ListenerStats {
     pub dropped: Cell<u64>,
     /// Stacks whose `connect_wrap` failed after negotiation.
     pub build_errors: Cell<u64>,
+    /// Connections opened implicitly (see [`NegotiateConfig::implicit_alternative`]).
+    pub implicit: Cell<u64>,
 }
 
 fn bump(c: &Cell<u64>) {
@@ -88,7 +91,6 @@ where
     S::Addr: Ord,
     St: Describe + Chunnel<DataConn<S>> + Clone + 'static,
 {
-    let _ = cfg;
     let incoming = Queue::new();
     let stats = Rc::new(ListenerStats::default());
     let (inc, st2, rt2) = (incoming.clone(), stats.clone(), rt.clone());
@@ -110,6 +112,63 @@ where
                     match peers.get(&from) {
                         Some(p) if p.epoch == epoch => p.data.push((from, payload.to_vec())),
                         Some(p) if p.hello == epoch => bump(&stats.dropped), // rejected 0-RTT
+                        _ if cfg.implicit_alternative.is_some() => {
+                            let ai = cfg.implicit_alternative.unwrap_or(0);
+                            let Some(alt) = server_alts.get(ai) else {
+                                bump(&stats.dropped);
+                                continue;
+                            };
+                            let layers: Vec<Agreement> = alt
+                                .layers
+                                .iter()
+                                .map(|o| {
+                                    let o = reg.effective(o);
+                                    Agreement {
+                                        labels: o.labels.clone(),
+                                        local: o,
+                                        peer: None,
+                                    }
+                                })
+                                .collect();
+                            let offers: Vec<Offer> =
+                                layers.iter().map(|a| a.local.clone()).collect();
+                            let Ok(lease) = reg.reserve(&offers) else {
+                                bump(&stats.dropped);
+                                continue;
+                            };
+                            bump(&stats.implicit);
+                            let q = Queue::new();
+                            q.push((from.clone(), payload.to_vec()));
+                            if let Some(old) = peers.insert(
+                                from.clone(),
+                                Peer {
+                                    hello: epoch,
+                                    epoch,
+                                    data: q.clone(),
+                                    reply: Vec::new(),
+                                },
+                            ) {
+                                old.data.close();
+                            }
+                            let mut st = stack.clone();
+                            st.choose(ai, &mut layers.iter());
+                            let negotiated = Negotiated {
+                                epoch,
+                                alternative: ai,
+                                layers,
+                                fallbacks: Vec::new(),
+                                zero_rtt: ZeroRttOutcome::NotAsked,
+                            };
+                            let keep: Vec<Rc<dyn Any>> = vec![Rc::new(lease)];
+                            let base = DataConn::new(sock.clone(), epoch, q, keep);
+                            let (inc2, stats2) = (inc.clone(), stats.clone());
+                            rt2.spawn(async move {
+                                match st.connect_wrap(base).await {
+                                    Ok(c) => inc2.push((from, c, negotiated)),
+                                    Err(_) => bump(&stats2.build_errors),
+                                }
+                            });
+                        }
                         _ if early_len < EARLY_LIMIT => {
                             early_len += 1;
                             early

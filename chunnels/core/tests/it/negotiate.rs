@@ -459,3 +459,51 @@ fn zero_rtt_rejection_loses_and_duplicates_nothing_on_udp_loopback() {
         (ZeroRttOutcome::Pending, 1, 5)
     );
 }
+
+/// A client negotiates with a front address, then sends to a second socket of the service
+/// that never saw its `Hello`: with `implicit_alternative` that listener serves it under the
+/// client's epoch (how client-pushed shard requests reach shard sockets).
+#[test]
+fn implicit_listeners_serve_clients_negotiated_elsewhere() {
+    let (mut sim, c, s) = sim();
+    let out = sim
+        .block_on(async move {
+            let front = Rc::new(s.bind_udp("0.0.0.0:7".parse().unwrap()).await.unwrap());
+            let shard = Rc::new(s.bind_udp("0.0.0.0:8".parse().unwrap()).await.unwrap());
+            let (faddr, saddr) = (front.local_addr().unwrap(), shard.local_addr().unwrap());
+            let stack = || stack![Tag::exact("ser", "bincode/1")];
+            let fl = Rc::new(negotiate::listen(
+                &s,
+                front,
+                stack(),
+                Registry::new(),
+                NegotiateConfig::default(),
+            ));
+            let cfg = NegotiateConfig {
+                implicit_alternative: Some(0),
+                ..NegotiateConfig::default()
+            };
+            let sl = Rc::new(negotiate::listen(&s, shard, stack(), Registry::new(), cfg));
+            let served = Rc::new(RefCell::new(0u64));
+            let _f = serve_counting(&s, fl.clone(), Rc::new(RefCell::new(0)));
+            let _s = serve_counting(&s, sl.clone(), served.clone());
+            let csock = Rc::new(c.bind_udp("0.0.0.0:0".parse().unwrap()).await.unwrap());
+            let (conn, info) = negotiate::connect(
+                &c,
+                csock,
+                faddr,
+                stack(),
+                &Registry::new(),
+                &NegotiateConfig::default(),
+            )
+            .await
+            .unwrap();
+            conn.send((saddr, b"to-the-shard".to_vec())).await.unwrap();
+            let (from, d) = conn.recv().await.unwrap();
+            assert_eq!((from, d.as_slice()), (saddr, &b"to-the-shard"[..]));
+            let served = *served.borrow();
+            (info.epoch, sl.stats().implicit.get(), served)
+        })
+        .unwrap();
+    assert_eq!((out.1, out.2), (1, 1));
+}
