@@ -65,6 +65,7 @@ pub struct MemStore<R> {
     down: Rc<Cell<bool>>,
     commits: Rc<Cell<u64>>,
     conflicts: Rc<Cell<u64>>,
+    latency: netrt::Duration,
 }
 
 impl<R: Runtime> MemStore<R> {
@@ -76,6 +77,21 @@ impl<R: Runtime> MemStore<R> {
             down: Rc::default(),
             commits: Rc::default(),
             conflicts: Rc::default(),
+            latency: netrt::Duration::ZERO,
+        }
+    }
+
+    /// Every operation takes `rtt` of the runtime's time before it applies (a store on another
+    /// host: one request/response round trip per operation). The operation applies at the end
+    /// of the wait, atomically.
+    pub fn with_latency(mut self, rtt: netrt::Duration) -> Self {
+        self.latency = rtt;
+        self
+    }
+
+    async fn round_trip(&self) {
+        if !self.latency.is_zero() {
+            self.rt.sleep(self.latency).await;
         }
     }
 
@@ -102,6 +118,7 @@ impl<R: Runtime> MemStore<R> {
 
 impl<R: Runtime> Store for MemStore<R> {
     async fn read(&self, keys: &[String]) -> Result<Snapshot, StoreError> {
+        self.round_trip().await;
         self.check()?;
         let m = self.map.borrow();
         let (values, versions) = keys
@@ -123,6 +140,7 @@ impl<R: Runtime> Store for MemStore<R> {
         read: &Snapshot,
         writes: Vec<(String, Option<Vec<u8>>)>,
     ) -> Result<bool, StoreError> {
+        self.round_trip().await;
         self.check()?;
         let mut m = self.map.borrow_mut();
         let unchanged = read
@@ -145,6 +163,7 @@ impl<R: Runtime> Store for MemStore<R> {
     }
 
     async fn clock_ms(&self) -> Result<u64, StoreError> {
+        self.round_trip().await;
         self.check()?;
         Ok(self.rt.now().as_nanos() / 1_000_000)
     }
