@@ -22,11 +22,13 @@
 //!   that switch every peer's stack at run time.
 //! - [`wire`]: framing, fragmentation and the negotiation messages (bounded decoding).
 //! - [`queue`]: a single-threaded async FIFO.
+//! - [`opt`]: optimization passes, compile-time substitutions over stack types ([`pass!`]).
 #![warn(missing_docs)]
 
 pub mod caps;
 pub mod conn;
 pub mod negotiate;
+pub mod opt;
 pub mod queue;
 pub mod registry;
 pub mod rendezvous;
