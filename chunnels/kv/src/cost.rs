@@ -1,0 +1,148 @@
+//! The server's cost model: per-request work as virtual time, so the simulator shows the
+//! queueing the paper measures (a single server-side dispatcher saturating, which client push
+//! avoids).
+//!
+//! The server is a set of FIFO stages ([`Stage`]), each one worker that takes one job at a
+//! time and spends its cost (`rt.sleep`) before doing it:
+//! - the *dispatcher* (one per server): every request that arrives at the front address
+//!   under server sharding pays [`CostModel::dispatch`] there (socket receive, decode, hash,
+//!   hand-off to the shard's thread), then goes to its shard;
+//! - a *shard* (one per shard): every request pays [`CostModel::service`] (map operation,
+//!   encode, reply send); a request that reached the shard's own socket (client push, switch
+//!   steering) also pays [`CostModel::shard_receive`] there (socket receive and decode, which
+//!   the dispatcher did otherwise).
+//!
+//! On real sockets the costs are the real ones: use [`CostModel::ZERO`] (no sleep at all).
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use chunnel::queue::Queue;
+use netrt::{Duration, JoinHandle, Runtime};
+
+/// Per-request costs of the server's stages.
+///
+/// Defaults ([`CostModel::MEASURED_LOOPBACK`]): PROVISIONAL placeholders until the loopback
+/// measurement (`examples/loopback_costs.rs`) replaces them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CostModel {
+    /// Per request at the server-sharding front (one dispatcher for the whole server).
+    pub dispatch: Duration,
+    /// Per request at a shard that received it on its own socket (client push, steering).
+    pub shard_receive: Duration,
+    /// Per request at its shard, every path.
+    pub service: Duration,
+}
+
+impl CostModel {
+    /// No modelled cost (real sockets: the cost is real).
+    pub const ZERO: CostModel = CostModel {
+        dispatch: Duration::ZERO,
+        shard_receive: Duration::ZERO,
+        service: Duration::ZERO,
+    };
+
+    /// Our loopback measurement (see the type's documentation).
+    pub const MEASURED_LOOPBACK: CostModel = CostModel {
+        dispatch: Duration::from_nanos(3_000),
+        shard_receive: Duration::from_nanos(2_600),
+        service: Duration::from_nanos(3_500),
+    };
+
+    /// Requests per second one dispatcher can take.
+    pub fn dispatcher_capacity(&self) -> f64 {
+        per_sec(self.dispatch)
+    }
+
+    /// Requests per second `shards` shards serve when clients push (receive + service each).
+    pub fn push_capacity(&self, shards: usize) -> f64 {
+        per_sec(
+            self.shard_receive
+                .checked_add(self.service)
+                .unwrap_or(Duration::MAX),
+        ) * shards as f64
+    }
+
+    /// Requests per second a server-sharded server serves: the dispatcher or the shards,
+    /// whichever saturates first.
+    pub fn server_capacity(&self, shards: usize) -> f64 {
+        self.dispatcher_capacity()
+            .min(per_sec(self.service) * shards as f64)
+    }
+}
+
+impl Default for CostModel {
+    fn default() -> Self {
+        CostModel::MEASURED_LOOPBACK
+    }
+}
+
+fn per_sec(d: Duration) -> f64 {
+    if d.is_zero() {
+        f64::INFINITY
+    } else {
+        1.0 / d.as_secs_f64()
+    }
+}
+
+/// A FIFO stage: one worker that takes a job, spends its cost in (virtual) time, then runs
+/// it. Dropping the stage stops the worker.
+pub struct Stage<J> {
+    queue: Queue<(Duration, J)>,
+    busy: Rc<Cell<Duration>>,
+    served: Rc<Cell<u64>>,
+    worker: JoinHandle<()>,
+}
+
+impl<J: 'static> Stage<J> {
+    /// Starts the worker on `rt`; `run` does a job once its cost is spent.
+    pub fn start<R: Runtime>(rt: &R, run: impl Fn(J) + 'static) -> Self {
+        let queue: Queue<(Duration, J)> = Queue::new();
+        let busy = Rc::new(Cell::new(Duration::ZERO));
+        let served = Rc::new(Cell::new(0));
+        let (q, b, s, rt2) = (queue.clone(), busy.clone(), served.clone(), rt.clone());
+        let worker = rt.spawn(async move {
+            while let Some((cost, job)) = q.pop().await {
+                if !cost.is_zero() {
+                    rt2.sleep(cost).await;
+                    b.set(b.get().checked_add(cost).unwrap_or(Duration::MAX));
+                }
+                s.set(s.get() + 1);
+                run(job);
+            }
+        });
+        Stage {
+            queue,
+            busy,
+            served,
+            worker,
+        }
+    }
+
+    /// Queues `job`, to cost `cost` when its turn comes.
+    pub fn push(&self, cost: Duration, job: J) {
+        self.queue.push((cost, job));
+    }
+
+    /// Jobs waiting.
+    pub fn backlog(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Jobs done.
+    pub fn served(&self) -> u64 {
+        self.served.get()
+    }
+
+    /// Modelled time spent working.
+    pub fn busy(&self) -> Duration {
+        self.busy.get()
+    }
+}
+
+impl<J> Drop for Stage<J> {
+    fn drop(&mut self) {
+        self.queue.close();
+        self.worker.abort();
+    }
+}

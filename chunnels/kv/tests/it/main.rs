@@ -1,0 +1,5 @@
+//! Integration tests of the sharded key-value store.
+
+mod app;
+mod experiment;
+mod negotiation;
