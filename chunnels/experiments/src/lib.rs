@@ -1,0 +1,64 @@
+//! The Bertha (Chunnels) experiments. Each runs the same application functions on the
+//! simulator (virtual time, a stated topology) and on real loopback (tokio), writes every
+//! sample to CSV and returns the samples and a table of our numbers beside what the paper
+//! states or the round-trip structure predicts. `testbed reproduce` calls them and draws the
+//! figures.
+//!
+//! Module map:
+//! - [`fig3_4`]: thesis Fig 3.4, connection establishment: connect + 8-byte echo with a plain
+//!   datagram socket, 1-RTT negotiation, 0-RTT negotiation and rendezvous.
+//! - [`redis_server`]: a private `redis-server` on a free loopback port.
+#![warn(missing_docs)]
+
+pub mod fig3_4;
+pub mod redis_server;
+
+/// Errors of the experiments.
+#[derive(Debug, thiserror::Error)]
+pub enum ExperimentError {
+    /// A run failed.
+    #[error("{world}: {what}")]
+    Run {
+        /// `simulation` or `loopback`.
+        world: &'static str,
+        /// What failed.
+        what: String,
+    },
+    /// A file could not be written.
+    #[error("writing {path}: {msg}")]
+    Output {
+        /// The file.
+        path: String,
+        /// The cause.
+        msg: String,
+    },
+}
+
+/// One row of an experiment's table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableRow {
+    /// What is measured.
+    pub quantity: String,
+    /// Its unit.
+    pub unit: String,
+    /// Our number.
+    pub ours: f64,
+    /// What it is compared with (`expected`, `paper`, `udp`).
+    pub compared_with: String,
+    /// The number compared with, if any.
+    pub reference: Option<f64>,
+    /// The paper's statement about it.
+    pub paper: String,
+}
+
+/// The `q` quantile of `v` (linear interpolation; `v` need not be sorted). NaN if empty.
+pub fn quantile(v: &[f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let pos = q.clamp(0.0, 1.0) * (s.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    s[lo] + (s[hi] - s[lo]) * (pos - lo as f64)
+}
