@@ -265,7 +265,7 @@ pub(super) fn analyze(ctx: &Ctx) -> Result<Analysis, ReproduceError> {
         unit: "flows".into(),
         ours: fell_back,
         compared_with: "expected".into(),
-        reference: None,
+        reference: Some(0.0),
         paper: "(none: the agent always answers)".into(),
         target_pct: None,
     });
