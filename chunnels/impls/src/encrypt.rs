@@ -152,6 +152,21 @@ impl<R: Runtime, A> EncryptChunnel<R, A> {
     }
 }
 
+impl<R, A> EncryptChunnel<R, A> {
+    /// The server this client end talks to (`None` at the server end).
+    pub fn server_addr(&self) -> Option<&A> {
+        match &self.role {
+            Role::Client { server } => Some(server),
+            Role::Server => None,
+        }
+    }
+
+    /// The handshake timing.
+    pub fn handshake_config(&self) -> HandshakeConfig {
+        self.cfg
+    }
+}
+
 impl<R, A> Negotiate for EncryptChunnel<R, A> {
     fn capability(&self) -> Offer {
         Offer::new(CHUNNEL, "host", Compat::Exact).label("x25519-chacha20poly1305/1")

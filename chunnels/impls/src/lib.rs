@@ -19,6 +19,12 @@
 //! | [`encrypt`] | `encrypt` | `(A, Vec<u8>)` → same | exact, `x25519-chacha20poly1305/1` |
 //! | [`shard`] | `shard` | `(A, M: Keyed)` → same | provides `client-push` / provides `server` / relies on `client-push` |
 //! | [`local_or_remote`] | `local-or-remote` | `(A, Vec<u8>)` (+ a local `(LA, Vec<u8>)`) → `(A, Vec<u8>)` | exact, `local-or-remote/1` |
+//! | [`encrypt_or_local`] | `encrypt-or-local` | as `local_or_remote`, encrypted on the remote path only | exact, both labels |
+//! | [`raw_shard`] | `shard` + `serialize` | `(A, Vec<u8>)` → `(A, T: RawKeyed)` | provides `server` (`server-raw`), the serializer's |
+//! | [`framing`] | `http2`, `tcp` | `(A, Vec<u8>)` → same | exact, `http2-frame/1`, `tcp-frame/1` (host or SmartNIC) |
+//!
+//! [`opt`] declares the optimization passes (fusing encryption with the local fast path,
+//! raw-offset sharding, reordering for a SmartNIC) and every Chunnel's pattern kind.
 //!
 //! [`chan`] is an in-process datagram base with deterministic loss, duplication and
 //! reordering, what the unit tests run over.
@@ -28,8 +34,12 @@ pub mod at_most_once;
 pub mod batch;
 pub mod chan;
 pub mod encrypt;
+pub mod encrypt_or_local;
+pub mod framing;
 pub mod local_or_remote;
+pub mod opt;
 pub mod ordered;
+pub mod raw_shard;
 pub mod reliable;
 pub mod serialize;
 pub mod shard;

@@ -72,6 +72,23 @@ impl<LC, A, LA> LocalOrRemoteChunnel<LC, A, LA> {
     }
 }
 
+impl<LC, A, LA> LocalOrRemoteChunnel<LC, A, LA> {
+    /// Opens the fast path (`None`: no fast path here).
+    pub fn open_local(&self) -> Option<LC> {
+        (self.connect_local)()
+    }
+
+    /// The fast-path address of `peer`, if it is on this host.
+    pub fn to_local(&self, peer: &A) -> Option<LA> {
+        (self.to_local)(peer)
+    }
+
+    /// The remote-space name of a fast-path sender, if it has one.
+    pub fn from_local(&self, sender: &LA) -> Option<A> {
+        (self.from_local)(sender)
+    }
+}
+
 impl<LC, A, LA> Negotiate for LocalOrRemoteChunnel<LC, A, LA> {
     fn capability(&self) -> Offer {
         Offer::new(CHUNNEL, "host", Compat::Exact).label("local-or-remote/1")

@@ -145,6 +145,28 @@ impl Format {
     }
 }
 
+impl Format {
+    /// The length of a length-prefixed key ([`KeyLayout::Bytes`]) at the start of serialized
+    /// `bytes`, read from its prefix: a `u64` in bincode 1, a varint in postcard 1. `None`
+    /// if the prefix is truncated or malformed. With [`Format::key_offset`], lets a raw
+    /// sharder find the key's bytes without decoding the message.
+    pub fn key_len(self, bytes: &[u8]) -> Option<usize> {
+        match self {
+            Format::Bincode1 => usize::try_from(crate::util::read_u64(bytes, 0)?).ok(),
+            Format::Postcard1 => {
+                let mut v: u64 = 0;
+                for (i, &b) in bytes.iter().take(10).enumerate() {
+                    v |= u64::from(b & 0x7f).checked_shl(7 * i as u32)?;
+                    if b & 0x80 == 0 {
+                        return usize::try_from(v).ok();
+                    }
+                }
+                None
+            }
+        }
+    }
+}
+
 impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.label())

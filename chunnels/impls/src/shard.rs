@@ -179,6 +179,11 @@ impl ServerShard {
             shards: shards.max(1),
         }
     }
+
+    /// The number of shards.
+    pub fn shards(&self) -> usize {
+        self.shards
+    }
 }
 
 impl Negotiate for ServerShard {
@@ -196,19 +201,23 @@ where
 
     async fn connect_wrap(&mut self, inner: InC) -> Result<Self::Connection, Error> {
         Ok(ServerShardConn {
-            d: Rc::new(Dispatch {
+            d: Rc::new(Dispatch::new(
                 inner,
-                queues: RefCell::new((0..self.shards).map(|_| VecDeque::new()).collect()),
-                pulling: Cell::new(false),
-                closed: RefCell::new(None),
-                changed: Signal::default(),
-            }),
+                self.shards,
+                Box::new(|m: &M, n| shard_of(m.key(), n)),
+            )),
         })
     }
 }
 
-struct Dispatch<C, A, M> {
-    inner: C,
+/// Routes a message to a shard among `n`.
+pub(crate) type Route<M> = Box<dyn Fn(&M, usize) -> usize>;
+
+/// Per-shard queues filled by whichever receiver reads the connection (shared with the
+/// raw-offset sharder of [`crate::raw_shard`], which routes bytes).
+pub(crate) struct Dispatch<C, A, M> {
+    pub(crate) inner: C,
+    route: Route<M>,
     queues: RefCell<Vec<VecDeque<(A, M)>>>,
     /// Whether some receiver is reading `inner` for everyone.
     pulling: Cell<bool>,
@@ -227,10 +236,26 @@ impl Drop for Pulling<'_> {
     }
 }
 
+impl<C, A, M> Dispatch<C, A, M> {
+    pub(crate) fn new(inner: C, shards: usize, route: Route<M>) -> Self {
+        Dispatch {
+            inner,
+            route,
+            queues: RefCell::new((0..shards.max(1)).map(|_| VecDeque::new()).collect()),
+            pulling: Cell::new(false),
+            closed: RefCell::new(None),
+            changed: Signal::default(),
+        }
+    }
+
+    pub(crate) fn shards(&self) -> usize {
+        self.queues.borrow().len()
+    }
+}
+
 impl<C, A, M> Dispatch<C, A, M>
 where
     C: ChunnelConnection<Data = (A, M)>,
-    M: Keyed,
 {
     fn take(&self, shard: Option<usize>) -> Option<(A, M)> {
         let mut q = self.queues.borrow_mut();
@@ -242,7 +267,7 @@ where
 
     /// The next request of `shard` (or of any shard, lowest index first). Whoever waits
     /// while nobody reads the connection reads it for everyone, so no task is needed.
-    async fn recv(&self, shard: Option<usize>) -> Result<(A, M), Error> {
+    pub(crate) async fn recv(&self, shard: Option<usize>) -> Result<(A, M), Error> {
         loop {
             if let Some(x) = self.take(shard) {
                 return Ok(x);
@@ -264,7 +289,7 @@ where
             match r {
                 Ok((a, m)) => {
                     let n = self.queues.borrow().len();
-                    let i = shard_of(m.key(), n);
+                    let i = (self.route)(&m, n).min(n - 1);
                     self.queues.borrow_mut()[i].push_back((a, m));
                 }
                 Err(Error::Closed) => *self.closed.borrow_mut() = Some(String::new()),

@@ -5,4 +5,5 @@
 //! sends. Both pass the same checks: every message is delivered exactly once and in order,
 //! both ways.
 
+mod opt;
 mod stack;
