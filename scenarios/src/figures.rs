@@ -169,7 +169,7 @@ const FONT_PATHS: &[&str] = &[
 /// Registers a sans-serif font with plotters once per process. Text is rendered by a pure-Rust
 /// rasterizer (`ab_glyph`), so building needs no system font library; drawing needs one font
 /// file, found at `$TESTBED_FONT` or a common system path.
-fn ensure_font() -> Result<(), FigureError> {
+pub(crate) fn ensure_font() -> Result<(), FigureError> {
     static FONT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let ok = *FONT.get_or_init(|| {
         let env = std::env::var_os("TESTBED_FONT").map(PathBuf::from);

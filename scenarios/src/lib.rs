@@ -8,6 +8,7 @@
 //! - [`runner`]: builds the network, runs the simulation, writes result files.
 //! - [`sweep`]: parameter grids × seeds as independent runs, executed in parallel, merged.
 //! - [`figures`]: PNG/SVG figures from result files.
+//! - [`boxplot`]: box plots (p5–p95 whiskers) for the Bertha experiments.
 //! - [`reproduce`]: paper figures, one command each: checked-in scenarios (`paper/`), runs
 //!   over seeds, the figure and a table of our numbers beside the paper's.
 //! - [`reference`](mod@reference): the scenario-file reference (JSON Schema and Markdown) generated from the
@@ -15,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+pub mod boxplot;
 pub mod cc;
 pub mod config;
 pub mod figures;

@@ -400,10 +400,17 @@ fn real_main() -> Result<()> {
             use scenarios::reproduce;
             if list {
                 for f in reproduce::figures() {
-                    println!(
-                        "{:<12} {} (paper: {} seed(s) × {} s)",
-                        f.id, f.title, f.default_seeds, f.default_duration_s
-                    );
+                    if f.is_custom() {
+                        println!(
+                            "{:<12} {} (paper: {} trials per variant)",
+                            f.id, f.title, f.default_seeds
+                        );
+                    } else {
+                        println!(
+                            "{:<12} {} (paper: {} seed(s) × {} s)",
+                            f.id, f.title, f.default_seeds, f.default_duration_s
+                        );
+                    }
                 }
                 return Ok(());
             }

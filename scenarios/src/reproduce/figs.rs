@@ -10,12 +10,22 @@ use crate::figures::{Line, Panel};
 /// The figures, in paper order.
 pub(super) static FIGURES: &[Figure] = &[
     Figure {
+        id: "thesis-3.4",
+        title: "Connection establishment: connect + 8-byte echo, plain UDP vs 1-RTT vs 0-RTT vs rendezvous negotiation, simulated and on real loopback (--seeds: trials per variant)",
+        default_seeds: 1000,
+        default_duration_s: 0.0,
+        arms: super::bertha::no_arms,
+        analyze: super::bertha::no_analysis,
+        custom: Some(super::bertha::fig_3_4),
+    },
+    Figure {
         id: "thesis-4.2",
         title: "BBR on CCP: goodput and queueing delay over time (48 Mbit/s, 20 ms, 2 BDP)",
         default_seeds: 1,
         default_duration_s: 30.0,
         arms: arms_4_2,
         analyze: analyze_4_2,
+        custom: None,
     },
     Figure {
         id: "thesis-4.3",
@@ -24,6 +34,7 @@ pub(super) static FIGURES: &[Figure] = &[
         default_duration_s: 3.0,
         arms: super::fig4_3::arms,
         analyze: super::fig4_3::analyze,
+        custom: None,
     },
     Figure {
         id: "thesis-4.4",
@@ -32,6 +43,7 @@ pub(super) static FIGURES: &[Figure] = &[
         default_duration_s: 60.0,
         arms: arms_4_4,
         analyze: analyze_4_4,
+        custom: None,
     },
     Figure {
         id: "thesis-4.5",
@@ -40,6 +52,7 @@ pub(super) static FIGURES: &[Figure] = &[
         default_duration_s: 60.0,
         arms: arms_4_5,
         analyze: analyze_4_5,
+        custom: None,
     },
     Figure {
         id: "thesis-4.9",
@@ -48,6 +61,7 @@ pub(super) static FIGURES: &[Figure] = &[
         default_duration_s: 1.0,
         arms: super::fig4_9::arms,
         analyze: super::fig4_9::analyze,
+        custom: None,
     },
     Figure {
         id: "thesis-4.10",
@@ -56,6 +70,7 @@ pub(super) static FIGURES: &[Figure] = &[
         default_duration_s: 62.0,
         arms: arms_4_10,
         analyze: analyze_4_10,
+        custom: None,
     },
 ];
 

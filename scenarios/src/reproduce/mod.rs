@@ -16,7 +16,13 @@
 //! the same figure wrote there (its arms, as a sweep removes its runs; its figures and tables)
 //! and refuses if anything else is there. Every run is deterministic per seed; runs execute in
 //! parallel (`--jobs`).
+//!
+//! The Bertha experiments (`thesis-3.x`, submodule `bertha`) are *custom*: they run
+//! application code on the simulator and on real loopback instead of scenario files, write
+//! `samples.csv` and their figure, and share the table; for them `--seeds` is the number of
+//! trials per variant.
 
+mod bertha;
 mod data;
 mod fig4_3;
 mod fig4_9;
@@ -96,7 +102,22 @@ pub struct Figure {
     arms: fn(Option<f64>) -> Vec<Arm>,
     /// Reads the runs, draws, compares.
     analyze: fn(&Ctx) -> Result<Analysis, ReproduceError>,
+    /// An experiment that is not a set of scenario runs (the Bertha experiments run
+    /// application code on the simulator and on real loopback): given the options, the
+    /// figure's directory and the repetitions (`--seeds`), it runs, writes its own samples and
+    /// figures, and returns the analysis and the files written. `arms` is then empty.
+    custom: Option<CustomFn>,
 }
+
+impl Figure {
+    /// Whether this is a custom experiment (no scenario arms; `--seeds` counts trials).
+    pub fn is_custom(&self) -> bool {
+        self.custom.is_some()
+    }
+}
+
+/// See [`Figure`]'s `custom`.
+pub type CustomFn = fn(&Options, &Path, u64) -> Result<(Analysis, Vec<PathBuf>), ReproduceError>;
 
 /// The runs a recipe analyzes.
 pub struct Ctx {
@@ -240,6 +261,8 @@ pub struct Report {
 }
 
 const TABLE_FILES: [&str; 2] = ["table.csv", "table.md"];
+/// Files the custom experiments write beside the table.
+const SAMPLE_FILES: [&str; 1] = ["samples.csv"];
 
 /// Makes `dir` ready: new or empty, or (with `overwrite`) holding only what an earlier
 /// reproduction of this figure wrote, which is removed (arms through their sweep plans).
@@ -277,8 +300,12 @@ fn prepare(dir: &Path, plans: &[Plan], overwrite: bool) -> Result<(), ReproduceE
             ),
         });
     }
-    let owned_file =
-        |n: &str| TABLE_FILES.contains(&n) || n.ends_with(".png") || n.ends_with(".svg");
+    let owned_file = |n: &str| {
+        TABLE_FILES.contains(&n)
+            || SAMPLE_FILES.contains(&n)
+            || n.ends_with(".png")
+            || n.ends_with(".svg")
+    };
     let arm_dirs: Vec<&Path> = plans.iter().map(|p| p.out.as_path()).collect();
     // Refuse before removing anything.
     for e in &entries {
@@ -340,6 +367,19 @@ pub fn reproduce(id: &str, opts: &Options) -> Result<Report, ReproduceError> {
         .out
         .clone()
         .unwrap_or_else(|| Path::new("results").join(fig.id));
+    if let Some(custom) = fig.custom {
+        prepare(&dir, &[], opts.overwrite)?;
+        std::fs::create_dir_all(&dir).map_err(|e| ReproduceError::Output {
+            path: dir.display().to_string(),
+            msg: e.to_string(),
+        })?;
+        let (analysis, files) = custom(opts, &dir, n_seeds)?;
+        let header = format!(
+            "# {}: {}\n\n{n_seeds} trial(s) per variant (`--seeds`).\n\n",
+            fig.id, fig.title
+        );
+        return finish(&dir, analysis, files, header, 0);
+    }
     let scen_dir = opts
         .scenario_dir
         .clone()
@@ -427,17 +467,11 @@ pub fn reproduce(id: &str, opts: &Options) -> Result<Report, ReproduceError> {
         seeds: seeds.clone(),
     };
     let analysis = (fig.analyze)(&ctx)?;
-    let mut files = Vec::new();
-    for (stem, title, panels, cols) in &analysis.figures {
-        for fmt in [Format::Png, Format::Svg] {
-            files.push(draw_panels(title, panels, *cols, &dir.join(stem), fmt)?);
-        }
-    }
     let duration = opts.duration_s.map_or_else(
         || format!("{} s (the paper's)", fig.default_duration_s),
         |d| format!("{d} s"),
     );
-    let mut md = format!(
+    let header = format!(
         "# {}: {}\n\n{} seed(s) per arm (1..={n_seeds}), {duration}; arms: {}.\n\n",
         fig.id,
         fig.title,
@@ -447,6 +481,22 @@ pub fn reproduce(id: &str, opts: &Options) -> Result<Report, ReproduceError> {
             .collect::<Vec<_>>()
             .join("; ")
     );
+    finish(&dir, analysis, Vec::new(), header, jobs.len())
+}
+
+/// Draws the analysis's figures, writes the table (Markdown and CSV) and reports.
+fn finish(
+    dir: &Path,
+    analysis: Analysis,
+    mut files: Vec<PathBuf>,
+    mut md: String,
+    runs: usize,
+) -> Result<Report, ReproduceError> {
+    for (stem, title, panels, cols) in &analysis.figures {
+        for fmt in [Format::Png, Format::Svg] {
+            files.push(draw_panels(title, panels, *cols, &dir.join(stem), fmt)?);
+        }
+    }
     md.push_str(&markdown_table(&analysis.rows));
     if !analysis.notes.is_empty() {
         md.push('\n');
@@ -464,11 +514,11 @@ pub fn reproduce(id: &str, opts: &Options) -> Result<Report, ReproduceError> {
     files.push(csv_path);
     files.push(md_path);
     Ok(Report {
-        dir,
+        dir: dir.to_path_buf(),
         files,
         rows: analysis.rows,
         markdown: md,
-        runs: jobs.len(),
+        runs,
     })
 }
 

@@ -67,6 +67,7 @@ fn list_names_every_figure_id() {
     assert!(o.status.success());
     let out = String::from_utf8_lossy(&o.stdout);
     for id in [
+        "thesis-3.4",
         "thesis-4.2",
         "thesis-4.3",
         "thesis-4.4",
@@ -95,7 +96,7 @@ fn an_unknown_id_is_an_error_listing_the_known_ones() {
     assert!(
         err.contains("unknown figure id `thesis-9.9`")
             && err.contains(
-                "known ids: thesis-4.2, thesis-4.3, thesis-4.4, thesis-4.5, thesis-4.9, thesis-4.10"
+                "known ids: thesis-3.4, thesis-4.2, thesis-4.3, thesis-4.4, thesis-4.5, thesis-4.9, thesis-4.10"
             ),
         "{err}"
     );
@@ -434,4 +435,68 @@ fn bulk_flows_share_a_pair_and_stop_writing_after_their_duration() {
         let name = field.split(' ').next().unwrap();
         assert!(e.contains(name), "{e}");
     }
+}
+
+/// The Bertha connection-establishment experiment from the CLI: box plots, samples and a
+/// table whose simulated medians follow the round-trip structure.
+#[test]
+fn thesis_3_4_connection_establishment_from_the_cli() {
+    let out = tmp("thesis-3.4");
+    let o = bin()
+        .args(["reproduce", "thesis-3.4", "--seeds", "25", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for f in [
+        "fig3_4.png",
+        "fig3_4.svg",
+        "samples.csv",
+        "table.md",
+        "table.csv",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let samples = std::fs::read_to_string(out.join("samples.csv")).unwrap();
+    assert_eq!(
+        samples.lines().count(),
+        1 + 2 * 4 * 25,
+        "2 worlds x 4 variants x 25 trials"
+    );
+    let table = std::fs::read_to_string(out.join("table.csv")).unwrap();
+    let median = |name: &str| -> f64 {
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no row {name} in\n{table}"));
+        line.split(',').nth(2).unwrap().parse().unwrap()
+    };
+    let udp = median("simulation udp");
+    assert!((20.0..22.0).contains(&udp), "{udp}");
+    assert!(median("simulation 1-rtt") > 1.9 * udp);
+    assert!(median("simulation 0-rtt") < 1.1 * udp);
+    assert!(median("simulation rendezvous") > 5.0 * udp);
+    // Rerunning needs --overwrite, which replaces what this experiment wrote.
+    let again = bin()
+        .args([
+            "reproduce",
+            "thesis-3.4",
+            "--seeds",
+            "5",
+            "--overwrite",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
 }
