@@ -71,7 +71,7 @@ fn lossy<S>(inner: S, dropped: &Rc<Cell<u64>>) -> Rc<Lossy<S>> {
 
 /// What the application saw.
 #[derive(Debug)]
-struct Outcome {
+pub(crate) struct Outcome {
     /// The serialization label both ends agreed on, as the client and the server saw it.
     client_format: Vec<String>,
     server_format: Vec<String>,
@@ -96,8 +96,31 @@ async fn app<R: Runtime>(
     server_bind: SocketAddr,
     server_prefers_postcard: bool,
 ) -> io::Result<Outcome> {
+    let ssock = server_rt.bind_udp(server_bind).await?;
+    let local: SocketAddr = if ssock.local_addr()?.ip().is_loopback() {
+        "127.0.0.1:0".parse().unwrap()
+    } else {
+        "0.0.0.0:0".parse().unwrap()
+    };
+    let csock = client_rt.bind_udp(local).await?;
+    app_over(server_rt, client_rt, ssock, csock, server_prefers_postcard).await
+}
+
+/// [`app`] over any datagram sockets: the server's and the client's, already bound.
+pub(crate) async fn app_over<R, S>(
+    server_rt: R,
+    client_rt: R,
+    ssock: S,
+    csock: S,
+    server_prefers_postcard: bool,
+) -> io::Result<Outcome>
+where
+    R: Runtime,
+    S: DatagramSocket + 'static,
+    S::Addr: Ord + PartialEq,
+{
     let dropped = Rc::new(Cell::new(0));
-    let ssock = lossy(server_rt.bind_udp(server_bind).await?, &dropped);
+    let ssock = lossy(ssock, &dropped);
     let saddr = ssock.local_addr()?;
     let mut ser = select!(bincode::<Msg>(), postcard::<Msg>());
     if server_prefers_postcard {
@@ -131,15 +154,14 @@ async fn app<R: Runtime>(
         Ok::<(), chunnel::Error>(())
     });
 
-    let local: SocketAddr = if saddr.ip().is_loopback() {
-        "127.0.0.1:0".parse().unwrap()
-    } else {
-        "0.0.0.0:0".parse().unwrap()
-    };
-    let csock = lossy(client_rt.bind_udp(local).await?, &dropped);
+    let csock = lossy(csock, &dropped);
     let client_stack = stack![
         select!(bincode::<Msg>(), postcard::<Msg>()),
-        EncryptChunnel::client(client_rt.clone(), saddr, ChaCha20Rng::seed_from_u64(1)),
+        EncryptChunnel::client(
+            client_rt.clone(),
+            saddr.clone(),
+            ChaCha20Rng::seed_from_u64(1)
+        ),
         OrderedChunnel::new(),
         ReliableChunnel::new(client_rt.clone())
     ];
@@ -147,7 +169,7 @@ async fn app<R: Runtime>(
         let (conn, negotiated) = connect(
             &client_rt,
             csock,
-            saddr,
+            saddr.clone(),
             client_stack,
             &Registry::new(),
             &NegotiateConfig::default(),
@@ -159,7 +181,7 @@ async fn app<R: Runtime>(
                 seq,
                 body: vec![seq as u8; 100],
             };
-            conn.send((saddr, m)).await?;
+            conn.send((saddr.clone(), m)).await?;
         }
         let mut echoes = Vec::new();
         while echoes.len() < MESSAGES as usize {
@@ -189,7 +211,7 @@ async fn app<R: Runtime>(
 }
 
 /// The checks both worlds pass.
-fn check(o: &Outcome, format: &str) {
+pub(crate) fn check(o: &Outcome, format: &str) {
     let all: Vec<u32> = (0..MESSAGES).collect();
     assert_eq!(o.server_got, all, "every request exactly once, in order");
     assert_eq!(o.client_got, all, "every echo exactly once, in order");
