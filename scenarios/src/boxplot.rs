@@ -1,6 +1,7 @@
 //! Box plots: panels side by side, one box per variant: the box from p25 to p75, a line at
-//! the median, whiskers from p5 to p95, on a log axis (variants may differ by orders of
-//! magnitude). Used by the Bertha experiments of `testbed reproduce`.
+//! the median, whiskers from p5 to p95, on a linear axis from 0 to the highest p95 (outliers
+//! beyond the whiskers are in the samples, not drawn). Used by the Bertha experiments of
+//! `testbed reproduce`.
 
 use std::path::Path;
 
@@ -41,21 +42,22 @@ where
         .map_err(|e| e.to_string())?;
     let cols = area.split_evenly((1, panels.len().max(1)));
     for (p, a) in panels.iter().zip(cols.iter()) {
-        let all: Vec<f64> = p
-            .boxes
-            .iter()
-            .flat_map(|b| b.1.iter().copied())
-            .filter(|v| *v > 0.0)
-            .collect();
-        let lo = quantile(&all, 0.0).max(1e-3) / 1.5;
-        let hi = quantile(&all, 1.0).max(lo * 10.0) * 1.5;
+        // The axis spans the whiskers (p5..p95 of every box), not the extreme outliers.
+        let q_of = |q: f64| -> Vec<f64> {
+            p.boxes
+                .iter()
+                .filter(|b| !b.1.is_empty())
+                .map(|b| quantile(&b.1, q))
+                .collect()
+        };
+        let hi = q_of(0.95).into_iter().fold(0.0, f64::max).max(1e-3) * 1.15;
         let n = p.boxes.len();
         let mut chart = ChartBuilder::on(a)
             .caption(&p.title, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), (lo..hi).log_scale())
+            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0.0..hi)
             .map_err(|e| e.to_string())?;
         let labels: Vec<String> = p.boxes.iter().map(|b| b.0.clone()).collect();
         chart
@@ -70,6 +72,7 @@ where
                     String::new()
                 }
             })
+            .y_labels(10)
             .y_desc(&p.y_label)
             .label_style(("sans-serif", 14))
             .draw()

@@ -56,7 +56,7 @@ pub(super) fn fig_3_4(
                 ),
                 _ => "real UDP loopback (Redis store)".to_string(),
             },
-            y_label: "connect + 8 B echo (µs, log scale)".into(),
+            y_label: "connect + 8 B echo (µs)".into(),
             boxes: fig3_4::MODES
                 .iter()
                 .map(|m| {
