@@ -3,7 +3,9 @@
 //! - `roundtrip/<backend>/{raw,noop_stack}`: one 64-byte message and its echo, over the raw
 //!   socket (`send_to`/`recv_from`) vs over a negotiated empty stack (`stack![]`: the
 //!   negotiation base connection, `DataConn`, with its epoch framing and the demultiplexing
-//!   tasks), side by side in one run, on UDP loopback and on Unix datagram sockets.
+//!   tasks), side by side in one run, on UDP loopback and on Unix datagram sockets; and
+//!   `raw_handoff`, the raw socket with only the demultiplexer's task-to-task handoff added
+//!   (where the no-op stack's overhead comes from).
 //! - `establish/{plain_datagram,one_rtt,zero_rtt,rendezvous}`: a new client socket, connection
 //!   establishment in each negotiation mode, then one 8-byte echo (thesis Fig 3.4's
 //!   measurement), on UDP loopback.
@@ -17,6 +19,7 @@ use std::rc::Rc;
 use std::time::{Duration as StdDuration, Instant};
 
 use chunnel::negotiate::{connect, connect_zero_rtt, listen, ZeroRttCache};
+use chunnel::queue::Queue;
 use chunnel::rendezvous::{join, AcceptPolicy, MemStore, RendezvousConfig};
 use chunnel::{stack, ChunnelConnection, NegotiateConfig, Registry};
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -64,6 +67,23 @@ where
     });
 }
 
+/// A task that reads `sock` and queues each datagram (copied out) for another task.
+fn queued<S: DatagramSocket + 'static>(
+    rt: &TokioRuntime,
+    sock: Rc<S>,
+) -> Queue<(S::Addr, Vec<u8>)> {
+    let q = Queue::new();
+    let q2 = q.clone();
+    rt.spawn(async move {
+        let mut buf = vec![0u8; 65_536];
+        while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+            q2.push((from, buf[..n].to_vec()));
+        }
+        q2.close();
+    });
+    q
+}
+
 /// Times `iters` round trips of `f` inside one `block_on`.
 fn timed<F, Fut>(rt: &TokioRuntime, iters: u64, mut f: F) -> StdDuration
 where
@@ -106,6 +126,35 @@ where
                     assert_eq!(n, PAYLOAD);
                 }
                 t.elapsed()
+            })
+        })
+    });
+
+    // Raw sockets with negotiation's receive structure and nothing else: at each end a task
+    // reads the socket, copies the datagram out and hands it over a `chunnel::queue::Queue`
+    // to the task that uses it (the demultiplexer → connection handoff), no framing, no
+    // negotiation. Isolates what the handoff costs.
+    let ssock = Rc::new(bind(&rt));
+    let saddr = ssock.local_addr().expect("addr");
+    let q = queued(&rt, ssock.clone());
+    rt.spawn(async move {
+        while let Some((from, d)) = q.pop().await {
+            if ssock.send_to(&d, &from).await.is_err() {
+                break;
+            }
+        }
+    });
+    let csock = Rc::new(bind(&rt));
+    let cq = queued(&rt, csock.clone());
+    g.bench_function("raw_handoff", |b| {
+        b.iter_custom(|iters| {
+            timed(&rt, iters, || {
+                let (csock, cq, saddr, payload) = (&csock, &cq, &saddr, &payload);
+                async move {
+                    csock.send_to(payload, saddr).await.expect("send");
+                    let (_, d) = cq.pop().await.expect("recv");
+                    assert_eq!(d.len(), PAYLOAD);
+                }
             })
         })
     });
