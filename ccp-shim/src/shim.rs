@@ -18,6 +18,11 @@
 //! the message arrives (the runtime still stages the update and applies the same value at the
 //! next invocation). A retransmission timeout invokes the program at once with
 //! `was_timeout` set (the ACK after it does not report the same timeout again).
+//!
+//! A retransmission timeout also sets the window to one segment at once, before the program
+//! runs, as Linux's `tcp_enter_loss` does under any congestion-control module (ccp-kernel
+//! included): the datapath does not keep sending at the pre-timeout window while the report
+//! travels to the agent. The program, or the agent's answer, may then set another window.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -443,6 +448,7 @@ impl<R: Runtime, A: Algorithm + 'static> CcFactory for CcpFactory<R, A> {
             sid,
             slot,
             init_cwnd,
+            mss: u64::from(ctx.mss.max(1)),
             closed_cwnd: init_cwnd,
             fell_back: false,
             native: self.cfg.fallback.build(ctx.mss, ctx.init_cwnd_pkts),
@@ -554,6 +560,8 @@ struct CcpFlow {
     /// The flow's slot at its host while open (`None` exactly when `sid` is).
     slot: Option<Rc<FlowSlot>>,
     init_cwnd: u64,
+    /// One segment, bytes: the window after a retransmission timeout.
+    mss: u64,
     /// The window once closed (or the initial window if the flow never had a socket id).
     closed_cwnd: u64,
     /// Whether the flow ran its native controller before it closed.
@@ -677,6 +685,11 @@ impl CongestionControl for CcpFlow {
 
     fn on_timeout(&mut self, now: Instant) {
         self.native.on_timeout(now);
+        if !self.in_fallback() {
+            if let Some(slot) = &self.slot {
+                slot.cwnd.set(self.mss);
+            }
+        }
         let (cwnd, rate) = self
             .slot(|f| (f.cwnd.get(), f.rate.get().unwrap_or(0)))
             .unwrap_or((self.init_cwnd, 0));

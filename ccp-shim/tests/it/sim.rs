@@ -245,3 +245,26 @@ fn a_stopped_agent_hands_the_flow_to_the_native_controller() {
     let mbps = (sim.model().flow_delivered(0) - at3) as f64 * 8.0 / 3.0 / 1e6;
     assert!(mbps > 85.0, "{mbps:.2} Mbit/s in fallback");
 }
+
+/// A retransmission timeout drops the window to one segment at once, as Linux's
+/// `tcp_enter_loss` does under ccp-kernel, instead of keeping the pre-timeout window until
+/// the agent's answer arrives.
+#[test]
+fn a_timeout_drops_the_window_to_one_segment_before_the_agent_answers() {
+    let sim = Simulation::new(network(1));
+    let rt = sim.model().runtime(sim.handle(), 0).unwrap();
+    let f = CcpFactory::new(rt, ShimConfig::default(), Reno::default).unwrap();
+    let ctx = transport::FlowContext {
+        flow: 0,
+        src: "10.0.0.1:5000".parse().unwrap(),
+        dst: "10.0.1.1:80".parse().unwrap(),
+        mss: 1448,
+        init_cwnd_pkts: 10,
+        now: SimTime::ZERO,
+        waker: transport::FlowWaker::noop(),
+    };
+    let mut cc = transport::CcFactory::build(&f, &ctx);
+    assert_eq!(cc.cwnd_bytes(), 14_480, "the initial window");
+    cc.on_timeout(SimTime::from_nanos(1_000_000));
+    assert_eq!(cc.cwnd_bytes(), 1448, "one segment right after the timeout");
+}
