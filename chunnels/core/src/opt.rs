@@ -50,10 +50,8 @@
 //! - Nested stacks (a [`CxList`] used as one layer) and both branches of every
 //!   [`Select`](crate::stack::Select) are rewritten too. A select none of whose branches
 //!   changes is kept as it is. A select whose branch changes is rebuilt with
-//!   [`Select::new`](crate::stack::Select::new): **its tie-break policy is not carried over**
-//!   (`Select` exposes no getter for it and this module may not change `stack.rs`); set it
-//!   again with [`prefer_left_if`](crate::stack::Select::prefer_left_if), and apply passes
-//!   before negotiation (a rebuilt select has not chosen).
+//!   [`Select::map`](crate::stack::Select::map), which keeps its tie-break policy. Apply
+//!   passes before negotiation.
 //! - Every layer of a stack a pass is applied to must implement [`Layer`]; a layer that fits
 //!   no pattern declares [`kind::Other`].
 //! - Both ends of a connection should apply the same passes: a rewritten layer announces its
@@ -517,8 +515,7 @@ impl<P, A, B> SelectStep<P, False> for Select<A, B> {
 impl<P, A: Apply<P>, B: Apply<P>> SelectStep<P, True> for Select<A, B> {
     type Output = Select<A::Output, B::Output>;
     fn step(self) -> Self::Output {
-        let Select { left, right, .. } = self;
-        Select::new(left.apply(), right.apply())
+        self.map(|l| l.apply(), |r| r.apply())
     }
 }
 
@@ -647,11 +644,7 @@ pub fn price_layers<L>(
 ) -> PcieCost {
     let mut nic = false;
     let mut crossings = 0u32;
-    for l in layers
-        .iter()
-        .map(on_nic)
-        .chain(std::iter::once(true))
-    {
+    for l in layers.iter().map(on_nic).chain(std::iter::once(true)) {
         if l != nic {
             crossings += 1;
             nic = l;
@@ -776,6 +769,19 @@ mod tests {
         // The unchanged select kept its policy: the right branch is preferred.
         let alts = o.tail.tail.head.alternatives(&PolicyCtx { peers: 2 });
         assert_eq!((alts[0].penalty, alts[1].penalty), (1, 0));
+    }
+
+    #[test]
+    fn a_rewritten_select_keeps_its_policy() {
+        let s = select!(stack![E, H, T], L("b"); prefer_left_if = |_| false);
+        let o = s.optimize::<Swap>();
+        assert_eq!(o.left, stack![H, E, T]);
+        let keeps = o.policy().map(|f| f(&PolicyCtx { peers: 2 }));
+        assert_eq!(
+            keeps,
+            Some(false),
+            "the policy (prefer the right branch) survived"
+        );
     }
 
     #[test]

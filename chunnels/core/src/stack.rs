@@ -237,6 +237,22 @@ impl<A, B> Select<A, B> {
     pub fn chosen(&self) -> Option<Branch> {
         self.chosen
     }
+
+    /// The tie-break policy, if any.
+    pub fn policy(&self) -> Option<fn(&PolicyCtx) -> bool> {
+        self.policy
+    }
+
+    /// The same select with each branch transformed (an optimization pass rewriting inside
+    /// it); the policy and any choice are kept.
+    pub fn map<C, D>(self, f: impl FnOnce(A) -> C, g: impl FnOnce(B) -> D) -> Select<C, D> {
+        Select {
+            left: f(self.left),
+            right: g(self.right),
+            policy: self.policy,
+            chosen: self.chosen,
+        }
+    }
 }
 
 impl<A: Describe, B: Describe> Describe for Select<A, B> {

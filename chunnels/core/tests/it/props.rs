@@ -96,15 +96,13 @@ proptest! {
         let mut on_switch = 0;
         for _ in 0..n {
             if let Ok(d) = decide(&client, &server, &reg) {
-                {
-                    let uses = server[d.server_alt]
-                        .layers
-                        .iter()
-                        .filter(|o| o.implementation == "switch")
-                        .count() as u64;
-                    on_switch += uses;
-                    leases.push(d);
-                }
+                let uses = server[d.server_alt]
+                    .layers
+                    .iter()
+                    .filter(|o| o.implementation == "switch")
+                    .count() as u64;
+                on_switch += uses;
+                leases.push(d);
             }
         }
         prop_assert!(on_switch <= room, "{on_switch} switch layers placed, room for {room}");
