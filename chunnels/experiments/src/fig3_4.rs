@@ -32,8 +32,8 @@ use netmodels::{Network, TopologyConfig};
 use netrt::{DatagramSocket, Duration, Runtime};
 use sim_core::{RngStreams, Simulation};
 
-use crate::redis_server::RedisServer;
 use crate::{quantile, ExperimentError, TableRow};
+use chunnel_redis::server::RedisServer;
 
 /// The variants, in plot order.
 pub const MODES: [&str; 4] = ["udp", "1-rtt", "0-rtt", "rendezvous"];

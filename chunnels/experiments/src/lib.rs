@@ -7,11 +7,9 @@
 //! Module map:
 //! - [`fig3_4`]: thesis Fig 3.4, connection establishment: connect + 8-byte echo with a plain
 //!   datagram socket, 1-RTT negotiation, 0-RTT negotiation and rendezvous.
-//! - [`redis_server`]: a private `redis-server` on a free loopback port.
 #![warn(missing_docs)]
 
 pub mod fig3_4;
-pub mod redis_server;
 
 /// Errors of the experiments.
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,8 @@
 //! The Redis implementation of `chunnel`'s rendezvous [`Store`]: what real deployments use
 //! for multi-endpoint negotiation (the simulator uses `chunnel::rendezvous::MemStore`).
 //!
-//! Module map: this file only. [`RedisStore`] keeps each store key `K` as two Redis keys,
+//! Module map: [`server`] starts a private `redis-server` (tests, experiments); this file is
+//! the store. [`RedisStore`] keeps each store key `K` as two Redis keys,
 //! `<prefix>K` (the value) and `<prefix>K:v` (its version, an integer that every write
 //! increments, kept when the value is deleted). A read is one Lua script returning every
 //! key's version and value at one instant; a commit is one Lua script that compares the read
@@ -9,6 +10,8 @@
 //! are serializable. The clock is the server's `TIME`, so peers' clocks need not agree.
 //! Every reply is checked; a malformed one is a [`StoreError::Protocol`], an unreachable or
 //! stopped server a [`StoreError::Unavailable`] after the response timeout.
+
+pub mod server;
 
 use std::time::Duration;
 

@@ -4,72 +4,20 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration as StdDuration;
 
 use chunnel::rendezvous::{join, AcceptPolicy, JoinOutcome, RendezvousConfig, Store};
 use chunnel::{stack, ChunnelConnection, Registry};
+use chunnel_redis::server::RedisServer;
 use chunnel_redis::RedisStore;
 use datapaths::tokio_rt::TokioRuntime;
 use netrt::{Duration, Runtime};
 
-/// A private redis-server, killed when dropped.
-struct RedisServer {
-    child: Option<Child>,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start() -> RedisServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (CI/install-deps.sh installs it)");
-        for _ in 0..200 {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return RedisServer {
-                    child: Some(child),
-                    port,
-                };
-            }
-            std::thread::sleep(StdDuration::from_millis(10));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("redis-server did not start on port {port}");
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 #[test]
 fn commits_are_conditional_on_the_versions_read() {
-    let srv = RedisServer::start();
+    let srv = RedisServer::start().unwrap();
     let rt = TokioRuntime::new().unwrap();
     rt.block_on(async {
         let s = RedisStore::connect(&srv.url(), "t/", StdDuration::from_secs(2))
@@ -111,7 +59,7 @@ fn commits_are_conditional_on_the_versions_read() {
 
 #[test]
 fn connected_peers_keep_working_after_redis_stops() {
-    let mut srv = RedisServer::start();
+    let mut srv = RedisServer::start().unwrap();
     let url = srv.url();
     let rt = TokioRuntime::new().unwrap();
     let cfg = RendezvousConfig {

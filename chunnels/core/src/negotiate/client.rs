@@ -188,6 +188,47 @@ fn check_pick(
     Ok((ci, m.client))
 }
 
+/// A new epoch, the state shared with the demultiplexing task, and the task.
+fn begin<R, S>(rt: &R, sock: &Rc<S>, server: &S::Addr) -> (u32, Rc<Shared<S::Addr>>, AbortOnDrop)
+where
+    R: Runtime,
+    S: DatagramSocket + 'static,
+    S::Addr: Ord,
+{
+    let epoch = new_epoch(rt);
+    let shared = Rc::new(Shared {
+        server: server.clone(),
+        epoch: Cell::new(epoch),
+        decided: Cell::new(false),
+        data: RefCell::new(Queue::new()),
+        control: Queue::new(),
+    });
+    let guard = spawn_demux(rt, sock.clone(), shared.clone());
+    (epoch, shared, guard)
+}
+
+/// The choice in the reply to a 1-RTT `Hello`: the sent alternative's index, the client's
+/// agreements, the fallbacks, and the raw pick (client alternative, server layers) to cache.
+type OneRttPick = (usize, Vec<Agreement>, Vec<String>, (u32, Vec<Offer>));
+
+fn one_rtt_reply(reply: NegMsg, sent: &[Alternative], reg: &Registry) -> Result<OneRttPick, Error> {
+    match reply {
+        NegMsg::Picked {
+            client_alt,
+            server,
+            fallbacks,
+            ..
+        } => {
+            let (ci, ags) = check_pick(client_alt, &server, sent, reg)?;
+            Ok((ci, ags, fallbacks, (client_alt, server)))
+        }
+        NegMsg::Refused { reason, .. } => Err(NegotiationError::Refused(reason).into()),
+        NegMsg::Hello { .. } => {
+            Err(NegotiationError::BadReply("a Hello from the server".into()).into())
+        }
+    }
+}
+
 /// Connects to `server` over `sock` and negotiates `stack` in one round trip (see the module
 /// documentation); returns the built datapath stack and what was agreed.
 pub async fn connect<R, S, St>(
@@ -205,15 +246,7 @@ where
     St: Describe + Chunnel<DataConn<S>>,
 {
     let (sent, index) = local_alternatives(&stack, reg)?;
-    let epoch = new_epoch(rt);
-    let shared = Rc::new(Shared {
-        server: server.clone(),
-        epoch: Cell::new(epoch),
-        decided: Cell::new(false),
-        data: RefCell::new(Queue::new()),
-        control: Queue::new(),
-    });
-    let guard = spawn_demux(rt, sock.clone(), shared.clone());
+    let (epoch, shared, guard) = begin(rt, &sock, &server);
     let hello = NegMsg::Hello {
         epoch,
         alternatives: sent.clone(),
@@ -221,21 +254,7 @@ where
     };
     let frags = encode(&hello, epoch);
     let reply = exchange(rt, &*sock, &server, &frags, &shared.control, cfg).await?;
-    let (ci, ags, fallbacks) = match reply {
-        NegMsg::Picked {
-            client_alt,
-            server: srv,
-            fallbacks,
-            ..
-        } => {
-            let (ci, ags) = check_pick(client_alt, &srv, &sent, reg)?;
-            (ci, ags, fallbacks)
-        }
-        NegMsg::Refused { reason, .. } => return Err(NegotiationError::Refused(reason).into()),
-        NegMsg::Hello { .. } => {
-            return Err(NegotiationError::BadReply("a Hello from the server".into()).into())
-        }
-    };
+    let (ci, ags, fallbacks, _) = one_rtt_reply(reply, &sent, reg)?;
     let lease = reg
         .reserve(&sent[ci].layers)
         .map_err(|w| NegotiationError::Unavailable { reasons: vec![w] })?;
@@ -537,15 +556,8 @@ where
     <St::Connection as ChunnelConnection>::Data: Clone,
 {
     let (sent, index) = local_alternatives(&stack, reg)?;
-    let epoch = new_epoch(rt);
-    let shared = Rc::new(Shared {
-        server: server.clone(),
-        epoch: Cell::new(epoch),
-        decided: Cell::new(false),
-        data: RefCell::new(Queue::new()),
-        control: Queue::new(),
-    });
-    let guard = Rc::new(spawn_demux(rt, sock.clone(), shared.clone()));
+    let (epoch, shared, guard) = begin(rt, &sock, &server);
+    let guard = Rc::new(guard);
     let remembered = cache
         .map
         .borrow()
@@ -601,31 +613,16 @@ where
         }
         None => {
             let reply = exchange(rt, &*sock, &server, &frags, &shared.control, cfg).await?;
-            match reply {
-                NegMsg::Picked {
+            let (ci, ags, fallbacks, (client_alt, srv)) = one_rtt_reply(reply, &sent, reg)?;
+            cache.map.borrow_mut().insert(
+                ZeroRttCache::key(&server),
+                Cached {
+                    alternatives: sent.clone(),
                     client_alt,
                     server: srv,
-                    fallbacks,
-                    ..
-                } => {
-                    let (ci, ags) = check_pick(client_alt, &srv, &sent, reg)?;
-                    cache.map.borrow_mut().insert(
-                        ZeroRttCache::key(&server),
-                        Cached {
-                            alternatives: sent.clone(),
-                            client_alt,
-                            server: srv,
-                        },
-                    );
-                    (ci, ags, fallbacks, ZeroRttOutcome::NotAsked)
-                }
-                NegMsg::Refused { reason, .. } => {
-                    return Err(NegotiationError::Refused(reason).into())
-                }
-                NegMsg::Hello { .. } => {
-                    return Err(NegotiationError::BadReply("a Hello from the server".into()).into())
-                }
-            }
+                },
+            );
+            (ci, ags, fallbacks, ZeroRttOutcome::NotAsked)
         }
     };
     let lease = Rc::new(reg_reserve(reg, &sent[ci].layers)?);

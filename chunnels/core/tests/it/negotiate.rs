@@ -242,72 +242,6 @@ async fn zero_rtt_client<R: Runtime>(
     (got, info.zero_rtt, first.unwrap(), conn.confirmed())
 }
 
-async fn zero_rtt_app<R: Runtime>(
-    rt: R,
-    bind: SocketAddr,
-) -> Vec<(ZeroRttOutcome, Duration, u64, u64)> {
-    let cache = ZeroRttCache::new();
-    let expect: Vec<Vec<u8>> = (0u8..5).map(|i| vec![i; 8]).collect();
-    let mut out = Vec::new();
-    // Server 1 offers bincode only; clients 1 (1-RTT, fills the cache) and 2 (0-RTT, accepted).
-    let ssock = Rc::new(rt.bind_udp(bind).await.unwrap());
-    let saddr = ssock.local_addr().unwrap();
-    let l = negotiate::listen(
-        &rt,
-        ssock,
-        stack![select!(
-            Tag::exact("ser", "bincode/1"),
-            Tag::exact("ser", "bincode/1")
-        )],
-        Registry::new(),
-        NegotiateConfig::default(),
-    );
-    let l = Rc::new(l);
-    let served = Rc::new(RefCell::new(0u64));
-    let tasks = serve_counting(&rt, l.clone(), served.clone());
-    for _ in 0..2 {
-        let (got, outcome, first, confirmed) = zero_rtt_client(&rt, saddr, &cache, 5).await;
-        assert_eq!(got, expect);
-        assert!(confirmed);
-        out.push((
-            outcome,
-            first,
-            l.stats().zero_rtt_accepted.get(),
-            *served.borrow(),
-        ));
-    }
-    drop(l);
-    stop(tasks);
-    rt.sleep(Duration::from_millis(1)).await;
-    // Server 2, same address, offers postcard only: the remembered stack is rejected, the
-    // client rebuilds and replays; every message is echoed exactly once.
-    let ssock = Rc::new(rt.bind_udp(saddr).await.unwrap());
-    let l = Rc::new(negotiate::listen(
-        &rt,
-        ssock,
-        stack![Tag::exact("ser", "postcard/1")],
-        Registry::new(),
-        NegotiateConfig::default(),
-    ));
-    let served = Rc::new(RefCell::new(0u64));
-    serve_counting(&rt, l.clone(), served.clone());
-    let (got, outcome, first, confirmed) = zero_rtt_client(&rt, saddr, &cache, 5).await;
-    assert_eq!(got, expect);
-    assert!(confirmed);
-    assert_eq!(l.stats().zero_rtt_rejected.get(), 1);
-    out.push((
-        outcome,
-        first,
-        l.stats().zero_rtt_rejected.get(),
-        *served.borrow(),
-    ));
-    // The cache now holds the new choice: the next client is accepted at 0-RTT.
-    let (got, _, _, _) = zero_rtt_client(&rt, saddr, &cache, 5).await;
-    assert_eq!(got, expect);
-    assert_eq!(l.stats().zero_rtt_accepted.get(), 1);
-    out
-}
-
 /// Serves an echo that counts served messages; returns the tasks, to stop the server.
 fn serve_counting<R: Runtime, C>(
     rt: &R,
@@ -376,7 +310,11 @@ fn zero_rtt_saves_a_round_trip_and_a_rejection_loses_and_duplicates_nothing_on_t
 }
 
 /// The 0-RTT application with the server on one runtime and clients on another (the
-/// simulator needs two hosts; on loopback both are one runtime).
+/// simulator needs two hosts; on loopback both are one runtime). Server 1 offers bincode
+/// only: client 1 negotiates in one round trip (filling the cache), client 2 goes 0-RTT and
+/// is accepted. Server 2, at the same address, offers postcard only: client 3's remembered
+/// stack is rejected, it rebuilds and replays, every message echoed exactly once; client 4
+/// is then accepted at 0-RTT on the new choice.
 async fn zero_rtt_app_split<R: Runtime>(
     srv: R,
     cli: R,
@@ -450,7 +388,11 @@ impl<R: Runtime> SplitRt<R> {
 #[test]
 fn zero_rtt_rejection_loses_and_duplicates_nothing_on_udp_loopback() {
     let rt = TokioRuntime::new().unwrap();
-    let out = rt.block_on(zero_rtt_app(rt.clone(), "127.0.0.1:0".parse().unwrap()));
+    let out = rt.block_on(zero_rtt_app_split(
+        rt.clone(),
+        rt.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+    ));
     assert_eq!(out[0].0, ZeroRttOutcome::NotAsked);
     assert_eq!(out[1].0, ZeroRttOutcome::Pending);
     assert_eq!((out[0].3, out[1].3), (5, 10));

@@ -1,5 +1,5 @@
-//! A private `redis-server` for the real-loopback rendezvous arm: started on a free loopback
-//! port with persistence off, killed when dropped. `CI/install-deps.sh` installs the package.
+//! A private `redis-server` for tests and experiments: started on a free loopback port with
+//! persistence off, killed when dropped. `CI/install-deps.sh` installs the package.
 
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
