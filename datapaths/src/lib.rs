@@ -10,11 +10,16 @@
 //! - `tokio_rt` (cargo feature `tokio`): [`netrt::Runtime`] on a current-thread tokio
 //!   runtime with a `LocalSet`, with real UDP and Unix datagram sockets, so code written
 //!   against `netrt` runs on real networks as it does on the simulator.
+//! - `tcp_dgram` (cargo feature `tokio`): a datagram socket over TCP connections
+//!   (length-prefixed frames, one connection per peer), so the same datagram code runs over
+//!   TCP.
 //!
 //! The `ccp` binary (`src/bin/ccp.rs`) compiles datapath programs and runs built-in
 //! algorithms on the Unix socket, removing it on SIGINT, SIGTERM or SIGHUP.
 #![warn(missing_docs)]
 
+#[cfg(feature = "tokio")]
+pub mod tcp_dgram;
 #[cfg(feature = "tokio")]
 pub mod tokio_rt;
 pub mod unix;

@@ -143,6 +143,15 @@ impl TokioRuntime {
         tokio::net::UnixDatagram::bind(path).map(|inner| UnixDatagram { inner })
     }
 
+    /// Binds a datagram socket over TCP at `addr` (a listener; port 0 picks one): see
+    /// [`crate::tcp_dgram`].
+    pub async fn bind_tcp(&self, addr: SocketAddr) -> io::Result<crate::tcp_dgram::TcpDatagrams> {
+        if self.core.strong_count() == 0 {
+            return Err(runtime_gone());
+        }
+        crate::tcp_dgram::TcpDatagrams::bind(self.clone(), addr).await
+    }
+
     fn tokio_instant(&self, t: Instant) -> tokio::time::Instant {
         let since = std::time::Duration::from(t.since_epoch());
         // Past what the platform clock can represent: 30 years from now is never, as tokio

@@ -179,20 +179,51 @@ where
     Ct: Describe + Chunnel<DataConn<R::UdpSocket>>,
     Ct::Connection: ChunnelConnection<Data = (SocketAddr, Vec<u8>)>,
 {
-    let ssock = Rc::new(srv_rt.bind_udp(server_bind).await?);
-    let saddr = local_of(&*ssock, &cli_rt)?;
+    let ssock = srv_rt.bind_udp(server_bind).await?;
+    let saddr = ssock.local_addr()?;
+    let csock = cli_rt.bind_udp(unspecified(saddr)).await?;
+    echo_over(
+        srv_rt,
+        cli_rt,
+        ssock,
+        csock,
+        server_stack,
+        client_stack,
+        msgs,
+    )
+    .await
+}
+
+/// The echo application over already-bound sockets of any kind (UDP, simulated, TCP).
+pub async fn echo_over<R, S, St, Ct>(
+    srv_rt: R,
+    cli_rt: R,
+    ssock: S,
+    csock: S,
+    server_stack: St,
+    client_stack: Ct,
+    msgs: Vec<Vec<u8>>,
+) -> Result<EchoReport, Error>
+where
+    R: Runtime,
+    S: DatagramSocket<Addr = SocketAddr> + 'static,
+    St: Describe + Chunnel<DataConn<S>> + Clone + 'static,
+    St::Connection: ChunnelConnection<Data = (SocketAddr, Vec<u8>)> + 'static,
+    Ct: Describe + Chunnel<DataConn<S>>,
+    Ct::Connection: ChunnelConnection<Data = (SocketAddr, Vec<u8>)>,
+{
+    let saddr = ssock.local_addr()?;
     let listener = negotiate::listen(
         &srv_rt,
-        ssock,
+        Rc::new(ssock),
         server_stack,
         Registry::new(),
         NegotiateConfig::default(),
     );
     let last = serve_echo(&srv_rt, listener);
-    let csock = Rc::new(cli_rt.bind_udp(unspecified(saddr)).await?);
     let (conn, info) = negotiate::connect(
         &cli_rt,
-        csock,
+        Rc::new(csock),
         saddr,
         client_stack,
         &Registry::new(),
@@ -209,11 +240,6 @@ where
         server: last.take().expect("the server negotiated"),
         echoed,
     })
-}
-
-/// The address clients use: loopback stays loopback, simulated addresses are used as bound.
-pub fn local_of<S: DatagramSocket<Addr = SocketAddr>, R>(s: &S, _rt: &R) -> io::Result<SocketAddr> {
-    s.local_addr()
 }
 
 pub fn unspecified(server: SocketAddr) -> SocketAddr {

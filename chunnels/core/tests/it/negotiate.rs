@@ -11,7 +11,7 @@ use chunnel::{select, stack, ChunnelConnection, Error, NegotiationError, Registr
 use datapaths::tokio_rt::TokioRuntime;
 use netrt::{DatagramSocket, Duration, Runtime};
 
-use crate::common::{echo_app, sim, unspecified, Lossy, Tag};
+use crate::common::{echo_app, echo_over, sim, unspecified, Lossy, Tag};
 
 fn msgs() -> Vec<Vec<u8>> {
     (0u8..4).map(|i| vec![i; 8]).collect()
@@ -62,6 +62,29 @@ fn select_resolves_to_the_compatible_branch_on_udp_loopback() {
         rt.clone(),
         "127.0.0.1:0".parse().unwrap(),
     ));
+}
+
+/// The same application over datagrams carried on real TCP connections.
+#[test]
+fn select_resolves_to_the_compatible_branch_on_tcp_loopback() {
+    let rt = TokioRuntime::new().unwrap();
+    let r = rt
+        .block_on(async {
+            let ssock = rt.bind_tcp("127.0.0.1:0".parse().unwrap()).await.unwrap();
+            let csock = rt.bind_tcp("127.0.0.1:0".parse().unwrap()).await.unwrap();
+            let server = stack![
+                select!(
+                    Tag::exact("ser", "bincode/1"),
+                    Tag::exact("ser", "postcard/1")
+                ),
+                Tag::exact("rel", "v1")
+            ];
+            let client = stack![Tag::exact("ser", "postcard/1"), Tag::exact("rel", "v1")];
+            echo_over(rt.clone(), rt.clone(), ssock, csock, server, client, msgs()).await
+        })
+        .unwrap();
+    assert_eq!(r.echoed, msgs());
+    assert_eq!(r.server.alternative, 1, "the postcard branch");
 }
 
 #[test]
