@@ -117,6 +117,15 @@ impl NodeCtx<'_> {
         }
     }
 
+    /// Sends a packet this node made (a copy, or a rewritten packet whose size changed) by the
+    /// routes, like [`NodeCtx::forward`], but counted as injected and given a fresh id. A
+    /// program that replaces a packet by packets it made drops the original
+    /// ([`NodeCtx::drop_packet`]) and originates the new ones, so byte accounting holds.
+    pub fn originate(&mut self, mut pkt: Packet) {
+        self.net.count_originated(&mut pkt);
+        self.forward(pkt);
+    }
+
     /// Drops `pkt` (counted as dropped in the network's byte accounting).
     pub fn drop_packet(&mut self, pkt: Packet) {
         self.net.drop_packet(pkt);

@@ -21,6 +21,7 @@
 //! | [`local_or_remote`] | `local-or-remote` | `(A, Vec<u8>)` (+ a local `(LA, Vec<u8>)`) → `(A, Vec<u8>)` | exact, `local-or-remote/1` |
 //! | [`encrypt_or_local`] | `encrypt-or-local` | as `local_or_remote`, encrypted on the remote path only | exact, both labels |
 //! | [`raw_shard`] | `shard` + `serialize` | `(A, Vec<u8>)` → `(A, T: RawKeyed)` | provides `server` (`server-raw`), the serializer's |
+//! | [`multicast`] | `ordered-mcast` | `(A, Vec<u8>)` → same (+ [`multicast::Notice`] gaps) | exact, `oum-stamp/1` (`host-sequencer`, or `switch-sequencer` in the local network) |
 //! | [`framing`] | `http2`, `tcp` | `(A, Vec<u8>)` → same | exact, `http2-frame/1`, `tcp-frame/1` (host or SmartNIC) |
 //!
 //! [`opt`] declares the optimization passes (fusing encryption with the local fast path,
@@ -37,6 +38,7 @@ pub mod encrypt;
 pub mod encrypt_or_local;
 pub mod framing;
 pub mod local_or_remote;
+pub mod multicast;
 pub mod opt;
 pub mod ordered;
 pub mod raw_shard;

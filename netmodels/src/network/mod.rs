@@ -204,6 +204,14 @@ impl Network {
         self.counters.dropped_bytes += u64::from(pkt.size);
     }
 
+    /// Counts a packet a node program made (see [`NodeCtx::originate`]) as injected and gives
+    /// it a fresh id.
+    pub(crate) fn count_originated(&mut self, pkt: &mut Packet) {
+        pkt.id = self.counters.packets;
+        self.counters.packets += 1;
+        self.counters.injected_bytes += u64::from(pkt.size);
+    }
+
     /// A host puts `pkt` into its egress port.
     fn inject(&mut self, now: SimTime, pkt: Packet, h: &Handle<Event>) {
         self.counters.injected_bytes += u64::from(pkt.size);
