@@ -219,6 +219,8 @@ struct Inner<S: DatagramSocket, St: Chunnel<DataConn<S>>> {
     peers: RefCell<Vec<S::Addr>>,
     stats: GroupStats,
     tasks: RefCell<Vec<AbortOnDrop>>,
+    /// Heartbeats, votes and switches; stopped by `leave`.
+    agent: RefCell<Option<AbortOnDrop>>,
 }
 
 /// A peer's connection to a rendezvous group: sends on the current generation's stack,
@@ -260,8 +262,12 @@ where
         &self.inner.me
     }
 
-    /// Removes this peer from the group's members.
+    /// Leaves the group: stops this peer's heartbeats and votes (so it no longer switches
+    /// generations) and removes it from the members. The connection keeps receiving until it
+    /// is dropped: peers learn of the leave at their next heartbeat and may send until then.
     pub async fn leave<K: Store>(&self, store: &K, group: &str) -> Result<(), Error> {
+        // Stop the agent first: a heartbeat after the removal would add this peer back.
+        self.inner.agent.borrow_mut().take();
         let mkey = format!("{group}/members");
         loop {
             let snap = store
@@ -275,7 +281,6 @@ where
                 .await
                 .map_err(store_err)?
             {
-                self.inner.tasks.borrow_mut().clear();
                 return Ok(());
             }
         }
@@ -544,6 +549,7 @@ where
         peers: RefCell::new(Vec::new()),
         stats: GroupStats::default(),
         tasks: RefCell::new(Vec::new()),
+        agent: RefCell::new(None),
     });
     let out = inner.delivered.clone();
     let pump = rt.spawn(pump(conn0, out));
@@ -602,7 +608,8 @@ where
     inner
         .tasks
         .borrow_mut()
-        .extend([AbortOnDrop(pump), AbortOnDrop(demux), AbortOnDrop(agent)]);
+        .extend([AbortOnDrop(pump), AbortOnDrop(demux)]);
+    *inner.agent.borrow_mut() = Some(AbortOnDrop(agent));
     // Learn the peers at once.
     let _ = refresh_peers(&*store, &mkey, &inner, cfg).await;
     Ok((GroupConn { inner }, outcome))

@@ -233,3 +233,98 @@ fn connected_peers_keep_working_when_the_store_fails() {
         assert_eq!(got.get(pair), Some(s), "{pair:?}");
     }
 }
+
+mod random {
+    //! Random joins, leaves, proposals and refusals: whatever happens, no message is lost or
+    //! delivered twice.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    struct Peer {
+        join_ms: u64,
+        /// Prefers v2 and proposes it.
+        proposes: bool,
+        /// Refuses any proposal.
+        refuses: bool,
+        /// Stops sending and leaves the group at this time.
+        leave_ms: Option<u64>,
+    }
+
+    fn peer() -> impl Strategy<Value = Peer> {
+        (
+            0u64..600,
+            any::<bool>(),
+            prop::bool::weighted(0.3),
+            prop::option::weighted(0.3, 700u64..1000),
+        )
+            .prop_map(|(join_ms, proposes, refuses, leave_ms)| Peer {
+                join_ms,
+                proposes,
+                refuses,
+                leave_ms,
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn random_membership_loses_and_duplicates_nothing(peers in prop::collection::vec(peer(), 2..5)) {
+            let (mut sim, rts) = sim(peers.len() + 1);
+            let store = Rc::new(MemStore::new(rts[0].clone()));
+            let sent: Log = Rc::default();
+            let got: Log = Rc::default();
+            let end = netrt::Instant::from_nanos(1_300_000_000);
+            for (i, p) in peers.iter().cloned().enumerate() {
+                let (rt, store, sent, got) =
+                    (rts[i].clone(), store.clone(), sent.clone(), got.clone());
+                rts[0].spawn(async move {
+                    rt.sleep(Duration::from_millis(p.join_ms)).await;
+                    let sock = Rc::new(rt.bind_udp("0.0.0.0:9000".parse().unwrap()).await.unwrap());
+                    let policy = AcceptPolicy {
+                        propose: p.proposes,
+                        accept: Rc::new(move |_: &[Offer]| !p.refuses),
+                    };
+                    let stack = if p.proposes {
+                        stack![select!(ser("v2", 5), ser("v1", 0))]
+                    } else {
+                        stack![select!(ser("v1", 0), ser("v2", 0))]
+                    };
+                    let cfg = RendezvousConfig::default();
+                    let Ok((conn, _)) =
+                        join(&rt, store.clone(), "g", sock, stack, &Registry::new(), policy, cfg).await
+                    else {
+                        return; // a refused proposer does not join
+                    };
+                    let conn = Rc::new(conn);
+                    let until = p
+                        .leave_ms
+                        .map_or(end, |l| netrt::Instant::from_nanos(l * 1_000_000));
+                    let c2 = conn.clone();
+                    let me = conn.id().to_string();
+                    traffic(&rt, conn.clone(), me, move || c2.peers(), until, sent, got);
+                    if let Some(l) = p.leave_ms {
+                        rt.sleep_until(netrt::Instant::from_nanos(l * 1_000_000)).await;
+                        let _ = conn.leave(&*store, "g").await;
+                    }
+                    // Keep receiving to the end: messages sent before others saw the leave
+                    // still arrive.
+                    rt.sleep_until(netrt::Instant::from_nanos(1_900_000_000)).await;
+                    drop(conn);
+                });
+            }
+            sim.run_until(netrt::Instant::from_nanos(2_000_000_000));
+            let (sent, got) = (sent.borrow(), got.borrow());
+            for (pair, s) in sent.iter() {
+                let mut g = got.get(pair).cloned().unwrap_or_default();
+                g.sort_unstable();
+                prop_assert_eq!(&g, s, "{:?}: received exactly what was sent, once", pair);
+            }
+            for pair in got.keys() {
+                prop_assert!(sent.contains_key(pair), "{:?} received but never sent", pair);
+            }
+        }
+    }
+}
