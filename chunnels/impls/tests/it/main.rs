@@ -5,6 +5,7 @@
 //! sends, and on real Unix datagram sockets. All pass the same checks: every message is
 //! delivered exactly once and in order, both ways.
 
+mod multicast;
 mod opt;
 mod stack;
 mod unix;
