@@ -48,9 +48,9 @@
 //!   layers (the replacement is not rescanned). Apply a pass twice, or several passes in a
 //!   row (`s.optimize::<P>().optimize::<Q>()`), to compose them.
 //! - Nested stacks (a [`CxList`] used as one layer) and both branches of every
-//!   [`Select`](crate::stack::Select) are rewritten too. A select none of whose branches
+//!   [`Select`] are rewritten too. A select none of whose branches
 //!   changes is kept as it is. A select whose branch changes is rebuilt with
-//!   [`Select::map`](crate::stack::Select::map), which keeps its tie-break policy. Apply
+//!   [`Select::map`], which keeps its tie-break policy. Apply
 //!   passes before negotiation.
 //! - Every layer of a stack a pass is applied to must implement [`Layer`]; a layer that fits
 //!   no pattern declares [`kind::Other`].
@@ -201,7 +201,7 @@ pub mod kind {
         Nil,
         /// A stack used as one layer, [`CxList`](crate::stack::CxList).
         List,
-        /// Alternatives, [`Select`](crate::stack::Select).
+        /// Alternatives, [`Select`].
         Select,
         /// Serialization.
         Serialize,

@@ -99,6 +99,15 @@ impl<T> Queue<T> {
         .await
     }
 
+    /// Registers `w` to be woken at the next push or at close (for waiters that poll the
+    /// queue with [`Queue::try_pop`]).
+    pub fn register(&self, w: &Waker) {
+        let mut i = self.inner.borrow_mut();
+        if !i.waiters.iter().any(|x| x.will_wake(w)) {
+            i.waiters.push(w.clone());
+        }
+    }
+
     /// Closes the queue: waiting `pop`s return what is left, then `None`.
     pub fn close(&self) {
         let waiters = {

@@ -1,5 +1,5 @@
 //! The optimization passes of issue 12 over this crate's Chunnels, and the
-//! [`Layer`](chunnel::opt::Layer) kind of every Chunnel here (what their patterns match).
+//! [`Layer`] kind of every Chunnel here (what their patterns match).
 //!
 //! | pass | pattern | replacement |
 //! | --- | --- | --- |

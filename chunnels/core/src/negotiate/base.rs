@@ -1,5 +1,5 @@
-//! The data connection a negotiated stack is built over ([`DataConn`]), and the demultiplexing
-//! task's guard.
+//! The data connection a negotiated stack is built over ([`DataConn`]), and a guard that
+//! aborts a task when dropped.
 
 use std::any::Any;
 use std::cell::Cell;
@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use netrt::{DatagramSocket, JoinHandle};
 
+use super::pump::Pump;
 use crate::conn::{ChunnelConnection, Error};
 use crate::queue::Queue;
 use crate::wire::frame_data;
@@ -21,13 +22,15 @@ impl Drop for AbortOnDrop {
 }
 
 /// The base of a negotiated stack: datagrams of one negotiation (epoch) over a shared
-/// socket. Carries `(address, bytes)`; sends frame the bytes with the epoch, receives come
-/// from the demultiplexing task. Holds the negotiation's reservations and the demultiplexer
-/// alive as long as it lives.
+/// socket. Carries `(address, bytes)`; sends frame the bytes with the epoch. Receives come
+/// through the socket's pump (a waiting `recv` reads the socket itself when nobody else does,
+/// see `negotiate::pump`) or, for rendezvous groups, from a demultiplexing task. Holds the
+/// negotiation's reservations alive as long as it lives.
 pub struct DataConn<S: DatagramSocket> {
     sock: Rc<S>,
     epoch: u32,
     rx: Queue<(S::Addr, Vec<u8>)>,
+    pump: Option<Rc<Pump<S>>>,
     buf: Cell<Vec<u8>>,
     _keep: Vec<Rc<dyn Any>>,
 }
@@ -37,14 +40,23 @@ impl<S: DatagramSocket> DataConn<S> {
         sock: Rc<S>,
         epoch: u32,
         rx: Queue<(S::Addr, Vec<u8>)>,
+        pump: Option<Rc<Pump<S>>>,
         keep: Vec<Rc<dyn Any>>,
     ) -> Self {
         DataConn {
             sock,
             epoch,
             rx,
+            pump,
             buf: Cell::new(Vec::new()),
             _keep: keep,
+        }
+    }
+
+    async fn next(&self) -> Option<(S::Addr, Vec<u8>)> {
+        match &self.pump {
+            Some(p) => p.wait(&self.rx, false).await,
+            None => self.rx.pop().await,
         }
     }
 
@@ -72,11 +84,11 @@ impl<S: DatagramSocket> ChunnelConnection for DataConn<S> {
     }
 
     async fn recv(&self) -> Result<Self::Data, Error> {
-        self.rx.pop().await.ok_or(Error::Closed)
+        self.next().await.ok_or(Error::Closed)
     }
 
     async fn recv_batch(&self, max: usize) -> Result<Vec<Self::Data>, Error> {
-        let first = self.rx.pop().await.ok_or(Error::Closed)?;
+        let first = self.next().await.ok_or(Error::Closed)?;
         let mut out = vec![first];
         self.rx.drain_up_to(max.max(1) - 1, &mut out);
         Ok(out)

@@ -11,6 +11,7 @@ use std::task::Poll;
 use netrt::{DatagramSocket, Runtime};
 
 use super::base::{AbortOnDrop, DataConn};
+use super::pump::Pump;
 use super::{NegotiateConfig, Negotiated, NegotiationError};
 use crate::caps::{match_stacks, Agreement, Offer};
 use crate::conn::{ChunnelConnection, Error};
@@ -48,27 +49,22 @@ struct Shared<A> {
     control: Queue<Control>,
 }
 
-fn spawn_demux<R, S>(rt: &R, sock: Rc<S>, shared: Rc<Shared<S::Addr>>) -> AbortOnDrop
+/// The client's pump: data of the current epoch goes to the data queue, the server's
+/// negotiation replies (whole, decoded, of the current epoch, first one only) to the control
+/// queue; stale epochs, strangers' negotiation messages and malformed datagrams are dropped.
+fn make_pump<S>(sock: Rc<S>, shared: Rc<Shared<S::Addr>>) -> Rc<Pump<S>>
 where
-    R: Runtime,
     S: DatagramSocket + 'static,
     S::Addr: Ord,
 {
-    AbortOnDrop(rt.spawn(async move {
-        let mut buf = vec![0u8; 65_536];
-        let mut reasm = Reassembler::default();
-        loop {
-            let (n, from) = match sock.recv_from(&mut buf).await {
-                Ok(x) => x,
-                Err(_) => {
-                    shared.data.borrow().close();
-                    shared.control.close();
-                    return;
-                }
-            };
-            match parse(&buf[..n]) {
-                Ok(Frame::Data { epoch, payload }) if epoch == shared.epoch.get() => {
-                    let q = shared.data.borrow().clone();
+    let mut reasm = Reassembler::default();
+    let sh = shared.clone();
+    let pump = Rc::new(Pump::new(
+        sock,
+        Box::new(move |buf: &[u8], from: S::Addr| {
+            match parse(buf) {
+                Ok(Frame::Data { epoch, payload }) if epoch == sh.epoch.get() => {
+                    let q = sh.data.borrow().clone();
                     q.push((from, payload.to_vec()));
                 }
                 Ok(Frame::Neg {
@@ -76,22 +72,26 @@ where
                     index,
                     count,
                     payload,
-                }) if from == shared.server => {
-                    let Ok(Some(body)) = reasm.push(msg_id, index, count, payload) else {
-                        continue;
-                    };
-                    let Ok(msg) = decode(&body) else { continue };
-                    if msg.epoch() == shared.epoch.get() && !shared.decided.get() {
-                        shared.decided.set(true);
-                        shared.control.push(Control::Msg(msg));
+                }) if from == sh.server => {
+                    if let Ok(Some(body)) = reasm.push(msg_id, index, count, payload) {
+                        if let Ok(msg) = decode(&body) {
+                            if msg.epoch() == sh.epoch.get() && !sh.decided.get() {
+                                sh.decided.set(true);
+                                sh.control.push(Control::Msg(msg));
+                            }
+                        }
                     }
                 }
-                // Stale epochs, strangers' negotiation messages and malformed datagrams are
-                // dropped.
                 _ => {}
             }
-        }
-    }))
+            Vec::new()
+        }),
+    ));
+    pump.on_close(move || {
+        shared.data.borrow().close();
+        shared.control.close();
+    });
+    pump
 }
 
 async fn send_all<S: DatagramSocket>(
@@ -108,7 +108,7 @@ async fn send_all<S: DatagramSocket>(
 /// Sends `frags` until a control message arrives, with exponential backoff.
 async fn exchange<R: Runtime, S: DatagramSocket>(
     rt: &R,
-    sock: &S,
+    pump: &Pump<S>,
     to: &S::Addr,
     frags: &[Vec<u8>],
     control: &Queue<Control>,
@@ -116,8 +116,8 @@ async fn exchange<R: Runtime, S: DatagramSocket>(
 ) -> Result<NegMsg, Error> {
     let mut rto = cfg.rto;
     for _ in 0..cfg.max_attempts.max(1) {
-        send_all(sock, to, frags).await?;
-        match rt.timeout(rto, control.pop()).await {
+        send_all(&**pump.socket(), to, frags).await?;
+        match rt.timeout(rto, pump.wait(control, false)).await {
             Ok(Some(Control::Msg(m))) => return Ok(m),
             Ok(Some(Control::TimedOut(n))) => {
                 return Err(NegotiationError::Timeout { attempts: n }.into())
@@ -188,8 +188,17 @@ fn check_pick(
     Ok((ci, m.client))
 }
 
-/// A new epoch, the state shared with the demultiplexing task, and the task.
-fn begin<R, S>(rt: &R, sock: &Rc<S>, server: &S::Addr) -> (u32, Rc<Shared<S::Addr>>, AbortOnDrop)
+/// What a client connection shares: the state with the pump, the pump, and the pump's
+/// background reader.
+struct Started<S: DatagramSocket> {
+    epoch: u32,
+    shared: Rc<Shared<S::Addr>>,
+    pump: Rc<Pump<S>>,
+    reader: Rc<AbortOnDrop>,
+}
+
+/// A new epoch, the state shared with the pump, the pump and its background reader.
+fn begin<R, S>(rt: &R, sock: &Rc<S>, server: &S::Addr) -> Started<S>
 where
     R: Runtime,
     S: DatagramSocket + 'static,
@@ -203,8 +212,14 @@ where
         data: RefCell::new(Queue::new()),
         control: Queue::new(),
     });
-    let guard = spawn_demux(rt, sock.clone(), shared.clone());
-    (epoch, shared, guard)
+    let pump = make_pump(sock.clone(), shared.clone());
+    let reader = pump.background(rt);
+    Started {
+        epoch,
+        shared,
+        pump,
+        reader,
+    }
 }
 
 /// The choice in the reply to a 1-RTT `Hello`: the sent alternative's index, the client's
@@ -246,22 +261,27 @@ where
     St: Describe + Chunnel<DataConn<S>>,
 {
     let (sent, index) = local_alternatives(&stack, reg)?;
-    let (epoch, shared, guard) = begin(rt, &sock, &server);
+    let Started {
+        epoch,
+        shared,
+        pump,
+        reader,
+    } = begin(rt, &sock, &server);
     let hello = NegMsg::Hello {
         epoch,
         alternatives: sent.clone(),
         zero_rtt: None,
     };
     let frags = encode(&hello, epoch);
-    let reply = exchange(rt, &*sock, &server, &frags, &shared.control, cfg).await?;
+    let reply = exchange(rt, &pump, &server, &frags, &shared.control, cfg).await?;
     let (ci, ags, fallbacks, _) = one_rtt_reply(reply, &sent, reg)?;
     let lease = reg
         .reserve(&sent[ci].layers)
         .map_err(|w| NegotiationError::Unavailable { reasons: vec![w] })?;
     stack.choose(index[ci], &mut ags.iter());
     let data = shared.data.borrow().clone();
-    let keep: Vec<Rc<dyn Any>> = vec![Rc::new(guard), Rc::new(lease), shared];
-    let base = DataConn::new(sock, epoch, data, keep);
+    let keep: Vec<Rc<dyn Any>> = vec![Rc::new(lease), shared, reader];
+    let base = DataConn::new(sock, epoch, data, Some(pump), keep);
     let conn = stack.connect_wrap(base).await?;
     Ok((
         conn,
@@ -332,7 +352,8 @@ where
     template: St,
     sock: Rc<S>,
     shared: Rc<Shared<S::Addr>>,
-    guard: Rc<AbortOnDrop>,
+    pump: Rc<Pump<S>>,
+    reader: Rc<AbortOnDrop>,
     reg: Registry,
     cache: ZeroRttCache,
     sent: Vec<Alternative>,
@@ -383,12 +404,18 @@ where
         old.close();
         self.shared.epoch.set(epoch);
         let keep: Vec<Rc<dyn Any>> = vec![
-            self.guard.clone(),
             lease.clone(),
             self.shared.clone() as Rc<dyn Any>,
+            self.reader.clone(),
         ];
         let conn = st
-            .connect_wrap(DataConn::new(self.sock.clone(), epoch, q, keep))
+            .connect_wrap(DataConn::new(
+                self.sock.clone(),
+                epoch,
+                q,
+                Some(self.pump.clone()),
+                keep,
+            ))
             .await?;
         Ok((conn, lease))
     }
@@ -493,7 +520,7 @@ where
     async fn send(&self, d: Self::Data) -> Result<(), Error> {
         self.pump_control().await?;
         if !self.confirmed() && self.state.borrow().replay.len() >= self.limit {
-            match self.shared.control.pop().await {
+            match self.pump.wait(&self.shared.control, false).await {
                 Some(c) => self.handle(c).await?,
                 None => return Err(Error::Closed),
             }
@@ -556,8 +583,12 @@ where
     <St::Connection as ChunnelConnection>::Data: Clone,
 {
     let (sent, index) = local_alternatives(&stack, reg)?;
-    let (epoch, shared, guard) = begin(rt, &sock, &server);
-    let guard = Rc::new(guard);
+    let Started {
+        epoch,
+        shared,
+        pump,
+        reader,
+    } = begin(rt, &sock, &server);
     let remembered = cache
         .map
         .borrow()
@@ -612,7 +643,7 @@ where
             (ci, ags, Vec::new(), ZeroRttOutcome::NotAsked)
         }
         None => {
-            let reply = exchange(rt, &*sock, &server, &frags, &shared.control, cfg).await?;
+            let reply = exchange(rt, &pump, &server, &frags, &shared.control, cfg).await?;
             let (ci, ags, fallbacks, (client_alt, srv)) = one_rtt_reply(reply, &sent, reg)?;
             cache.map.borrow_mut().insert(
                 ZeroRttCache::key(&server),
@@ -629,16 +660,23 @@ where
     let mut st = stack.clone();
     st.choose(index[ci], &mut ags.iter());
     let q = shared.data.borrow().clone();
-    let keep: Vec<Rc<dyn Any>> = vec![guard.clone(), lease.clone(), shared.clone() as Rc<dyn Any>];
+    let keep: Vec<Rc<dyn Any>> = vec![lease.clone(), shared.clone() as Rc<dyn Any>, reader.clone()];
     let conn = st
-        .connect_wrap(DataConn::new(sock.clone(), epoch, q, keep))
+        .connect_wrap(DataConn::new(
+            sock.clone(),
+            epoch,
+            q,
+            Some(pump.clone()),
+            keep,
+        ))
         .await?;
     let confirmed = remembered.is_none();
     let zc = ZeroRttConn {
         template: stack,
         sock,
         shared,
-        guard,
+        pump,
+        reader,
         reg: reg.clone(),
         cache: cache.clone(),
         sent,

@@ -32,6 +32,7 @@
 
 pub(crate) mod base;
 mod client;
+pub(crate) mod pump;
 mod server;
 
 use std::cmp::Reverse;

@@ -1,14 +1,16 @@
-//! The server side: [`listen`] runs a demultiplexing task on a socket that negotiates with
-//! every client and hands out built connections through [`Listener::accept`].
+//! The server side: [`listen`] negotiates with every client on a socket and hands out built
+//! connections through [`Listener::accept`]; the socket is read through a pump by whoever
+//! waits (see `negotiate::pump`).
 
 use std::any::Any;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use netrt::{DatagramSocket, Runtime};
 
 use super::base::{AbortOnDrop, DataConn};
+use super::pump::{Pump, Sends};
 use super::{decide, decide_zero_rtt, NegotiateConfig, Negotiated};
 use crate::caps::{Agreement, Offer};
 use crate::conn::Error;
@@ -45,18 +47,24 @@ fn bump(c: &Cell<u64>) {
     c.set(c.get() + 1);
 }
 
-/// Accepts negotiated connections; dropping it stops the demultiplexing task.
-pub struct Listener<A, C> {
-    incoming: Queue<(A, C, Negotiated)>,
+/// Accepts negotiated connections. The socket is read by whoever waits: `accept` (which
+/// yields the reading to connections that wait for their data) and the connections' `recv`s;
+/// a Hello is answered when one of them reads it.
+pub struct Listener<S: DatagramSocket, C> {
+    incoming: Queue<(S::Addr, C, Negotiated)>,
     stats: Rc<ListenerStats>,
-    _task: AbortOnDrop,
+    pump: Rc<Pump<S>>,
+    _reader: Rc<AbortOnDrop>,
 }
 
-impl<A, C> Listener<A, C> {
+impl<S: DatagramSocket, C> Listener<S, C> {
     /// Waits for the next negotiated connection: the client's address, the built stack and
     /// what was agreed.
-    pub async fn accept(&self) -> Result<(A, C, Negotiated), Error> {
-        self.incoming.pop().await.ok_or(Error::Closed)
+    pub async fn accept(&self) -> Result<(S::Addr, C, Negotiated), Error> {
+        self.pump
+            .wait(&self.incoming, true)
+            .await
+            .ok_or(Error::Closed)
     }
 
     /// The listener's counters.
@@ -84,7 +92,7 @@ pub fn listen<R, S, St>(
     stack: St,
     reg: Registry,
     cfg: NegotiateConfig,
-) -> Listener<S::Addr, St::Connection>
+) -> Listener<S, St::Connection>
 where
     R: Runtime,
     S: DatagramSocket + 'static,
@@ -94,20 +102,24 @@ where
     let incoming = Queue::new();
     let stats = Rc::new(ListenerStats::default());
     let (inc, st2, rt2) = (incoming.clone(), stats.clone(), rt.clone());
-    let task = rt.spawn(async move {
+    let pump_cell: Rc<RefCell<Weak<Pump<S>>>> = Rc::new(RefCell::new(Weak::new()));
+    let pump_of = pump_cell.clone();
+    // The background reader, held by the listener and every connection it builds (a weak
+    // reference here: the handler lives inside the pump the reader holds).
+    let reader_cell: Rc<RefCell<Weak<AbortOnDrop>>> = Rc::new(RefCell::new(Weak::new()));
+    let reader_of = reader_cell.clone();
+    let sock2 = sock.clone();
+    let handler = {
         let stats = st2;
+        let sock = sock2;
         let server_alts = stack.alternatives(&PolicyCtx { peers: 2 });
         let mut peers: BTreeMap<S::Addr, Peer<S::Addr>> = BTreeMap::new();
         let mut reasm: BTreeMap<S::Addr, Reassembler> = BTreeMap::new();
         let mut early: BTreeMap<(S::Addr, u32), Vec<Vec<u8>>> = BTreeMap::new();
         let mut early_len = 0usize;
-        let mut buf = vec![0u8; 65_536];
-        loop {
-            let Ok((n, from)) = sock.recv_from(&mut buf).await else {
-                inc.close();
-                return;
-            };
-            let (msg_id, index, count, payload) = match parse(&buf[..n]) {
+        move |buf: &[u8], from: S::Addr| -> Sends<S::Addr> {
+            let mut out: Sends<S::Addr> = Vec::new();
+            let (msg_id, index, count, payload) = match parse(buf) {
                 Ok(Frame::Data { epoch, payload }) => {
                     match peers.get(&from) {
                         Some(p) if p.epoch == epoch => p.data.push((from, payload.to_vec())),
@@ -116,7 +128,7 @@ where
                             let ai = cfg.implicit_alternative.unwrap_or(0);
                             let Some(alt) = server_alts.get(ai) else {
                                 bump(&stats.dropped);
-                                continue;
+                                return out;
                             };
                             let layers: Vec<Agreement> = alt
                                 .layers
@@ -134,7 +146,7 @@ where
                                 layers.iter().map(|a| a.local.clone()).collect();
                             let Ok(lease) = reg.reserve(&offers) else {
                                 bump(&stats.dropped);
-                                continue;
+                                return out;
                             };
                             bump(&stats.implicit);
                             let q = Queue::new();
@@ -159,8 +171,17 @@ where
                                 fallbacks: Vec::new(),
                                 zero_rtt: ZeroRttOutcome::NotAsked,
                             };
-                            let keep: Vec<Rc<dyn Any>> = vec![Rc::new(lease)];
-                            let base = DataConn::new(sock.clone(), epoch, q, keep);
+                            let mut keep: Vec<Rc<dyn Any>> = vec![Rc::new(lease)];
+                            if let Some(r) = reader_of.borrow().upgrade() {
+                                keep.push(r);
+                            }
+                            let base = DataConn::new(
+                                sock.clone(),
+                                epoch,
+                                q,
+                                pump_of.borrow().upgrade(),
+                                keep,
+                            );
                             let (inc2, stats2) = (inc.clone(), stats.clone());
                             rt2.spawn(async move {
                                 match st.connect_wrap(base).await {
@@ -178,7 +199,7 @@ where
                         }
                         _ => bump(&stats.dropped),
                     }
-                    continue;
+                    return out;
                 }
                 Ok(Frame::Neg {
                     msg_id,
@@ -188,16 +209,16 @@ where
                 }) => (msg_id, index, count, payload),
                 Err(_) => {
                     bump(&stats.dropped);
-                    continue;
+                    return out;
                 }
             };
             let r = reasm.entry(from.clone()).or_default();
             let body = match r.push(msg_id, index, count, payload) {
                 Ok(Some(b)) => b,
-                Ok(None) => continue,
+                Ok(None) => return out,
                 Err(_) => {
                     bump(&stats.dropped);
-                    continue;
+                    return out;
                 }
             };
             let Ok(NegMsg::Hello {
@@ -207,15 +228,15 @@ where
             }) = decode(&body)
             else {
                 bump(&stats.dropped);
-                continue;
+                return out;
             };
             if let Some(p) = peers.get(&from) {
                 if p.hello == epoch {
                     bump(&stats.replies_resent);
                     for f in &p.reply {
-                        let _ = sock.send_to(f, &from).await;
+                        out.push((f.clone(), from.clone()));
                     }
-                    continue;
+                    return out;
                 }
             }
             let (decision, outcome) = match &zero_rtt {
@@ -237,9 +258,9 @@ where
                         reason: e.to_string(),
                     };
                     for f in encode(&reply, epoch) {
-                        let _ = sock.send_to(&f, &from).await;
+                        out.push((f, from.clone()));
                     }
-                    continue;
+                    return out;
                 }
             };
             let conn_epoch = match outcome {
@@ -287,7 +308,7 @@ where
                 old.data.close();
             }
             for f in &frags {
-                let _ = sock.send_to(f, &from).await;
+                out.push((f.clone(), from.clone()));
             }
             let mut st = stack.clone();
             st.choose(d.server_alt, &mut d.matched.server.iter());
@@ -298,8 +319,17 @@ where
                 fallbacks: d.fallbacks.clone(),
                 zero_rtt: outcome,
             };
-            let keep: Vec<Rc<dyn Any>> = vec![Rc::new(d.lease)];
-            let base = DataConn::new(sock.clone(), conn_epoch, q, keep);
+            let mut keep: Vec<Rc<dyn Any>> = vec![Rc::new(d.lease)];
+            if let Some(r) = reader_of.borrow().upgrade() {
+                keep.push(r);
+            }
+            let base = DataConn::new(
+                sock.clone(),
+                conn_epoch,
+                q,
+                pump_of.borrow().upgrade(),
+                keep,
+            );
             let (inc2, stats2) = (inc.clone(), stats.clone());
             rt2.spawn(async move {
                 match st.connect_wrap(base).await {
@@ -307,11 +337,19 @@ where
                     Err(_) => bump(&stats2.build_errors),
                 }
             });
+            out
         }
-    });
+    };
+    let pump = Rc::new(Pump::new(sock, Box::new(handler)));
+    *pump_cell.borrow_mut() = Rc::downgrade(&pump);
+    let reader = pump.background(rt);
+    *reader_cell.borrow_mut() = Rc::downgrade(&reader);
+    let inc_close = incoming.clone();
+    pump.on_close(move || inc_close.close());
     Listener {
         incoming,
         stats,
-        _task: AbortOnDrop(task),
+        pump,
+        _reader: reader,
     }
 }

@@ -17,7 +17,9 @@
 //! compatible and its [`AcceptPolicy`] agrees); all yes commits the new stack under the next
 //! generation, one no (or [`RendezvousConfig::upgrade_timeout`]) aborts it and the proposer's
 //! `join` fails naming the refusing peer. A peer joining while an upgrade is in progress votes
-//! for it and waits for the outcome, then uses the new stack if it committed.
+//! on it and waits for the outcome, then joins on the stack installed by then. A peer becomes
+//! a member (a destination for the others) only in the commit that completes its join, with
+//! the generation it can decode from, so nobody sends it data before it has a stack for it.
 //!
 //! # Switching without loss or duplication
 //! Data carries its generation as the epoch. When a peer sees a newer generation committed it
@@ -349,7 +351,7 @@ where
     inner.queues.borrow_mut().insert(generation, q.clone());
     let keep: Vec<Rc<dyn Any>> = Vec::new();
     let conn = Rc::new(
-        st.connect_wrap(DataConn::new(inner.sock.clone(), generation, q, keep))
+        st.connect_wrap(DataConn::new(inner.sock.clone(), generation, q, None, keep))
             .await?,
     );
     let (pump_conn, out) = (conn.clone(), inner.delivered.clone());
@@ -450,12 +452,13 @@ where
                     break (inst.generation, inst.layers, JoinOutcome::Installed);
                 }
             }
-            (Some(inst), Some(mut up)) => {
+            (Some(_), Some(mut up)) => {
                 // Vote for the upgrade in progress (if compatible), then wait for it.
                 let yes = compatible(&alts, &up.layers).is_some() && (policy.accept)(&up.layers);
                 up.votes.insert(me.clone(), yes);
                 let g = up.generation;
-                members.insert(me.clone(), member(if yes { g } else { inst.generation }));
+                // Not a member yet: peers must not send to this peer before it has a stack
+                // for their generation (it joins, as a member, once the upgrade is decided).
                 st.upgrade = Some(up);
                 if store
                     .commit(&snap, write(&st, &members))
@@ -528,6 +531,7 @@ where
             sock.clone(),
             generation,
             q.clone(),
+            None,
             Vec::new(),
         ))
         .await?,

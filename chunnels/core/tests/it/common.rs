@@ -135,12 +135,13 @@ pub struct EchoReport {
 }
 
 /// Serves an echo on `listener`'s connections (one task per connection).
-pub fn serve_echo<R, C>(
+pub fn serve_echo<R, S, C>(
     rt: &R,
-    listener: negotiate::Listener<SocketAddr, C>,
+    listener: negotiate::Listener<S, C>,
 ) -> Rc<Cell<Option<Negotiated>>>
 where
     R: Runtime,
+    S: DatagramSocket<Addr = SocketAddr> + 'static,
     C: ChunnelConnection<Data = (SocketAddr, Vec<u8>)> + 'static,
 {
     let last = Rc::new(Cell::new(None));

@@ -266,12 +266,13 @@ async fn zero_rtt_client<R: Runtime>(
 }
 
 /// Serves an echo that counts served messages; returns the tasks, to stop the server.
-fn serve_counting<R: Runtime, C>(
+fn serve_counting<R: Runtime, S, C>(
     rt: &R,
-    l: Rc<negotiate::Listener<SocketAddr, C>>,
+    l: Rc<negotiate::Listener<S, C>>,
     served: Rc<RefCell<u64>>,
 ) -> Rc<RefCell<Vec<netrt::JoinHandle<()>>>>
 where
+    S: DatagramSocket<Addr = SocketAddr> + 'static,
     C: ChunnelConnection<Data = (SocketAddr, Vec<u8>)> + 'static,
 {
     let tasks = Rc::new(RefCell::new(Vec::new()));
