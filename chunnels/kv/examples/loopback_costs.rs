@@ -29,6 +29,7 @@ use std::time::Instant as Wall;
 
 use chunnel::queue::Queue;
 use chunnel::wire::{frame_data, parse, Frame};
+use chunnels::raw_shard::{raw_shard_of, RawKeyed};
 use chunnels::serialize::Format;
 use chunnels::shard::shard_of;
 use datapaths::tokio_rt::TokioRuntime;
@@ -102,6 +103,65 @@ fn handoff(rt: &TokioRuntime) -> f64 {
         ping.close();
         let _ = echo.await;
         ns
+    })
+}
+
+/// A sharder forwarding by UDP, per request (ns): receive a request, find its shard, send it
+/// on to the shard's socket; `(deserializing, raw offset)`. The deserializing sharder parses
+/// the frame, decodes the message, hashes its key, re-encodes and re-frames it; the
+/// raw-offset one parses the frame header, hashes the key's bytes at the negotiated format's
+/// offset (`raw_shard_of`) and forwards the datagram as it came. 100 requests queued before
+/// each timed batch (so a receive never waits), the two variants alternating, 300 batches
+/// each; only the sharder's loop is timed.
+fn forwarders(rt: &TokioRuntime) -> (f64, f64) {
+    rt.block_on(async {
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let c = rt.bind_udp(any).await.unwrap();
+        let s = rt.bind_udp(any).await.unwrap();
+        let d = rt.bind_udp(any).await.unwrap();
+        let (to_s, to_d) = (s.local_addr().unwrap(), d.local_addr().unwrap());
+        let mut frames = Vec::new();
+        for i in 0..100u64 {
+            let m = Format::Bincode1
+                .encode(&Msg::put(key_of(i), i, value_of(i, 1)))
+                .unwrap();
+            let mut f = Vec::new();
+            frame_data(7, &m, &mut f);
+            frames.push(f);
+        }
+        let (mut buf, mut out, mut sink) = (vec![0u8; 2048], Vec::new(), 0usize);
+        let mut ns = [0u128; 2];
+        for round in 0..600 {
+            let raw = round % 2 == 1;
+            for f in &frames {
+                c.send_to(f, &to_s).await.unwrap();
+            }
+            let t = Wall::now();
+            for _ in 0..100 {
+                let (len, _) = s.recv_from(&mut buf).await.unwrap();
+                let b = &buf[..len];
+                if raw {
+                    if let Ok(Frame::Data { payload, .. }) = parse(b) {
+                        sink += raw_shard_of(Format::Bincode1, Msg::KEY, payload, 6).unwrap_or(0);
+                    }
+                    d.send_to(b, &to_d).await.unwrap();
+                } else {
+                    if let Ok(Frame::Data { epoch, payload }) = parse(b) {
+                        let m: Msg = Format::Bincode1.decode(payload).unwrap();
+                        sink += shard_of(&m.key, 6);
+                        let e = Format::Bincode1.encode(&m).unwrap();
+                        frame_data(epoch, &e, &mut out);
+                    }
+                    d.send_to(&out, &to_d).await.unwrap();
+                }
+            }
+            ns[usize::from(raw)] += t.elapsed().as_nanos();
+            for _ in 0..100 {
+                d.recv_from(&mut buf).await.unwrap();
+            }
+        }
+        std::hint::black_box(sink);
+        (ns[0] as f64 / 30_000.0, ns[1] as f64 / 30_000.0)
     })
 }
 
@@ -204,6 +264,7 @@ fn main() {
     }
     let (mut send, mut recv, mut dec, mut enc, mut hash, mut op, mut hand) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut fwd_de, mut fwd_raw, mut rawhash) = (vec![], vec![], vec![]);
     let mut sink = 0u64;
     for _ in 0..REPS {
         let (s, r) = sockets(&rt);
@@ -237,6 +298,16 @@ fn main() {
             sink = sink.wrapping_add(r.id);
         }));
         hand.push(handoff(&rt));
+        let (de, raw) = forwarders(&rt);
+        fwd_de.push(de);
+        fwd_raw.push(raw);
+        rawhash.push(ns_per(200_000, |i| {
+            let b = std::hint::black_box(&bytes);
+            sink = sink.wrapping_add(
+                raw_shard_of(Format::Bincode1, Msg::KEY, b, 6 + (i as usize & 1)).unwrap_or(0)
+                    as u64,
+            );
+        }));
     }
     let us = |v: Vec<f64>| median(v) / 1000.0;
     let (send, recv, dec, enc, hash, op, hand) = (
@@ -256,6 +327,17 @@ fn main() {
     println!("  FNV shard hash                 {hash:.3}");
     println!("  Store::apply (12,000 records)  {op:.3}");
     println!("  task hand-off (Queue)          {hand:.3}");
+    let (fwd_de, fwd_raw, rawhash) = (us(fwd_de), us(fwd_raw), us(rawhash));
+    println!("  raw-offset shard hash          {rawhash:.3}");
+    println!("UDP-forwarding sharder loop per request (receive, route, send on), µs:");
+    println!("  deserializing (decode, hash, encode) {fwd_de:.3}");
+    println!("  raw offset (hash the key's bytes)    {fwd_raw:.3}");
+    println!(
+        "  raw-offset dispatch = UDP-forwarding dispatch - difference = {:.3} - {:.3} = {:.3}",
+        CostModel::MEASURED_UDP_FORWARD.dispatch.as_nanos() as f64 / 1e3,
+        fwd_de - fwd_raw,
+        CostModel::MEASURED_UDP_FORWARD.dispatch.as_nanos() as f64 / 1e3 - (fwd_de - fwd_raw)
+    );
     println!("derived cost model, µs:");
     println!(
         "  dispatch      = recv + decode + hash + hand-off = {:.3}",

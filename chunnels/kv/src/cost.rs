@@ -85,6 +85,33 @@ impl CostModel {
         service: Duration::from_nanos(7_500),
     };
 
+    /// As [`CostModel::MEASURED_UDP_FORWARD`], with the raw-offset sharder
+    /// ([`crate::server::HostSharder::RawOffset`]): the sharder hashes the key's bytes in
+    /// the datagram and forwards it as it came, skipping decode, re-encode and re-frame; the
+    /// shard decodes instead.
+    ///
+    /// Measured with `examples/loopback_costs` ("UDP-forwarding sharder loop": receive,
+    /// route, send on to the shard's socket; only the sharder's loop timed), on the same
+    /// 2-core VM, three runs, µs per request:
+    ///
+    /// | sharder loop | run 1 | run 2 | run 3 |
+    /// | --- | --- | --- | --- |
+    /// | deserializing (parse, decode, hash, encode, frame, send) | 5.70 | 4.92 | 5.84 |
+    /// | raw offset (parse header, hash key bytes, send as received) | 5.33 | 4.52 | 5.30 |
+    /// | raw / deserializing | 0.936 | 0.920 | 0.909 |
+    ///
+    /// These runs found the machine less loaded than the calibration runs of
+    /// [`CostModel::MEASURED_LOOPBACK`] (socket send 4.0 vs 6.25 µs), so the ratio, not the
+    /// absolute difference, carries over: `dispatch` = 8.1 µs × 0.92 (median) = 7.45 µs
+    /// (the absolute differences, 0.37-0.53 µs, give 7.57-7.73 µs). `service` adds the
+    /// calibration's frame parse + decode (0.35 µs), which the shard's handle now does:
+    /// 7.85 µs. The sharder's saving is small because the forwarding send dominates.
+    pub const MEASURED_RAW_UDP_FORWARD: CostModel = CostModel {
+        dispatch: Duration::from_nanos(7_450),
+        shard_receive: Duration::from_nanos(1_400),
+        service: Duration::from_nanos(7_850),
+    };
+
     /// Requests per second one dispatcher can take.
     pub fn dispatcher_capacity(&self) -> f64 {
         per_sec(self.dispatch)

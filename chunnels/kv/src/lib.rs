@@ -32,7 +32,7 @@ pub mod ycsb;
 
 pub use client::{ClientMode, KvClient};
 pub use cost::CostModel;
-pub use server::{Server, ServerConfig};
+pub use server::{HostSharder, Server, ServerConfig};
 
 /// Errors of the store's setup and runs.
 #[derive(Debug, thiserror::Error)]

@@ -108,12 +108,15 @@ pub struct LoadResult {
     pub send_errors: u64,
     /// Latency of the answered requests.
     pub latency: Latency,
+    /// Latency of the answered requests per connection, in the order of the clients given.
+    pub per_connection: Vec<Latency>,
 }
 
 #[derive(Default)]
 struct Recorder {
     outstanding: BTreeMap<u64, (Instant, Op)>,
     latencies: Vec<u64>,
+    per_connection: BTreeMap<u64, Vec<u64>>,
     in_window: u64,
     sent: u64,
     duplicates: u64,
@@ -128,7 +131,9 @@ impl Recorder {
             self.duplicates += 1;
             return;
         };
-        self.latencies.push(now.saturating_since(t0).as_nanos());
+        let ns = now.saturating_since(t0).as_nanos();
+        self.latencies.push(ns);
+        self.per_connection.entry(r.id >> 40).or_default().push(ns);
         if now <= end {
             self.in_window += 1;
         }
@@ -248,6 +253,15 @@ where
     let mut r = rec.borrow_mut();
     let secs = spec.duration.as_secs_f64();
     let latency = Latency::of(&mut r.latencies);
+    let per_connection = (0..clients.len() as u64)
+        .map(|ci| {
+            Latency::of(
+                r.per_connection
+                    .get_mut(&ci)
+                    .map_or(&mut [][..], |v| &mut v[..]),
+            )
+        })
+        .collect();
     LoadResult {
         offered: spec.offered,
         achieved: if secs > 0.0 {
@@ -263,5 +277,6 @@ where
         bad_replies: r.bad,
         send_errors: r.send_errors,
         latency,
+        per_connection,
     }
 }

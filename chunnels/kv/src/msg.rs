@@ -21,6 +21,7 @@
 //! [`Format::key_offset`]: chunnels::serialize::Format::key_offset
 //! [`KeyLayout::Array`]: chunnels::serialize::KeyLayout::Array
 
+use chunnels::raw_shard::{RawKey, RawKeyed};
 use chunnels::shard::Keyed;
 use serde::{Deserialize, Serialize};
 
@@ -84,6 +85,11 @@ impl Keyed for Msg {
     fn key(&self) -> &[u8] {
         &self.key
     }
+}
+
+impl RawKeyed for Msg {
+    /// The key is the first field, a 16-byte array.
+    const KEY: RawKey = RawKey::Array { len: KEY_LEN };
 }
 
 /// The key of record `n`.

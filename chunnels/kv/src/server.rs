@@ -30,6 +30,7 @@ use std::rc::Rc;
 use chunnel::negotiate::{self, DataConn};
 use chunnel::queue::Queue;
 use chunnel::{select, stack, ChunnelConnection, Either, Error, NegotiateConfig, Registry};
+use chunnels::raw_shard::RawServerShard;
 use chunnels::serialize::{bincode, Format, KeyLayout};
 use chunnels::shard::{shard_of, AcceptClientPush, ServerShard};
 use netrt::{Duration, JoinHandle, Runtime};
@@ -49,6 +50,23 @@ pub struct ServerConfig {
     pub costs: CostModel,
     /// Priority the switch-offloaded sharder declares.
     pub offload_priority: i32,
+    /// The host sharder behind the front address.
+    pub host_sharder: HostSharder,
+}
+
+/// The host sharder the front runs (thesis Fig 3.10's two variants).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HostSharder {
+    /// `select!(select!(SwitchShard, ServerShard), AcceptClientPush)` over bincode: the
+    /// dispatcher deserializes each request to hash its key (thesis "No-Opt").
+    #[default]
+    Deserializing,
+    /// `RawServerShard` over bincode (the `chunnels::opt::RawShard` pass's output for
+    /// `[ServerShard, bincode]`): the dispatcher hashes the key's bytes at the offset the
+    /// negotiated format fixes and hands the raw datagram to its shard, whose handle decodes
+    /// it (thesis "Opt"). Only this one branch is offered: plain clients only (no client push,
+    /// no switch offload), as in thesis Fig 3.10.
+    RawOffset,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +75,7 @@ impl Default for ServerConfig {
             shards: 6,
             costs: CostModel::default(),
             offload_priority: crate::offload::OffloadConfig::default().priority,
+            host_sharder: HostSharder::Deserializing,
         }
     }
 }
@@ -282,6 +301,60 @@ impl Server {
         // Front socket.
         let fsock = Rc::new(rt.bind_udp(front).await?);
         let front_addr = chunnel_addr(&*fsock)?;
+        if cfg.host_sharder == HostSharder::RawOffset {
+            if offload.is_some() {
+                return Err(KvError::Config(
+                    "server: the raw-offset host sharder is offered alone (no switch offload)"
+                        .into(),
+                ));
+            }
+            let l = negotiate::listen(
+                rt,
+                fsock,
+                stack![RawServerShard::new(n, bincode::<Msg>())],
+                Registry::new(),
+                NegotiateConfig::default(),
+            );
+            let (c, rt2) = (core.clone(), rt.clone());
+            core.spawn(rt, async move {
+                while let Ok((_peer, conn, info)) = l.accept().await {
+                    let imp = info
+                        .layers
+                        .first()
+                        .map(|a| a.local.implementation.clone())
+                        .unwrap_or_default();
+                    {
+                        let mut k = c.counters.borrow_mut();
+                        *k.chosen.entry(imp).or_insert(0) += 1;
+                        k.fallbacks.extend(info.fallbacks.iter().cloned());
+                    }
+                    let conn = Rc::new(conn);
+                    let replies = reply_task(&rt2, &c, conn.clone());
+                    // One reader per shard handle: the demultiplexer only reads the key's
+                    // bytes; each handle decodes its own requests.
+                    for i in 0..conn.shards() {
+                        let Some(h) = conn.shard(i) else { continue };
+                        let (c2, q) = (c.clone(), replies.clone());
+                        c.spawn(&rt2, async move {
+                            loop {
+                                match h.recv().await {
+                                    Ok((from, req)) => c2.submit(Path::Front, from, req, &q),
+                                    Err(Error::Decode { .. }) => {
+                                        c2.counters.borrow_mut().decode_errors += 1
+                                    }
+                                    Err(_) => break,
+                                }
+                            }
+                        });
+                    }
+                }
+            });
+            return Ok(Server {
+                front: front_addr,
+                shard_addrs,
+                core,
+            });
+        }
         let (registry, table) = match offload {
             Some(o) => (o.registry, Some(o.table)),
             None => (Registry::new(), None),

@@ -72,6 +72,44 @@ pub(super) static FIGURES: &[Figure] = &[
         analyze: analyze_4_10,
         custom: None,
     },
+    // The sharded key-value store experiments (issue 12), after the scenario figures so the
+    // ids listed before them keep their order.
+    Figure {
+        id: "thesis-3.9",
+        title: "Client vs server sharding vs offered load: achieved throughput and p95 latency, UDP-forwarding sharder and in-process dispatcher (simulated, measured loopback costs; --seeds: seeds per point, --duration: measured seconds per run)",
+        default_seeds: 1,
+        default_duration_s: super::bertha_kv::DEFAULT_DURATION_S,
+        arms: super::bertha::no_arms,
+        analyze: super::bertha::no_analysis,
+        custom: Some(super::bertha_kv::fig_3_9),
+    },
+    Figure {
+        id: "thesis-3.10",
+        title: "Raw-offset (Opt) vs deserializing (No-Opt) server sharder vs offered load (simulated, measured loopback costs; --seeds: seeds per point, --duration: measured seconds per run)",
+        default_seeds: 1,
+        default_duration_s: super::bertha_kv::DEFAULT_DURATION_S,
+        arms: super::bertha::no_arms,
+        analyze: super::bertha::no_analysis,
+        custom: Some(super::bertha_kv::fig_3_10),
+    },
+    Figure {
+        id: "hotnets-5",
+        title: "Sharding implementations chosen by negotiation: client push / switch offload / mixed / server fallback, p95 latency vs offered load (simulated, measured loopback costs; --seeds: seeds per point, --duration: measured seconds per run)",
+        default_seeds: 1,
+        default_duration_s: super::bertha_kv::DEFAULT_DURATION_S,
+        arms: super::bertha::no_arms,
+        analyze: super::bertha::no_analysis,
+        custom: Some(super::bertha_kv::hotnets_5),
+    },
+    Figure {
+        id: "offload-contention",
+        title: "Two applications want a switch sharding offload with room for one: what negotiation decides and why, and both applications' p95 latency (simulated, measured loopback costs; --seeds: seeds per point, --duration: measured seconds per run)",
+        default_seeds: 1,
+        default_duration_s: super::bertha_kv::DEFAULT_DURATION_S,
+        arms: super::bertha::no_arms,
+        analyze: super::bertha::no_analysis,
+        custom: Some(super::bertha_kv::offload_contention),
+    },
 ];
 
 /// MSS of every paper scenario (bytes per packet of window).

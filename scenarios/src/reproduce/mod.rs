@@ -23,6 +23,7 @@
 //! trials per variant.
 
 mod bertha;
+mod bertha_kv;
 mod data;
 mod fig4_3;
 mod fig4_9;
