@@ -1,6 +1,6 @@
-//! The sharding experiment on the simulator (thesis Fig 3.9, HotNets Fig 5): one call runs a
-//! whole configuration and returns its [`Summary`]; a sweep over offered loads or scenarios
-//! is a loop over [`run`].
+//! The sharding experiment on the simulator (thesis Figs 3.9 and 3.10, HotNets Fig 5): one
+//! call runs a whole configuration and returns its [`Summary`]; a sweep over offered loads or
+//! scenarios is a loop over [`run`].
 //!
 //! # Setup
 //! Clients (one host each) and the server host hang off one programmable switch (`tor`, a

@@ -11,7 +11,10 @@
 //!   each request to its shard by hashing the key at the negotiated format's byte offset
 //!   ([`offload`]);
 //! - **server fallback**: otherwise the server's host sharder dispatches every request
-//!   through one dispatcher, the bottleneck client push avoids ([`cost`]).
+//!   through one dispatcher, the bottleneck client push avoids ([`cost`]); the dispatcher
+//!   deserializes each request, or, with [`HostSharder::RawOffset`] (thesis Fig 3.10), is
+//!   the raw-offset sharder `chunnels::raw_shard::RawServerShard`, which hashes the key's
+//!   bytes at the negotiated format's offset.
 //!
 //! Modules: [`msg`] (the 132-byte message and its layout), [`store`] (per-shard maps),
 //! [`cost`] (the cost model, calibrated on real loopback, and FIFO stages), [`server`],

@@ -206,3 +206,44 @@ fn store_on_real_udp_loopback() {
     ));
     check(&o, 4);
 }
+
+/// The raw-offset host sharder on real UDP loopback: a plain client negotiates `server-raw`,
+/// puts keys and reads them back; each request is applied on its key's shard.
+#[test]
+fn raw_offset_sharder_on_real_udp_loopback() {
+    let rt = TokioRuntime::new().unwrap();
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    rt.block_on(async {
+        let cfg = ServerConfig {
+            shards: 4,
+            costs: CostModel::ZERO,
+            host_sharder: kvstore::HostSharder::RawOffset,
+            ..ServerConfig::default()
+        };
+        let server = Server::start(&rt, &cfg, any, &[any; 4], None)
+            .await
+            .unwrap();
+        let c = KvClient::connect(&rt, ClientMode::Plain, server.front(), &[])
+            .await
+            .unwrap();
+        let t = Duration::from_secs(2);
+        for n in 0..KEYS {
+            let r = c
+                .call(&rt, Msg::put(key_of(n), n, value_of(n, 1)), t)
+                .await
+                .unwrap();
+            assert_eq!(r.op(), Some(Op::Stored), "put {n}: {r:?}");
+        }
+        for n in 0..KEYS {
+            let r = c.call(&rt, Msg::get(key_of(n), 1000 + n), t).await.unwrap();
+            assert_eq!(r.op(), Some(Op::Value), "get {n}: {r:?}");
+            assert_eq!(r.value, value_of(n, 1), "get {n}");
+        }
+        let rep = server.report();
+        assert_eq!(rep.chosen.get("server-raw"), Some(&1), "{rep:?}");
+        assert_eq!(rep.dispatched, 2 * KEYS, "{rep:?}");
+        assert_eq!(rep.per_shard.iter().sum::<u64>(), 2 * KEYS, "{rep:?}");
+        assert_eq!((rep.misrouted, rep.decode_errors), (0, 0), "{rep:?}");
+        assert_eq!(rep.records, KEYS as usize);
+    });
+}

@@ -69,3 +69,31 @@ fn plain_clients_get_the_offload_until_the_switch_is_full() {
     assert_eq!(s.load.duplicates, 0);
     assert_eq!(s.server.misrouted, 0);
 }
+
+/// With the raw-offset host sharder, plain clients negotiate `server-raw`; every request is
+/// answered correctly (the load phase's values read back, no malformed reply) and applied on
+/// its key's shard.
+#[test]
+fn raw_offset_sharder_serves_plain_clients_on_the_simulator() {
+    let mut c = small(ExperimentConfig::thesis_fig_3_10(true, 20_000.0));
+    c.load_phase = true;
+    let s = run(&c).unwrap();
+    assert_eq!(s.server.chosen.get("server-raw"), Some(&20), "{s:?}");
+    assert_eq!(s.server.chosen.len(), 1, "{:?}", s.server.chosen);
+    assert_eq!(s.server.misrouted, 0);
+    assert_eq!(s.server.decode_errors, 0);
+    assert_eq!(s.server.records, 1000);
+    assert!(s.load.completed > 300, "{:?}", s.load);
+    assert_eq!(
+        (s.load.unanswered, s.load.bad_replies, s.load.misses),
+        (0, 0, 0),
+        "{:?}",
+        s.load
+    );
+    assert_eq!(
+        s.server.dispatched,
+        s.server.per_shard.iter().sum::<u64>(),
+        "every request went through the raw-offset dispatcher: {:?}",
+        s.server
+    );
+}
