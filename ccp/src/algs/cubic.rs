@@ -12,12 +12,20 @@
 //! report summed with the window held at its value at the report; capped at the target);
 //! time comes from the datapath (`Report.now`), the RTT is the report's latest sample rather
 //! than a smoothed RTT; the epoch starts at the first congestion-avoidance report (after the
-//! one-RTT recovery, see [`super::reno`]); no HyStart (the native transport Cubic has it); a
-//! timeout updates W_max like a loss, then sets cwnd to 1 MSS and ssthresh to β·cwnd.
+//! one-RTT recovery, see [`super::reno`]); a timeout updates W_max like a loss, then sets cwnd
+//! to 1 MSS and ssthresh to β·cwnd.
+//!
+//! HyStart (`hystart`, default true, as the native transport Cubic and Linux): with slow start
+//! in the agent, once the window is at least 16 segments, a report whose minimum RTT exceeds
+//! the flow's minimum RTT by `clamp(min_rtt / 8, 4 ms, 16 ms)` ends slow start (ssthresh =
+//! cwnd) — Linux's delay-increase detector, with the report's minimum standing for the
+//! round's first eight samples (a per-RTT report spans about one round). Not modelled: the
+//! ACK-train detector (it needs per-ACK timing the agent does not see), and HyStart with slow
+//! start in the datapath program (that program reports only losses and timeouts).
 //!
 //! Parameters: `report` (`"per_rtt"`), `report_interval_us`, `slow_start` (`"agent"`),
 //! `init_cwnd_pkts` (the datapath's), `beta` (0.7, in (0, 1)), `c` (0.4, > 0),
-//! `fast_convergence` (true), `reno_friendly` (true).
+//! `fast_convergence` (true), `reno_friendly` (true), `hystart` (true).
 
 use super::common::ParamReader;
 use super::cong_avoid::{
@@ -38,6 +46,8 @@ pub struct CubicParams {
     pub fast_convergence: bool,
     /// RFC 9438 §4.3 Reno-friendly region.
     pub reno_friendly: bool,
+    /// HyStart's delay-increase exit from slow start (see the module docs).
+    pub hystart: bool,
 }
 
 impl Default for CubicParams {
@@ -47,6 +57,7 @@ impl Default for CubicParams {
             c: 0.4,
             fast_convergence: true,
             reno_friendly: true,
+            hystart: true,
         }
     }
 }
@@ -70,6 +81,8 @@ pub struct CubicRule {
     pub w_est: f64,
     /// Latest RTT, µs.
     pub rtt_us: u64,
+    /// The flow's minimum RTT so far, µs (HyStart's baseline).
+    pub min_rtt_us: Option<u64>,
 }
 
 impl CubicRule {
@@ -84,6 +97,7 @@ impl CubicRule {
             origin: 0.0,
             w_est: 0.0,
             rtt_us: 0,
+            min_rtt_us: None,
         }
     }
 
@@ -108,7 +122,32 @@ fn to_bytes(segs: f64, mss: u64) -> u64 {
     (segs * mss as f64).round().max(0.0) as u64
 }
 
+/// HyStart's window floor, segments (Linux's `hystart_low_window`).
+const HYSTART_LOW_WINDOW: u64 = 16;
+/// HyStart's delay-increase threshold bounds, µs (Linux's `HYSTART_DELAY_MIN`/`MAX`).
+const HYSTART_DELAY_US: (u64, u64) = (4_000, 16_000);
+
 impl WindowRule for CubicRule {
+    fn increase(&mut self, w: &mut Window, acked: u64, m: &Measurement) {
+        if let Some(round_min) = m.min_rtt_us {
+            let base = self.min_rtt_us.map_or(round_min, |b| b.min(round_min));
+            self.min_rtt_us = Some(base);
+            let thresh = (base / 8).clamp(HYSTART_DELAY_US.0, HYSTART_DELAY_US.1);
+            if self.p.hystart
+                && w.in_slow_start()
+                && w.cwnd >= HYSTART_LOW_WINDOW * w.mss
+                && round_min >= base + thresh
+            {
+                // Delay increase: leave slow start at the current window.
+                w.ssthresh = w.cwnd;
+            }
+        }
+        let rest = w.slow_start(acked);
+        if rest > 0 {
+            self.avoid(w, rest, m);
+        }
+    }
+
     fn avoid(&mut self, w: &mut Window, acked: u64, m: &Measurement) {
         if let Some(r) = m.rtt_us.or(m.min_rtt_us) {
             self.rtt_us = r;
@@ -174,7 +213,7 @@ impl Cubic {
     /// Builds Cubic from scenario parameters.
     pub fn from_params(params: &Params) -> Result<Self, AlgError> {
         let mut known = CA_PARAMS.to_vec();
-        known.extend(["beta", "c", "fast_convergence", "reno_friendly"]);
+        known.extend(["beta", "c", "fast_convergence", "reno_friendly", "hystart"]);
         let p = ParamReader::new("cubic", params, &known)?;
         let cfg = read_config("cubic", &p)?;
         let d = CubicParams::default();
@@ -187,6 +226,7 @@ impl Cubic {
             c: p.f64_pos("c", d.c, f64::INFINITY)?,
             fast_convergence: p.bool("fast_convergence", d.fast_convergence)?,
             reno_friendly: p.bool("reno_friendly", d.reno_friendly)?,
+            hystart: p.bool("hystart", d.hystart)?,
         };
         Ok(Cubic {
             programs: cfg.programs()?,
@@ -295,6 +335,42 @@ mod tests {
         // Again: W_est = 51 + 51/51 = 52.
         let a = f.step(&m(51_000, 0, 100_000, 1_100_000));
         assert_eq!(a, Action::SetCwnd(52_000));
+    }
+
+    #[test]
+    fn hystart_leaves_slow_start_on_a_delay_increase() {
+        let mm = |acked: u64, rtt_us: u64, now_us: u64| Measurement {
+            acked,
+            rtt_us: Some(rtt_us),
+            min_rtt_us: Some(rtt_us),
+            now_us,
+            ..Measurement::default()
+        };
+        let mut f = flow(0.7, 0.4, 20);
+        let mss = f.w.mss;
+        assert!(f.w.in_slow_start());
+        // A round at the base RTT: slow start goes on.
+        f.step(&mm(20 * mss, 20_000, 1_000_000));
+        assert!(f.w.in_slow_start(), "no delay increase yet");
+        assert_eq!(f.w.cwnd, 40 * mss, "doubled");
+        // Queueing raises the round's minimum RTT by 5 ms > max(20/8, 4) ms: exit.
+        f.step(&mm(2 * mss, 25_000, 1_030_000));
+        assert!(!f.w.in_slow_start(), "HyStart ended slow start");
+        assert!(
+            f.w.cwnd < 42 * mss,
+            "no longer one segment per acked segment"
+        );
+        // A rise below the threshold (3 ms < 4 ms) does not end it.
+        let mut h = flow(0.7, 0.4, 20);
+        h.step(&mm(20 * mss, 20_000, 1_000_000));
+        h.step(&mm(2 * mss, 23_000, 1_030_000));
+        assert!(h.w.in_slow_start());
+        // Without HyStart the same reports keep it in slow start.
+        let mut g = flow(0.7, 0.4, 20);
+        g.rule.p.hystart = false;
+        g.step(&mm(20 * mss, 20_000, 1_000_000));
+        g.step(&mm(2 * mss, 25_000, 1_030_000));
+        assert!(g.w.in_slow_start());
     }
 
     #[test]
