@@ -7,9 +7,13 @@
 //! Module map:
 //! - [`fig3_4`]: thesis Fig 3.4, connection establishment: connect + 8-byte echo with a plain
 //!   datagram socket, 1-RTT negotiation, 0-RTT negotiation and rendezvous.
+//! - [`local_fast_path`]: HotNets'20 Fig 3, RPC latency to a same-host server over loopback
+//!   TCP, UDP, a Bertha connection whose local-or-remote Chunnel picks a Unix socket, and raw
+//!   Unix sockets.
 #![warn(missing_docs)]
 
 pub mod fig3_4;
+pub mod local_fast_path;
 
 /// Errors of the experiments.
 #[derive(Debug, thiserror::Error)]

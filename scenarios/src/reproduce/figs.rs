@@ -110,6 +110,15 @@ pub(super) static FIGURES: &[Figure] = &[
         analyze: super::bertha::no_analysis,
         custom: Some(super::bertha_kv::offload_contention),
     },
+    Figure {
+        id: "hotnets-3",
+        title: "Local fast path: same-host RPC latency over loopback TCP and UDP, a Bertha connection whose local-or-remote Chunnel picks a Unix socket, and raw Unix sockets, per request size (real loopback; --seeds: connections per variant and size, 3 timed RPCs each)",
+        default_seeds: 1000,
+        default_duration_s: 0.0,
+        arms: super::bertha::no_arms,
+        analyze: super::bertha::no_analysis,
+        custom: Some(super::bertha_local::hotnets_3),
+    },
 ];
 
 /// MSS of every paper scenario (bytes per packet of window).

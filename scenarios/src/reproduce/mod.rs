@@ -24,6 +24,7 @@
 
 mod bertha;
 mod bertha_kv;
+mod bertha_local;
 mod data;
 mod fig4_3;
 mod fig4_9;

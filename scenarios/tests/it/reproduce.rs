@@ -694,3 +694,51 @@ fn kv_experiments_are_deterministic() {
     let read = |d: &Path| std::fs::read_to_string(d.join("samples.csv")).unwrap();
     assert_eq!(read(&a), read(&b));
 }
+
+/// HotNets Fig 3 (the local fast path) from the CLI, short: box plots, samples, table; every
+/// timed Bertha request took the Unix socket (latencies are not compared: a debug build on a
+/// shared 2-core machine is too noisy; the release run's numbers are in results/README.md).
+#[test]
+fn hotnets_3_local_fast_path_from_the_cli() {
+    let out = tmp("hotnets-3");
+    let o = bin()
+        .args(["reproduce", "hotnets-3", "--seeds", "30", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for f in [
+        "hotnets_fig3.png",
+        "hotnets_fig3.svg",
+        "samples.csv",
+        "table.md",
+        "table.csv",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let samples = std::fs::read_to_string(out.join("samples.csv")).unwrap();
+    assert_eq!(
+        samples.lines().count(),
+        1 + 4 * 4 * 30 * 3,
+        "4 sizes x 4 variants x 30 connections x 3 requests"
+    );
+    let table = std::fs::read_to_string(out.join("table.csv")).unwrap();
+    let ours = |name: &str| -> f64 {
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no row {name} in\n{table}"));
+        line.split(',').nth(2).unwrap().parse().unwrap()
+    };
+    let local = ours("bertha requests over the Unix socket");
+    assert_eq!(local, 100.0, "{stdout}");
+    for m in ["tcp", "udp", "bertha", "uds"] {
+        let v = ours(&format!("64 B {m}: median"));
+        assert!(v > 0.0 && v.is_finite(), "{m}: {v}\n{stdout}");
+    }
+}

@@ -1,0 +1,79 @@
+//! HotNets'20 Fig 3 in `testbed reproduce` (`hotnets-3`): the local fast path, measured on
+//! real loopback by `bertha_experiments::local_fast_path`; here its samples become one box
+//! plot panel per request size (own y scale) and its rows the comparison table.
+
+use std::path::{Path, PathBuf};
+
+use bertha_experiments::{local_fast_path, TableRow};
+
+use super::{Analysis, Options, ReproduceError, Row};
+use crate::boxplot::{boxplots, BoxPanel};
+
+fn row(r: TableRow) -> Row {
+    Row {
+        quantity: r.quantity,
+        unit: r.unit,
+        ours: r.ours,
+        compared_with: r.compared_with,
+        reference: r.reference,
+        paper: r.paper,
+        target_pct: None,
+    }
+}
+
+/// HotNets Fig 3: `connections` per variant and request size, 3 timed RPCs each.
+pub(super) fn hotnets_3(
+    _opts: &Options,
+    dir: &Path,
+    connections: u64,
+) -> Result<(Analysis, Vec<PathBuf>), ReproduceError> {
+    let r = local_fast_path::run(&local_fast_path::Options {
+        connections: connections as usize,
+        rpcs_per_conn: local_fast_path::RPCS_PER_CONN,
+        sizes: local_fast_path::DEFAULT_SIZES.to_vec(),
+        out: dir.to_path_buf(),
+    })
+    .map_err(|e| ReproduceError::Analysis(e.to_string()))?;
+    let panels: Vec<BoxPanel> = local_fast_path::DEFAULT_SIZES
+        .iter()
+        .map(|&size| BoxPanel {
+            title: if size >= 1024 {
+                format!("{} KiB requests", size / 1024)
+            } else {
+                format!("{size} B requests")
+            },
+            y_label: "RPC latency (µs)".into(),
+            boxes: local_fast_path::MODES
+                .iter()
+                .map(|m| {
+                    (
+                        m.to_string(),
+                        r.samples
+                            .get(&(size, m.to_string()))
+                            .cloned()
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    let stem = dir.join("hotnets_fig3");
+    boxplots(
+        &stem,
+        "HotNets Fig 3: same-host RPC latency, loopback TCP / UDP vs Bertha local-or-remote vs raw Unix sockets (box p25–p75, whiskers p5–p95)",
+        &panels,
+    )?;
+    let files = vec![
+        stem.with_extension("png"),
+        stem.with_extension("svg"),
+        dir.join("samples.csv"),
+    ];
+    Ok((
+        Analysis {
+            figures: Vec::new(),
+            rows: r.rows.into_iter().map(row).collect(),
+            notes: r.notes,
+        },
+        files,
+    ))
+}
