@@ -602,8 +602,13 @@ impl<S: DatagramSocket> ChunnelConnection for SocketConn<S> {
         Ok(())
     }
 
+    /// Cancel-safe: a dropped receive loses no datagram and no buffer (a receive that finds
+    /// the buffer taken by a dropped or concurrent one allocates a new one).
     async fn recv(&self) -> Result<Self::Data, Error> {
         let mut buf = std::mem::take(&mut *self.buf.borrow_mut());
+        if buf.len() < 65_536 {
+            buf.resize(65_536, 0);
+        }
         let r = self.sock.recv_from(&mut buf).await;
         let out = r.map(|(n, from)| (from, buf[..n.min(buf.len())].to_vec()));
         *self.buf.borrow_mut() = buf;

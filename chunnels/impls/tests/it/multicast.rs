@@ -265,3 +265,25 @@ fn runs_are_deterministic() {
     let (b, _) = on_sim(Some(3));
     assert_eq!(a.orders, b.orders);
 }
+
+/// `SocketConn::recv` is cancel-safe: a receive dropped before its datagram arrives loses
+/// neither the datagram nor the buffer (a later receive gets the whole datagram).
+#[test]
+fn socket_conn_receive_survives_a_dropped_receive() {
+    use netrt::{DatagramSocket, Duration as NDuration};
+    let rt = datapaths::tokio_rt::TokioRuntime::new().unwrap();
+    rt.block_on(async {
+        let a = rt.bind_udp("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let b = rt.bind_udp("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let baddr = b.local_addr().unwrap();
+        let conn = chunnels::multicast::SocketConn::new(b);
+        // A receive that times out (its future dropped with the buffer taken).
+        assert!(rt
+            .timeout(NDuration::from_millis(5), conn.recv())
+            .await
+            .is_err());
+        a.send_to(&[9u8; 1000], &baddr).await.unwrap();
+        let (_, d) = conn.recv().await.unwrap();
+        assert_eq!(d, vec![9u8; 1000], "the whole datagram");
+    });
+}
