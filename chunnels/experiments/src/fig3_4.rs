@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 
 use chunnel::negotiate::{self, NegotiateConfig, ZeroRttCache};
@@ -275,34 +275,6 @@ fn loopback(n: usize) -> Result<BTreeMap<String, Vec<f64>>, ExperimentError> {
     .map_err(err("loopback"))
 }
 
-fn write_samples(
-    path: &Path,
-    samples: &BTreeMap<(String, String), Vec<f64>>,
-) -> Result<(), ExperimentError> {
-    let o = |e: csv::Error| ExperimentError::Output {
-        path: path.display().to_string(),
-        msg: e.to_string(),
-    };
-    let mut w = csv::Writer::from_path(path).map_err(o)?;
-    w.write_record(["world", "variant", "trial", "micros"])
-        .map_err(o)?;
-    for ((world, mode), v) in samples {
-        for (i, x) in v.iter().enumerate() {
-            w.write_record([
-                world.as_str(),
-                mode.as_str(),
-                &i.to_string(),
-                &format!("{x:.3}"),
-            ])
-            .map_err(o)?;
-        }
-    }
-    w.flush().map_err(|e| ExperimentError::Output {
-        path: path.display().to_string(),
-        msg: e.to_string(),
-    })
-}
-
 /// Runs the experiment and writes `samples.csv` into `opts.out`.
 pub fn run(opts: &Options) -> Result<Fig34, ExperimentError> {
     std::fs::create_dir_all(&opts.out).map_err(|e| ExperimentError::Output {
@@ -318,7 +290,11 @@ pub fn run(opts: &Options) -> Result<Fig34, ExperimentError> {
             samples.insert(("loopback".to_string(), m), v);
         }
     }
-    write_samples(&opts.out.join("samples.csv"), &samples)?;
+    crate::write_samples(
+        &opts.out.join("samples.csv"),
+        ["world", "variant", "trial", "micros"],
+        &samples,
+    )?;
     let rtt = SIM_RTT.as_nanos() as f64 / 1000.0;
     let expected = [
         ("udp", rtt, "baseline: 1 RTT"),

@@ -64,3 +64,31 @@ pub fn quantile(v: &[f64], q: f64) -> f64 {
     let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
     s[lo] + (s[hi] - s[lo]) * (pos - lo as f64)
 }
+
+/// Writes every sample to `path` as CSV: the `header` (group, variant, index within the
+/// variant, value), then one row per sample, groups and variants in map order, values in µs
+/// with three decimals.
+pub fn write_samples<G: std::fmt::Display>(
+    path: &std::path::Path,
+    header: [&str; 4],
+    samples: &std::collections::BTreeMap<(G, String), Vec<f64>>,
+) -> Result<(), ExperimentError> {
+    let o = |e: &dyn std::fmt::Display| ExperimentError::Output {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    };
+    let mut w = csv::Writer::from_path(path).map_err(|e| o(&e))?;
+    w.write_record(header).map_err(|e| o(&e))?;
+    for ((group, variant), v) in samples {
+        for (i, x) in v.iter().enumerate() {
+            w.write_record([
+                group.to_string().as_str(),
+                variant.as_str(),
+                &i.to_string(),
+                &format!("{x:.3}"),
+            ])
+            .map_err(|e| o(&e))?;
+        }
+    }
+    w.flush().map_err(|e| o(&e))
+}

@@ -525,34 +525,6 @@ fn measure(opts: &Options, tmp: &Path) -> Result<Measured, ExperimentError> {
     Ok((samples, connect, (timed_local, total)))
 }
 
-fn write_samples(
-    path: &Path,
-    samples: &BTreeMap<(usize, String), Vec<f64>>,
-) -> Result<(), ExperimentError> {
-    let o = |e: csv::Error| ExperimentError::Output {
-        path: path.display().to_string(),
-        msg: e.to_string(),
-    };
-    let mut w = csv::Writer::from_path(path).map_err(o)?;
-    w.write_record(["size_bytes", "variant", "rpc", "micros"])
-        .map_err(o)?;
-    for ((size, mode), v) in samples {
-        for (i, x) in v.iter().enumerate() {
-            w.write_record([
-                &size.to_string(),
-                mode.as_str(),
-                &i.to_string(),
-                &format!("{x:.3}"),
-            ])
-            .map_err(o)?;
-        }
-    }
-    w.flush().map_err(|e| ExperimentError::Output {
-        path: path.display().to_string(),
-        msg: e.to_string(),
-    })
-}
-
 /// Runs the experiment and writes `samples.csv` into `opts.out`.
 pub fn run(opts: &Options) -> Result<LocalFastPath, ExperimentError> {
     if opts.connections == 0 || opts.rpcs_per_conn == 0 || opts.sizes.is_empty() {
@@ -575,7 +547,11 @@ pub fn run(opts: &Options) -> Result<LocalFastPath, ExperimentError> {
     let measured = measure(opts, &tmp);
     let _ = std::fs::remove_dir_all(&tmp);
     let (samples, connect, bertha_local) = measured?;
-    write_samples(&opts.out.join("samples.csv"), &samples)?;
+    crate::write_samples(
+        &opts.out.join("samples.csv"),
+        ["size_bytes", "variant", "rpc", "micros"],
+        &samples,
+    )?;
     let mut rows = Vec::new();
     for &size in &opts.sizes {
         let med = |m: &str| quantile(&samples[&(size, m.to_string())], 0.5);

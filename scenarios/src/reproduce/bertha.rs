@@ -21,7 +21,9 @@ pub(super) fn no_analysis(_: &Ctx) -> Result<Analysis, ReproduceError> {
     ))
 }
 
-fn row(r: TableRow) -> Row {
+/// An experiment's table row as `reproduce` writes it (no target: the Bertha papers state no
+/// tolerances).
+pub(super) fn row(r: TableRow) -> Row {
     Row {
         quantity: r.quantity,
         unit: r.unit,
@@ -69,12 +71,28 @@ pub(super) fn fig_3_4(
                 .collect(),
         })
         .collect();
-    let stem = dir.join("fig3_4");
-    boxplots(
-        &stem,
+    boxplot_analysis(
+        dir,
+        "fig3_4",
         "Thesis Fig 3.4: connection establishment (box p25–p75, whiskers p5–p95)",
         &panels,
-    )?;
+        r.rows,
+        r.notes,
+    )
+}
+
+/// Draws `panels` as `<stem>.png`/`.svg` in `dir` and returns the analysis (the rows, the
+/// notes) with the files written (the figures and the experiment's `samples.csv`).
+pub(super) fn boxplot_analysis(
+    dir: &Path,
+    stem: &str,
+    title: &str,
+    panels: &[BoxPanel],
+    rows: Vec<TableRow>,
+    notes: Vec<String>,
+) -> Result<(Analysis, Vec<PathBuf>), ReproduceError> {
+    let stem = dir.join(stem);
+    boxplots(&stem, title, panels)?;
     let files = vec![
         stem.with_extension("png"),
         stem.with_extension("svg"),
@@ -83,8 +101,8 @@ pub(super) fn fig_3_4(
     Ok((
         Analysis {
             figures: Vec::new(),
-            rows: r.rows.into_iter().map(row).collect(),
-            notes: r.notes,
+            rows: rows.into_iter().map(row).collect(),
+            notes,
         },
         files,
     ))

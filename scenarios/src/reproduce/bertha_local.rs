@@ -4,22 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use bertha_experiments::{local_fast_path, TableRow};
+use bertha_experiments::local_fast_path;
 
-use super::{Analysis, Options, ReproduceError, Row};
-use crate::boxplot::{boxplots, BoxPanel};
-
-fn row(r: TableRow) -> Row {
-    Row {
-        quantity: r.quantity,
-        unit: r.unit,
-        ours: r.ours,
-        compared_with: r.compared_with,
-        reference: r.reference,
-        paper: r.paper,
-        target_pct: None,
-    }
-}
+use super::{Analysis, Options, ReproduceError};
+use crate::boxplot::BoxPanel;
 
 /// HotNets Fig 3: `connections` per variant and request size, 3 timed RPCs each.
 pub(super) fn hotnets_3(
@@ -57,23 +45,12 @@ pub(super) fn hotnets_3(
                 .collect(),
         })
         .collect();
-    let stem = dir.join("hotnets_fig3");
-    boxplots(
-        &stem,
+    super::bertha::boxplot_analysis(
+        dir,
+        "hotnets_fig3",
         "HotNets Fig 3: same-host RPC latency, loopback TCP / UDP vs Bertha local-or-remote vs raw Unix sockets (box p25–p75, whiskers p5–p95)",
         &panels,
-    )?;
-    let files = vec![
-        stem.with_extension("png"),
-        stem.with_extension("svg"),
-        dir.join("samples.csv"),
-    ];
-    Ok((
-        Analysis {
-            figures: Vec::new(),
-            rows: r.rows.into_iter().map(row).collect(),
-            notes: r.notes,
-        },
-        files,
-    ))
+        r.rows,
+        r.notes,
+    )
 }
