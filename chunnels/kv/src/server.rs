@@ -146,6 +146,20 @@ enum Path {
 }
 
 impl Core {
+    /// Counts the sharding implementation a connection negotiated (its top layer) and the
+    /// fallbacks negotiation reported; returns the implementation's name.
+    fn record_choice(&self, info: &negotiate::Negotiated) -> String {
+        let imp = info
+            .layers
+            .first()
+            .map(|a| a.local.implementation.clone())
+            .unwrap_or_default();
+        let mut k = self.counters.borrow_mut();
+        *k.chosen.entry(imp.clone()).or_insert(0) += 1;
+        k.fallbacks.extend(info.fallbacks.iter().cloned());
+        imp
+    }
+
     fn submit(&self, path: Path, from: SocketAddr, req: Msg, reply: &Queue<(SocketAddr, Msg)>) {
         let job = Job {
             from,
@@ -318,16 +332,7 @@ impl Server {
             let (c, rt2) = (core.clone(), rt.clone());
             core.spawn(rt, async move {
                 while let Ok((_peer, conn, info)) = l.accept().await {
-                    let imp = info
-                        .layers
-                        .first()
-                        .map(|a| a.local.implementation.clone())
-                        .unwrap_or_default();
-                    {
-                        let mut k = c.counters.borrow_mut();
-                        *k.chosen.entry(imp).or_insert(0) += 1;
-                        k.fallbacks.extend(info.fallbacks.iter().cloned());
-                    }
+                    c.record_choice(&info);
                     let conn = Rc::new(conn);
                     let replies = reply_task(&rt2, &c, conn.clone());
                     // One reader per shard handle: the demultiplexer only reads the key's
@@ -371,16 +376,7 @@ impl Server {
         let (c, rt2) = (core.clone(), rt.clone());
         core.spawn(rt, async move {
             while let Ok((peer, conn, info)) = l.accept().await {
-                let imp = info
-                    .layers
-                    .first()
-                    .map(|a| a.local.implementation.clone())
-                    .unwrap_or_default();
-                {
-                    let mut k = c.counters.borrow_mut();
-                    *k.chosen.entry(imp.clone()).or_insert(0) += 1;
-                    k.fallbacks.extend(info.fallbacks.iter().cloned());
-                }
+                let imp = c.record_choice(&info);
                 if imp == OFFLOAD_IMPL {
                     if let Some(t) = &table {
                         // The key offset comes from the negotiated format, never a constant.
