@@ -8,8 +8,11 @@
 //!   the transport's [`transport::AckSignals`], and enforces the window and rate the program
 //!   or the agent sets (pacing when a rate is set). The agent runs as a task on the same
 //!   runtime, behind an in-memory channel with a one-way delay (the "staleness") that carries
-//!   the libccp wire bytes. Control that arrives between ACKs takes effect at its arrival
-//!   instant (the flow's [`transport::FlowWaker`] is woken). When the agent stops answering,
+//!   the libccp wire bytes. With [`CcpFactory::with_remote_agent`] the agent runs elsewhere
+//!   (another process): a caller's relay task moves each host's messages through an
+//!   [`AgentLink`] (the `datapaths` crate relays them over the Unix socket). Control that
+//!   arrives between ACKs takes effect at its arrival instant (the flow's
+//!   [`transport::FlowWaker`] is woken). When the agent stops answering,
 //!   the datapath's fallback takes over after the configured timeout, and the flow says so
 //!   ([`transport::CongestionControl::fell_back`]).
 //! - [`notify`]: the single-threaded wake-up flag the two channel ends use.
@@ -20,4 +23,6 @@
 pub mod notify;
 pub mod shim;
 
-pub use shim::{CcpFactory, Direction, LoggedMsg, ShimConfig, ShimError, ShimStats};
+pub use shim::{
+    AgentLink, CcpFactory, Direction, LoggedMsg, RelayFn, ShimConfig, ShimError, ShimStats,
+};

@@ -35,7 +35,7 @@ use ccp::datapath::{Config as DpConfig, Datapath, FlowInfo, Primitives};
 use ccp::ipc::{channel_pair, ChannelEnd, Transport};
 use ccp::program::{implicit, Reg};
 use ccp::wire::MAX_MSG_LEN;
-use netrt::{Duration, Instant, Runtime};
+use netrt::{Duration, Instant, LocalBoxFuture, Runtime};
 use transport::{
     AckSignals, CcFactory, CcKind, CongestionControl, FlowContext, FlowWaker, LossEvent,
     TransportConfig,
@@ -281,10 +281,22 @@ struct Host {
     dp_notify: Notify,
 }
 
+/// Where each host's agent runs.
+enum AgentSide<R: Runtime, A> {
+    /// A task on the runtime, running the algorithm this builds.
+    Local(Rc<dyn Fn() -> A>),
+    /// Elsewhere: a caller's task relays the host's messages (see [`AgentLink`]).
+    Remote(Rc<RelayFn<R>>),
+}
+
+/// What [`CcpFactory::with_remote_agent`] runs per host: a task that relays the messages of
+/// one [`AgentLink`] to an agent outside this runtime.
+pub type RelayFn<R> = dyn Fn(AgentLink<R>) -> LocalBoxFuture<'static, ()>;
+
 /// Builds CCP-controlled flows. See the module docs.
 pub struct CcpFactory<R: Runtime, A: Algorithm> {
     rt: R,
-    make_alg: Rc<dyn Fn() -> A>,
+    agent: AgentSide<R, A>,
     alg_name: String,
     cfg: ShimConfig,
     hosts: RefCell<BTreeMap<u32, Rc<Host>>>,
@@ -316,11 +328,33 @@ impl<R: Runtime, A: Algorithm + 'static> CcpFactory<R, A> {
         })?;
         Ok(CcpFactory {
             rt,
-            make_alg: Rc::new(make_alg),
+            agent: AgentSide::Local(Rc::new(make_alg)),
             alg_name,
             cfg,
             hosts: RefCell::new(BTreeMap::new()),
         })
+    }
+
+    /// A factory whose agents run outside this runtime (another process, reached over a
+    /// socket): for each host, `relay` is spawned with the host's [`AgentLink`] and moves its
+    /// messages to and from that agent. `alg_name` is what [`CcFactory::name`] reports
+    /// (`ccp:<alg_name>`); the remote agent decides the algorithm. The channel's one-way delay
+    /// ([`ShimConfig::staleness`]) applies on top of the relay's own latency (use zero);
+    /// [`ShimConfig::agent_stop`] is ignored (stop the remote agent, or end the relay, to
+    /// exercise the fallback).
+    pub fn with_remote_agent(
+        rt: R,
+        cfg: ShimConfig,
+        alg_name: impl Into<String>,
+        relay: impl Fn(AgentLink<R>) -> LocalBoxFuture<'static, ()> + 'static,
+    ) -> Self {
+        CcpFactory {
+            rt,
+            agent: AgentSide::Remote(Rc::new(relay)),
+            alg_name: alg_name.into(),
+            cfg,
+            hosts: RefCell::new(BTreeMap::new()),
+        }
     }
 
     /// Counters summed over every host.
@@ -370,20 +404,27 @@ impl<R: Runtime, A: Algorithm + 'static> CcpFactory<R, A> {
             agent_notify: Notify::default(),
             dp_notify: Notify::default(),
         });
-        // Validated in `new`; a failure here would be a non-deterministic algorithm.
-        let agent = Agent::new(
-            (self.make_alg)(),
-            AgentConfig::default().instance(index + 1),
-        )
-        .ok();
-        if let Some(agent) = agent {
-            self.rt.spawn_boxed(Box::pin(agent_task(
-                self.rt.clone(),
-                agent,
-                agent_end,
-                host.clone(),
-                self.cfg.agent_stop,
-            )));
+        match &self.agent {
+            AgentSide::Local(make_alg) => {
+                // Validated in `new`; a failure here would be a non-deterministic algorithm.
+                let agent = Agent::new(make_alg(), AgentConfig::default().instance(index + 1)).ok();
+                if let Some(agent) = agent {
+                    self.rt.spawn_boxed(Box::pin(agent_task(
+                        self.rt.clone(),
+                        agent,
+                        agent_end,
+                        host.clone(),
+                        self.cfg.agent_stop,
+                    )));
+                }
+            }
+            AgentSide::Remote(relay) => {
+                self.rt.spawn_boxed(relay(AgentLink {
+                    rt: self.rt.clone(),
+                    end: agent_end,
+                    host: host.clone(),
+                }));
+            }
         }
         self.rt
             .spawn_boxed(Box::pin(datapath_task(self.rt.clone(), host.clone())));
@@ -462,6 +503,77 @@ impl<R: Runtime, A: Algorithm + 'static> CcFactory for CcpFactory<R, A> {
 
     fn name(&self) -> String {
         format!("ccp:{}", self.alg_name)
+    }
+}
+
+/// The agent's end of one host's channel, handed to the relay of
+/// [`CcpFactory::with_remote_agent`]: the relay forwards what [`AgentLink::recv`] returns to
+/// the remote agent and hands the agent's answers to [`AgentLink::send`]. Dropping it cuts
+/// the host off from its agent (the datapath's sends fail and its fallback timer starts).
+pub struct AgentLink<R: Runtime> {
+    rt: R,
+    end: ChannelEnd,
+    host: Rc<Host>,
+}
+
+impl<R: Runtime> fmt::Debug for AgentLink<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentLink")
+            .field("host", &self.host_ip())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> AgentLink<R> {
+    /// The host's IPv4 address (its datapath id).
+    pub fn host_ip(&self) -> u32 {
+        self.host.state.borrow().ip
+    }
+
+    /// The next message from the host's datapath (libccp wire bytes, one or more messages),
+    /// written to `buf` (truncated if longer); waits until one is due. Cancel-safe: a message
+    /// is taken only when the future completes.
+    pub async fn recv(&mut self, buf: &mut [u8]) -> usize {
+        loop {
+            let now = self.rt.now();
+            if let Ok(Some((n, ()))) = self.end.recv_from(now, buf) {
+                return n;
+            }
+            match self.end.next_arrival() {
+                Some(t) => {
+                    let _ = self
+                        .rt
+                        .timeout(t.saturating_since(now), self.host.agent_notify.notified())
+                        .await;
+                }
+                None => self.host.agent_notify.notified().await,
+            }
+        }
+    }
+
+    /// Hands a message from the agent to the host's datapath; it takes effect when it
+    /// arrives (now plus [`ShimConfig::staleness`]). False if the datapath side is gone or
+    /// the message is longer than a CCP message may be.
+    pub fn send(&mut self, msg: &[u8]) -> bool {
+        let now = self.rt.now();
+        let idle = self.end.in_flight() == 0;
+        let ok = self.end.send_to(now, &(), msg).is_ok();
+        if ok {
+            let mut st = self.host.state.borrow_mut();
+            let ip = st.ip;
+            if let Some(log) = &mut st.log {
+                log.push(LoggedMsg {
+                    host: ip,
+                    dir: Direction::ToDatapath,
+                    at: now,
+                    bytes: msg.to_vec(),
+                });
+            }
+        }
+        if ok && idle {
+            self.host.dp_notify.notify();
+        }
+        ok
     }
 }
 
