@@ -20,10 +20,10 @@
 //! - `uds`: a fresh Unix datagram socket per connection to the server's well-known path;
 //!   setup = bind.
 //!
-//! The server side of a Bertha connection binds its own Unix socket when its stack is built
-//! (after the negotiation reply has left), so a first request can overtake it and go over UDP
-//! — correct behaviour of the Chunnel; the datagrams the client sent over its Unix socket are
-//! counted and reported.
+//! The server side of a Bertha connection binds and registers its own Unix socket when
+//! negotiation picks the stack, before its reply leaves, so the client's first request already
+//! takes the fast path; the datagrams the client sent over its Unix socket are counted and
+//! reported.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;

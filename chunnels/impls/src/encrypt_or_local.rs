@@ -14,10 +14,9 @@
 //! The client knows its server's address, so it decides at once (`to_local(server)`). The
 //! server does not know who will talk to it: its `connect_wrap` waits for whichever comes
 //! first, a datagram on the fast path (local; it is delivered by the first `recv`) or the
-//! client's `HELLO` on the remote path (remote), within the handshake's timeout. The server's
-//! fast path is opened by its `connect_wrap` (the connector of [`LocalOrRemoteChunnel`]), so
-//! a client datagram sent to it before then is lost, as on an unbound socket: give the
-//! server's connector an already-bound socket, or let the server build first.
+//! client's `HELLO` on the remote path (remote), within the handshake's timeout. The fast path
+//! is opened when negotiation picks the Chunnel ([`Negotiate::picked`]), which on a server is
+//! before its reply leaves, so the client's first datagram finds it open.
 //!
 //! Carries `(A, Vec<u8>)` over `(A, Vec<u8>)`, with the local connection `(LA, Vec<u8>)` and
 //! address maps of [`LocalOrRemoteChunnel`]. Wire format: the local path's datagrams are the
@@ -31,7 +30,7 @@ use std::pin::pin;
 use std::rc::Rc;
 use std::task::Poll;
 
-use chunnel::{Chunnel, ChunnelConnection, Compat, Error, Negotiate, Offer};
+use chunnel::{Agreement, Chunnel, ChunnelConnection, Compat, Error, Negotiate, Offer};
 use netrt::Runtime;
 
 use crate::encrypt::{EncryptChunnel, EncryptConn};
@@ -77,6 +76,11 @@ impl<R, A, LC, LA> Negotiate for EncryptOrLocalChunnel<R, A, LC, LA> {
         Offer::new(CHUNNEL, "host", Compat::Exact)
             .label("x25519-chacha20poly1305/1")
             .label("local-or-remote/1")
+    }
+
+    /// Opens the fast path at once, as [`LocalOrRemoteChunnel`] does.
+    fn picked(&mut self, _agreement: &Agreement) {
+        self.lor.open_early();
     }
 }
 

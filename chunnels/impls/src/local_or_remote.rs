@@ -18,13 +18,13 @@
 //! Wire format: unchanged on either path. Capability: [`Compat::Exact`], label
 //! `local-or-remote/1` (both ends must listen on the fast path for it to be used).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
 use std::pin::pin;
 use std::rc::Rc;
 use std::task::Poll;
 
-use chunnel::{Chunnel, ChunnelConnection, Compat, Error, Negotiate, Offer};
+use chunnel::{Agreement, Chunnel, ChunnelConnection, Compat, Error, Negotiate, Offer};
 
 /// The Chunnel type name.
 pub const CHUNNEL: &str = "local-or-remote";
@@ -37,6 +37,9 @@ pub struct LocalOrRemoteChunnel<LC, A, LA> {
     connect_local: Connector<LC>,
     to_local: Map<A, LA>,
     from_local: Map<LA, A>,
+    /// The fast path opened when negotiation picked this Chunnel (see
+    /// [`Negotiate::picked`]), taken by the connection built next. Not cloned.
+    opened: RefCell<Option<LC>>,
 }
 
 impl<LC, A, LA> Clone for LocalOrRemoteChunnel<LC, A, LA> {
@@ -45,6 +48,7 @@ impl<LC, A, LA> Clone for LocalOrRemoteChunnel<LC, A, LA> {
             connect_local: self.connect_local.clone(),
             to_local: self.to_local.clone(),
             from_local: self.from_local.clone(),
+            opened: RefCell::new(None),
         }
     }
 }
@@ -68,14 +72,25 @@ impl<LC, A, LA> LocalOrRemoteChunnel<LC, A, LA> {
             connect_local: Rc::new(connect_local),
             to_local: Rc::new(to_local),
             from_local: Rc::new(from_local),
+            opened: RefCell::new(None),
         }
     }
 }
 
 impl<LC, A, LA> LocalOrRemoteChunnel<LC, A, LA> {
-    /// Opens the fast path (`None`: no fast path here).
+    /// The fast path: the one opened when negotiation picked this Chunnel, if any and not
+    /// yet taken, else a freshly opened one (`None`: no fast path here).
     pub fn open_local(&self) -> Option<LC> {
-        (self.connect_local)()
+        self.opened
+            .borrow_mut()
+            .take()
+            .or_else(|| (self.connect_local)())
+    }
+
+    /// Opens the fast path now, for the next [`LocalOrRemoteChunnel::open_local`].
+    pub fn open_early(&self) {
+        let l = (self.connect_local)();
+        *self.opened.borrow_mut() = l;
     }
 
     /// The fast-path address of `peer`, if it is on this host.
@@ -93,6 +108,12 @@ impl<LC, A, LA> Negotiate for LocalOrRemoteChunnel<LC, A, LA> {
     fn capability(&self) -> Offer {
         Offer::new(CHUNNEL, "host", Compat::Exact).label("local-or-remote/1")
     }
+
+    /// Opens the fast path at once: a server's negotiation picks its stack before the reply
+    /// leaves, so the client's first message over the fast path finds it open.
+    fn picked(&mut self, _agreement: &Agreement) {
+        self.open_early();
+    }
 }
 
 impl<LC, A, LA, InC> Chunnel<InC> for LocalOrRemoteChunnel<LC, A, LA>
@@ -105,7 +126,7 @@ where
     async fn connect_wrap(&mut self, inner: InC) -> Result<Self::Connection, Error> {
         Ok(LocalOrRemoteConn {
             inner,
-            local: (self.connect_local)(),
+            local: self.open_local(),
             local_open: Cell::new(true),
             to_local: self.to_local.clone(),
             from_local: self.from_local.clone(),
@@ -279,6 +300,34 @@ mod tests {
             (1, 1, 1)
         );
         assert_eq!((out.5, out.6), (2, 2), "two datagrams on each path");
+    }
+
+    #[test]
+    fn the_fast_path_opens_when_negotiation_picks_it() {
+        let remote = ChanNet::new(Faults::none());
+        let local = ChanNet::new(Faults::none());
+        let (r1, r2) = (remote.endpoint(1), remote.endpoint(2));
+        let (l, rn) = (local.clone(), remote.clone());
+        let out = run(move |_| async move {
+            let mut server = lor(Some((l.clone(), 12)));
+            let agreement = Agreement {
+                local: server.capability(),
+                peer: Some(server.capability()),
+                labels: Default::default(),
+            };
+            // A server's negotiation picks its stack before the reply leaves; the client may
+            // send at once, before the server's connection is built.
+            server.picked(&agreement);
+            let c = lor(Some((l.clone(), 11))).connect_wrap(r1).await.unwrap();
+            c.send((2, b"first".to_vec())).await.unwrap();
+            // A copy of the Chunnel (the listener's template) does not share the opened path.
+            assert!(server.clone().opened.borrow().is_none());
+            let s = server.connect_wrap(r2).await.unwrap();
+            (s.recv().await.unwrap(), s.stats(), rn.stats().sent)
+        });
+        assert_eq!(out.0, (1, b"first".to_vec()));
+        assert_eq!(out.1.local_received, 1, "over the fast path");
+        assert_eq!(out.2, 0, "nothing on the remote path");
     }
 
     #[test]
