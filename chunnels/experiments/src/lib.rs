@@ -5,6 +5,8 @@
 //! figures.
 //!
 //! Module map:
+//! - [`colocated`]: thesis Fig 3.5, colocated microservices: request latency over plain UDP,
+//!   always-encrypted, and encryption fused with the local fast path by an optimization pass.
 //! - [`fig3_4`]: thesis Fig 3.4, connection establishment: connect + 8-byte echo with a plain
 //!   datagram socket, 1-RTT negotiation, 0-RTT negotiation and rendezvous.
 //! - [`local_fast_path`]: HotNets'20 Fig 3, RPC latency to a same-host server over loopback
@@ -12,6 +14,7 @@
 //!   Unix sockets.
 #![warn(missing_docs)]
 
+pub mod colocated;
 pub mod fig3_4;
 pub mod local_fast_path;
 

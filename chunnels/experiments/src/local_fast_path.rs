@@ -77,7 +77,7 @@ pub struct LocalFastPath {
     pub notes: Vec<String>,
 }
 
-fn err(what: impl std::fmt::Display) -> ExperimentError {
+pub(crate) fn err(what: impl std::fmt::Display) -> ExperimentError {
     ExperimentError::Run {
         world: "loopback",
         what: what.to_string(),
@@ -175,11 +175,11 @@ impl ChunnelConnection for UdsConn {
     }
 }
 
-type Lor = LocalOrRemoteChunnel<UdsConn, SocketAddr, PathBuf>;
+pub(crate) type Lor = LocalOrRemoteChunnel<UdsConn, SocketAddr, PathBuf>;
 
 /// The local-or-remote Chunnel of a peer whose UDP address is `me`: each connection binds a
 /// Unix socket at a fresh path from `path` and registers it under `me` in `dir`.
-fn lor(
+pub(crate) fn lor(
     rt: &TokioRuntime,
     dir: &HostDirectory,
     me: SocketAddr,
@@ -215,7 +215,7 @@ struct Addrs {
     uds: PathBuf,
 }
 
-const BUF: usize = 65_536;
+pub(crate) const BUF: usize = 65_536;
 
 /// The server thread: four echo servers until a datagram arrives on `stop`.
 fn serve(
@@ -309,7 +309,7 @@ fn serve(
 }
 
 /// Stops the server thread when dropped (also on the client's error paths).
-struct Stop(PathBuf);
+pub(crate) struct Stop(pub(crate) PathBuf);
 
 impl Drop for Stop {
     fn drop(&mut self) {
@@ -330,11 +330,11 @@ struct Client {
     timed_local: Cell<u64>,
 }
 
-fn us(d: Duration) -> f64 {
+pub(crate) fn us(d: Duration) -> f64 {
     d.as_nanos() as f64 / 1000.0
 }
 
-fn check(got: usize, want: usize, mode: &str) -> Result<(), String> {
+pub(crate) fn check(got: usize, want: usize, mode: &str) -> Result<(), String> {
     if got == want {
         Ok(())
     } else {
@@ -525,6 +525,18 @@ fn measure(opts: &Options, tmp: &Path) -> Result<Measured, ExperimentError> {
     Ok((samples, connect, (timed_local, total)))
 }
 
+/// A fresh private directory for Unix sockets (their paths must be short: under the
+/// temporary directory), named by `stem` and the process id. The caller removes it.
+pub(crate) fn socket_dir(stem: &str) -> Result<PathBuf, ExperimentError> {
+    let tmp = std::env::temp_dir().join(format!("bertha-{stem}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| ExperimentError::Output {
+        path: tmp.display().to_string(),
+        msg: e.to_string(),
+    })?;
+    Ok(tmp)
+}
+
 /// Runs the experiment and writes `samples.csv` into `opts.out`.
 pub fn run(opts: &Options) -> Result<LocalFastPath, ExperimentError> {
     if opts.connections == 0 || opts.rpcs_per_conn == 0 || opts.sizes.is_empty() {
@@ -537,13 +549,7 @@ pub fn run(opts: &Options) -> Result<LocalFastPath, ExperimentError> {
         path: opts.out.display().to_string(),
         msg: e.to_string(),
     })?;
-    // Unix socket paths must be short: a private directory under the temporary directory.
-    let tmp = std::env::temp_dir().join(format!("bertha-lfp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| ExperimentError::Output {
-        path: tmp.display().to_string(),
-        msg: e.to_string(),
-    })?;
+    let tmp = socket_dir("lfp")?;
     let measured = measure(opts, &tmp);
     let _ = std::fs::remove_dir_all(&tmp);
     let (samples, connect, bertha_local) = measured?;

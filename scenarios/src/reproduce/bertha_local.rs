@@ -1,10 +1,14 @@
-//! HotNets'20 Fig 3 in `testbed reproduce` (`hotnets-3`): the local fast path, measured on
-//! real loopback by `bertha_experiments::local_fast_path`; here its samples become one box
-//! plot panel per request size (own y scale) and its rows the comparison table.
+//! The same-host Bertha figures in `testbed reproduce`, measured on real loopback:
+//! - `hotnets-3` (HotNets'20 Fig 3): the local fast path, by
+//!   `bertha_experiments::local_fast_path`; one box plot panel per request size (own y scale);
+//! - `thesis-3.5` (thesis Fig 3.5): colocated microservices, by
+//!   `bertha_experiments::colocated`; one box plot panel.
+//!
+//! Each experiment's rows become the comparison table.
 
 use std::path::{Path, PathBuf};
 
-use bertha_experiments::local_fast_path;
+use bertha_experiments::{colocated, local_fast_path};
 
 use super::{Analysis, Options, ReproduceError};
 use crate::boxplot::BoxPanel;
@@ -50,6 +54,41 @@ pub(super) fn hotnets_3(
         "hotnets_fig3",
         "HotNets Fig 3: same-host RPC latency, loopback TCP / UDP vs Bertha local-or-remote vs raw Unix sockets (box p25–p75, whiskers p5–p95)",
         &panels,
+        r.rows,
+        r.notes,
+    )
+}
+
+/// Thesis Fig 3.5: `connections` per variant, 100 timed 64-byte requests each.
+pub(super) fn thesis_3_5(
+    _opts: &Options,
+    dir: &Path,
+    connections: u64,
+) -> Result<(Analysis, Vec<PathBuf>), ReproduceError> {
+    let r = colocated::run(&colocated::Options {
+        connections: connections as usize,
+        out: dir.to_path_buf(),
+        ..colocated::Options::default()
+    })
+    .map_err(|e| ReproduceError::Analysis(e.to_string()))?;
+    let panel = BoxPanel {
+        title: "64 B echo, client and server on one host".into(),
+        y_label: "request latency (µs)".into(),
+        boxes: colocated::MODES
+            .iter()
+            .map(|m| {
+                (
+                    m.to_string(),
+                    r.samples.get(*m).cloned().unwrap_or_default(),
+                )
+            })
+            .collect(),
+    };
+    super::bertha::boxplot_analysis(
+        dir,
+        "thesis_fig3_5",
+        "Thesis Fig 3.5: colocated microservices, plain UDP vs always-encrypted vs encryption fused with the local fast path (box p25–p75, whiskers p5–p95)",
+        &[panel],
         r.rows,
         r.notes,
     )

@@ -119,6 +119,15 @@ pub(super) static FIGURES: &[Figure] = &[
         analyze: super::bertha::no_analysis,
         custom: Some(super::bertha_local::hotnets_3),
     },
+    Figure {
+        id: "thesis-3.5",
+        title: "Colocated microservices: echo latency over plain UDP, always-encrypted (encrypt + local fast path) and encryption fused with the local fast path by an optimization pass (real loopback; --seeds: connections per variant, 100 timed 64-byte requests each)",
+        default_seeds: 200,
+        default_duration_s: 0.0,
+        arms: super::bertha::no_arms,
+        analyze: super::bertha::no_analysis,
+        custom: Some(super::bertha_local::thesis_3_5),
+    },
 ];
 
 /// MSS of every paper scenario (bytes per packet of window).

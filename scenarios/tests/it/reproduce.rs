@@ -742,3 +742,50 @@ fn hotnets_3_local_fast_path_from_the_cli() {
         assert!(v > 0.0 && v.is_finite(), "{m}: {v}\n{stdout}");
     }
 }
+
+/// Thesis Fig 3.5 (colocated microservices) from the CLI, short: box plot, samples, table;
+/// the fused stack kept every connection on the fast path in the clear, the unfused one
+/// sealed every message (latencies are not compared in a debug build on a shared machine;
+/// the release run's numbers are in results/README.md).
+#[test]
+fn thesis_3_5_colocated_from_the_cli() {
+    let out = tmp("thesis-3.5");
+    let o = bin()
+        .args(["reproduce", "thesis-3.5", "--seeds", "10", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for f in [
+        "thesis_fig3_5.png",
+        "thesis_fig3_5.svg",
+        "samples.csv",
+        "table.csv",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let samples = std::fs::read_to_string(out.join("samples.csv")).unwrap();
+    assert_eq!(samples.lines().count(), 1 + 3 * 10 * 100);
+    let table = std::fs::read_to_string(out.join("table.csv")).unwrap();
+    let cols = |name: &str| -> Vec<String> {
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no row {name} in\n{table}"));
+        line.split(',').map(str::to_string).collect()
+    };
+    let fused = cols("fused: connections on the fast path");
+    assert_eq!(
+        (fused[2].as_str(), fused[4].as_str()),
+        ("100", "0"),
+        "{stdout}"
+    );
+    let tls = cols("tls: connections on the fast path");
+    assert_eq!(tls[2], "100");
+    assert_eq!(tls[4].parse::<f64>().unwrap(), (10 * 101) as f64);
+}
