@@ -13,11 +13,19 @@
 //! - `tcp_dgram` (cargo feature `tokio`): a datagram socket over TCP connections
 //!   (length-prefixed frames, one connection per peer), so the same datagram code runs over
 //!   TCP.
+//! - `stream` (cargo feature `tokio`): the project's transport (`transport::Sender` /
+//!   `Receiver`) on real UDP sockets, with native or CCP congestion control (the CCP agent in
+//!   another process, over the Unix socket), bulk and request/response workloads, and the
+//!   same workloads over Linux TCP with a chosen `TCP_CONGESTION`.
 //!
 //! The `ccp` binary (`src/bin/ccp.rs`) compiles datapath programs and runs built-in
-//! algorithms on the Unix socket, removing it on SIGINT, SIGTERM or SIGHUP.
+//! algorithms on the Unix socket, removing it on SIGINT, SIGTERM or SIGHUP. The `realflow`
+//! binary runs the `stream` workloads as separate processes (results as JSON); `ccp-eval`
+//! measures the CCP costs of the thesis (Table 4.1, Figs 4.7 and 4.8) into CSV files.
 #![warn(missing_docs)]
 
+#[cfg(feature = "tokio")]
+pub mod stream;
 #[cfg(feature = "tokio")]
 pub mod tcp_dgram;
 #[cfg(feature = "tokio")]

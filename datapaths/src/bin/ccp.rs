@@ -4,7 +4,14 @@
 //! ```text
 //! ccp compile prog.ccp [--set name=value]...   # prints the instructions or the first error
 //! ccp agent --alg reno [--ipc-name portus]      # serves /tmp/ccp/portus until stopped
+//! ccp agent --alg cubic --param report=per_ack  # an algorithm of `ccp::algs`, with parameters
 //! ```
+//!
+//! `--alg const` and `--alg reno` (without `--param`) are the small built-in algorithms of
+//! `ccp::agent::builtin`; any other name, `reno` with parameters, or a name prefixed
+//! `algs:` is an algorithm of `ccp::algs` (reno, cubic, dctcp, bbr, copa, vegas, nimbus,
+//! aggregate) built from the `--param NAME=VALUE` pairs (`true`/`false`, integers, floats,
+//! anything else a string).
 //!
 //! The agent accepts only a plain `--ipc-name` (see [`check_ipc_name`]), refuses to replace
 //! the socket of a running agent (naming its process), and removes its socket file when it
@@ -48,6 +55,10 @@ enum Cmd {
         /// Window of the `const` algorithm, in packets.
         #[arg(long, default_value_t = 10)]
         packets: u32,
+        /// A parameter of a `ccp::algs` algorithm, e.g. `--param report=per_ack` or
+        /// `--param report_interval_us=10000` (repeatable).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
     },
 }
 
@@ -164,6 +175,20 @@ fn serve<A: Algorithm>(alg: A, ipc_name: &str) -> Result<()> {
     Ok(())
 }
 
+/// `true`/`false`, an integer, a float, else a string.
+fn param_value(v: &str) -> ccp::algs::ParamValue {
+    use ccp::algs::ParamValue;
+    match v {
+        "true" => ParamValue::Bool(true),
+        "false" => ParamValue::Bool(false),
+        _ => v
+            .parse::<i64>()
+            .map(ParamValue::Int)
+            .or_else(|_| v.parse::<f64>().map(ParamValue::Float))
+            .unwrap_or_else(|_| ParamValue::Str(v.to_owned())),
+    }
+}
+
 fn main() -> std::process::ExitCode {
     match real_main() {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -183,13 +208,29 @@ fn real_main() -> Result<()> {
             alg,
             ipc_name,
             packets,
+            params,
         } => match alg.as_str() {
-            "const" => serve(ConstCwnd { packets }, &ipc_name),
-            "reno" => serve(Reno, &ipc_name),
-            other => bail!(
-                "unknown algorithm {other:?}; built-in: {}",
-                builtin::NAMES.join(", ")
-            ),
+            "const" if params.is_empty() => serve(ConstCwnd { packets }, &ipc_name),
+            "reno" if params.is_empty() => serve(Reno, &ipc_name),
+            other => {
+                let name = other.strip_prefix("algs:").unwrap_or(other);
+                if !ccp::algs::names().contains(&name) && name != "nimbus" {
+                    bail!(
+                        "unknown algorithm {other:?}; built-in: {}; ccp::algs: {}",
+                        builtin::NAMES.join(", "),
+                        ccp::algs::names().join(", ")
+                    );
+                }
+                let mut map = ccp::algs::Params::new();
+                for p in &params {
+                    let Some((k, v)) = p.split_once('=') else {
+                        bail!("--param expects NAME=VALUE, got {p:?}");
+                    };
+                    map.insert(k.to_owned(), param_value(v));
+                }
+                let a = ccp::algs::build(name, &map).with_context(|| format!("--alg {other}"))?;
+                serve(a, &ipc_name)
+            }
         },
     }
 }
