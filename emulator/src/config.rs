@@ -41,6 +41,9 @@ pub struct EmulatorConfig {
     /// The rate ceiling; [`MAX_RATE_BPS`] unless raised on purpose (only to measure the
     /// emulator's own ceiling: above it the emulated rate is not guaranteed).
     pub max_rate_bps: u64,
+    /// Runs the I/O thread at a real-time priority (`SCHED_FIFO`, best effort): far fewer
+    /// late writes on a loaded machine. On by default.
+    pub realtime: bool,
 }
 
 impl EmulatorConfig {
@@ -53,6 +56,7 @@ impl EmulatorConfig {
             sample_interval: SimDuration::from_millis(10),
             pcap: None,
             max_rate_bps: MAX_RATE_BPS,
+            realtime: true,
         }
     }
 

@@ -24,6 +24,8 @@ use crate::error::EmulatorError;
 
 /// How long before a wake-up the loop stops sleeping and spins.
 pub const SPIN: SimDuration = SimDuration::from_micros(50);
+/// SCHED_FIFO priority of the loop when [`EmulatorConfig::realtime`] is set.
+pub const REALTIME_PRIORITY: libc::c_int = 10;
 /// Most packets read from one device per turn (so one busy host cannot delay due writes).
 const READ_BATCH: usize = 64;
 /// Longest sleep when nothing is due (the stop flag is also signalled through the eventfd).
@@ -68,7 +70,7 @@ impl IoThread {
                     }
                 };
                 let pump = Pump::new(engine, RealClock::new());
-                run(pump, &tuns, efd, &stop2)
+                run(pump, &tuns, efd, &stop2, cfg.realtime)
             })
             .map_err(|e| EmulatorError::sys("spawning the I/O thread", e))?;
         match ready_rx.recv() {
@@ -130,10 +132,20 @@ fn run(
     tuns: &[(NodeId, RawFd)],
     wake: RawFd,
     stop: &AtomicBool,
+    realtime: bool,
 ) -> Report {
     // Timer slack of 1 ns: sleeps end when asked, not up to 50 µs later.
     // SAFETY: prctl with integer arguments only changes this thread's timer slack.
     unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1, 0, 0, 0) };
+    if realtime {
+        // Real-time priority (best effort, needs CAP_SYS_NICE): a loaded machine then
+        // preempts the loop far less. The kernel's RT throttling keeps a share for others.
+        let param = libc::sched_param {
+            sched_priority: REALTIME_PRIORITY,
+        };
+        // SAFETY: sets this thread's (tid 0) scheduling policy from a live sched_param.
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+    }
     let max_node = tuns.iter().map(|t| t.0 as usize).max().unwrap_or(0);
     let mut fd_of: Vec<RawFd> = vec![-1; max_node + 1];
     for (h, fd) in tuns {

@@ -17,6 +17,7 @@
 //! - [`io`]: the I/O thread (poll on the TUN fds, timeout from the engine, a short busy-spin).
 //! - [`emulation`]: [`Emulation`], the running emulator: start, run workloads in hosts, stop,
 //!   results (ports.csv, timeseries.csv, pcap files).
+//! - [`workload`]: UDP ping and blast between hosts (tests, benchmark, CLI).
 
 #![warn(missing_docs)]
 
@@ -28,6 +29,7 @@ pub mod error;
 pub mod io;
 pub mod ipv4;
 pub mod netns;
+pub mod workload;
 
 pub use clock::{Clock, FakeClock, RealClock};
 pub use config::{EmulatorConfig, MAX_HOSTS, MAX_RATE_BPS};
