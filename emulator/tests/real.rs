@@ -1,0 +1,131 @@
+//! Real runs on TUN devices in network namespaces (need root; skipped with a printed reason
+//! otherwise): a 2-host dumbbell at 20 Mbit/s and 10 ms measures its base RTT and shapes a
+//! UDP blast; workloads run inside hosts; pcap capture and results files.
+
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use emulator::config::EmulatorConfig;
+use emulator::workload::{udp_blast, udp_ping};
+use emulator::Emulation;
+
+/// Real runs share two cores: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn privileged() -> bool {
+    match emulator::netns::check_privileges() {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            false
+        }
+    }
+}
+
+const RATE: u64 = 20_000_000;
+const DELAY_US: f64 = 10_000.0;
+
+fn dumbbell() -> EmulatorConfig {
+    EmulatorConfig::dumbbell(1, RATE, DELAY_US, 100, 1_000_000_000)
+}
+
+#[test]
+fn dumbbell_rtt_and_rate_match_the_configuration() {
+    if !privileged() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let em = Emulation::start(&dumbbell()).unwrap();
+    let s = em.host("sender0").unwrap();
+    let r = em.host("receiver0").unwrap();
+
+    // Ping: 32-byte payloads (60-byte IP packets): 2 × (10 ms + 24 µs at 20 Mbit/s + 0.5 µs
+    // on each access link).
+    let rtts = udp_ping(&em, s, r, 40, 32, Duration::from_millis(15)).unwrap();
+    assert!(rtts.len() >= 38, "only {} of 40 replies", rtts.len());
+    let mut ms: Vec<f64> = rtts.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    ms.sort_by(f64::total_cmp);
+    let expect = 2.0 * (DELAY_US / 1e3 + 60.0 * 8.0 / RATE as f64 * 1e3 + 60.0 * 8.0 / 1e9 * 2e3);
+    let median = ms[ms.len() / 2];
+    eprintln!(
+        "rtt: configured {expect:.3} ms, min {:.3} median {median:.3} max {:.3}",
+        ms[0],
+        ms[ms.len() - 1]
+    );
+    assert!(
+        (ms[0] - expect).abs() < 1.0,
+        "min RTT {} vs {expect}",
+        ms[0]
+    );
+    assert!(
+        (median - expect).abs() < 1.0,
+        "median RTT {median} vs {expect}"
+    );
+
+    // Blast at 30 Mbit/s into 20 Mbit/s for 3 s.
+    let b = udp_blast(&em, s, r, Duration::from_secs(3), Some(30e6), 1200).unwrap();
+    let report = em.stop();
+    eprintln!(
+        "blast: {b:?}; timing {:?}; bottleneck {:?}",
+        report.timing,
+        report.ports.iter().find(|p| p.port == "bottleneck:forward")
+    );
+    let err = (b.rate_bps - RATE as f64).abs() / RATE as f64;
+    assert!(err < 0.05, "received {:.2} Mbit/s", b.rate_bps / 1e6);
+    let bn = report
+        .ports
+        .iter()
+        .find(|p| p.port == "bottleneck:forward")
+        .unwrap();
+    assert!(bn.queue_drops > 0, "the blast overloads the bottleneck");
+    assert_eq!(
+        bn.tx_packets,
+        b.received + 40,
+        "every datagram sent got through"
+    );
+    assert_eq!(report.write_failures, 0);
+}
+
+#[test]
+fn workloads_run_inside_hosts_and_results_are_written() {
+    if !privileged() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = EmulatorConfig::dumbbell(1, RATE, 1_000.0, 100, 1_000_000_000);
+    cfg.pcap = Some((dir.path().to_path_buf(), vec!["bottleneck".into()]));
+    cfg.monitor_links = vec!["bottleneck".into()];
+    let em = Emulation::start(&cfg).unwrap();
+    let s = em.host("sender0").unwrap();
+    let r = em.host("receiver0").unwrap();
+    let mut c = Command::new("ip");
+    c.args(["-o", "-4", "addr", "show"]);
+    c.stdout(std::process::Stdio::piped());
+    let out = em.spawn_in(r, c).unwrap().wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let ip = em.host_ip(r).unwrap();
+    assert!(text.contains(&format!("{ip}/8")), "{text}");
+    assert!(text.contains("emu0") && text.contains(" lo "), "{text}");
+    let rtts = udp_ping(&em, s, r, 5, 100, Duration::from_millis(5)).unwrap();
+    assert_eq!(rtts.len(), 5);
+    std::thread::sleep(Duration::from_millis(30));
+    let report = em.stop();
+    report.write(dir.path()).unwrap();
+    for f in ["ports.csv", "timeseries.csv", "emulator.csv"] {
+        assert!(dir.path().join(f).exists(), "{f}");
+    }
+    let ports = std::fs::read_to_string(dir.path().join("ports.csv")).unwrap();
+    assert!(ports.starts_with("port,link,direction,from,to,rate_bps,tx_packets"));
+    let ts = std::fs::read_to_string(dir.path().join("timeseries.csv")).unwrap();
+    assert!(ts.contains("qlen_pkts/bottleneck"));
+    let pcap = std::fs::read(dir.path().join("bottleneck-left-right.pcap")).unwrap();
+    // Header, then 5 requests of 128 IP bytes (+ 14 Ethernet, + 16 record header).
+    assert!(
+        pcap.len() >= 24 + 5 * (16 + 14 + 128),
+        "{} bytes",
+        pcap.len()
+    );
+    assert_eq!(report.counters.delivered_packets, 10);
+}
