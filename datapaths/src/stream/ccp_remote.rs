@@ -66,13 +66,22 @@ async fn run_relay(
     std_sock.set_read_timeout(None)?;
     std_sock.set_nonblocking(true)?;
     let sock = tokio::net::UnixDatagram::from_std(std_sock)?;
+    // Connected, so that the kernel reports the socket writable only when the agent's
+    // queue has room (an unconnected Unix datagram sender is told it is writable while the
+    // peer's queue is full, and then waits for a readiness change that may never come).
+    sock.connect(agent).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("connecting to the agent at {}: {e}", agent.display()),
+        )
+    })?;
     let mut to_agent = vec![0u8; RECV_BUF];
     let mut from_agent = vec![0u8; RECV_BUF];
     loop {
         tokio::select! {
             n = link.recv(&mut to_agent) => {
                 // No agent at the path (not started, or gone): end the relay.
-                sock.send_to(&to_agent[..n], agent).await.map_err(|e| {
+                sock.send(&to_agent[..n]).await.map_err(|e| {
                     io::Error::new(e.kind(), format!("sending to the agent at {}: {e}", agent.display()))
                 })?;
             }

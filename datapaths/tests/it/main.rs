@@ -13,4 +13,6 @@ mod libccp_interop;
 mod parity;
 mod portus_interop;
 #[cfg(feature = "tokio")]
+mod stream;
+#[cfg(feature = "tokio")]
 mod tokio_rt;
