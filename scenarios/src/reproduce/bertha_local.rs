@@ -1,6 +1,8 @@
 //! The same-host Bertha figures in `testbed reproduce`, measured on real loopback:
 //! - `hotnets-3` (HotNets'20 Fig 3): the local fast path, by
 //!   `bertha_experiments::local_fast_path`; one box plot panel per request size (own y scale);
+//! - `thesis-3.3` (thesis Fig 3.3): throughput overhead, by `bertha_experiments::throughput`;
+//!   one box plot panel per base connection (own y scale);
 //! - `thesis-3.5` (thesis Fig 3.5): colocated microservices, by
 //!   `bertha_experiments::colocated`; one box plot panel.
 //!
@@ -8,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use bertha_experiments::{colocated, local_fast_path};
+use bertha_experiments::{colocated, local_fast_path, throughput};
 
 use super::{Analysis, Options, ReproduceError};
 use crate::boxplot::BoxPanel;
@@ -89,6 +91,59 @@ pub(super) fn thesis_3_5(
         "thesis_fig3_5",
         "Thesis Fig 3.5: colocated microservices, plain UDP vs always-encrypted vs encryption fused with the local fast path (box p25–p75, whiskers p5–p95)",
         &[panel],
+        r.rows,
+        r.notes,
+    )
+}
+
+/// Thesis Fig 3.3: `trials` per point; each connection's file is what 10 Gbit/s moves in
+/// `--duration` seconds (default 0.04 s: the paper's 50 MB).
+pub(super) fn thesis_3_3(
+    opts: &Options,
+    dir: &Path,
+    trials: u64,
+) -> Result<(Analysis, Vec<PathBuf>), ReproduceError> {
+    let secs = opts.duration_s.unwrap_or(0.04);
+    let bytes = (secs * 10e9 / 8.0).round();
+    if !(1.0..=1e11).contains(&bytes) {
+        return Err(ReproduceError::Analysis(format!(
+            "--duration {secs}: expected a time that moves 1 byte to 100 GB at 10 Gbit/s"
+        )));
+    }
+    let o = throughput::Options {
+        bytes: bytes as u64,
+        trials: trials as usize,
+        out: dir.to_path_buf(),
+        ..throughput::Options::default()
+    };
+    let r = throughput::run(&o).map_err(|e| ReproduceError::Analysis(e.to_string()))?;
+    let panels: Vec<BoxPanel> = o
+        .backends
+        .iter()
+        .map(|b| BoxPanel {
+            title: format!("{b} base connection"),
+            y_label: "goodput (Gbit/s)".into(),
+            boxes: o
+                .connections
+                .iter()
+                .flat_map(|&c| throughput::VARIANTS.iter().map(move |v| (c, *v)))
+                .map(|(c, v)| {
+                    (
+                        format!("{c} {v}"),
+                        r.samples
+                            .get(&(b.clone(), c, v.to_string()))
+                            .cloned()
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    super::bertha::boxplot_analysis(
+        dir,
+        "thesis_fig3_3",
+        "Thesis Fig 3.3: bulk-transfer goodput, raw socket vs the negotiated no-op stack, by base connection and number of connections (box p25–p75, whiskers p5–p95)",
+        &panels,
         r.rows,
         r.notes,
     )

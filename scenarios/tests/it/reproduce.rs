@@ -789,3 +789,64 @@ fn thesis_3_5_colocated_from_the_cli() {
     assert_eq!(tls[2], "100");
     assert_eq!(tls[4].parse::<f64>().unwrap(), (10 * 101) as f64);
 }
+
+/// Thesis Fig 3.3 (throughput overhead) from the CLI, tiny files: every backend, variant and
+/// connection count has its trial and a ratio row (goodputs are not compared in a debug
+/// build on a shared machine; the release run's numbers are in results/README.md).
+#[test]
+fn thesis_3_3_throughput_from_the_cli() {
+    let out = tmp("thesis-3.3");
+    let o = bin()
+        .args([
+            "reproduce",
+            "thesis-3.3",
+            "--seeds",
+            "1",
+            "--duration",
+            "0.0004",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for f in [
+        "thesis_fig3_3.png",
+        "thesis_fig3_3.svg",
+        "samples.csv",
+        "table.csv",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let samples = std::fs::read_to_string(out.join("samples.csv")).unwrap();
+    assert_eq!(
+        samples.lines().count(),
+        1 + 4 * 4 * 2,
+        "backends x counts x variants"
+    );
+    let table = std::fs::read_to_string(out.join("table.csv")).unwrap();
+    for b in ["udp", "uds", "tcp", "inproc"] {
+        for c in [1, 2, 4, 8] {
+            let row = format!("{b} {c} conn: bertha / raw,");
+            let line = table
+                .lines()
+                .find(|l| l.starts_with(&row))
+                .unwrap_or_else(|| panic!("no row {row} in\n{table}"));
+            let ratio: f64 = line.split(',').nth(2).unwrap().parse().unwrap();
+            assert!(ratio.is_finite() && ratio > 0.0, "{line}");
+        }
+    }
+    // A size the experiment cannot use is refused naming the option.
+    let bad = bin()
+        .args(["reproduce", "thesis-3.3", "--duration", "1e-12", "--out"])
+        .arg(tmp("thesis-3.3-bad"))
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--duration"));
+}
