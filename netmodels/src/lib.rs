@@ -44,5 +44,5 @@ pub use packet::{Datagram, Ecn, FlowId, NodeId, Packet, Payload};
 pub use pcap::PcapTap;
 pub use port::{Port, PortError, PortStats};
 pub use queue::{Queue, QueueConfig, QueueConfigError};
-pub use sockets::{SimRuntime, UdpSocket};
+pub use sockets::{HostCosts, IpcSocket, SimRuntime, UdpSocket};
 pub use topology::{node_ip, LinkParams, MiddleboxConfig, Topology, TopologyConfig};

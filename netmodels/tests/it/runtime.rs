@@ -95,11 +95,7 @@ fn sends_that_cannot_be_simulated_fail_with_clear_kinds() {
             .await
             .unwrap_err()
             .kind();
-        let e2 = s
-            .send_to(b"x", addr("10.0.0.1:9"))
-            .await
-            .unwrap_err()
-            .kind();
+        let e2 = s.send_to(b"x", addr("[::1]:9")).await.unwrap_err().kind();
         let e3 = s
             .send_to(b"x", addr("192.168.0.1:9"))
             .await
@@ -115,6 +111,66 @@ fn sends_that_cannot_be_simulated_fail_with_clear_kinds() {
             ErrorKind::NetworkUnreachable
         ))
     );
+}
+
+#[test]
+fn loopback_and_ipc_stay_on_the_host_and_cost_their_latency() {
+    let mut sim = sim();
+    let rt = sim.model().runtime(sim.handle(), 0).unwrap();
+    let got = sim.block_on(async move {
+        rt.set_host_costs(netmodels::HostCosts {
+            loopback: Duration::from_micros(7),
+            ipc: Duration::from_micros(3),
+        });
+        let a = rt.bind(addr("0.0.0.0:9")).unwrap();
+        let b = rt.bind(addr("0.0.0.0:10")).unwrap();
+        let mut buf = [0u8; 8];
+        // To the host's own address and to 127.0.0.1: the loopback.
+        let t0 = rt.now();
+        a.send_to(b"own", addr("10.0.0.1:10")).await.unwrap();
+        let (n, from) = b.recv_from(&mut buf).await.unwrap();
+        let own = (rt.now() - t0, buf[..n].to_vec(), from);
+        let t1 = rt.now();
+        a.send_to(b"lo", addr("127.0.0.1:10")).await.unwrap();
+        let (n, _) = b.recv_from(&mut buf).await.unwrap();
+        let lo = (rt.now() - t1, buf[..n].to_vec());
+        // IPC: host-scoped paths.
+        let p = rt.bind_ipc("/srv.sock").unwrap();
+        let c = rt.bind_ipc("/cli.sock").unwrap();
+        let dup = rt.bind_ipc("/srv.sock").err().map(|e| e.kind());
+        let other_host = rt.for_host(1).bind_ipc("/srv.sock").is_ok();
+        let t2 = rt.now();
+        c.send_to(b"ipc", &"/srv.sock".into()).await.unwrap();
+        let (n, from) = p.recv_from(&mut buf).await.unwrap();
+        let ipc = (rt.now() - t2, buf[..n].to_vec(), from);
+        let missing = c
+            .send_to(b"x", &"/nobody.sock".into())
+            .await
+            .unwrap_err()
+            .kind();
+        (own, lo, ipc, dup, other_host, missing)
+    });
+    let (own, lo, ipc, dup, other_host, missing) = got.unwrap();
+    assert_eq!(
+        own,
+        (
+            Duration::from_micros(7),
+            b"own".to_vec(),
+            addr("10.0.0.1:9")
+        )
+    );
+    assert_eq!(lo, (Duration::from_micros(7), b"lo".to_vec()));
+    assert_eq!(
+        ipc,
+        (
+            Duration::from_micros(3),
+            b"ipc".to_vec(),
+            "/cli.sock".into()
+        )
+    );
+    assert_eq!(dup, Some(ErrorKind::AddrInUse));
+    assert!(other_host, "paths are per host");
+    assert_eq!(missing, ErrorKind::NotFound);
 }
 
 #[test]
