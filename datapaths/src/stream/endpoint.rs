@@ -102,6 +102,9 @@ struct SendStream {
     /// Digest of the new data sent so far (when verifying).
     digest: Option<super::payload::Digest>,
     digested: u64,
+    /// Ended late ([`Endpoint::end_stream`]): the size to announce in a FIN datagram and
+    /// when to send it (again), until the receiver's FIN-ACK.
+    fin: Option<(u64, Instant)>,
 }
 
 struct RecvStream {
@@ -127,6 +130,7 @@ pub struct Endpoint {
     wake: Rc<tokio::sync::Notify>,
     events: VecDeque<Event>,
     pending_acks: Vec<(SocketAddr, u32, transport::AckInfo)>,
+    pending_fin_acks: Vec<(SocketAddr, u32)>,
     rng: u64,
     out: Vec<u8>,
     payload: Vec<u8>,
@@ -186,6 +190,7 @@ impl Endpoint {
             wake: Rc::new(tokio::sync::Notify::new()),
             events: VecDeque::new(),
             pending_acks: Vec::new(),
+            pending_fin_acks: Vec::new(),
             rng: seed | 1,
             out: Vec::with_capacity(wire::MAX_PAYLOAD + wire::DATA_HEADER),
             payload: vec![0u8; wire::MAX_PAYLOAD],
@@ -241,15 +246,19 @@ impl Endpoint {
                 rtt_count: 0,
                 digest: self.cfg.verify.then(Default::default),
                 digested: 0,
+                fin: None,
             },
         );
     }
 
-    /// Ends an endless stream: it becomes the bytes sent so far. Returns its size.
+    /// Ends an endless stream: it becomes the bytes sent so far, and the receiver learns
+    /// the size from a FIN datagram (see [`wire`]). Returns its size.
     pub fn end_stream(&mut self, peer: SocketAddr, id: u32) -> Option<u64> {
         let now = self.rt.now();
         let s = self.senders.get_mut(&(peer, id))?;
-        Some(s.sender.end_stream(now))
+        let size = s.sender.end_stream(now);
+        s.fin = Some((size, now));
+        Some(size)
     }
 
     /// Number of open senders.
@@ -393,22 +402,23 @@ impl Endpoint {
                     if let Some(a) = r.receiver.on_segment(now, &seg, false) {
                         acks.push((from, stream, a));
                     }
-                    if r.done.is_none() && r.fin_end.is_some_and(|f| r.app.delivered() >= f) {
-                        r.done = Some(now);
-                        let secs = now.saturating_since(r.first).as_secs_f64();
-                        let bytes = r.app.delivered();
-                        self.events.push_back(Event::Received(RecvReport {
-                            peer: from.to_string(),
-                            stream,
-                            bytes,
-                            secs,
-                            goodput_bps: rate(bytes, secs),
-                            digest: r.app.digest().map(|d| format!("{d:016x}")),
-                            segments: r.receiver.stats().segments,
-                            duplicate_segments: r.receiver.stats().duplicate_segments,
-                            out_of_order_segments: r.receiver.stats().out_of_order_segments,
-                            request: r.app.request_header(),
-                        }));
+                    if let Some(rep) = check_done(r, from, stream, now) {
+                        self.events.push_back(Event::Received(rep));
+                    }
+                }
+                Ok(Datagram::Fin { stream, size }) => {
+                    // Answered even for a stream already forgotten, so its sender finishes.
+                    self.pending_fin_acks.push((from, stream));
+                    if let Some(r) = self.receivers.get_mut(&(from, stream)) {
+                        r.fin_end.get_or_insert(size);
+                        if let Some(rep) = check_done(r, from, stream, now) {
+                            self.events.push_back(Event::Received(rep));
+                        }
+                    }
+                }
+                Ok(Datagram::FinAck { stream }) => {
+                    if let Some(s) = self.senders.get_mut(&(from, stream)) {
+                        s.fin = None;
                     }
                 }
             }
@@ -443,6 +453,31 @@ impl Endpoint {
         for (peer, id, a) in acks {
             self.out.clear();
             wire::encode_ack(&mut self.out, id, &a);
+            self.send_out(peer).await?;
+            sent += 1;
+        }
+        for (peer, id) in std::mem::take(&mut self.pending_fin_acks) {
+            self.out.clear();
+            wire::encode_fin_ack(&mut self.out, id);
+            self.send_out(peer).await?;
+            sent += 1;
+        }
+        // FINs of streams ended late, until their FIN-ACK: again every two smoothed RTTs
+        // (at least 10 ms).
+        let mut fins = Vec::new();
+        for (key, s) in self.senders.iter_mut() {
+            if let Some((size, at)) = s.fin {
+                if at <= now {
+                    let srtt = s.sender.stats().srtt.unwrap_or(Duration::from_millis(10));
+                    let again = srtt.saturating_mul(2).max(Duration::from_millis(10));
+                    s.fin = Some((size, now + again));
+                    fins.push((*key, size));
+                }
+            }
+        }
+        for ((peer, id), size) in fins {
+            self.out.clear();
+            wire::encode_fin(&mut self.out, id, size);
             self.send_out(peer).await?;
             sent += 1;
         }
@@ -483,7 +518,7 @@ impl Endpoint {
         let done: Vec<Key> = self
             .senders
             .iter()
-            .filter(|(_, s)| s.sender.is_complete())
+            .filter(|(_, s)| s.sender.is_complete() && s.fin.is_none())
             .map(|(k, _)| *k)
             .collect();
         for key in done {
@@ -512,6 +547,34 @@ impl Endpoint {
             .filter_map(|r| r.receiver.poll_timeout());
         s.chain(r).min()
     }
+}
+
+/// The report of receiver `r` if it just got its last byte.
+fn check_done(
+    r: &mut RecvStream,
+    from: SocketAddr,
+    stream: u32,
+    now: Instant,
+) -> Option<RecvReport> {
+    if r.done.is_some() || !r.fin_end.is_some_and(|f| r.app.delivered() >= f) {
+        return None;
+    }
+    r.done = Some(now);
+    let secs = now.saturating_since(r.first).as_secs_f64();
+    let bytes = r.app.delivered();
+    let st = r.receiver.stats();
+    Some(RecvReport {
+        peer: from.to_string(),
+        stream,
+        bytes,
+        secs,
+        goodput_bps: rate(bytes, secs),
+        digest: r.app.digest().map(|d| format!("{d:016x}")),
+        segments: st.segments,
+        duplicate_segments: st.duplicate_segments,
+        out_of_order_segments: st.out_of_order_segments,
+        request: r.app.request_header(),
+    })
 }
 
 /// Bits per second.

@@ -7,7 +7,14 @@
 //!       | ts u64 (sender clock, ns) | len payload bytes                      (26 + len bytes)
 //! ack:  kind=2 | flags (1 ece, 2 syn) | stream u32 | n_sack u8 | segs u16 | ack u64
 //!       | ts_echo u64 | n_sack × (start u64, end u64)                     (25 + 16·n bytes)
+//! fin:  kind=3 | 0 | stream u32 | size u64                                      (14 bytes)
+//! fin-ack: kind=4 | 0 | stream u32                                               (6 bytes)
 //! ```
+//!
+//! FIN and FIN-ACK close a stream whose size was not known when its last segment left (a
+//! duration-limited bulk flow, ended with [`transport::Sender::end_stream`]): the transport
+//! marks only a segment sent after the size is known with its FIN flag, so the sender's
+//! driver announces the size in a FIN datagram, repeated until the receiver's FIN-ACK.
 //!
 //! [`decode`] checks everything a peer (or anyone on the network) could get wrong: the kind,
 //! unknown flag bits, the exact length, a SYN with data, more than [`MAX_SACK_BLOCKS`] SACK
@@ -22,6 +29,14 @@ use transport::{AckInfo, SackBlock, Segment, MAX_SACK_BLOCKS};
 pub const KIND_DATA: u8 = 1;
 /// Kind byte of an ACK datagram.
 pub const KIND_ACK: u8 = 2;
+/// Kind byte of a FIN datagram (the size of a stream ended late).
+pub const KIND_FIN: u8 = 3;
+/// Kind byte of a FIN-ACK datagram.
+pub const KIND_FIN_ACK: u8 = 4;
+/// Bytes of a FIN datagram.
+pub const FIN_LEN: usize = 14;
+/// Bytes of a FIN-ACK datagram.
+pub const FIN_ACK_LEN: usize = 6;
 /// Header bytes of a data datagram.
 pub const DATA_HEADER: usize = 26;
 /// Header bytes of an ACK datagram (without SACK blocks).
@@ -99,6 +114,31 @@ pub enum Datagram<'a> {
         /// The acknowledgement.
         ack: AckInfo,
     },
+    /// Stream `stream` ends after `size` bytes.
+    Fin {
+        /// Stream id.
+        stream: u32,
+        /// Its size.
+        size: u64,
+    },
+    /// The receiver of stream `stream` got its FIN.
+    FinAck {
+        /// Stream id.
+        stream: u32,
+    },
+}
+
+/// Appends a FIN datagram to `out`.
+pub fn encode_fin(out: &mut Vec<u8>, stream: u32, size: u64) {
+    out.extend_from_slice(&[KIND_FIN, 0]);
+    out.extend_from_slice(&stream.to_be_bytes());
+    out.extend_from_slice(&size.to_be_bytes());
+}
+
+/// Appends a FIN-ACK datagram to `out`.
+pub fn encode_fin_ack(out: &mut Vec<u8>, stream: u32) {
+    out.extend_from_slice(&[KIND_FIN_ACK, 0]);
+    out.extend_from_slice(&stream.to_be_bytes());
 }
 
 /// Appends the data datagram of `seg` with `payload` (which must be `seg.len` bytes; the
@@ -180,6 +220,34 @@ pub fn decode(buf: &[u8]) -> Result<Datagram<'_>, DecodeError> {
     match kind {
         KIND_DATA => decode_data(buf),
         KIND_ACK => decode_ack(buf),
+        KIND_FIN | KIND_FIN_ACK => {
+            let want = if kind == KIND_FIN {
+                FIN_LEN
+            } else {
+                FIN_ACK_LEN
+            };
+            if buf.len() != want {
+                return Err(DecodeError::LengthMismatch {
+                    declared: want,
+                    actual: buf.len(),
+                });
+            }
+            let mut r = Reader { b: buf };
+            r.u8();
+            let flags = r.u8();
+            if flags != 0 {
+                return Err(DecodeError::BadFlags(flags));
+            }
+            let stream = r.u32();
+            Ok(if kind == KIND_FIN {
+                Datagram::Fin {
+                    stream,
+                    size: r.u64(),
+                }
+            } else {
+                Datagram::FinAck { stream }
+            })
+        }
         k => Err(DecodeError::UnknownKind(k)),
     }
 }
@@ -326,6 +394,23 @@ mod tests {
                 ack
             })
         );
+        out.clear();
+        encode_fin(&mut out, 4, 1 << 33);
+        assert_eq!(
+            decode(&out),
+            Ok(Datagram::Fin {
+                stream: 4,
+                size: 1 << 33
+            })
+        );
+        out.clear();
+        encode_fin_ack(&mut out, 4);
+        assert_eq!(decode(&out), Ok(Datagram::FinAck { stream: 4 }));
+        out.push(0);
+        assert!(matches!(
+            decode(&out),
+            Err(DecodeError::LengthMismatch { .. })
+        ));
     }
 
     #[test]

@@ -30,7 +30,7 @@ fn cfg() -> EndpointConfig {
 
 /// Runs a bulk receiver and sender on loopback, each on its own thread and runtime.
 fn bulk(
-    bytes: u64,
+    amount: Amount,
     send_cfg: EndpointConfig,
     recv_cfg: EndpointConfig,
     cc: impl FnOnce(&TokioRuntime) -> Rc<dyn CcFactory> + Send + 'static,
@@ -59,7 +59,7 @@ fn bulk(
             "127.0.0.1:0".parse().unwrap(),
             to,
             1,
-            Amount::Bytes(bytes),
+            amount,
             send_cfg,
             f,
             Duration::from_secs(120),
@@ -87,9 +87,25 @@ fn check_intact(bytes: u64, s: &[stream::SendReport], r: &[stream::RecvReport]) 
 
 #[test]
 fn ours_newreno_delivers_20_mb_intact() {
-    let (s, r) = bulk(20 * MB, cfg(), cfg(), |_| Rc::new(CcKind::Reno));
+    let (s, r) = bulk(Amount::Bytes(20 * MB), cfg(), cfg(), |_| {
+        Rc::new(CcKind::Reno)
+    });
     check_intact(20 * MB, &s, &r);
     assert_eq!(s[0].cc, "reno");
+}
+
+#[test]
+fn ours_duration_limited_flow_ends_with_a_fin_datagram() {
+    let lossy = |seed| EndpointConfig {
+        drop: Some(DropHook { rate: 0.2, seed }),
+        transport: TransportConfig::default().with_min_rto(Duration::from_millis(20)),
+        ..cfg()
+    };
+    // Heavy loss on both sides, so FINs and FIN-ACKs are lost too and repeated.
+    let amount = Amount::Duration(Duration::from_millis(500));
+    let (s, r) = bulk(amount, lossy(3), lossy(5), |_| Rc::new(CcKind::Reno));
+    assert!(s[0].bytes > 0);
+    check_intact(s[0].bytes, &s, &r);
 }
 
 #[test]
@@ -101,7 +117,9 @@ fn ours_with_one_percent_loss_delivers_intact() {
             .with_min_rto(Duration::from_millis(20)),
         ..cfg()
     };
-    let (s, r) = bulk(10 * MB, lossy(7), lossy(11), |_| Rc::new(CcKind::Cubic));
+    let (s, r) = bulk(Amount::Bytes(10 * MB), lossy(7), lossy(11), |_| {
+        Rc::new(CcKind::Cubic)
+    });
     check_intact(10 * MB, &s, &r);
     assert!(s[0].retransmitted_segments > 0, "{:?}", s[0]);
     assert!(r[0].out_of_order_segments > 0, "{:?}", r[0]);
@@ -164,7 +182,7 @@ fn ours_with_ccp_agent_in_another_process_delivers_20_mb_intact() {
     let name = format!("it-stream-{}", std::process::id());
     let agent = AgentProc::start(&name, &["report=per_ack"]);
     let n = name.clone();
-    let (s, r) = bulk(20 * MB, cfg(), cfg(), move |rt| {
+    let (s, r) = bulk(Amount::Bytes(20 * MB), cfg(), cfg(), move |rt| {
         ccp_remote::factory(rt, &n, "reno").unwrap()
     });
     check_intact(20 * MB, &s, &r);
@@ -379,6 +397,8 @@ proptest! {
                     wire::encode_data(&mut out, stream, &seg, payload)
                 }
                 wire::Datagram::Ack { stream, ack } => wire::encode_ack(&mut out, stream, &ack),
+                wire::Datagram::Fin { stream, size } => wire::encode_fin(&mut out, stream, size),
+                wire::Datagram::FinAck { stream } => wire::encode_fin_ack(&mut out, stream),
             }
             prop_assert_eq!(out, bytes);
         }
