@@ -556,7 +556,7 @@ fn check_done(
     stream: u32,
     now: Instant,
 ) -> Option<RecvReport> {
-    if r.done.is_some() || !r.fin_end.is_some_and(|f| r.app.delivered() >= f) {
+    if r.done.is_some() || r.fin_end.is_none_or(|f| r.app.delivered() < f) {
         return None;
     }
     r.done = Some(now);
