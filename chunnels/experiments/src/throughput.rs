@@ -166,10 +166,13 @@ async fn serve_file(flow: &impl Flow, bytes: u64, msg: usize) -> Result<(), Stri
 trait Pipe {
     type Addr: Clone;
     async fn put(&self, b: &[u8], to: &Self::Addr) -> Result<(), String>;
-    async fn get(&self, buf: &mut [u8]) -> Result<(usize, Self::Addr), String>;
+    /// The next datagram's length, first byte (0 if empty) and sender: what the receiving
+    /// application looks at, read where each variant holds it (no extra copy).
+    async fn get(&self) -> Result<(usize, u8, Self::Addr), String>;
 }
 
-struct RawPipe<S>(S);
+/// A raw socket and the application's receive buffer.
+struct RawPipe<S>(S, std::cell::RefCell<Vec<u8>>);
 
 impl<S: DatagramSocket> Pipe for RawPipe<S> {
     type Addr = S::Addr;
@@ -180,8 +183,14 @@ impl<S: DatagramSocket> Pipe for RawPipe<S> {
             .map(drop)
             .map_err(|e| e.to_string())
     }
-    async fn get(&self, buf: &mut [u8]) -> Result<(usize, S::Addr), String> {
-        self.0.recv_from(buf).await.map_err(|e| e.to_string())
+    async fn get(&self) -> Result<(usize, u8, S::Addr), String> {
+        // One receive at a time per connection: the borrow is never contended.
+        let mut buf = self.1.take();
+        let r = self.0.recv_from(&mut buf).await;
+        let kind = buf.first().copied().unwrap_or(0);
+        self.1.replace(buf);
+        let (n, from) = r.map_err(|e| e.to_string())?;
+        Ok((n, if n == 0 { 0 } else { kind }, from))
     }
 }
 
@@ -195,11 +204,9 @@ impl<A: Clone, C: ChunnelConnection<Data = (A, Vec<u8>)>> Pipe for ConnPipe<C> {
             .await
             .map_err(|e| e.to_string())
     }
-    async fn get(&self, buf: &mut [u8]) -> Result<(usize, A), String> {
+    async fn get(&self) -> Result<(usize, u8, A), String> {
         let (from, b) = self.0.recv().await.map_err(|e| e.to_string())?;
-        let n = b.len().min(buf.len());
-        buf[..n].copy_from_slice(&b[..n]);
-        Ok((n, from))
+        Ok((b.len(), b.first().copied().unwrap_or(0), from))
     }
 }
 
@@ -210,17 +217,13 @@ async fn fetch<P: Pipe>(
     server: &P::Addr,
     bytes: u64,
 ) -> Result<(Instant, Instant, u64), String> {
-    let mut buf = vec![0u8; BUF];
     let mut req = vec![REQUEST];
     req.extend_from_slice(&bytes.to_le_bytes());
     let t0 = rt.now();
     p.put(&req, server).await?;
     let (mut got, mut msgs, mut last) = (0u64, 0u64, t0);
     loop {
-        let (n, from) = match rt
-            .timeout(Duration::from_millis(200), p.get(&mut buf))
-            .await
-        {
+        let (n, kind, from) = match rt.timeout(Duration::from_millis(200), p.get()).await {
             Ok(r) => r?,
             // A lost request (UDP): ask again.
             Err(_) if msgs == 0 => {
@@ -229,8 +232,8 @@ async fn fetch<P: Pipe>(
             }
             Err(_) => return Err(format!("stalled after {got} bytes")),
         };
-        match buf[..n].first() {
-            Some(&DATA) => {
+        match (n > 0).then_some(kind) {
+            Some(DATA) => {
                 got += (n - 1) as u64;
                 msgs += 1;
                 last = rt.now();
@@ -240,7 +243,7 @@ async fn fetch<P: Pipe>(
                     p.put(&c, &from).await?;
                 }
             }
-            Some(&END) => {
+            Some(END) => {
                 p.put(&[END_ACK], &from).await?;
                 return Ok((t0, last, got));
             }
@@ -511,7 +514,7 @@ where
                 .map_err(|e| e.to_string())?;
                 fetch(&rt2, &ConnPipe(c), &server, bytes).await
             } else {
-                fetch(&rt2, &RawPipe(sock), &server, bytes).await
+                fetch(&rt2, &RawPipe(sock, vec![0; BUF].into()), &server, bytes).await
             }
         }));
     }
