@@ -12,11 +12,14 @@ use sim_core::{RngStreams, SimDuration};
 
 use crate::error::EmulatorError;
 
-/// The fastest link the emulator accepts, in bit/s (1 Gbit/s). Measured on the project's
-/// machine kind (Debian 12, 2 cores): one emulated link carried about 1.5 Gbit/s of 1500-byte
-/// UDP unshaped (see the crate README / `emulator bench`), so 1 Gbit/s leaves headroom for the
-/// workload's own CPU use; above it the emulator would fall below the configured rate.
-pub const MAX_RATE_BPS: u64 = 1_000_000_000;
+/// The fastest link the emulator accepts, in bit/s (200 Mbit/s). Measured with
+/// `emulator bench` on the project's machine kind (Debian 12 VM, 2 cores) while both cores
+/// were also running compilers (load average 3.5-4.5): a 200 Mbit/s link held its rate
+/// (198.5 Mbit/s received of 240 offered) and a 500 Mbit/s one did not (412 received); the
+/// I/O thread needs about 30 % of a core per 100 Mbit/s of 1500-byte packets there. On a quiet
+/// machine one unshaped link carried about 950 Mbit/s. Raise [`EmulatorConfig::max_rate_bps`]
+/// only on purpose (a dedicated machine, or to measure the ceiling).
+pub const MAX_RATE_BPS: u64 = 200_000_000;
 
 /// The most hosts (each is a namespace with a TUN device and a file descriptor pair).
 pub const MAX_HOSTS: usize = 64;
@@ -44,6 +47,8 @@ pub struct EmulatorConfig {
     /// Runs the I/O thread at a real-time priority (`SCHED_FIFO`, best effort): far fewer
     /// late writes on a loaded machine. On by default.
     pub realtime: bool,
+    /// How long before a wake-up the I/O loop stops sleeping and busy-waits instead.
+    pub spin: SimDuration,
 }
 
 impl EmulatorConfig {
@@ -57,6 +62,7 @@ impl EmulatorConfig {
             pcap: None,
             max_rate_bps: MAX_RATE_BPS,
             realtime: true,
+            spin: crate::io::SPIN,
         }
     }
 

@@ -39,6 +39,13 @@ pub struct Report {
     pub read_errors: u64,
     /// Turns that busy-waited for a wake-up closer than [`crate::io::SPIN`].
     pub spins: u64,
+    /// Windows in which the real-time I/O thread was busy enough to drop to the normal
+    /// policy (see [`crate::io::Governor`]).
+    pub rt_demotions: u64,
+    /// Mean share of a core the I/O thread used for work (not busy-waiting).
+    pub work_share: f64,
+    /// Mean share of the time the I/O thread busy-waited.
+    pub spin_share: f64,
     /// The time series (the same names as a simulated run's).
     pub recorder: Recorder,
 }
@@ -53,6 +60,9 @@ impl Report {
             write_failures: p.write_failures,
             read_errors,
             spins,
+            rt_demotions: 0,
+            work_share: 0.0,
+            spin_share: 0.0,
             recorder: p.engine.recorder().clone(),
         }
     }

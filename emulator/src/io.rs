@@ -1,7 +1,8 @@
 //! The I/O thread: `ppoll` on every host's TUN device (and an eventfd to stop it), with the
 //! timeout taken from the engine's next wake-up; the last [`SPIN`] before a wake-up is
 //! busy-waited (polling without sleeping) because a sleep ends up to tens of microseconds late.
-//! Packets read are stamped with the monotonic clock on entry; packets due are written as soon
+//! A [`Governor`] limits busy-waiting and drops the real-time priority while the loop is
+//! nearly always busy. Packets read are stamped with the monotonic clock on entry; packets due are written as soon
 //! as the loop sees them due, and their lateness is recorded.
 //!
 //! The engine is built on this thread (queue disciplines are not `Send`); only the final
@@ -22,7 +23,8 @@ use crate::emulation::Report;
 use crate::engine::{Engine, Pump};
 use crate::error::EmulatorError;
 
-/// How long before a wake-up the loop stops sleeping and spins.
+/// How long before a wake-up the loop stops sleeping and spins, by default (see
+/// [`EmulatorConfig::spin`]).
 pub const SPIN: SimDuration = SimDuration::from_micros(50);
 /// SCHED_FIFO priority of the loop when [`EmulatorConfig::realtime`] is set.
 pub const REALTIME_PRIORITY: libc::c_int = 10;
@@ -70,7 +72,7 @@ impl IoThread {
                     }
                 };
                 let pump = Pump::new(engine, RealClock::new());
-                run(pump, &tuns, efd, &stop2, cfg.realtime)
+                run(pump, &tuns, efd, &stop2, cfg.realtime, cfg.spin)
             })
             .map_err(|e| EmulatorError::sys("spawning the I/O thread", e))?;
         match ready_rx.recv() {
@@ -121,6 +123,139 @@ impl Drop for IoThread {
     }
 }
 
+/// Switches the calling thread between `SCHED_FIFO` at [`REALTIME_PRIORITY`] and the normal
+/// policy (best effort: without CAP_SYS_NICE the call fails and nothing changes).
+fn set_realtime(on: bool) {
+    let param = libc::sched_param {
+        sched_priority: if on { REALTIME_PRIORITY } else { 0 },
+    };
+    let policy = if on {
+        libc::SCHED_FIFO
+    } else {
+        libc::SCHED_OTHER
+    };
+    // SAFETY: sets this thread's (tid 0) scheduling policy from a live sched_param.
+    unsafe { libc::sched_setscheduler(0, policy, &param) };
+}
+
+/// Length of the governor's accounting window.
+pub const WINDOW: SimDuration = SimDuration::from_millis(50);
+
+/// Keeps the loop from hogging a core. Per [`WINDOW`] it accounts the CPU time the loop used
+/// (what the kernel's real-time throttling counts) and the time spent busy-waiting, smoothed
+/// over a few windows; busy-waiting is allowed only while it and the real work leave the core
+/// partly free, and a real-time loop drops to the normal policy when it is busy more than
+/// [`Governor::DEMOTE`] of the time (and returns below [`Governor::PROMOTE`]).
+/// Without this a real-time loop that is busy most of the time is throttled by the kernel
+/// (`sched_rt_runtime_us`: 50 ms without running every second), which would stall every link.
+#[derive(Clone, Debug)]
+pub struct Governor {
+    start: SimTime,
+    cpu_start: SimDuration,
+    spun: u64,
+    busy_avg: f64,
+    work_avg: f64,
+    spin_ok: bool,
+    realtime: bool,
+    rt_now: bool,
+    /// Windows in which the loop dropped its real-time priority.
+    pub demotions: u64,
+    /// Windows closed.
+    pub windows: u64,
+    /// Sum over windows of the CPU share used by work (not busy-waiting).
+    pub work_share_sum: f64,
+    /// Sum over windows of the share of time spent busy-waiting.
+    pub spin_share_sum: f64,
+}
+
+impl Governor {
+    /// Busy fraction above which a real-time loop drops to the normal policy.
+    pub const DEMOTE: f64 = 0.8;
+    /// Busy fraction below which it becomes real-time again.
+    pub const PROMOTE: f64 = 0.6;
+    /// Largest smoothed busy share (work and busy-waiting) that still allows busy-waiting.
+    pub const SPIN_BUSY: f64 = 0.7;
+    /// Largest smoothed work share that still allows busy-waiting.
+    const WORK_SHARE: f64 = 0.5;
+    /// Smoothing weight of the last window.
+    const ALPHA: f64 = 0.2;
+
+    /// A governor whose first window starts at `now`, when the loop had used `cpu`;
+    /// `realtime` says the loop starts real-time.
+    pub fn new(now: SimTime, cpu: SimDuration, realtime: bool) -> Governor {
+        Governor {
+            start: now,
+            cpu_start: cpu,
+            spun: 0,
+            busy_avg: 0.0,
+            work_avg: 0.0,
+            spin_ok: true,
+            realtime,
+            rt_now: realtime,
+            demotions: 0,
+            windows: 0,
+            work_share_sum: 0.0,
+            spin_share_sum: 0.0,
+        }
+    }
+    /// The loop busy-waited for `d`.
+    pub fn spun(&mut self, d: SimDuration) {
+        self.spun += d.as_nanos();
+    }
+    /// Whether the loop may busy-wait now.
+    pub fn spin_allowed(&self) -> bool {
+        self.spin_ok
+    }
+    /// Whether the loop is real-time now.
+    pub fn realtime_now(&self) -> bool {
+        self.rt_now
+    }
+    /// Closes the window if it has lasted [`WINDOW`] (`cpu`: the loop's CPU time so far);
+    /// returns the new real-time state when it changes.
+    pub fn window(&mut self, now: SimTime, cpu: SimDuration) -> Option<bool> {
+        let w = now.saturating_since(self.start).as_nanos();
+        if w < WINDOW.as_nanos() {
+            return None;
+        }
+        let w = w as f64;
+        let busy = (cpu.saturating_sub(self.cpu_start).as_nanos() as f64 / w).min(1.0);
+        let spun = self.spun as f64 / w;
+        let work = (busy - spun).max(0.0);
+        // Smoothed over about 5 windows: the kernel throttles on a one-second budget, and
+        // single windows are bursty.
+        self.busy_avg += Self::ALPHA * (busy - self.busy_avg);
+        self.work_avg += Self::ALPHA * (work - self.work_avg);
+        self.spin_ok = self.busy_avg <= Self::SPIN_BUSY && self.work_avg <= Self::WORK_SHARE;
+        self.windows += 1;
+        self.work_share_sum += work;
+        self.spin_share_sum += spun;
+        self.start = now;
+        self.cpu_start = cpu;
+        self.spun = 0;
+        let before = self.rt_now;
+        if self.realtime {
+            if self.rt_now && self.busy_avg > Self::DEMOTE {
+                self.rt_now = false;
+                self.demotions += 1;
+            } else if !self.rt_now && self.busy_avg < Self::PROMOTE {
+                self.rt_now = true;
+            }
+        }
+        (self.rt_now != before).then_some(self.rt_now)
+    }
+}
+
+/// CPU time the calling thread has used.
+fn thread_cpu() -> SimDuration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: writes into a live timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    SimDuration::from_nanos(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+}
+
 fn write_packet(fd: RawFd, p: &[u8]) -> bool {
     // SAFETY: writes `p.len()` bytes from a live slice to a descriptor the emulation owns.
     let n = unsafe { libc::write(fd, p.as_ptr().cast(), p.len()) };
@@ -133,18 +268,13 @@ fn run(
     wake: RawFd,
     stop: &AtomicBool,
     realtime: bool,
+    spin: SimDuration,
 ) -> Report {
     // Timer slack of 1 ns: sleeps end when asked, not up to 50 µs later.
     // SAFETY: prctl with integer arguments only changes this thread's timer slack.
     unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1, 0, 0, 0) };
     if realtime {
-        // Real-time priority (best effort, needs CAP_SYS_NICE): a loaded machine then
-        // preempts the loop far less. The kernel's RT throttling keeps a share for others.
-        let param = libc::sched_param {
-            sched_priority: REALTIME_PRIORITY,
-        };
-        // SAFETY: sets this thread's (tid 0) scheduling policy from a live sched_param.
-        unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+        set_realtime(true);
     }
     let max_node = tuns.iter().map(|t| t.0 as usize).max().unwrap_or(0);
     let mut fd_of: Vec<RawFd> = vec![-1; max_node + 1];
@@ -168,6 +298,9 @@ fn run(
     let mut read_errors = 0u64;
     let mut spins = 0u64;
     let mut timeout = SimDuration::ZERO;
+    let mut gov = Governor::new(pump.clock.now(), thread_cpu(), realtime);
+    let mut last = pump.clock.now();
+    let mut spinning = false;
     while !stop.load(Ordering::Relaxed) {
         let ts = libc::timespec {
             tv_sec: (timeout.as_nanos() / 1_000_000_000) as libc::time_t,
@@ -209,20 +342,86 @@ fn run(
                 .is_some_and(|fd| *fd >= 0 && write_packet(*fd, p))
         });
         let now: SimTime = pump.clock.now();
+        if spinning {
+            gov.spun(now.saturating_since(last));
+        }
+        if let Some(rt) = gov.window(now, thread_cpu()) {
+            set_realtime(rt);
+        }
+        last = now;
+        spinning = false;
         timeout = match next {
             None => IDLE,
             Some(t) if t <= now => SimDuration::ZERO,
             Some(t) => {
                 let d = t.saturating_since(now);
-                if d <= SPIN {
+                if d <= spin && gov.spin_allowed() {
                     spins += 1;
+                    spinning = true;
                     SimDuration::ZERO
+                } else if d <= spin {
+                    d
                 } else {
-                    (d - SPIN).min(IDLE)
+                    (d - spin).min(IDLE)
                 }
             }
         };
     }
+    if gov.realtime_now() {
+        set_realtime(false);
+    }
     let _ = pump.engine.flush_pcaps();
-    Report::from_pump(&pump, read_errors, spins)
+    let mut r = Report::from_pump(&pump, read_errors, spins);
+    r.rt_demotions = gov.demotions;
+    if gov.windows > 0 {
+        r.work_share = gov.work_share_sum / gov.windows as f64;
+        r.spin_share = gov.spin_share_sum / gov.windows as f64;
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> SimTime {
+        SimTime::from_nanos(n * 1_000_000)
+    }
+
+    #[test]
+    fn a_busy_loop_stops_spinning_and_drops_realtime_then_recovers() {
+        let mut g = Governor::new(ms(0), SimDuration::ZERO, true);
+        assert!(g.spin_allowed() && g.realtime_now());
+        let mut cpu = SimDuration::ZERO;
+        let mut changes = Vec::new();
+        // 2 s fully busy, then 2 s at 10 %.
+        for w in 1..=80u64 {
+            let share = if w <= 40 { 1.0 } else { 0.1 };
+            cpu += SimDuration::from_secs_f64(0.05 * share);
+            if let Some(rt) = g.window(ms(50 * w), cpu) {
+                changes.push((w, rt));
+            }
+            if w == 40 {
+                assert!(!g.spin_allowed() && !g.realtime_now());
+            }
+        }
+        assert!(g.spin_allowed() && g.realtime_now());
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        assert!(
+            changes[0].0 <= 10,
+            "demoted within half a second: {changes:?}"
+        );
+        assert_eq!(g.demotions, 1);
+        // Not a window yet: nothing changes.
+        assert_eq!(g.window(ms(50 * 80 + 10), cpu), None);
+    }
+
+    #[test]
+    fn a_normal_loop_is_never_promoted() {
+        let mut g = Governor::new(ms(0), SimDuration::ZERO, false);
+        for w in 1..=20u64 {
+            assert_eq!(g.window(ms(50 * w), SimDuration::ZERO), None);
+        }
+        assert!(!g.realtime_now());
+    }
 }

@@ -166,10 +166,9 @@ pub fn udp_blast(
             let due = start + Duration::from_secs_f64(sent as f64 * per_pkt / bps);
             let now = Instant::now();
             if due > now {
-                let d = due - now;
-                if d > Duration::from_micros(200) {
-                    std::thread::sleep(d - Duration::from_micros(100));
-                }
+                // Sleep, never spin: the sender must not take the emulator's CPU. Sleeps
+                // overshoot, so packets leave in small bursts; the average rate is kept.
+                std::thread::sleep(due - now);
                 continue;
             }
         }

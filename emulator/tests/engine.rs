@@ -28,13 +28,16 @@ const US: u64 = 1_000;
 
 /// One pair: access links at 1 Gbit/s (8 µs per 1000 bytes) without delay, bottleneck at
 /// 10 Mbit/s (800 µs per 1000 bytes) with 10 ms, drop-tail of `queue` packets.
+/// (The engine does not depend on the rate ceiling; it is raised for round numbers.)
 fn dumbbell(queue: usize) -> EmulatorConfig {
-    EmulatorConfig::new(TopologyConfig::Dumbbell {
+    let mut c = EmulatorConfig::new(TopologyConfig::Dumbbell {
         pairs: 1,
         bottleneck: LinkParams::fixed(10_000_000, 10_000.0, queue),
         access: LinkParams::fixed(1_000_000_000, 0.0, 1000),
         middlebox: None,
-    })
+    });
+    c.max_rate_bps = 1_000_000_000;
+    c
 }
 
 /// Drives the pump on the fake clock, jumping to every wake-up, until nothing is due; returns

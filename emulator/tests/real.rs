@@ -25,9 +25,10 @@ fn privileged() -> bool {
 
 const RATE: u64 = 20_000_000;
 const DELAY_US: f64 = 10_000.0;
+const ACCESS: u64 = emulator::MAX_RATE_BPS;
 
 fn dumbbell() -> EmulatorConfig {
-    EmulatorConfig::dumbbell(1, RATE, DELAY_US, 100, 1_000_000_000)
+    EmulatorConfig::dumbbell(1, RATE, DELAY_US, 100, ACCESS)
 }
 
 #[test]
@@ -40,13 +41,14 @@ fn dumbbell_rtt_and_rate_match_the_configuration() {
     let s = em.host("sender0").unwrap();
     let r = em.host("receiver0").unwrap();
 
-    // Ping: 32-byte payloads (60-byte IP packets): 2 × (10 ms + 24 µs at 20 Mbit/s + 0.5 µs
+    // Ping: 32-byte payloads (60-byte IP packets): 2 × (10 ms + 24 µs at 20 Mbit/s + 2.4 µs
     // on each access link).
     let rtts = udp_ping(&em, s, r, 40, 32, Duration::from_millis(15)).unwrap();
     assert!(rtts.len() >= 38, "only {} of 40 replies", rtts.len());
     let mut ms: Vec<f64> = rtts.iter().map(|d| d.as_secs_f64() * 1e3).collect();
     ms.sort_by(f64::total_cmp);
-    let expect = 2.0 * (DELAY_US / 1e3 + 60.0 * 8.0 / RATE as f64 * 1e3 + 60.0 * 8.0 / 1e9 * 2e3);
+    let expect =
+        2.0 * (DELAY_US / 1e3 + 60.0 * 8.0 / RATE as f64 * 1e3 + 60.0 * 8.0 / ACCESS as f64 * 2e3);
     let median = ms[ms.len() / 2];
     eprintln!(
         "rtt: configured {expect:.3} ms, min {:.3} median {median:.3} max {:.3}",
@@ -94,7 +96,7 @@ fn workloads_run_inside_hosts_and_results_are_written() {
     }
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = EmulatorConfig::dumbbell(1, RATE, 1_000.0, 100, 1_000_000_000);
+    let mut cfg = EmulatorConfig::dumbbell(1, RATE, 1_000.0, 100, ACCESS);
     cfg.pcap = Some((dir.path().to_path_buf(), vec!["bottleneck".into()]));
     cfg.monitor_links = vec!["bottleneck".into()];
     let em = Emulation::start(&cfg).unwrap();

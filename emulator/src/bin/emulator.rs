@@ -51,7 +51,7 @@ enum Cmd {
         #[arg(long, default_value_t = 1000)]
         queue: usize,
         /// Access link rate of the dumbbell, Mbit/s.
-        #[arg(long, default_value_t = 1000.0)]
+        #[arg(long, default_value_t = 200.0)]
         access_mbps: f64,
         /// Seconds to run; 0 runs until SIGINT or SIGTERM.
         #[arg(long, default_value_t = 0.0)]
@@ -92,6 +92,9 @@ enum Cmd {
         /// Runs the I/O thread at normal priority (default: SCHED_FIFO, best effort).
         #[arg(long)]
         no_realtime: bool,
+        /// Busy-wait this long before each wake-up, µs (default: the emulator's default).
+        #[arg(long)]
+        spin_us: Option<u64>,
     },
 }
 
@@ -214,10 +217,14 @@ fn run(cli: Cli) -> Result<(), EmulatorError> {
             payload,
             ceiling_mbps,
             no_realtime,
+            spin_us,
         } => {
             let rate = (rate_mbps * 1e6) as u64;
             let mut cfg = EmulatorConfig::dumbbell(1, rate, delay_ms * 1e3, 1000, rate);
             cfg.realtime = !no_realtime;
+            if let Some(us) = spin_us {
+                cfg.spin = sim_core::SimDuration::from_micros(us);
+            }
             if let Some(c) = ceiling_mbps {
                 cfg.max_rate_bps = (c * 1e6) as u64;
             }
@@ -253,8 +260,16 @@ fn run(cli: Cli) -> Result<(), EmulatorError> {
                 );
             }
             println!(
-                "rx_packets {} not_ipv4 {} write_failures {}",
-                rep.counters.rx_packets, rep.counters.not_ipv4, rep.write_failures
+                "rx_packets {} not_ipv4 {} write_failures {} spins {} rt_demotions {}",
+                rep.counters.rx_packets,
+                rep.counters.not_ipv4,
+                rep.write_failures,
+                rep.spins,
+                rep.rt_demotions
+            );
+            println!(
+                "io_thread work_share {:.3} spin_share {:.3}",
+                rep.work_share, rep.spin_share
             );
             Ok(())
         }
