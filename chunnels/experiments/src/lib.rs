@@ -13,6 +13,8 @@
 //! - [`local_fast_path`]: HotNets'20 Fig 3, RPC latency to a same-host server over loopback
 //!   TCP, UDP, a Bertha connection whose local-or-remote Chunnel picks a Unix socket, and raw
 //!   Unix sockets.
+//! - [`name_resolution`]: HotNets'20 Fig 4, new connections switch to a local server that
+//!   appears at t = 4 s (simulated, with a same-host IPC path).
 //! - [`throughput`]: thesis Fig 3.3, goodput of a bulk transfer over each real base connection,
 //!   raw vs the negotiated no-op stack.
 #![warn(missing_docs)]
@@ -21,6 +23,7 @@ pub mod colocated;
 pub mod fig3_4;
 pub mod inproc;
 pub mod local_fast_path;
+pub mod name_resolution;
 pub mod throughput;
 
 /// Errors of the experiments.

@@ -3,6 +3,8 @@
 //!   `bertha_experiments::local_fast_path`; one box plot panel per request size (own y scale);
 //! - `thesis-3.3` (thesis Fig 3.3): throughput overhead, by `bertha_experiments::throughput`;
 //!   one box plot panel per base connection (own y scale);
+//! - `hotnets-4` (HotNets'20 Fig 4): dynamic name resolution, simulated by
+//!   `bertha_experiments::name_resolution`; request latency over time;
 //! - `thesis-3.5` (thesis Fig 3.5): colocated microservices, by
 //!   `bertha_experiments::colocated`; one box plot panel.
 //!
@@ -10,10 +12,11 @@
 
 use std::path::{Path, PathBuf};
 
-use bertha_experiments::{colocated, local_fast_path, throughput};
+use bertha_experiments::{colocated, local_fast_path, name_resolution, throughput};
 
 use super::{Analysis, Options, ReproduceError};
 use crate::boxplot::BoxPanel;
+use crate::figures::{Line, Panel};
 
 /// HotNets Fig 3: `connections` per variant and request size, 3 timed RPCs each.
 pub(super) fn hotnets_3(
@@ -147,4 +150,66 @@ pub(super) fn thesis_3_3(
         r.rows,
         r.notes,
     )
+}
+
+/// HotNets Fig 4: simulated for `--duration` seconds (default 8), the local instance appearing
+/// at half of it; `--seeds` is the simulation's seed count (each seed gives the same result:
+/// nothing is random in this setup, so only seed 1 runs).
+pub(super) fn hotnets_4(
+    opts: &Options,
+    dir: &Path,
+    _seeds: u64,
+) -> Result<(Analysis, Vec<PathBuf>), ReproduceError> {
+    let secs = opts.duration_s.unwrap_or(8.0);
+    if !(secs.is_finite() && (0.4..=3600.0).contains(&secs)) {
+        return Err(ReproduceError::Analysis(format!(
+            "--duration {secs}: expected 0.4 to 3600 simulated seconds"
+        )));
+    }
+    let o = name_resolution::Options {
+        duration: netrt::Duration::from_secs_f64(secs),
+        appear_at: netrt::Duration::from_secs_f64(secs / 2.0),
+        ..name_resolution::Options::default()
+    };
+    let r = name_resolution::run(&o, dir).map_err(|e| ReproduceError::Analysis(e.to_string()))?;
+    let line = |local: bool, color: usize| Line {
+        label: if local {
+            "local instance (IPC)".into()
+        } else {
+            "remote instance (network)".into()
+        },
+        points: r
+            .samples
+            .iter()
+            .filter(|s| s.local == local)
+            .map(|s| (s.at_s, s.micros))
+            .collect(),
+        color,
+        dashed: false,
+    };
+    let panel = Panel {
+        title: format!(
+            "a new connection every {} ms, 3 × 64 B requests each; local instance from {} s",
+            o.every.as_millis(),
+            secs / 2.0
+        ),
+        x_label: "time (s)".into(),
+        y_label: "request latency (µs)".into(),
+        lines: vec![line(false, 0), line(true, 1)],
+        x_range: Some((0.0, secs)),
+        y_range: None,
+    };
+    Ok((
+        Analysis {
+            figures: vec![(
+                "hotnets_fig4".into(),
+                "HotNets Fig 4: dynamic name resolution (simulated)".into(),
+                vec![panel],
+                1,
+            )],
+            rows: r.rows.into_iter().map(super::bertha::row).collect(),
+            notes: r.notes,
+        },
+        vec![dir.join("samples.csv")],
+    ))
 }

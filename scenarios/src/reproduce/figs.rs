@@ -137,6 +137,15 @@ pub(super) static FIGURES: &[Figure] = &[
         analyze: super::bertha::no_analysis,
         custom: Some(super::bertha_local::thesis_3_3),
     },
+    Figure {
+        id: "hotnets-4",
+        title: "Dynamic name resolution: a new connection every 100 ms to the service `echo`, whose only instance is remote until a local one appears at 4 s; request latency over time (simulated, cost model from our loopback figures; --duration: simulated seconds, the local instance appears at half of it)",
+        default_seeds: 1,
+        default_duration_s: 8.0,
+        arms: super::bertha::no_arms,
+        analyze: super::bertha::no_analysis,
+        custom: Some(super::bertha_local::hotnets_4),
+    },
 ];
 
 /// MSS of every paper scenario (bytes per packet of window).

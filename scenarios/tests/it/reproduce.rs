@@ -856,3 +856,44 @@ fn thesis_3_3_throughput_from_the_cli() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--duration"));
 }
+
+/// HotNets Fig 4 (dynamic name resolution) from the CLI, shortened to 2 simulated seconds:
+/// the figure, samples and table; the switch to the local instance happens at the first
+/// connection after it appears (1.05 s) and every later request takes the fast path.
+#[test]
+fn hotnets_4_name_resolution_from_the_cli() {
+    let out = tmp("hotnets-4");
+    let o = bin()
+        .args(["reproduce", "hotnets-4", "--duration", "2", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for f in [
+        "hotnets_fig4.png",
+        "hotnets_fig4.svg",
+        "samples.csv",
+        "table.csv",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let svg = std::fs::read_to_string(out.join("hotnets_fig4.svg")).unwrap();
+    assert!(svg.contains("time (s)") && svg.contains("local instance (IPC)"));
+    let table = std::fs::read_to_string(out.join("table.csv")).unwrap();
+    let ours = |name: &str| -> f64 {
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no row {name} in\n{table}"));
+        line.split(',').nth(2).unwrap().parse().unwrap()
+    };
+    // The first connection after 1 s starts at 1.05 s; its first request follows negotiation.
+    let first = ours("first request over the local instance");
+    assert!((1.05..1.051).contains(&first), "{first}");
+    assert_eq!(ours("requests after it appears on the fast path"), 100.0);
+}
