@@ -138,11 +138,14 @@ struct HostDir {
     by_path: BTreeMap<PathBuf, SocketAddr>,
 }
 
+/// Service name → its instances (host, address), in registration order.
+type Services = BTreeMap<String, Vec<(NodeId, SocketAddr)>>;
+
 /// The world's directories: the service directory (name → instances) and each host's
 /// fast-path directory.
 #[derive(Clone, Default)]
 struct Dirs {
-    services: Rc<RefCell<BTreeMap<String, Vec<(NodeId, SocketAddr)>>>>,
+    services: Rc<RefCell<Services>>,
     hosts: Rc<RefCell<BTreeMap<NodeId, HostDir>>>,
     paths: Rc<Cell<u64>>,
 }
