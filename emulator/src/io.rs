@@ -138,6 +138,31 @@ fn set_realtime(on: bool) {
     unsafe { libc::sched_setscheduler(0, policy, &param) };
 }
 
+/// Learns how late sleeps end (a virtual CPU woken from idle can take 100 µs or more), so the
+/// loop wakes that much earlier and busy-waits the rest: rises quickly when sleeps overshoot,
+/// decays slowly, at most [`WakeLead::MAX`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WakeLead {
+    est_ns: f64,
+}
+
+impl WakeLead {
+    /// The most extra lead.
+    pub const MAX: SimDuration = SimDuration::from_micros(500);
+
+    /// A sleep ended `overshoot` after it was due.
+    pub fn observe(&mut self, overshoot: SimDuration) {
+        let x = overshoot.as_nanos() as f64;
+        let w = if x > self.est_ns { 0.25 } else { 0.02 };
+        self.est_ns += w * (x - self.est_ns);
+    }
+
+    /// Extra time to wake early by.
+    pub fn extra(&self) -> SimDuration {
+        SimDuration::from_nanos((self.est_ns * 1.5) as u64).min(Self::MAX)
+    }
+}
+
 /// Length of the governor's accounting window.
 pub const WINDOW: SimDuration = SimDuration::from_millis(50);
 
@@ -174,9 +199,9 @@ impl Governor {
     /// Busy fraction below which it becomes real-time again.
     pub const PROMOTE: f64 = 0.6;
     /// Largest smoothed busy share (work and busy-waiting) that still allows busy-waiting.
-    pub const SPIN_BUSY: f64 = 0.7;
+    pub const SPIN_BUSY: f64 = 0.75;
     /// Largest smoothed work share that still allows busy-waiting.
-    const WORK_SHARE: f64 = 0.5;
+    const WORK_SHARE: f64 = 0.6;
     /// Smoothing weight of the last window.
     const ALPHA: f64 = 0.2;
 
@@ -301,6 +326,7 @@ fn run(
     let mut gov = Governor::new(pump.clock.now(), thread_cpu(), realtime);
     let mut last = pump.clock.now();
     let mut spinning = false;
+    let mut lead = WakeLead::default();
     while !stop.load(Ordering::Relaxed) {
         let ts = libc::timespec {
             tv_sec: (timeout.as_nanos() / 1_000_000_000) as libc::time_t,
@@ -315,6 +341,10 @@ fn run(
                 std::ptr::null(),
             )
         };
+        if rc == 0 && !timeout.is_zero() && timeout < IDLE {
+            let woke = pump.clock.now();
+            lead.observe(woke.saturating_since(last + timeout));
+        }
         if rc > 0 {
             for (i, (host, fd)) in tuns.iter().enumerate() {
                 if fds[i].revents & libc::POLLIN == 0 {
@@ -355,6 +385,12 @@ fn run(
             Some(t) if t <= now => SimDuration::ZERO,
             Some(t) => {
                 let d = t.saturating_since(now);
+                // Wake early by the busy-wait window plus how late sleeps have been ending.
+                let spin = if spin.is_zero() {
+                    spin
+                } else {
+                    spin + lead.extra()
+                };
                 if d <= spin && gov.spin_allowed() {
                     spins += 1;
                     spinning = true;

@@ -131,3 +131,44 @@ fn workloads_run_inside_hosts_and_results_are_written() {
     );
     assert_eq!(report.counters.delivered_packets, 10);
 }
+
+#[test]
+fn a_star_carries_every_sender_to_the_receiver() {
+    if !privileged() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let cfg = EmulatorConfig::new(netmodels::topology::TopologyConfig::Star {
+        senders: 3,
+        link: netmodels::topology::LinkParams::fixed(50_000_000, 2_000.0, 100),
+        receiver_link: None,
+    });
+    let em = Emulation::start(&cfg).unwrap();
+    let rx = em.host("receiver").unwrap();
+    // Two links of 2 ms each way: 8 ms.
+    for name in ["sender0", "sender1", "sender2"] {
+        let s = em.host(name).unwrap();
+        let rtts = udp_ping(&em, s, rx, 10, 32, Duration::from_millis(5)).unwrap();
+        assert_eq!(rtts.len(), 10, "{name}");
+        let min = rtts.iter().min().unwrap().as_secs_f64() * 1e3;
+        assert!((min - 8.0).abs() < 1.0, "{name}: min RTT {min} ms");
+    }
+    // Sender to sender goes through the switch too.
+    let rtts = udp_ping(
+        &em,
+        em.host("sender0").unwrap(),
+        em.host("sender2").unwrap(),
+        5,
+        32,
+        Duration::from_millis(5),
+    )
+    .unwrap();
+    assert_eq!(rtts.len(), 5);
+    let report = em.stop();
+    let rx_port = report
+        .ports
+        .iter()
+        .find(|p| p.port == "receiver:forward")
+        .unwrap();
+    assert_eq!(rx_port.tx_packets, 30);
+}

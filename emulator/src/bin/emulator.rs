@@ -69,6 +69,21 @@ enum Cmd {
         #[arg(long)]
         exec: Vec<String>,
     },
+    /// Measures round-trip times of a UDP echo across a one-pair dumbbell.
+    Ping {
+        /// Bottleneck rate, Mbit/s.
+        #[arg(long, default_value_t = 20.0)]
+        rate_mbps: f64,
+        /// One-way bottleneck delay, ms.
+        #[arg(long, default_value_t = 10.0)]
+        delay_ms: f64,
+        /// Requests.
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+        /// Payload bytes.
+        #[arg(long, default_value_t = 32)]
+        size: usize,
+    },
     /// Measures throughput and timing error on a one-pair dumbbell.
     Bench {
         /// Bottleneck rate, Mbit/s.
@@ -207,6 +222,46 @@ fn run(cli: Cli) -> Result<(), EmulatorError> {
             if let Some(dir) = out {
                 report.write(&dir)?;
             }
+            Ok(())
+        }
+        Cmd::Ping {
+            rate_mbps,
+            delay_ms,
+            count,
+            size,
+        } => {
+            let rate = (rate_mbps * 1e6) as u64;
+            let cfg =
+                EmulatorConfig::dumbbell(1, rate, delay_ms * 1e3, 1000, emulator::MAX_RATE_BPS);
+            let em = Emulation::start(&cfg)?;
+            let (Some(s), Some(r)) = (em.host("sender0"), em.host("receiver0")) else {
+                return Err(EmulatorError::Results("no sender0/receiver0".into()));
+            };
+            let mut rtts =
+                emulator::workload::udp_ping(&em, s, r, count, size, Duration::from_millis(10))?;
+            let rep = em.stop();
+            rtts.sort();
+            let ip = (size + UDP_IP_HEADER) as f64 * 8.0;
+            let ideal = 2.0
+                * (delay_ms
+                    + ip / rate as f64 * 1e3
+                    + 2.0 * ip / emulator::MAX_RATE_BPS as f64 * 1e3);
+            let q = |f: f64| {
+                rtts.get(((rtts.len().max(1) - 1) as f64 * f) as usize)
+                    .map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
+            };
+            println!("configured_rtt_ms {ideal:.3}");
+            println!(
+                "rtt_ms min {:.3} median {:.3} p99 {:.3} replies {}",
+                q(0.0),
+                q(0.5),
+                q(0.99),
+                rtts.len()
+            );
+            println!(
+                "timing_error_ns median {} p99 {} max {}",
+                rep.timing.median_ns, rep.timing.p99_ns, rep.timing.max_ns
+            );
             Ok(())
         }
         Cmd::Bench {
