@@ -34,7 +34,7 @@ where
         .filter(|(id, m)| {
             **id != inner.me && now.saturating_sub(m.heartbeat_ms) <= ttl && m.since <= cur
         })
-        .filter_map(|(id, _)| id.parse().ok())
+        .filter_map(|(id, _)| S::Addr::from_text(id))
         .collect();
     Ok(())
 }

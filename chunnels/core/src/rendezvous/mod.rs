@@ -43,9 +43,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
-use std::fmt::Display;
 use std::rc::Rc;
-use std::str::FromStr;
 
 use bincode::Options;
 use netrt::{DatagramSocket, Duration, Runtime};
@@ -237,10 +235,40 @@ pub struct GroupConn<S: DatagramSocket, St: Chunnel<DataConn<S>>> {
     inner: Rc<Inner<S, St>>,
 }
 
-/// Bound to every group socket address: ordered, printable, parseable (peers are stored by
-/// their address text).
-pub trait GroupAddr: Ord + Clone + Display + FromStr + std::fmt::Debug + 'static {}
-impl<T: Ord + Clone + Display + FromStr + std::fmt::Debug + 'static> GroupAddr for T {}
+/// Bound to every group socket address: ordered, and written to the store as text (peers are
+/// stored by their address text). Implemented for IP socket addresses (UDP, TCP, the
+/// simulator), paths (Unix datagram sockets, the simulator's IPC sockets), integers and strings.
+pub trait GroupAddr: Ord + Clone + std::fmt::Debug + 'static {
+    /// The address as stored.
+    fn to_text(&self) -> String;
+    /// The address back from its text; `None` if the text is not one.
+    fn from_text(s: &str) -> Option<Self>;
+}
+
+macro_rules! group_addr_by_display {
+    ($($t:ty),*) => {$(
+        impl GroupAddr for $t {
+            fn to_text(&self) -> String {
+                self.to_string()
+            }
+            fn from_text(s: &str) -> Option<Self> {
+                s.parse().ok()
+            }
+        }
+    )*};
+}
+
+group_addr_by_display!(std::net::SocketAddr, u32, u64, String);
+
+impl GroupAddr for std::path::PathBuf {
+    /// The path as UTF-8 (a path that is not cannot join: see [`join`]).
+    fn to_text(&self) -> String {
+        self.to_string_lossy().into_owned()
+    }
+    fn from_text(s: &str) -> Option<Self> {
+        Some(std::path::PathBuf::from(s))
+    }
+}
 
 impl<S, St> GroupConn<S, St>
 where
@@ -398,7 +426,14 @@ where
     <St::Connection as ChunnelConnection>::Data: 'static,
     K: Store + 'static,
 {
-    let me = sock.local_addr()?.to_string();
+    let local = sock.local_addr()?;
+    let me = local.to_text();
+    if S::Addr::from_text(&me).as_ref() != Some(&local) {
+        return Err(Error::layer(
+            "rendezvous",
+            format!("the socket address {local:?} cannot be stored as text and read back"),
+        ));
+    }
     let (skey, mkey) = (format!("{group}/state"), format!("{group}/members"));
     let keys = [skey.clone(), mkey.clone()];
     let mut alts = Vec::new();

@@ -328,3 +328,89 @@ mod random {
         }
     }
 }
+
+/// Three peers join one group over real sockets of one kind (the first installs, the others
+/// adopt), then each sends `N` numbered messages to every other; every message arrives once.
+async fn group_over<S>(rt: datapaths::tokio_rt::TokioRuntime, socks: Vec<S>)
+where
+    S: netrt::DatagramSocket + 'static,
+    S::Addr: chunnel::rendezvous::GroupAddr,
+{
+    const N: u32 = 20;
+    let store = Rc::new(MemStore::new(rt.clone()));
+    let mut conns = Vec::new();
+    for (i, s) in socks.into_iter().enumerate() {
+        let (c, outcome) = join(
+            &rt,
+            store.clone(),
+            "g",
+            Rc::new(s),
+            stack![ser("v1", 0)],
+            &Registry::new(),
+            AcceptPolicy::default(),
+            RendezvousConfig::default(),
+        )
+        .await
+        .unwrap();
+        let want = if i == 0 {
+            JoinOutcome::Installed
+        } else {
+            JoinOutcome::Adopted
+        };
+        assert_eq!(outcome, want, "peer {i}");
+        conns.push(c);
+    }
+    // Every peer knows the other two once a heartbeat has refreshed the member lists.
+    let deadline = rt.now() + Duration::from_secs(5);
+    while conns.iter().any(|c| c.peers().len() < 2) {
+        assert!(rt.now() < deadline, "peers never saw each other");
+        rt.sleep(Duration::from_millis(20)).await;
+    }
+    for (i, c) in conns.iter().enumerate() {
+        for p in c.peers() {
+            for seq in 0..N {
+                c.send((p.clone(), vec![i as u8, seq as u8])).await.unwrap();
+            }
+        }
+    }
+    for (i, c) in conns.iter().enumerate() {
+        let mut got: BTreeMap<u8, Vec<u8>> = BTreeMap::new();
+        while got.values().map(Vec::len).sum::<usize>() < 2 * N as usize {
+            let (_, m) = rt
+                .timeout(Duration::from_secs(5), c.recv())
+                .await
+                .unwrap_or_else(|_| panic!("peer {i} got only {got:?}"))
+                .unwrap();
+            got.entry(m[0]).or_default().push(m[1]);
+        }
+        let all: Vec<u8> = (0..N as u8).collect();
+        for (from, mut seqs) in got {
+            assert_ne!(from as usize, i);
+            seqs.sort_unstable();
+            assert_eq!(seqs, all, "peer {i} from {from}");
+        }
+    }
+}
+
+#[test]
+fn a_group_over_real_unix_datagram_sockets() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = datapaths::tokio_rt::TokioRuntime::new().unwrap();
+    let socks: Vec<_> = (0..3)
+        .map(|i| rt.bind_unix(dir.path().join(format!("p{i}.sock"))).unwrap())
+        .collect();
+    rt.block_on(group_over(rt.clone(), socks));
+}
+
+#[test]
+fn a_group_over_real_tcp_connections() {
+    let rt = datapaths::tokio_rt::TokioRuntime::new().unwrap();
+    let r2 = rt.clone();
+    rt.block_on(async move {
+        let mut socks = Vec::new();
+        for _ in 0..3 {
+            socks.push(r2.bind_tcp("127.0.0.1:0".parse().unwrap()).await.unwrap());
+        }
+        group_over(r2, socks).await;
+    });
+}
