@@ -46,6 +46,8 @@ pub struct Report {
     pub work_share: f64,
     /// Mean share of the time the I/O thread busy-waited.
     pub spin_share: f64,
+    /// Per host (by node id): what the emulator wrote to its device.
+    pub written: Vec<crate::engine::Written>,
     /// The time series (the same names as a simulated run's).
     pub recorder: Recorder,
 }
@@ -63,6 +65,7 @@ impl Report {
             rt_demotions: 0,
             work_share: 0.0,
             spin_share: 0.0,
+            written: p.written.clone(),
             recorder: p.engine.recorder().clone(),
         }
     }

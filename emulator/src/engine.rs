@@ -465,6 +465,31 @@ impl TimingStats {
     }
 }
 
+/// What was written to one host's device.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Packets written.
+    pub packets: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// When the first was written.
+    pub first: SimTime,
+    /// When the last was written.
+    pub last: SimTime,
+}
+
+impl Written {
+    /// The rate of the writes in bit/s: the bytes after the first over the time from the
+    /// first to the last (0 with fewer than two writes).
+    pub fn rate_bps(&self, first_bytes: u64) -> f64 {
+        let d = self.last.saturating_since(self.first).as_secs_f64();
+        if self.packets < 2 || d <= 0.0 {
+            return 0.0;
+        }
+        self.bytes.saturating_sub(first_bytes) as f64 * 8.0 / d
+    }
+}
+
 /// One turn of the timing loop at a time: the engine, a clock, and the deliveries waiting to
 /// be written. The I/O thread runs it on the real clock; tests run it on a fake one.
 pub struct Pump<C: Clock> {
@@ -476,6 +501,9 @@ pub struct Pump<C: Clock> {
     pub timing: TimingStats,
     /// Deliveries that could not be written (the device refused them).
     pub write_failures: u64,
+    /// Per host (by node id): bytes written to it and the instants of the first and the
+    /// last write.
+    pub written: Vec<Written>,
     pending: Vec<Delivery>,
 }
 
@@ -487,6 +515,7 @@ impl<C: Clock> Pump<C> {
             engine,
             timing: TimingStats::default(),
             write_failures: 0,
+            written: Vec::new(),
             pending: Vec::new(),
         }
     }
@@ -506,6 +535,17 @@ impl<C: Clock> Pump<C> {
             let at = self.clock.now();
             if write(d.host, &d.packet) {
                 self.timing.record(d.due, at);
+                let h = d.host as usize;
+                if self.written.len() <= h {
+                    self.written.resize(h + 1, Written::default());
+                }
+                let w = &mut self.written[h];
+                if w.packets == 0 {
+                    w.first = at;
+                }
+                w.last = at;
+                w.packets += 1;
+                w.bytes += d.packet.len() as u64;
             } else {
                 self.write_failures += 1;
             }

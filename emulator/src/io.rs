@@ -195,7 +195,7 @@ pub struct Governor {
 
 impl Governor {
     /// Busy fraction above which a real-time loop drops to the normal policy.
-    pub const DEMOTE: f64 = 0.8;
+    pub const DEMOTE: f64 = 0.85;
     /// Busy fraction below which it becomes real-time again.
     pub const PROMOTE: f64 = 0.6;
     /// Largest smoothed busy share (work and busy-waiting) that still allows busy-waiting.
@@ -234,6 +234,10 @@ impl Governor {
     /// Whether the loop is real-time now.
     pub fn realtime_now(&self) -> bool {
         self.rt_now
+    }
+    /// True when the current window has lasted [`WINDOW`].
+    pub fn window_due(&self, now: SimTime) -> bool {
+        now.saturating_since(self.start) >= WINDOW
     }
     /// Closes the window if it has lasted [`WINDOW`] (`cpu`: the loop's CPU time so far);
     /// returns the new real-time state when it changes.
@@ -375,8 +379,11 @@ fn run(
         if spinning {
             gov.spun(now.saturating_since(last));
         }
-        if let Some(rt) = gov.window(now, thread_cpu()) {
-            set_realtime(rt);
+        // The thread's CPU time is a system call: read it only when a window closes.
+        if gov.window_due(now) {
+            if let Some(rt) = gov.window(now, thread_cpu()) {
+                set_realtime(rt);
+            }
         }
         last = now;
         spinning = false;

@@ -34,5 +34,5 @@ pub mod workload;
 pub use clock::{Clock, FakeClock, RealClock};
 pub use config::{EmulatorConfig, MAX_HOSTS, MAX_RATE_BPS};
 pub use emulation::{Emulation, Report};
-pub use engine::{Delivery, Engine, EngineCounters, Pump, TimingStats, TimingSummary};
+pub use engine::{Delivery, Engine, EngineCounters, Pump, TimingStats, TimingSummary, Written};
 pub use error::EmulatorError;

@@ -302,6 +302,11 @@ fn run(cli: Cli) -> Result<(), EmulatorError> {
             println!("configured_mbps {rate_mbps}");
             println!("offered_mbps {sent_mbps:.1}");
             println!("received_mbps {:.1}", b.rate_bps / 1e6);
+            if let Some(w) = rep.written.get(r as usize) {
+                // Bytes of one full datagram are left out with the first write.
+                let first = (payload + UDP_IP_HEADER) as u64;
+                println!("emulator_output_mbps {:.1}", w.rate_bps(first) / 1e6);
+            }
             println!("sent {} received {}", b.sent, b.received);
             println!(
                 "timing_error_ns median {} p99 {} max {} count {}",
