@@ -169,8 +169,8 @@ pub const WINDOW: SimDuration = SimDuration::from_millis(50);
 /// Keeps the loop from hogging a core. Per [`WINDOW`] it accounts the CPU time the loop used
 /// (what the kernel's real-time throttling counts) and the time spent busy-waiting, smoothed
 /// over a few windows; busy-waiting is allowed only while it and the real work leave the core
-/// partly free, and a real-time loop drops to the normal policy when it is busy more than
-/// [`Governor::DEMOTE`] of the time (and returns below [`Governor::PROMOTE`]).
+/// partly free, and a real-time loop drops to the normal policy when its work alone (busy-waiting
+/// excluded) takes more than [`Governor::DEMOTE`] of the time (and returns below [`Governor::PROMOTE`]).
 /// Without this a real-time loop that is busy most of the time is throttled by the kernel
 /// (`sched_rt_runtime_us`: 50 ms without running every second), which would stall every link.
 #[derive(Clone, Debug)]
@@ -194,10 +194,11 @@ pub struct Governor {
 }
 
 impl Governor {
-    /// Busy fraction above which a real-time loop drops to the normal policy.
-    pub const DEMOTE: f64 = 0.85;
-    /// Busy fraction below which it becomes real-time again.
-    pub const PROMOTE: f64 = 0.6;
+    /// Smoothed work share (busy-waiting excluded: it stops first) above which a real-time
+    /// loop drops to the normal policy.
+    pub const DEMOTE: f64 = 0.8;
+    /// Smoothed work share below which it becomes real-time again.
+    pub const PROMOTE: f64 = 0.5;
     /// Largest smoothed busy share (work and busy-waiting) that still allows busy-waiting.
     pub const SPIN_BUSY: f64 = 0.75;
     /// Largest smoothed work share that still allows busy-waiting.
@@ -263,10 +264,10 @@ impl Governor {
         self.spun = 0;
         let before = self.rt_now;
         if self.realtime {
-            if self.rt_now && self.busy_avg > Self::DEMOTE {
+            if self.rt_now && self.work_avg > Self::DEMOTE {
                 self.rt_now = false;
                 self.demotions += 1;
-            } else if !self.rt_now && self.busy_avg < Self::PROMOTE {
+            } else if !self.rt_now && self.work_avg < Self::PROMOTE {
                 self.rt_now = true;
             }
         }
