@@ -16,8 +16,8 @@
 //!   the difference is what Bertha's data path costs.
 //!
 //! Flow control (the same in both variants, so UDP does not overrun the receiver's socket
-//! buffer): the client returns a credit every [`CREDIT_EVERY`] datagrams and the server keeps
-//! at most [`WINDOW`] unacknowledged. If no credit comes for [`STALL`] the server assumes the
+//! buffer): the server keeps at most [`window`] datagrams unacknowledged (about
+//! [`WINDOW_BYTES`]) and the client returns a credit every quarter window. If no credit comes for [`STALL`] the server assumes the
 //! window lost and goes on (counted as a stall; on UDP a lost datagram costs a stall, on the
 //! other backends nothing is lost). The end is an `END` datagram, repeated until acknowledged.
 
@@ -45,11 +45,27 @@ pub const BACKENDS: [&str; 4] = ["udp", "uds", "tcp", "inproc"];
 /// The variants, in plot order.
 pub const VARIANTS: [&str; 2] = ["raw", "bertha"];
 
-/// Datagrams the server may have unacknowledged.
-pub const WINDOW: u64 = 8;
+/// Bytes the server may have unacknowledged (well under a UDP socket's default receive
+/// buffer, counted with the kernel's per-datagram overhead).
+pub const WINDOW_BYTES: u64 = 64 * 1024;
 
-/// The client credits every this many datagrams.
-pub const CREDIT_EVERY: u64 = 2;
+/// Datagrams of `msg` bytes the server may have unacknowledged: [`WINDOW_BYTES`] of them, at
+/// least 4, and fewer than a Unix datagram socket queues (`net.unix.max_dgram_qlen`, 10 by
+/// default: a sender to a full unconnected Unix socket is not woken when it drains).
+pub fn window(msg: usize) -> u64 {
+    let qlen = std::fs::read_to_string("/proc/sys/net/unix/max_dgram_qlen")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(10);
+    (WINDOW_BYTES / (msg as u64 + 64))
+        .min(qlen.saturating_sub(2))
+        .max(4)
+}
+
+/// The client credits every quarter window.
+pub fn credit_every(msg: usize) -> u64 {
+    (window(msg) / 4).max(1)
+}
 
 /// How long the server waits for a credit before it assumes the window lost.
 pub const STALL: Duration = Duration::from_millis(20);
@@ -67,7 +83,9 @@ const BUF: usize = 65_536;
 pub struct Options {
     /// Bytes each connection receives (the paper: a 50 MB file).
     pub bytes: u64,
-    /// Bytes of data per datagram (at most 60,000).
+    /// Bytes of data per datagram (default 8,192; at most 60,000). Loopback has no MTU, and with
+    /// the few datagrams a Unix socket queues (see [`window`]) MTU-sized datagrams would
+    /// measure cross-thread wake-ups, not the datapath.
     pub msg: usize,
     /// Concurrent connection counts (the gap default: 1, 2, 4, 8).
     pub connections: Vec<usize>,
@@ -132,7 +150,7 @@ async fn serve_file(flow: &impl Flow, bytes: u64, msg: usize) -> Result<(), Stri
     let n = bytes.div_ceil(msg as u64);
     let (mut sent, mut acked) = (0u64, 0u64);
     while sent < n {
-        if sent - acked < WINDOW {
+        if sent - acked < window(msg) {
             let len = if sent + 1 == n {
                 (bytes - sent * msg as u64) as usize
             } else {
@@ -216,6 +234,7 @@ async fn fetch<P: Pipe>(
     p: &P,
     server: &P::Addr,
     bytes: u64,
+    credit_every: u64,
 ) -> Result<(Instant, Instant, u64), String> {
     let mut req = vec![REQUEST];
     req.extend_from_slice(&bytes.to_le_bytes());
@@ -237,7 +256,7 @@ async fn fetch<P: Pipe>(
                 got += (n - 1) as u64;
                 msgs += 1;
                 last = rt.now();
-                if msgs % CREDIT_EVERY == 0 {
+                if msgs % credit_every == 0 {
                     let mut c = vec![CREDIT];
                     c.extend_from_slice(&msgs.to_le_bytes());
                     p.put(&c, &from).await?;
@@ -482,6 +501,7 @@ async fn trial<S, F, Fut>(
     variant: &str,
     conns: usize,
     bytes: u64,
+    msg: usize,
     lossy: bool,
 ) -> Result<(f64, u64), String>
 where
@@ -495,6 +515,7 @@ where
         let sock = fresh().await.map_err(|e| e.to_string())?;
         let rt2 = rt.clone();
         let bertha = variant == "bertha";
+        let credit = credit_every(msg);
         let server = if bertha {
             server.1.clone()
         } else {
@@ -512,9 +533,16 @@ where
                 )
                 .await
                 .map_err(|e| e.to_string())?;
-                fetch(&rt2, &ConnPipe(c), &server, bytes).await
+                fetch(&rt2, &ConnPipe(c), &server, bytes, credit).await
             } else {
-                fetch(&rt2, &RawPipe(sock, vec![0; BUF].into()), &server, bytes).await
+                fetch(
+                    &rt2,
+                    &RawPipe(sock, vec![0; BUF].into()),
+                    &server,
+                    bytes,
+                    credit,
+                )
+                .await
             }
         }));
     }
@@ -579,6 +607,7 @@ fn measure(opts: &Options, tmp: &Path) -> Result<(Samples, Losses), ExperimentEr
                                     variant,
                                     conns,
                                     opts.bytes,
+                                    opts.msg,
                                     lossy,
                                 )
                                 .await
@@ -596,6 +625,7 @@ fn measure(opts: &Options, tmp: &Path) -> Result<(Samples, Losses), ExperimentEr
                                     variant,
                                     conns,
                                     opts.bytes,
+                                    opts.msg,
                                     lossy,
                                 )
                                 .await
@@ -608,14 +638,18 @@ fn measure(opts: &Options, tmp: &Path) -> Result<(Samples, Losses), ExperimentEr
                                     variant,
                                     conns,
                                     opts.bytes,
+                                    opts.msg,
                                     lossy,
                                 )
                                 .await
                             }
                             "inproc" => {
                                 let fresh = || std::future::ready(Ok(net.bind()));
-                                trial(&rt, fresh, srv.inproc, variant, conns, opts.bytes, lossy)
-                                    .await
+                                trial(
+                                    &rt, fresh, srv.inproc, variant, conns, opts.bytes, opts.msg,
+                                    lossy,
+                                )
+                                .await
                             }
                             other => Err(format!(
                                 "unknown backend `{other}`: expected one of {}",
@@ -722,7 +756,9 @@ pub fn run(opts: &Options) -> Result<Throughput, ExperimentError> {
             opts.bytes, opts.msg, opts.trials
         ),
         format!(
-            "Flow control in both variants: a credit every {CREDIT_EVERY} datagrams, at most {WINDOW} unacknowledged; after {} ms without a credit the window counts as lost (UDP only: goodput counts what arrived). Lost over all trials: {}.",
+            "Flow control in both variants: a credit every {} datagrams, at most {} unacknowledged; after {} ms without a credit the window counts as lost (UDP only: goodput counts what arrived). Lost over all trials: {}.",
+            credit_every(opts.msg),
+            window(opts.msg),
             STALL.as_millis(),
             if lossy.is_empty() { "none".to_string() } else { lossy.join(", ") }
         ),
