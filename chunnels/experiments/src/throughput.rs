@@ -492,17 +492,24 @@ fn serve(
 
 // ---- the client ----
 
+/// What one trial runs.
+#[derive(Clone, Copy)]
+struct Shape<'a> {
+    variant: &'a str,
+    conns: usize,
+    bytes: u64,
+    msg: usize,
+    /// Losses are measured, not an error (UDP).
+    lossy: bool,
+}
+
 /// One trial: `conns` concurrent connections of `variant`, each from a socket made by
 /// `fresh`; the total goodput in Gbit/s and the bytes lost (an error unless `lossy`).
 async fn trial<S, F, Fut>(
     rt: &TokioRuntime,
     fresh: F,
     server: (S::Addr, S::Addr),
-    variant: &str,
-    conns: usize,
-    bytes: u64,
-    msg: usize,
-    lossy: bool,
+    shape: Shape<'_>,
 ) -> Result<(f64, u64), String>
 where
     S: DatagramSocket + 'static,
@@ -510,6 +517,13 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = io::Result<S>>,
 {
+    let Shape {
+        variant,
+        conns,
+        bytes,
+        msg,
+        lossy,
+    } = shape;
     let mut tasks = Vec::new();
     for _ in 0..conns {
         let sock = fresh().await.map_err(|e| e.to_string())?;
@@ -597,59 +611,27 @@ fn measure(opts: &Options, tmp: &Path) -> Result<(Samples, Losses), ExperimentEr
                     let key = (backend.clone(), conns, variant.to_string());
                     // One untimed warm-up trial per point, then the measured ones.
                     for i in 0..=opts.trials {
-                        let lossy = backend == "udp";
+                        let shape = Shape {
+                            variant,
+                            conns,
+                            bytes: opts.bytes,
+                            msg: opts.msg,
+                            lossy: backend == "udp",
+                        };
                         let (g, lost) = match backend.as_str() {
-                            "udp" => {
-                                trial(
-                                    &rt,
-                                    || rt.bind_udp(lo),
-                                    srv.udp,
-                                    variant,
-                                    conns,
-                                    opts.bytes,
-                                    opts.msg,
-                                    lossy,
-                                )
-                                .await
-                            }
+                            "udp" => trial(&rt, || rt.bind_udp(lo), srv.udp, shape).await,
                             "uds" => {
                                 let fresh = || {
                                     next.set(next.get() + 1);
                                     let p = tmp.join(format!("c{}.sock", next.get()));
                                     std::future::ready(rt.bind_unix(p))
                                 };
-                                trial(
-                                    &rt,
-                                    fresh,
-                                    srv.uds.clone(),
-                                    variant,
-                                    conns,
-                                    opts.bytes,
-                                    opts.msg,
-                                    lossy,
-                                )
-                                .await
+                                trial(&rt, fresh, srv.uds.clone(), shape).await
                             }
-                            "tcp" => {
-                                trial(
-                                    &rt,
-                                    || rt.bind_tcp(lo),
-                                    srv.tcp,
-                                    variant,
-                                    conns,
-                                    opts.bytes,
-                                    opts.msg,
-                                    lossy,
-                                )
-                                .await
-                            }
+                            "tcp" => trial(&rt, || rt.bind_tcp(lo), srv.tcp, shape).await,
                             "inproc" => {
                                 let fresh = || std::future::ready(Ok(net.bind()));
-                                trial(
-                                    &rt, fresh, srv.inproc, variant, conns, opts.bytes, opts.msg,
-                                    lossy,
-                                )
-                                .await
+                                trial(&rt, fresh, srv.inproc, shape).await
                             }
                             other => Err(format!(
                                 "unknown backend `{other}`: expected one of {}",
