@@ -7,6 +7,7 @@
 //! is removed when the relay ends). The agent answers every datapath at the address its
 //! messages came from, as portus does.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -77,18 +78,47 @@ async fn run_relay(
     })?;
     let mut to_agent = vec![0u8; RECV_BUF];
     let mut from_agent = vec![0u8; RECV_BUF];
+    // Messages the agent's queue had no room for yet. The relay never blocks on a send:
+    // it keeps reading the agent's answers meanwhile (a relay blocked on a full agent queue
+    // while the agent blocks on the relay's full queue would stop both for good).
+    let mut backlog: VecDeque<Vec<u8>> = VecDeque::new();
+    let gone = |e: io::Error| {
+        io::Error::new(
+            e.kind(),
+            format!("sending to the agent at {}: {e}", agent.display()),
+        )
+    };
     loop {
+        while let Some(m) = backlog.front() {
+            match sock.try_send(m) {
+                Ok(_) => {
+                    backlog.pop_front();
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // No agent at the path any more: end the relay.
+                Err(e) => return Err(gone(e)),
+            }
+        }
         tokio::select! {
             n = link.recv(&mut to_agent) => {
-                // No agent at the path (not started, or gone): end the relay.
-                sock.send(&to_agent[..n]).await.map_err(|e| {
-                    io::Error::new(e.kind(), format!("sending to the agent at {}: {e}", agent.display()))
-                })?;
+                let m = &to_agent[..n];
+                if !backlog.is_empty() {
+                    backlog.push_back(m.to_vec());
+                } else {
+                    match sock.try_send(m) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            backlog.push_back(m.to_vec())
+                        }
+                        Err(e) => return Err(gone(e)),
+                    }
+                }
             }
-            r = sock.recv_from(&mut from_agent) => {
-                let (n, _) = r?;
+            r = sock.recv(&mut from_agent) => {
+                let n = r?;
                 link.send(&from_agent[..n]);
             }
+            r = sock.writable(), if !backlog.is_empty() => r?,
         }
     }
 }

@@ -50,6 +50,9 @@ pub struct EndpointConfig {
     pub socket_buffer: usize,
     /// Most segments one sender transmits before the next one gets a turn.
     pub burst: usize,
+    /// Most data segments sent before the endpoint reads its socket again (so that ACKs
+    /// are not dropped by a full receive buffer while a large window drains).
+    pub batch: usize,
     /// Keep at most this many RTT samples per stream (the rest are counted, not kept).
     pub max_rtt_samples: usize,
 }
@@ -63,6 +66,7 @@ impl Default for EndpointConfig {
             accept: false,
             socket_buffer: 4 << 20,
             burst: 64,
+            batch: 256,
             max_rtt_samples: 1 << 20,
         }
     }
@@ -132,6 +136,7 @@ pub struct Endpoint {
     pending_acks: Vec<(SocketAddr, u32, transport::AckInfo)>,
     pending_fin_acks: Vec<(SocketAddr, u32)>,
     rng: u64,
+    rr: usize,
     out: Vec<u8>,
     payload: Vec<u8>,
     rbuf: Vec<u8>,
@@ -192,6 +197,7 @@ impl Endpoint {
             pending_acks: Vec::new(),
             pending_fin_acks: Vec::new(),
             rng: seed | 1,
+            rr: 0,
             out: Vec::with_capacity(wire::MAX_PAYLOAD + wire::DATA_HEADER),
             payload: vec![0u8; wire::MAX_PAYLOAD],
             rbuf: vec![0u8; 65_536],
@@ -264,6 +270,26 @@ impl Endpoint {
     /// Number of open senders.
     pub fn senders(&self) -> usize {
         self.senders.len()
+    }
+
+    /// One line per open sender (for error messages): acknowledged and sent bytes, bytes in
+    /// flight, window, and whether its FIN awaits an answer.
+    pub fn describe_senders(&self) -> String {
+        self.senders
+            .iter()
+            .map(|((p, id), s)| {
+                format!(
+                    "stream {id} to {p}: una {} nxt {} in flight {} cwnd {} fin {:?} {:?}",
+                    s.sender.snd_una(),
+                    s.sender.snd_nxt(),
+                    s.sender.bytes_in_flight(),
+                    s.sender.cwnd(),
+                    s.fin.map(|f| f.0),
+                    s.sender.stats()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// Bytes acknowledged so far on stream `(peer, id)`.
@@ -463,13 +489,16 @@ impl Endpoint {
             sent += 1;
         }
         // FINs of streams ended late, until their FIN-ACK: again every two smoothed RTTs
-        // (at least 10 ms).
+        // (within 5..=50 ms, so the receiver, which lingers a while after the FIN, hears it).
         let mut fins = Vec::new();
         for (key, s) in self.senders.iter_mut() {
             if let Some((size, at)) = s.fin {
                 if at <= now {
                     let srtt = s.sender.stats().srtt.unwrap_or(Duration::from_millis(10));
-                    let again = srtt.saturating_mul(2).max(Duration::from_millis(10));
+                    let again = srtt
+                        .saturating_mul(2)
+                        .max(Duration::from_millis(5))
+                        .min(Duration::from_millis(50));
                     s.fin = Some((size, now + again));
                     fins.push((*key, size));
                 }
@@ -483,10 +512,22 @@ impl Endpoint {
         }
         let keys: Vec<Key> = self.senders.keys().copied().collect();
         let burst = self.cfg.burst.max(1);
-        loop {
+        let batch = self.cfg.batch.max(1);
+        // Start where the previous call stopped, so that no sender is always first.
+        self.rr = self.rr.wrapping_add(1);
+        let start = if keys.is_empty() {
+            0
+        } else {
+            self.rr % keys.len()
+        };
+        let mut data = 0;
+        'rounds: loop {
             let mut round = 0;
-            for key in &keys {
+            for key in keys[start..].iter().chain(&keys[..start]) {
                 for _ in 0..burst {
+                    if data >= batch {
+                        break 'rounds;
+                    }
                     let Some(s) = self.senders.get_mut(key) else {
                         break;
                     };
@@ -507,6 +548,7 @@ impl Endpoint {
                     wire::encode_data(&mut self.out, key.1, &seg, buf);
                     self.send_out(key.0).await?;
                     sent += 1;
+                    data += 1;
                     round += 1;
                 }
             }

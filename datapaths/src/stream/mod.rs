@@ -202,7 +202,11 @@ pub async fn bulk_send(
                 } else {
                     return Err(StreamError::TimedOut(
                         limit.into(),
-                        format!("{} of {flows} streams acknowledged", out.len()),
+                        format!(
+                            "{} of {flows} streams acknowledged; {}",
+                            out.len(),
+                            ep.describe_senders()
+                        ),
                     ));
                 }
             }
