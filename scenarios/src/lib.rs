@@ -6,6 +6,8 @@
 //!   staleness, fallback), bound to the simulation's runtime.
 //! - [`workload`]: bulk, incast and CDF/Poisson workloads turned into flows.
 //! - [`runner`]: builds the network, runs the simulation, writes result files.
+//! - [`emulate`]: `testbed emulate` (the workload for real through the link emulator) and
+//!   `testbed compare` (a simulated and an emulated run side by side).
 //! - [`sweep`]: parameter grids × seeds as independent runs, executed in parallel, merged.
 //! - [`figures`]: PNG/SVG figures from result files.
 //! - [`boxplot`]: box plots (p5–p95 whiskers) for the Bertha experiments.
@@ -19,6 +21,7 @@
 pub mod boxplot;
 pub mod cc;
 pub mod config;
+pub mod emulate;
 pub mod figures;
 pub mod reference;
 pub mod reproduce;

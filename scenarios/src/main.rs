@@ -97,6 +97,42 @@ enum Cmd {
         #[arg(long)]
         overwrite: bool,
     },
+    /// Run a scenario's workload for real through the link emulator (hosts in network
+    /// namespaces, the simulator's link models on the wall clock), with the project's transport
+    /// or Linux TCP; writes the result files of a simulated run, marked real and
+    /// non-deterministic. Needs root (CAP_NET_ADMIN, /dev/net/tun).
+    Emulate {
+        /// The scenario file (TOML): a dumbbell or star (leaf-spine, fat-tree) with `bulk`
+        /// workloads, at rates the emulator sustains.
+        scenario: PathBuf,
+        /// Results directory (default: results/<name>/emulated-<transport>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override a field: `--set topology.pairs=2` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// The flows' transport: `ours` (the project's, over UDP) or `linux-tcp`.
+        #[arg(long, default_value = "ours", value_parser = ["ours", "linux-tcp"])]
+        transport: String,
+        /// The `realflow` program (default: beside this executable, or $TESTBED_REALFLOW).
+        #[arg(long)]
+        realflow: Option<PathBuf>,
+        /// The `ccp` program for CCP flows (default: beside this executable, or $TESTBED_CCP).
+        #[arg(long)]
+        ccp: Option<PathBuf>,
+    },
+    /// Put a simulated and an emulated run of one scenario side by side: goodput (all flows and
+    /// per flow) and the queueing delay distribution; writes compare.csv, compare.md and a
+    /// figure.
+    Compare {
+        /// The simulated run's results directory (`testbed run --out`).
+        simulated: PathBuf,
+        /// The emulated run's results directory (`testbed emulate --out`).
+        emulated: PathBuf,
+        /// Where the comparison goes (default: <emulated>/compare).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Check a scenario file without running it.
     Validate {
         /// The scenario file (TOML).
@@ -280,6 +316,56 @@ fn real_main() -> Result<()> {
                     println!("figure: {}", f.display());
                 }
             }
+        }
+        Cmd::Emulate {
+            scenario,
+            out,
+            set,
+            transport,
+            realflow,
+            ccp,
+        } => {
+            let loaded = load(&scenario, &set)?;
+            let out = out.unwrap_or_else(|| {
+                Path::new("results")
+                    .join(&loaded.scenario.name)
+                    .join(format!("emulated-{transport}"))
+            });
+            check_results_dir(&out, "--out")?;
+            let opts = scenarios::emulate::EmulateOptions {
+                out: out.clone(),
+                transport: if transport == "linux-tcp" {
+                    scenarios::emulate::RealTransport::LinuxTcp
+                } else {
+                    scenarios::emulate::RealTransport::Ours
+                },
+                realflow,
+                ccp,
+            };
+            let r = scenarios::emulate::emulate(&loaded, &opts)?;
+            for (k, v) in &r.summary {
+                println!("{k:>28}  {v}");
+            }
+            println!("results: {}", out.display());
+        }
+        Cmd::Compare {
+            simulated,
+            emulated,
+            out,
+        } => {
+            let out = out.unwrap_or_else(|| emulated.join("compare"));
+            let rows = scenarios::emulate::compare(&simulated, &emulated, &out)?;
+            for r in &rows {
+                println!(
+                    "{:>40}  {:>10.3} {:>10.3} {:<7} {:+.1} %",
+                    r.quantity,
+                    r.simulated,
+                    r.emulated,
+                    r.unit,
+                    r.rel_diff_pct()
+                );
+            }
+            println!("comparison: {}", out.display());
         }
         Cmd::Sweep {
             scenario,
