@@ -80,6 +80,13 @@ enum Cmd {
         /// MSS of our transport.
         #[arg(long, default_value_t = 1448)]
         mss: u32,
+        /// Configurations: any of kernel, datapath, ccp-10ms, ccp-per-ack.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "datapath,ccp-10ms,ccp-per-ack"
+        )]
+        modes: Vec<String>,
     },
     /// (internal) Echo 64-byte datagrams on a Unix socket at PATH until killed.
     EchoUds {
@@ -113,7 +120,24 @@ fn real_main() -> Result<()> {
             max_flows,
             trials,
             mss,
-        } => fig_4_8(&out, secs, max_flows, trials, mss),
+            modes,
+        } => {
+            let modes = modes
+                .iter()
+                .map(|m| {
+                    Ok(match m.as_str() {
+                        "kernel" => Mode::Kernel,
+                        "datapath" => Mode::InDatapath,
+                        "ccp-10ms" => Mode::Ccp10ms,
+                        "ccp-per-ack" => Mode::CcpPerAck,
+                        o => bail!(
+                            "--modes: unknown {o:?} (kernel, datapath, ccp-10ms, ccp-per-ack)"
+                        ),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            fig_4_8(&out, secs, max_flows, trials, mss, &modes)
+        }
         Cmd::EchoUds { path } => echo_uds(&path),
     }
 }
@@ -175,18 +199,23 @@ impl Proc {
         })
     }
 
-    /// Waits for exit (after SIGTERM if `term`); returns CPU seconds.
-    fn finish(mut self, term: bool) -> Result<f64> {
+    /// Waits for exit (after SIGTERM if `term`); returns CPU seconds and the rest of its
+    /// stderr.
+    fn finish(mut self, term: bool) -> Result<(f64, String)> {
         if term {
             // SAFETY: signalling our own child.
             unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
         }
         let (cpu, status) = reap(&self.child)?;
-        let rest = self.rest.take().map(|h| h.join().unwrap_or_default());
+        let rest = self
+            .rest
+            .take()
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default();
         if !term && status != 0 {
-            bail!("child failed ({status}): {}", rest.unwrap_or_default());
+            bail!("child failed ({status}): {rest}");
         }
-        Ok(cpu)
+        Ok((cpu, rest))
     }
 }
 
@@ -227,6 +256,9 @@ struct Run {
     agent_cpu: f64,
     wall: f64,
     retransmits: u64,
+    /// Messages the CCP datapath queued for the agent, and datagrams the agent received.
+    to_agent: u64,
+    agent_got: u64,
 }
 
 fn run_bulk(mode: Mode, flows: u32, secs: f64, mss: u32, tag: &str) -> Result<Run> {
@@ -319,10 +351,20 @@ fn run_bulk(mode: Mode, flows: u32, secs: f64, mss: u32, tag: &str) -> Result<Ru
         }
         bail!("{} sender failed: {e}", mode.name());
     }
-    let receiver_cpu = recv.finish(false)?;
-    let agent_cpu = match agent {
-        Some(a) => a.finish(true)?,
-        None => 0.0,
+    let (receiver_cpu, _) = recv.finish(false)?;
+    let (agent_cpu, agent_got) = match agent {
+        Some(a) => {
+            let (cpu, rest) = a.finish(true)?;
+            // "ccp agent stopped by SIGTERM after N datagrams on …"
+            let n = rest
+                .split(" after ")
+                .nth(1)
+                .and_then(|t| t.split(' ').next())
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0);
+            (cpu, n)
+        }
+        None => (0.0, 0),
     };
     let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&send_out)?)?;
     let _ = std::fs::remove_dir_all(&dir);
@@ -345,6 +387,8 @@ fn run_bulk(mode: Mode, flows: u32, secs: f64, mss: u32, tag: &str) -> Result<Ru
         agent_cpu,
         wall,
         retransmits,
+        to_agent: s["ccp"]["to_agent"].as_u64().unwrap_or(0),
+        agent_got,
     })
 }
 
@@ -369,7 +413,7 @@ fn table_4_1(out: &Path, secs: f64, trials: u32, mss: u32) -> Result<()> {
         Mode::Ccp10ms,
     ];
     let mut csv = String::from(
-        "config,trial,goodput_gbps,sender_cpu_s,receiver_cpu_s,agent_cpu_s,wall_s,retransmits\n",
+        "config,trial,goodput_gbps,sender_cpu_s,receiver_cpu_s,agent_cpu_s,wall_s,retransmits,reports_queued,agent_datagrams\n",
     );
     let mut means = Vec::new();
     for mode in modes {
@@ -386,14 +430,16 @@ fn table_4_1(out: &Path, secs: f64, trials: u32, mss: u32) -> Result<()> {
             );
             writeln!(
                 csv,
-                "{},{t},{:.4},{:.3},{:.3},{:.3},{:.3},{}",
+                "{},{t},{:.4},{:.3},{:.3},{:.3},{:.3},{},{},{}",
                 mode.name(),
                 r.goodput_bps / 1e9,
                 r.sender_cpu,
                 r.receiver_cpu,
                 r.agent_cpu,
                 r.wall,
-                r.retransmits
+                r.retransmits,
+                r.to_agent,
+                r.agent_got
             )?;
             sum += r.goodput_bps;
         }
@@ -424,14 +470,21 @@ fn table_4_1(out: &Path, secs: f64, trials: u32, mss: u32) -> Result<()> {
     Ok(())
 }
 
-fn fig_4_8(out: &Path, secs: f64, max_flows: u32, trials: u32, mss: u32) -> Result<()> {
+fn fig_4_8(
+    out: &Path,
+    secs: f64,
+    max_flows: u32,
+    trials: u32,
+    mss: u32,
+    modes: &[Mode],
+) -> Result<()> {
     std::fs::create_dir_all(out)?;
     let mut csv = String::from(
-        "config,flows,trial,goodput_gbps,sender_cpu_s,agent_cpu_s,receiver_cpu_s,wall_s,sender_plus_agent_cpu_pct\n",
+        "config,flows,trial,goodput_gbps,sender_cpu_s,agent_cpu_s,receiver_cpu_s,wall_s,sender_plus_agent_cpu_pct,reports_queued,agent_datagrams\n",
     );
     let mut n = 1;
     while n <= max_flows {
-        for mode in [Mode::InDatapath, Mode::Ccp10ms, Mode::CcpPerAck] {
+        for &mode in modes {
             for t in 0..trials {
                 let r = run_bulk(mode, n, secs, mss, &format!("f{n}t{t}"))
                     .with_context(|| format!("{} with {n} flows", mode.name()))?;
@@ -446,13 +499,15 @@ fn fig_4_8(out: &Path, secs: f64, max_flows: u32, trials: u32, mss: u32) -> Resu
                 );
                 writeln!(
                     csv,
-                    "{},{n},{t},{:.4},{:.3},{:.3},{:.3},{:.3},{pct:.1}",
+                    "{},{n},{t},{:.4},{:.3},{:.3},{:.3},{:.3},{pct:.1},{},{}",
                     mode.name(),
                     r.goodput_bps / 1e9,
                     r.sender_cpu,
                     r.agent_cpu,
                     r.receiver_cpu,
-                    r.wall
+                    r.wall,
+                    r.to_agent,
+                    r.agent_got
                 )?;
             }
         }

@@ -188,18 +188,38 @@ fn endpoint_cfg(c: &Common) -> Result<EndpointConfig> {
     })
 }
 
-fn our_cc(rt: &TokioRuntime, cc: &CcArgs) -> Result<Rc<dyn CcFactory>> {
+/// The congestion control of our transport; for CCP also the factory (for its counters).
+type Ccp = Rc<ccp_shim::CcpFactory<TokioRuntime, ccp::algs::AnyAlgorithm>>;
+
+fn our_cc(rt: &TokioRuntime, cc: &CcArgs) -> Result<(Rc<dyn CcFactory>, Option<Ccp>)> {
     if let Some(alg) = cc.cc.strip_prefix("ccp:") {
         let f = ccp_remote::factory(rt, &cc.ccp_agent, alg)
             .with_context(|| format!("--ccp-agent {}", cc.ccp_agent))?;
-        return Ok(f);
+        return Ok((f.clone(), Some(f)));
     }
-    Ok(Rc::new(match cc.cc.as_str() {
+    let kind = match cc.cc.as_str() {
         "reno" => CcKind::Reno,
         "cubic" => CcKind::Cubic,
         "dctcp" => CcKind::Dctcp,
         other => bail!("--cc {other:?}: ours knows reno, cubic, dctcp and ccp:<alg>"),
-    }))
+    };
+    Ok((Rc::new(kind), None))
+}
+
+/// The CCP shim's counters (messages to and from the agent, program invocations).
+fn ccp_stats(f: &Option<Ccp>) -> serde_json::Value {
+    match f {
+        None => serde_json::Value::Null,
+        Some(f) => {
+            let s = f.stats();
+            json!({
+                "to_agent": s.to_agent, "to_datapath": s.to_datapath,
+                "invocations": s.invocations, "invoke_errors": s.invoke_errors,
+                "message_errors": s.message_errors, "send_failures": s.send_failures,
+                "flows_fell_back": s.flows_fell_back,
+            })
+        }
+    }
 }
 
 fn tcp_cc(cc: &CcArgs) -> Result<&str> {
@@ -306,11 +326,14 @@ fn real_main() -> Result<()> {
             let v = match common.transport {
                 Transport::Ours => {
                     let cfg = endpoint_cfg(&common)?;
-                    let f = our_cc(&rt, &cc)?;
+                    let (f, ccp) = our_cc(&rt, &cc)?;
                     let (reports, stats) = rt.block_on(stream::bulk_send(
                         &rt, bind, to, flows, amount, cfg, f, limit,
                     ))?;
-                    json!({ "role": "bulk-send", "transport": "ours", "flows": reports, "stats": stats })
+                    json!({
+                        "role": "bulk-send", "transport": "ours", "flows": reports, "stats": stats,
+                        "ccp": ccp_stats(&ccp),
+                    })
                 }
                 Transport::LinuxTcp => {
                     let name = tcp_cc(&cc)?.to_owned();
@@ -340,7 +363,7 @@ fn real_main() -> Result<()> {
             let served = match common.transport {
                 Transport::Ours => {
                     let cfg = endpoint_cfg(&common)?;
-                    let f = our_cc(&rt, &cc)?;
+                    let (f, _) = our_cc(&rt, &cc)?;
                     rt.block_on(stream::rr_server(&rt, bind, cfg, f, stop, |a| {
                         eprintln!("realflow listening on {a}")
                     }))?
@@ -372,7 +395,7 @@ fn real_main() -> Result<()> {
             let results = match common.transport {
                 Transport::Ours => {
                     let cfg = endpoint_cfg(&common)?;
-                    let f = our_cc(&rt, &cc)?;
+                    let (f, _) = our_cc(&rt, &cc)?;
                     rt.block_on(stream::rr_client(
                         &rt, bind, to, requests, req_bytes, resp_bytes, cfg, f, limit,
                     ))?

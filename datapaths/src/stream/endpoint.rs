@@ -170,12 +170,25 @@ fn set_buf(fd: i32, opt: libc::c_int, bytes: usize) {
 
 impl Endpoint {
     /// Binds `addr` on `rt` (port 0 picks one). `cc` builds every sender's controller.
+    /// Fails with `InvalidInput` if the MSS does not fit in one datagram
+    /// ([`wire::MAX_PAYLOAD`]) or the transport configuration is invalid.
     pub async fn bind(
         rt: &TokioRuntime,
         addr: SocketAddr,
         cfg: EndpointConfig,
         cc: Rc<dyn CcFactory>,
     ) -> io::Result<Endpoint> {
+        let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
+        cfg.transport
+            .validate()
+            .map_err(|e| invalid(e.to_string()))?;
+        if cfg.transport.mss as usize > wire::MAX_PAYLOAD {
+            return Err(invalid(format!(
+                "mss {} exceeds the {} payload bytes of one datagram",
+                cfg.transport.mss,
+                wire::MAX_PAYLOAD
+            )));
+        }
         let sock = rt.bind_udp(addr).await?;
         if cfg.socket_buffer > 0 {
             let fd = sock.get_ref().as_raw_fd();

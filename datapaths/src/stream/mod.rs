@@ -265,7 +265,7 @@ pub struct RequestResult {
 }
 
 /// Sends `requests` requests of `req_bytes` (at least the 16-byte header) to `to`, one after
-/// another, each answered by `resp_bytes`; reports each FCT.
+/// another, each answered by `resp_bytes` (at least 1); reports each FCT.
 #[allow(clippy::too_many_arguments)]
 pub async fn rr_client(
     rt: &TokioRuntime,
@@ -282,6 +282,7 @@ pub async fn rr_client(
     let verify = cfg.verify;
     let mut ep = Endpoint::bind(rt, bind, cfg, cc).await?;
     let req_bytes = req_bytes.max(payload::HEADER_LEN as u64);
+    let resp_bytes = resp_bytes.max(1);
     let give_up = ep.now() + limit;
     let mut out = Vec::new();
     for k in 0..requests {
