@@ -33,12 +33,13 @@ pub enum ClientMode {
 type Ser<S> = SerializeConn<DataConn<S>, Msg>;
 
 /// The connection of a client on sockets `S`.
-pub type ClientConn<S> = Either<ClientShardConn<Ser<S>, SocketAddr>, Ser<S>>;
+pub type ClientConn<S> =
+    Either<ClientShardConn<Ser<S>, <S as netrt::DatagramSocket>::Addr>, Ser<S>>;
 
 /// A connected client.
-pub struct KvClient<S: netrt::DatagramSocket<Addr = SocketAddr>> {
+pub struct KvClient<S: netrt::DatagramSocket> {
     conn: ClientConn<S>,
-    front: SocketAddr,
+    front: S::Addr,
     negotiated: Negotiated,
 }
 
@@ -57,6 +58,25 @@ impl<S: netrt::DatagramSocket<Addr = SocketAddr> + 'static> KvClient<S> {
             SocketAddr::from(([0, 0, 0, 0], 0))
         };
         let sock = Rc::new(rt.bind_udp(bind).await?);
+        Self::connect_over(rt, sock, mode, front, shards).await
+    }
+}
+
+impl<S> KvClient<S>
+where
+    S: netrt::DatagramSocket + 'static,
+    S::Addr: Ord,
+{
+    /// Connects to the server at `front` in `mode` over `sock`, a socket of any kind (UDP,
+    /// Unix datagram, TCP datagrams, in-process: see [`crate::portability`]); `shards` as
+    /// for [`KvClient::connect`].
+    pub async fn connect_over<R: Runtime>(
+        rt: &R,
+        sock: Rc<S>,
+        mode: ClientMode,
+        front: S::Addr,
+        shards: &[S::Addr],
+    ) -> Result<Self, KvError> {
         let cfg = NegotiateConfig::default();
         let reg = Registry::new();
         let (conn, negotiated) = match mode {
@@ -65,12 +85,12 @@ impl<S: netrt::DatagramSocket<Addr = SocketAddr> + 'static> KvClient<S> {
                     return Err(KvError::Config("client push with no shard address".into()));
                 }
                 let st = stack![ClientShard::new(shards.to_vec()), bincode::<Msg>()];
-                let (c, n) = negotiate::connect(rt, sock, front, st, &reg, &cfg).await?;
+                let (c, n) = negotiate::connect(rt, sock, front.clone(), st, &reg, &cfg).await?;
                 (Either::Left(c), n)
             }
             ClientMode::Plain => {
                 let st = stack![bincode::<Msg>()];
-                let (c, n) = negotiate::connect(rt, sock, front, st, &reg, &cfg).await?;
+                let (c, n) = negotiate::connect(rt, sock, front.clone(), st, &reg, &cfg).await?;
                 (Either::Right(c), n)
             }
         };
@@ -93,7 +113,7 @@ impl<S: netrt::DatagramSocket<Addr = SocketAddr> + 'static> KvClient<S> {
 
     /// Sends a request (to the front; a pushing client's layer redirects it to its shard).
     pub async fn send(&self, req: Msg) -> Result<(), KvError> {
-        Ok(self.conn.send((self.front, req)).await?)
+        Ok(self.conn.send((self.front.clone(), req)).await?)
     }
 
     /// Waits for a reply.
@@ -121,5 +141,19 @@ impl<S: netrt::DatagramSocket<Addr = SocketAddr> + 'static> KvClient<S> {
         })
         .await
         .map_err(|_| KvError::Timeout(id))?
+    }
+}
+
+impl<S> crate::loadgen::RequestConn for KvClient<S>
+where
+    S: netrt::DatagramSocket + 'static,
+    S::Addr: Ord,
+{
+    async fn send_request(&self, req: Msg) -> Result<(), KvError> {
+        self.send(req).await
+    }
+
+    async fn recv_reply(&self) -> Result<Msg, KvError> {
+        self.recv().await
     }
 }

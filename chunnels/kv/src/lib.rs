@@ -20,15 +20,20 @@
 //! [`cost`] (the cost model, calibrated on real loopback, and FIFO stages), [`server`],
 //! [`client`], [`offload`] (the switch program and its registration), [`ycsb`] (workloads,
 //! scrambled zipfian, Poisson arrivals), [`loadgen`] (load phase and open-loop phase),
-//! [`experiment`] (thesis Fig 3.9 / HotNets Fig 5 on the simulator).
+//! [`experiment`] (thesis Fig 3.9 / HotNets Fig 5 on the simulator), [`portability`] (thesis
+//! Fig 3.11 on real sockets: UDP, Unix datagram, TCP and in-process backends, each with
+//! negotiation + Chunnels, Chunnels without negotiation, and Chunnels inlined by hand) and
+//! [`inproc`] (its in-process datagram network between threads).
 #![warn(missing_docs)]
 
 pub mod client;
 pub mod cost;
 pub mod experiment;
+pub mod inproc;
 pub mod loadgen;
 pub mod msg;
 pub mod offload;
+pub mod portability;
 pub mod server;
 pub mod store;
 pub mod ycsb;
@@ -53,6 +58,9 @@ pub enum KvError {
     /// No reply to a request in time.
     #[error("no reply to request {0:#x} in time")]
     Timeout(u64),
+    /// A message did not serialize.
+    #[error("serialization: {0}")]
+    Serialize(String),
     /// The simulation could not be built or ran dry.
     #[error("simulation: {0}")]
     Sim(String),

@@ -2,19 +2,45 @@
 //! (Poisson arrivals per connection, latency from the *scheduled* send instant, so a
 //! saturated server shows its queueing instead of slowing the generator down).
 //!
-//! Generic over the runtime: the same generator runs on the simulator and on real sockets.
+//! Generic over the runtime: the same generator runs on the simulator and on real sockets;
+//! and over the connection ([`RequestConn`]): a negotiated [`KvClient`](crate::KvClient) or the
+//! portability experiment's un-negotiated and hand-inlined clients ([`crate::portability`]).
+//!
+//! On real sockets timers are coarse (tokio's are 1 ms): a request is sent when its timer
+//! fires, so requests due within one tick leave together. [`LoadResult::latency`] counts from
+//! the scheduled instant (the open-loop convention: the timer's lateness is included);
+//! [`LoadResult::latency_from_send`] from the instant the send call began, and
+//! [`LoadResult::send_lag`] is the difference. On the simulator the two latencies are equal.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::rc::Rc;
 
-use netrt::{DatagramSocket, Duration, Instant, Runtime};
+use netrt::{Duration, Instant, Runtime};
 
-use crate::client::KvClient;
 use crate::msg::{key_of, value_of, Msg, Op, VALUE_LEN};
 use crate::ycsb::{KeyDist, OpStream, Poisson, Workload};
 use crate::KvError;
+
+/// A connection the load generator sends requests over and reads replies from (a request
+/// and its reply carry the same id). Sends and receives may run concurrently from two tasks.
+#[allow(async_fn_in_trait)]
+pub trait RequestConn {
+    /// Sends one request.
+    async fn send_request(&self, req: Msg) -> Result<(), KvError>;
+    /// Waits for one reply.
+    async fn recv_reply(&self) -> Result<Msg, KvError>;
+}
+
+impl<C: RequestConn + ?Sized> RequestConn for Rc<C> {
+    async fn send_request(&self, req: Msg) -> Result<(), KvError> {
+        (**self).send_request(req).await
+    }
+
+    async fn recv_reply(&self) -> Result<Msg, KvError> {
+        (**self).recv_reply().await
+    }
+}
 
 /// Latency percentiles (nearest rank), ns.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -106,16 +132,22 @@ pub struct LoadResult {
     pub bad_replies: u64,
     /// Sends that failed.
     pub send_errors: u64,
-    /// Latency of the answered requests.
+    /// Latency of the answered requests, from the instant each was scheduled.
     pub latency: Latency,
+    /// Latency of the answered requests, from the instant each send call began.
+    pub latency_from_send: Latency,
+    /// How late each send call began after its scheduled instant.
+    pub send_lag: Latency,
     /// Latency of the answered requests per connection, in the order of the clients given.
     pub per_connection: Vec<Latency>,
 }
 
 #[derive(Default)]
 struct Recorder {
-    outstanding: BTreeMap<u64, (Instant, Op)>,
+    outstanding: BTreeMap<u64, (Instant, Instant, Op)>,
     latencies: Vec<u64>,
+    from_send: Vec<u64>,
+    lags: Vec<u64>,
     per_connection: BTreeMap<u64, Vec<u64>>,
     in_window: u64,
     sent: u64,
@@ -127,12 +159,14 @@ struct Recorder {
 
 impl Recorder {
     fn reply(&mut self, r: &Msg, now: Instant, end: Instant) {
-        let Some((t0, op)) = self.outstanding.remove(&r.id) else {
+        let Some((t0, sent, op)) = self.outstanding.remove(&r.id) else {
             self.duplicates += 1;
             return;
         };
         let ns = now.saturating_since(t0).as_nanos();
         self.latencies.push(ns);
+        self.from_send.push(now.saturating_since(sent).as_nanos());
+        self.lags.push(sent.saturating_since(t0).as_nanos());
         self.per_connection.entry(r.id >> 40).or_default().push(ns);
         if now <= end {
             self.in_window += 1;
@@ -148,16 +182,16 @@ impl Recorder {
 
 /// Puts records `0..records` through `client`, `window` requests outstanding; each value is
 /// [`value_of`]`(n, 0)`. Fails if a reply does not come within `timeout` of the last one.
-pub async fn load_phase<R, S>(
+pub async fn load_phase<R, C>(
     rt: &R,
-    client: &KvClient<S>,
+    client: &C,
     records: u64,
     window: usize,
     timeout: Duration,
 ) -> Result<(), KvError>
 where
     R: Runtime,
-    S: DatagramSocket<Addr = SocketAddr> + 'static,
+    C: RequestConn,
 {
     const LOAD_ID: u64 = 1 << 63;
     let mut next = 0u64;
@@ -166,12 +200,12 @@ where
     while done < records {
         while pending < window.max(1) && next < records {
             let m = Msg::put(key_of(next), LOAD_ID | next, value_of(next, 0));
-            client.send(m).await?;
+            client.send_request(m).await?;
             next += 1;
             pending += 1;
         }
         let r = rt
-            .timeout(timeout, client.recv())
+            .timeout(timeout, client.recv_reply())
             .await
             .map_err(|_| KvError::Timeout(LOAD_ID | done))??;
         if r.id & LOAD_ID != 0 && r.op() == Some(Op::Stored) {
@@ -184,10 +218,10 @@ where
 
 /// Runs the open-loop phase over `clients` (each an independent Poisson source at
 /// `offered / clients.len()`), then waits `drain` for late replies.
-pub async fn open_loop<R, S>(rt: &R, clients: &[Rc<KvClient<S>>], spec: &OpenLoop) -> LoadResult
+pub async fn open_loop<R, C>(rt: &R, clients: &[Rc<C>], spec: &OpenLoop) -> LoadResult
 where
     R: Runtime,
-    S: DatagramSocket<Addr = SocketAddr> + 'static,
+    C: RequestConn + 'static,
 {
     let rec = Rc::new(RefCell::new(Recorder::default()));
     let n = clients.len().max(1);
@@ -223,11 +257,12 @@ where
                     _ => Msg::get(key_of(n), id),
                 };
                 {
+                    let now = rt1.now();
                     let mut r = r1.borrow_mut();
-                    r.outstanding.insert(id, (t, op));
+                    r.outstanding.insert(id, (t, now, op));
                     r.sent += 1;
                 }
-                if c1.send(m).await.is_err() {
+                if c1.send_request(m).await.is_err() {
                     let mut r = r1.borrow_mut();
                     r.send_errors += 1;
                     r.outstanding.remove(&id);
@@ -236,7 +271,7 @@ where
         }));
         let (c2, r2, rt2) = (c.clone(), rec.clone(), rt.clone());
         receivers.push(rt.spawn(async move {
-            while let Ok(m) = c2.recv().await {
+            while let Ok(m) = c2.recv_reply().await {
                 let now = rt2.now();
                 r2.borrow_mut().reply(&m, now, end);
             }
@@ -253,6 +288,8 @@ where
     let mut r = rec.borrow_mut();
     let secs = spec.duration.as_secs_f64();
     let latency = Latency::of(&mut r.latencies);
+    let latency_from_send = Latency::of(&mut r.from_send);
+    let send_lag = Latency::of(&mut r.lags);
     let per_connection = (0..clients.len() as u64)
         .map(|ci| {
             Latency::of(
@@ -277,6 +314,8 @@ where
         bad_replies: r.bad,
         send_errors: r.send_errors,
         latency,
+        latency_from_send,
+        send_lag,
         per_connection,
     }
 }
