@@ -146,6 +146,15 @@ pub(super) static FIGURES: &[Figure] = &[
         analyze: super::bertha::no_analysis,
         custom: Some(super::bertha_local::hotnets_4),
     },
+    Figure {
+        id: "thesis-3.11",
+        title: "Datapath portability and overhead: the sharded store on UDP, TCP and in-process datapaths, each with negotiation + Chunnels, Chunnels without negotiation, and Chunnels inlined; p95 latency and achieved throughput vs offered load (real loopback; --seeds: repetitions per point, medians; --duration: measured seconds per run)",
+        default_seeds: 1,
+        default_duration_s: super::bertha_kv::DEFAULT_DURATION_3_11_S,
+        arms: super::bertha::no_arms,
+        analyze: super::bertha::no_analysis,
+        custom: Some(super::bertha_kv::thesis_3_11),
+    },
 ];
 
 /// MSS of every paper scenario (bytes per packet of window).
