@@ -90,6 +90,12 @@ impl Backend {
         Backend::InProcess,
     ];
 
+    /// The backends that run under load: [`Backend::Unix`] is left out because a send to a
+    /// Unix datagram socket whose queue is full (`net.unix.max_dgram_qlen`, 10 on the
+    /// development VM) blocks forever in `datapaths::tokio_rt::UnixDatagram` (an unconnected
+    /// Unix datagram socket always polls writable, so the waiting send never wakes).
+    pub const UNDER_LOAD: [Backend; 3] = [Backend::Udp, Backend::Tcp, Backend::InProcess];
+
     /// Its name in figures and files.
     pub fn name(self) -> &'static str {
         match self {
@@ -189,10 +195,7 @@ impl PortabilityConfig {
             ));
         }
         if self.records == 0 || self.records >= 1 << 40 {
-            return bad(format!(
-                "records: expected 1..2^40, got {}",
-                self.records
-            ));
+            return bad(format!("records: expected 1..2^40, got {}", self.records));
         }
         if let KeyDist::Zipfian { theta } = self.keys {
             if !(theta > 0.0 && theta < 1.0) {
@@ -401,7 +404,9 @@ impl ServerCore {
         let n = self.store.shards();
         let i = shard_of(&req.key, n);
         if i != at {
-            self.counters.misrouted.set(self.counters.misrouted.get() + 1);
+            self.counters
+                .misrouted
+                .set(self.counters.misrouted.get() + 1);
         }
         if let Some(c) = self.counters.per_shard.borrow_mut().get_mut(i) {
             *c += 1;
