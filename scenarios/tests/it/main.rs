@@ -5,6 +5,7 @@
 mod ccp;
 mod cli;
 mod fuzz_input;
+mod kv_portability;
 mod paths;
 mod reference;
 mod reproduce;
