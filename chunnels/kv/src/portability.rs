@@ -533,7 +533,8 @@ async fn start_server<N: Net>(
         socks.push(s);
     }
     let mut front = None;
-    let mut t = tasks.borrow_mut();
+    // Collected here and handed over at the end: accept loops push to `tasks` as they run.
+    let mut t = Vec::new();
     match variant {
         Variant::Full => {
             for (i, sock) in socks.into_iter().enumerate() {
@@ -594,6 +595,7 @@ async fn start_server<N: Net>(
             }
         }
     }
+    tasks.borrow_mut().extend(t);
     Ok(Addrs {
         front,
         shards: addrs,

@@ -1111,8 +1111,8 @@ pub(super) fn thesis_3_11(
          runtime on another thread, a mutex-protected mailbox); DPDK skipped (no NIC in the \
          VM); Shenango-R (features re-implemented in the runtime) has no counterpart here. \
          Unix datagram sockets are left out: with net.unix.max_dgram_qlen = 10 a send to a \
-         full queue never wakes in datapaths::tokio_rt::UnixDatagram (the backend itself \
-         works at low load: kvstore's tests)."
+         full queue never wakes in datapaths::tokio_rt::UnixDatagram (even the load phase's \
+         32 outstanding puts fill a shard's queue; kvstore's Unix test is ignored for it)."
             .into(),
         format!(
             "Loads: thesis Fig 3.9's 25-125 kOps/s grid scaled by 0.4 ({} kOps/s) to what the \
