@@ -148,7 +148,7 @@ pub(super) static FIGURES: &[Figure] = &[
     },
     Figure {
         id: "thesis-3.11",
-        title: "Datapath portability and overhead: the sharded store on UDP, TCP and in-process datapaths, each with negotiation + Chunnels, Chunnels without negotiation, and Chunnels inlined; p95 latency and achieved throughput vs offered load (real loopback; --seeds: repetitions per point, medians; --duration: measured seconds per run)",
+        title: "Datapath portability and overhead: the sharded store on UDP, Unix datagram, TCP and in-process datapaths, each with negotiation + Chunnels, Chunnels without negotiation, and Chunnels inlined; p95 latency and achieved throughput vs offered load (real loopback; --seeds: repetitions per point, medians; --duration: measured seconds per run)",
         default_seeds: 1,
         default_duration_s: super::bertha_kv::DEFAULT_DURATION_3_11_S,
         arms: super::bertha::no_arms,

@@ -42,11 +42,11 @@ fn reproduce_thesis_3_11_writes_figure_samples_and_table() {
         let len = std::fs::metadata(out.join(f)).map(|m| m.len()).unwrap_or(0);
         assert!(len > 200, "{f}: {len} bytes");
     }
-    // 3 backends x 5 loads x 3 variants, one seed.
+    // 4 backends x 5 loads x 3 variants, one seed.
     let csv = std::fs::read_to_string(out.join("samples.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 1 + 3 * 5 * 3, "{csv}");
+    assert_eq!(csv.lines().count(), 1 + 4 * 5 * 3, "{csv}");
     let table = std::fs::read_to_string(out.join("table.md")).unwrap();
-    for backend in ["UDP", "TCP", "in-process"] {
+    for backend in ["UDP", "Unix datagram", "TCP", "in-process"] {
         for k in [10, 50] {
             for v in ["full (negotiation + Chunnels)", "no negotiation"] {
                 let q = format!("{backend}, {k} kOps/s: p95 latency, {v}");

@@ -75,9 +75,7 @@ fn udp_every_variant() {
     every_variant(Backend::Udp);
 }
 
-/// Hangs: a send to a full Unix datagram queue never wakes (see `Backend::UNDER_LOAD`).
 #[test]
-#[ignore = "a send to a full Unix datagram socket queue never wakes in datapaths::tokio_rt"]
 fn unix_every_variant() {
     every_variant(Backend::Unix);
 }
