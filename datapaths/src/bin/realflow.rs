@@ -76,10 +76,10 @@ struct Common {
 
 #[derive(Args, Debug, Clone)]
 struct CcArgs {
-    /// Congestion control: reno, cubic, dctcp (ours), bbr (linux-tcp), ccp:<alg> (ours).
+    /// Congestion control: reno, cubic, dctcp (ours), bbr (linux-tcp), `ccp:<alg>` (ours).
     #[arg(long, default_value = "reno")]
     cc: String,
-    /// Name of the CCP agent's socket under /tmp/ccp/ (for ccp:<alg>).
+    /// Name of the CCP agent's socket under /tmp/ccp/ (for `ccp:<alg>`).
     #[arg(long, default_value = datapaths::unix::DEFAULT_IPC_NAME)]
     ccp_agent: String,
 }
