@@ -135,6 +135,9 @@ pub struct FlowResult {
     pub goodput_bps: f64,
     /// Segments the sender retransmitted (ours; Linux TCP: from `TCP_INFO`, if reported).
     pub retransmitted: Option<u64>,
+    /// Whether the receiver's digest of the stream equals the sender's (`None` if either did
+    /// not digest).
+    pub intact: Option<bool>,
 }
 
 /// The outcome of `testbed emulate`.
@@ -553,6 +556,10 @@ pub fn emulate(loaded: &Loaded, opts: &EmulateOptions) -> Result<Emulated, Emula
             secs: num(&r0["secs"]),
             goodput_bps: num(&r0["goodput_bps"]),
             retransmitted: sv["flows"][0]["retransmitted_segments"].as_u64(),
+            intact: match (r0["digest"].as_str(), sv["flows"][0]["digest"].as_str()) {
+                (Some(a), Some(b)) => Some(a == b),
+                _ => None,
+            },
         });
     }
     let total: u64 = results.iter().map(|r| r.bytes).sum();
@@ -622,6 +629,7 @@ fn write_flows(path: &Path, flows: &[FlowResult]) -> Result<(), EmulateError> {
         "secs",
         "goodput_mbps",
         "retransmits",
+        "intact",
     ])
     .map_err(|e| res_err(path, e))?;
     for f in flows {
@@ -635,6 +643,7 @@ fn write_flows(path: &Path, flows: &[FlowResult]) -> Result<(), EmulateError> {
             format!("{:.6}", f.secs),
             format!("{:.3}", f.goodput_bps / 1e6),
             f.retransmitted.map_or(String::new(), |r| r.to_string()),
+            f.intact.map_or(String::new(), |r| r.to_string()),
         ])
         .map_err(|e| res_err(path, e))?;
     }

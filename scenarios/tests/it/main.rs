@@ -4,6 +4,7 @@
 
 mod ccp;
 mod cli;
+mod emulate;
 mod fuzz_input;
 mod kv_portability;
 mod paths;
