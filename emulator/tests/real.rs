@@ -1,6 +1,7 @@
 //! Real runs on TUN devices in network namespaces (need root; skipped with a printed reason
 //! otherwise): a 2-host dumbbell at 20 Mbit/s and 10 ms measures its base RTT and shapes a
-//! UDP blast; workloads run inside hosts; pcap capture and results files.
+//! UDP blast; a Mahimahi-trace bottleneck delivers the trace's mean rate; workloads run inside
+//! hosts; pcap capture and results files.
 
 use std::process::Command;
 use std::sync::Mutex;
@@ -171,4 +172,67 @@ fn a_star_carries_every_sender_to_the_receiver() {
         .find(|p| p.port == "receiver:forward")
         .unwrap();
     assert_eq!(rx_port.tx_packets, 30);
+}
+
+/// A Mahimahi-trace bottleneck: 100 ms period, two opportunities per millisecond for the first
+/// 50 ms and none for the next 50 (mean 12 Mbit/s, bursts at 24 Mbit/s). A 20 Mbit/s UDP blast
+/// gets the trace's mean rate, and the monitored queue fills in the off phases and drains in
+/// the on phases, as in a simulated run of the same trace.
+#[test]
+fn a_trace_link_delivers_the_traces_mean_rate() {
+    if !privileged() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("onoff.trace");
+    let mut lines = String::new();
+    for ms in 1..=50 {
+        lines.push_str(&format!("{ms}\n{ms}\n"));
+    }
+    lines.push_str("100\n");
+    // 101 opportunities per 100 ms: 12.12 Mbit/s of IP bytes.
+    std::fs::write(&trace, lines).unwrap();
+    let mut cfg = dumbbell();
+    if let netmodels::topology::TopologyConfig::Dumbbell { bottleneck, .. } = &mut cfg.topology {
+        bottleneck.link = netmodels::LinkConfig::Trace {
+            path: trace.display().to_string(),
+        };
+    }
+    cfg.monitor_links = vec!["bottleneck".into()];
+    let em = Emulation::start(&cfg).unwrap();
+    let s = em.host("sender0").unwrap();
+    let r = em.host("receiver0").unwrap();
+    let b = udp_blast(&em, s, r, Duration::from_secs(3), Some(20e6), 1200).unwrap();
+    let report = em.stop();
+    // IP bits/s (an opportunity carries 1500 bytes, a datagram 1228), measured between the
+    // first and the last datagram: a window of 3 s is 30 periods, give or take one phase.
+    let expect = 101.0 * 1500.0 * 8.0 / 0.1;
+    eprintln!(
+        "trace blast: {:.2} Mbit/s (expected {:.2}); timing {:?}",
+        b.rate_bps / 1e6,
+        expect / 1e6,
+        report.timing
+    );
+    let err = (b.rate_bps - expect).abs() / expect;
+    assert!(err < 0.05, "received {:.2} Mbit/s", b.rate_bps / 1e6);
+    let bn = report
+        .ports
+        .iter()
+        .find(|p| p.port == "bottleneck:forward")
+        .unwrap();
+    assert!(bn.queue_drops > 0, "the blast overloads the trace");
+    assert_eq!(bn.tx_packets, b.received, "every datagram sent got through");
+    // The queue swings with the trace: near empty after an on phase, near full after an off
+    // phase (100-packet limit).
+    let q: Vec<f64> = report
+        .recorder
+        .samples("qlen_pkts/bottleneck")
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    assert!(q.len() > 100, "{} samples", q.len());
+    let max = q.iter().cloned().fold(0.0, f64::max);
+    let min = q[10..].iter().cloned().fold(f64::MAX, f64::min);
+    assert!(max >= 90.0 && min <= 20.0, "queue between {min} and {max}");
 }

@@ -607,10 +607,18 @@ fn measure(opts: &Options, tmp: &Path) -> Result<(Samples, Losses), ExperimentEr
         let mut losses = BTreeMap::new();
         for backend in &opts.backends {
             for &conns in &opts.connections {
-                for variant in VARIANTS {
-                    let key = (backend.clone(), conns, variant.to_string());
-                    // One untimed warm-up trial per point, then the measured ones.
-                    for i in 0..=opts.trials {
+                // One untimed warm-up round per point, then the measured ones. The variants
+                // alternate within a round, each going first in every other round, so drift of
+                // a shared machine (other jobs, frequency) falls on both alike and trial `i` of
+                // `raw` and of `bertha` form a pair.
+                for i in 0..=opts.trials {
+                    let order = if i % 2 == 0 {
+                        [VARIANTS[0], VARIANTS[1]]
+                    } else {
+                        [VARIANTS[1], VARIANTS[0]]
+                    };
+                    for variant in order {
+                        let key = (backend.clone(), conns, variant.to_string());
                         let shape = Shape {
                             variant,
                             conns,
@@ -707,8 +715,13 @@ pub fn run(opts: &Options) -> Result<Throughput, ExperimentError> {
     let mut rows = Vec::new();
     for b in &opts.backends {
         for &c in &opts.connections {
-            let med = |v: &str| quantile(&samples[&(b.clone(), c, v.to_string())], 0.5);
-            let (raw, bertha) = (med("raw"), med("bertha"));
+            let of = |v: &str| &samples[&(b.clone(), c, v.to_string())];
+            let (raw, bertha) = (quantile(of("raw"), 0.5), quantile(of("bertha"), 0.5));
+            let paired: Vec<f64> = of("raw")
+                .iter()
+                .zip(of("bertha"))
+                .map(|(r, b)| b / r)
+                .collect();
             rows.push(TableRow {
                 quantity: format!("{b} {c} conn: bertha median goodput"),
                 unit: "Gbit/s".into(),
@@ -725,6 +738,14 @@ pub fn run(opts: &Options) -> Result<Throughput, ExperimentError> {
                 reference: Some(0.95),
                 paper: "≈ 1, flat in connections".into(),
             });
+            rows.push(TableRow {
+                quantity: format!("{b} {c} conn: paired bertha / raw, median over rounds"),
+                unit: "ratio".into(),
+                ours: quantile(&paired, 0.5),
+                compared_with: "target".into(),
+                reference: Some(0.95),
+                paper: "≈ 1, flat in connections".into(),
+            });
         }
     }
     let lossy: Vec<String> = lost
@@ -734,7 +755,7 @@ pub fn run(opts: &Options) -> Result<Throughput, ExperimentError> {
         .collect();
     let notes = vec![
         format!(
-            "Real loopback (tokio, current-thread runtimes): file server on its own thread, clients on another; {} bytes per connection in {}-byte datagrams; {} measured trials per point after one warm-up; goodput = bytes / (last datagram − request), over all connections of a trial.",
+            "Real loopback (tokio, current-thread runtimes): file server on its own thread, clients on another; {} bytes per connection in {}-byte datagrams; {} measured rounds per point after one warm-up round, raw and bertha alternating within a round; goodput = bytes / (last datagram − request), over all connections of a trial.",
             opts.bytes, opts.msg, opts.trials
         ),
         format!(

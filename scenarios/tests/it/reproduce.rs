@@ -845,6 +845,9 @@ fn thesis_3_3_throughput_from_the_cli() {
                 .unwrap_or_else(|| panic!("no row {row} in\n{table}"));
             let ratio: f64 = line.split(',').nth(2).unwrap().parse().unwrap();
             assert!(ratio.is_finite() && ratio > 0.0, "{line}");
+            // The paired ratio (raw and bertha alternate within a round).
+            let paired = format!("\"{b} {c} conn: paired bertha / raw, median over rounds\",");
+            assert!(table.contains(&paired), "no row {paired} in\n{table}");
         }
     }
     // A size the experiment cannot use is refused naming the option.
