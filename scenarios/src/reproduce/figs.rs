@@ -155,6 +155,16 @@ pub(super) static FIGURES: &[Figure] = &[
         analyze: super::bertha::no_analysis,
         custom: Some(super::bertha_kv::thesis_3_11),
     },
+    // Appended after the existing ids so `--list` keeps its order.
+    Figure {
+        id: "thesis-4.6",
+        title: "Flow completion times, CCP Reno vs native Reno: internet-core sizes, Poisson at 50 % load, 50 servers → 1 client, 192 Mbit/s, 100 ms RTT, 1 BDP (--duration: seconds of arrivals, 138 s ≈ 100,000 flows; runs then drain ≤ 60 s)",
+        default_seeds: 5,
+        default_duration_s: super::fig4_6::ARRIVALS_S,
+        arms: super::fig4_6::arms,
+        analyze: super::fig4_6::analyze,
+        custom: None,
+    },
 ];
 
 /// MSS of every paper scenario (bytes per packet of window).

@@ -27,6 +27,7 @@ mod bertha_kv;
 mod bertha_local;
 mod data;
 mod fig4_3;
+mod fig4_6;
 mod fig4_9;
 mod figs;
 

@@ -74,6 +74,7 @@ fn list_names_every_figure_id() {
         "thesis-4.5",
         "thesis-4.9",
         "thesis-4.10",
+        "thesis-4.6",
     ] {
         assert!(
             out.lines().any(|l| l.starts_with(id)),
@@ -899,4 +900,73 @@ fn hotnets_4_name_resolution_from_the_cli() {
     let first = ours("first request over the local instance");
     assert!((1.05..1.051).contains(&first), "{first}");
     assert_eq!(ours("requests after it appears on the fast path"), 100.0);
+}
+
+/// thesis Fig 4.6 on 3 s of arrivals: both arms run, the table has the thesis's percentile
+/// rows, and no flow finishes faster than the physics allow (one-way propagation plus its
+/// bytes at the bottleneck rate).
+#[test]
+fn thesis_4_6_fct_cdfs_per_size_class() {
+    let out = tmp("4.6");
+    let rep = reproduce::reproduce("thesis-4.6", &short(&out, 1, 3.0)).unwrap();
+    assert_outputs(&rep, "fct_cdfs");
+    assert_eq!(rep.runs, 2);
+    for q in [
+        "all flows: median FCT, CCP ÷ native",
+        "all flows: p75 FCT, CCP ÷ native",
+        "all flows: p95 FCT, CCP ÷ native",
+        "small flows (≤ 10 KB): median FCT, CCP ÷ native",
+        "medium flows (10 KB–1 MB): median FCT, CCP ÷ native",
+        "large flows (> 1 MB): median FCT, CCP ÷ native",
+        "flows per run",
+    ] {
+        row(&rep, q);
+    }
+    assert_eq!(
+        row(&rep, "all flows: p95 FCT, CCP ÷ native").reference,
+        Some(1.3)
+    );
+    let plan = std::fs::read_to_string(out.join("ccp/plan.txt")).unwrap();
+    assert!(
+        plan.contains("workload.0.stop_s=3") && plan.contains("ccp=\"reno\""),
+        "{plan}"
+    );
+    for arm in ["native", "ccp"] {
+        let path = out.join(arm).join("base/seed-1/flows.csv");
+        let mut rd = csv::Reader::from_path(&path).unwrap();
+        let head = rd.headers().unwrap().clone();
+        let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+        let (cs, cf) = (col("size_bytes"), col("fct_s"));
+        let (mut n, mut small) = (0, Vec::new());
+        for rec in rd.records() {
+            let rec = rec.unwrap();
+            let size: f64 = rec[cs].parse().unwrap();
+            let Ok(fct) = rec[cf].parse::<f64>() else {
+                continue;
+            };
+            n += 1;
+            let floor = 0.05 + size * 8.0 / 192e6;
+            assert!(
+                fct >= floor - 1e-9,
+                "{arm}: a {size}-byte flow finished in {fct} s, below {floor} s"
+            );
+            if size <= 10_000.0 {
+                small.push(fct);
+            }
+        }
+        // ≈ 725 flows/s for 3 s; most are small and finish in about one one-way delay.
+        assert!((1500..3000).contains(&n), "{arm}: {n} flows");
+        small.sort_by(f64::total_cmp);
+        let med = small[small.len() / 2];
+        assert!(
+            (0.05..0.07).contains(&med),
+            "{arm}: small-flow median {med} s"
+        );
+    }
+    assert_eq!(
+        row(&rep, "native: finished flows faster than").ours,
+        0.0,
+        "{}",
+        rep.markdown
+    );
 }
