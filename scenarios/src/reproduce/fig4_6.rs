@@ -354,8 +354,8 @@ pub(super) fn analyze(ctx: &Ctx) -> Result<Analysis, ReproduceError> {
             target_pct: None,
         });
     }
-    // Panels: x in ms for small and medium flows, in s for large ones; small and medium cut at
-    // the 99th percentile of both arms so the body of the distribution is visible.
+    // Panels: x in ms for small and medium flows, in s for large ones; each cut at the 99th
+    // percentile of both arms' finished flows so the body of the distribution is visible.
     let mut panels = Vec::new();
     for (ci, (_, label, _, _)) in CLASSES.iter().enumerate() {
         let (scale, unit) = if ci == 2 { (1.0, "s") } else { (1e3, "ms") };
@@ -366,24 +366,16 @@ pub(super) fn analyze(ctx: &Ctx) -> Result<Analysis, ReproduceError> {
             .filter(|x| !x.1)
             .map(|x| x.0 * scale)
             .collect();
-        let x_range = if ci < 2 && finished.len() > 1 {
+        let x_range = if finished.len() > 1 {
             let lo = finished.iter().copied().fold(f64::INFINITY, f64::min);
             let hi = quantile(&finished, 0.99);
             (hi > lo).then_some((lo, hi))
         } else {
             None
         };
-        let cut = if x_range.is_some() {
-            ", x axis cut at the 99th percentile"
-        } else {
-            ""
-        };
+        let cut = if x_range.is_some() { ", x to p99" } else { "" };
         panels.push(Panel {
-            title: format!(
-                "flows {label} ({} native / {} CCP flows{cut})",
-                nv.len(),
-                cv.len()
-            ),
+            title: format!("flows {label}: {} per arm{cut}", nv.len()),
             x_label: format!("flow completion time ({unit})"),
             y_label: "CDF (fraction of the class's flows)".into(),
             lines: vec![
@@ -417,7 +409,7 @@ pub(super) fn analyze(ctx: &Ctx) -> Result<Analysis, ReproduceError> {
         notes: vec![
             "Setup: star, 50 servers (10 Gbit/s, 0.5 ms links) → switch → client (192 Mbit/s, 49.5 ms; 1,600-packet drop-tail at the switch), RTT 100 ms. Flow sizes from scenarios/data/internet-core.cdf, a reconstruction fitted to the thesis's stated facts (97.6 % ≤ 10 KB, 95 flows > 1 MB per 100,000, 1.7 GB), not the original CAIDA file. Poisson arrivals at 50 % of 192 Mbit/s for --duration seconds (default 138 s ≈ 100,000 flows), each from a uniformly chosen server; runs continue until every flow finished, at most 60 s after the last arrival.".into(),
             "Differs from the thesis: it ran the flows on persistent connections with slow-start-after-idle off; our transport opens one connection per flow (initial window 10 segments, 200 ms min RTO). `handshake = false` removes the per-flow SYN round trip a persistent connection would not pay, and `initial_rto_ms = 300` stands in for its RTT estimate (the RTO a SYN's sample would give on this path, max(3 × 100 ms, 200 ms), instead of the 1 s a flow without any RTT sample starts from); no window, ssthresh or RTT state carries over between a server's flows. The thesis's long-lived connections would start later flows from the window the previous ones left, which this setup cannot show.".into(),
-            "FCT = from the flow's first byte handed to the transport to its last byte delivered to the client. Quantiles are nearest-rank over all flows of the arm pooled over seeds; a flow unfinished at the end of its run counts at its elapsed time (right-censored, as summary.csv does) and a quantile it reaches is flagged as a lower bound. CDFs are over all flows of the class and stop below 1 when some did not finish.".into(),
+            "FCT = from the flow's first byte handed to the transport to its last byte delivered to the client. Quantiles are nearest-rank over all flows of the arm pooled over seeds; a flow unfinished at the end of its run counts at its elapsed time (right-censored, as summary.csv does) and a quantile it reaches is flagged as a lower bound. CDFs are over all flows of the class and stop below 1 when some did not finish; each panel's x axis ends at the 99th percentile of the finished flows of both arms.".into(),
             "Ratio rows: CCP's quantile ÷ native's, compared with the thesis's CCP ÷ kernel (1 + its percentage); target ±10 % of that ratio. 'small flows unaffected' is taken as a ratio of 1. The absolute rows give both arms' quantiles.".into(),
             "CCP Reno: slow start and AIMD in the agent, one report per RTT, 20 µs datapath–agent staleness (the thesis's setting); native Reno grows its window per ACK in the transport.".into(),
         ],
