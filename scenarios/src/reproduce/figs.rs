@@ -165,6 +165,15 @@ pub(super) static FIGURES: &[Figure] = &[
         analyze: super::fig4_6::analyze,
         custom: None,
     },
+    Figure {
+        id: "thesis-4.11",
+        title: "Write once, run anywhere: the same CCP Copa (12 Mbit/s, 20 ms, 20 packets) and CCP Cubic (24 Mbit/s, 20 ms, 40 packets) on kernel-like, DPDK/mTCP-like and QUIC-like datapath personalities: cwnd over time",
+        default_seeds: 1,
+        default_duration_s: 30.0,
+        arms: super::fig4_11::arms,
+        analyze: super::fig4_11::analyze,
+        custom: None,
+    },
 ];
 
 /// MSS of every paper scenario (bytes per packet of window).

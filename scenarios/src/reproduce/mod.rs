@@ -26,6 +26,7 @@ mod bertha;
 mod bertha_kv;
 mod bertha_local;
 mod data;
+mod fig4_11;
 mod fig4_3;
 mod fig4_6;
 mod fig4_9;

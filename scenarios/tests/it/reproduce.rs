@@ -75,6 +75,7 @@ fn list_names_every_figure_id() {
         "thesis-4.9",
         "thesis-4.10",
         "thesis-4.6",
+        "thesis-4.11",
     ] {
         assert!(
             out.lines().any(|l| l.starts_with(id)),
@@ -969,4 +970,54 @@ fn thesis_4_6_fct_cdfs_per_size_class() {
         "{}",
         rep.markdown
     );
+}
+
+/// thesis Fig 4.11 on 8 s: every algorithm × personality runs and has its rows, the
+/// personalities' overrides are in the plans, and Copa on the kernel-like datapath settles
+/// within a factor of 2 of 1 BDP (20 packets of 1500 B) while both algorithms keep the link
+/// busy on every datapath.
+#[test]
+fn thesis_4_11_same_algorithms_on_three_datapath_personalities() {
+    let out = tmp("4.11");
+    let rep = reproduce::reproduce("thesis-4.11", &short(&out, 1, 8.0)).unwrap();
+    assert_outputs(&rep, "write_once_cwnd");
+    assert_eq!(rep.runs, 6);
+    for alg in ["Copa", "Cubic"] {
+        for p in ["kernel-like", "DPDK/mTCP-like", "QUIC-like"] {
+            for q in ["mean cwnd", "goodput", "mean queueing delay"] {
+                row(&rep, &format!("{alg}, {p}: {q}"));
+            }
+            let g = row(&rep, &format!("{alg}, {p}: goodput"));
+            let link = if alg == "Copa" { 12.0 } else { 24.0 };
+            assert!(
+                g.ours > 0.5 * link && g.ours <= link,
+                "{alg}, {p}: {} Mbit/s\n{}",
+                g.ours,
+                rep.markdown
+            );
+        }
+    }
+    let copa = row(&rep, "Copa, kernel-like: mean cwnd");
+    // 1 BDP = 30 kB = 20.7 packets of 1448 B.
+    assert!(
+        (10.0..=41.0).contains(&copa.ours),
+        "Copa kernel-like mean cwnd {}:\n{}",
+        copa.ours,
+        rep.markdown
+    );
+    assert_eq!(copa.reference, Some(22.0));
+    assert_eq!(row(&rep, "CCP flows that fell back").ours, 0.0);
+    let plan = std::fs::read_to_string(out.join("copa-mtcp/plan.txt")).unwrap();
+    assert!(
+        plan.contains("topology.bottleneck.reverse.burst_release_us=1000"),
+        "{plan}"
+    );
+    let plan = std::fs::read_to_string(out.join("cubic-quic/plan.txt")).unwrap();
+    for s in [
+        "transport.mss=1350",
+        "transport.delayed_ack_us=25000",
+        "transport.pacing=true",
+    ] {
+        assert!(plan.contains(s), "{s} missing from {plan}");
+    }
 }
