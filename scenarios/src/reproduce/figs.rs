@@ -174,6 +174,15 @@ pub(super) static FIGURES: &[Figure] = &[
         analyze: super::fig4_11::analyze,
         custom: None,
     },
+    Figure {
+        id: "thesis-4.7.2",
+        title: "Copa under ACK compression (ACKs released every 5 ms): per-packet vs naive min-RTT estimator, goodput and queueing delay against the thesis's table (12 Mbit/s, 25 ms, 25 packets)",
+        default_seeds: 1,
+        default_duration_s: 30.0,
+        arms: super::fig4_7_2::arms,
+        analyze: super::fig4_7_2::analyze,
+        custom: None,
+    },
 ];
 
 /// MSS of every paper scenario (bytes per packet of window).

@@ -29,6 +29,7 @@ mod data;
 mod fig4_11;
 mod fig4_3;
 mod fig4_6;
+mod fig4_7_2;
 mod fig4_9;
 mod figs;
 

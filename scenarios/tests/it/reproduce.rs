@@ -76,6 +76,7 @@ fn list_names_every_figure_id() {
         "thesis-4.10",
         "thesis-4.6",
         "thesis-4.11",
+        "thesis-4.7.2",
     ] {
         assert!(
             out.lines().any(|l| l.starts_with(id)),
@@ -1020,4 +1021,49 @@ fn thesis_4_11_same_algorithms_on_three_datapath_personalities() {
     ] {
         assert!(plan.contains(s), "{s} missing from {plan}");
     }
+}
+
+/// thesis §4.7.2 on 10 s: both estimators deliver, the table names the thesis's numbers, and
+/// the ratio row's verdict is computed, not asserted: its "within" says whether it holds.
+#[test]
+fn thesis_4_7_2_copa_estimators_under_ack_compression() {
+    let out = tmp("4.7.2");
+    let rep = reproduce::reproduce("thesis-4.7.2", &short(&out, 1, 10.0)).unwrap();
+    assert_outputs(&rep, "copa_ack_compression");
+    assert_eq!(rep.runs, 2);
+    let pp = row(&rep, "per-packet estimator (fixed, CCP): goodput");
+    let nv = row(&rep, "naive estimator (the bug): goodput");
+    assert_eq!((pp.reference, nv.reference), (Some(8.2), Some(1.3)));
+    for r in [pp, nv] {
+        assert!(
+            r.ours > 0.0 && r.ours <= 12.0,
+            "{}: {}\n{}",
+            r.quantity,
+            r.ours,
+            rep.markdown
+        );
+    }
+    let q = row(
+        &rep,
+        "per-packet estimator (fixed, CCP): mean queueing delay",
+    );
+    assert_eq!(q.reference, Some(11.0));
+    assert_eq!(
+        row(&rep, "naive estimator (the bug): mean queueing delay").reference,
+        Some(9.0)
+    );
+    let ratio = row(&rep, "goodput, per-packet ÷ naive");
+    assert!((ratio.ours - pp.ours / nv.ours).abs() < 1e-9);
+    assert_eq!(
+        ratio.within_target(),
+        Some((ratio.ours / (8.2 / 1.3) - 1.0).abs() <= 0.5)
+    );
+    // No RTT can be below the 25 ms base RTT.
+    for who in ["per-packet", "naive"] {
+        let r = row(&rep, &format!("{who} estimator: lowest transport srtt"));
+        assert!(r.ours >= 25.0, "{}", rep.markdown);
+    }
+    assert!(rep.markdown.contains("Direction of the thesis's result"));
+    let plan = std::fs::read_to_string(out.join("naive/plan.txt")).unwrap();
+    assert!(plan.contains("min_rtt_estimator=\"naive\""), "{plan}");
 }
