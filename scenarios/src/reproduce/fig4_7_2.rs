@@ -226,7 +226,7 @@ pub(super) fn analyze(ctx: &Ctx) -> Result<Analysis, ReproduceError> {
     Ok(Analysis {
         figures: vec![(
             "copa_ack_compression".into(),
-            "thesis §4.7.2: CCP Copa with per-packet vs naive min-RTT estimation, 12 Mbit/s, 25 ms RTT, 25 packets, ACKs released every 5 ms".into(),
+            "thesis §4.7.2: CCP Copa, per-packet vs naive min-RTT estimator, ACKs every 5 ms".into(),
             panels,
             1,
         )],
