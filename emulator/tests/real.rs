@@ -18,6 +18,11 @@ fn privileged() -> bool {
     match emulator::netns::check_privileges() {
         Ok(()) => true,
         Err(e) => {
+            // `.ci/run` sets TESTBED_EMULATOR=1: there the emulator tests must run.
+            assert!(
+                std::env::var("TESTBED_EMULATOR").as_deref() != Ok("1"),
+                "TESTBED_EMULATOR=1 but {e}"
+            );
             eprintln!("skipped: {e}");
             false
         }
@@ -61,8 +66,11 @@ fn dumbbell_rtt_and_rate_match_the_configuration() {
         "min RTT {} vs {expect}",
         ms[0]
     );
+    // The base RTT is the minimum; the median also carries the wake-up latencies of the
+    // echo's processes and the emulator's poll (0.3–1 ms on an idle VM, whose idle cores sleep
+    // deeper), so it gets a wider band.
     assert!(
-        (median - expect).abs() < 1.0,
+        (median - expect).abs() < 2.0,
         "median RTT {median} vs {expect}"
     );
 

@@ -26,13 +26,20 @@ fn tmp(name: &str) -> PathBuf {
 /// once would measure each other.
 static EMULATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// True as root. Without root the caller skips, unless `TESTBED_EMULATOR=1` (set by
+/// `.ci/run`) says the emulator tests must run: then this fails instead.
 fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
+    let root = std::fs::read_to_string("/proc/self/status")
         .map(|s| {
             s.lines()
                 .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
         })
-        .unwrap_or(false)
+        .unwrap_or(false);
+    assert!(
+        root || std::env::var("TESTBED_EMULATOR").as_deref() != Ok("1"),
+        "TESTBED_EMULATOR=1 but not root: the emulator tests need root (network namespaces, TUN devices)"
+    );
+    root
 }
 
 fn summary(dir: &Path) -> std::collections::BTreeMap<String, String> {
