@@ -3,7 +3,8 @@
 //! - `roundtrip/<backend>/{raw,noop_stack}`: one 64-byte message and its echo, over the raw
 //!   socket (`send_to`/`recv_from`) vs over a negotiated empty stack (`stack![]`: the
 //!   negotiation base connection, `DataConn`, with its epoch framing and the demultiplexing
-//!   tasks), side by side in one run, on UDP loopback and on Unix datagram sockets; and
+//!   tasks), side by side in one run, on UDP loopback, on Unix datagram sockets and on
+//!   datagrams over loopback TCP connections (`TcpDatagrams`); and
 //!   `raw_handoff`, the raw socket with only the demultiplexer's task-to-task handoff added
 //!   (where the no-op stack's overhead comes from).
 //! - `establish/{plain_datagram,one_rtt,zero_rtt,rendezvous}`: a new client socket, connection
@@ -210,9 +211,16 @@ fn unix(rt: &TokioRuntime) -> datapaths::tokio_rt::UnixDatagram {
     rt.bind_unix(path).expect("bind unix")
 }
 
+/// Datagrams as length-prefixed frames over loopback TCP connections (one per peer).
+fn tcp(rt: &TokioRuntime) -> datapaths::tcp_dgram::TcpDatagrams {
+    rt.block_on(rt.bind_tcp("127.0.0.1:0".parse().expect("addr")))
+        .expect("bind tcp")
+}
+
 fn roundtrips(c: &mut Criterion) {
     roundtrip(c, "udp", udp);
     roundtrip(c, "unix", unix);
+    roundtrip(c, "tcp", tcp);
 }
 
 /// Connection establishment (a fresh client socket each time) and one 8-byte echo.
