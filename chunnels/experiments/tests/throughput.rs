@@ -39,7 +39,16 @@ fn every_backend_and_variant_delivers_the_file() {
     }
     let csv = std::fs::read_to_string(out.path().join("samples.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 4 * 2 * 2 * 2);
-    assert_eq!(r.rows.len(), 4 * 2 * 2);
+    // Per backend and count: bertha's median goodput, the ratio of medians, the paired ratio.
+    assert_eq!(r.rows.len(), 4 * 2 * 3);
+    for b in BACKENDS {
+        for c in [1, 3] {
+            let q = format!("{b} {c} conn: paired bertha / raw, median over rounds");
+            let row = r.rows.iter().find(|row| row.quantity == q);
+            let ratio = row.unwrap_or_else(|| panic!("no row {q}")).ours;
+            assert!(ratio.is_finite() && ratio > 0.0, "{q}: {ratio}");
+        }
+    }
     for (o, want) in [
         (
             Options {
