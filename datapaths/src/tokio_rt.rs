@@ -337,11 +337,18 @@ impl UnixDatagram {
     }
 }
 
-fn unix_path(addr: &tokio::net::unix::SocketAddr, what: &str) -> io::Result<PathBuf> {
+/// `what` names the address in the error; it is only formatted on failure.
+fn unix_path(
+    addr: &tokio::net::unix::SocketAddr,
+    what: impl FnOnce() -> String,
+) -> io::Result<PathBuf> {
     addr.as_pathname().map(Path::to_path_buf).ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::AddrNotAvailable,
-            format!("{what} is an unnamed or abstract Unix socket address, not a path"),
+            format!(
+                "{} is an unnamed or abstract Unix socket address, not a path",
+                what()
+            ),
         )
     })
 }
@@ -360,11 +367,13 @@ impl netrt::DatagramSocket for UnixDatagram {
 
     async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, PathBuf)> {
         let (n, from) = self.inner.recv_from(buf).await?;
-        let path = unix_path(&from, &format!("the sender of a {n}-byte datagram"))?;
+        let path = unix_path(&from, || format!("the sender of a {n}-byte datagram"))?;
         Ok((n, path))
     }
 
     fn local_addr(&self) -> io::Result<PathBuf> {
-        unix_path(&self.inner.local_addr()?, "this socket's address")
+        unix_path(&self.inner.local_addr()?, || {
+            "this socket's address".to_string()
+        })
     }
 }

@@ -108,6 +108,11 @@ impl<T> Queue<T> {
         }
     }
 
+    /// Forgets `w` if it was registered (by [`Queue::register`] or a pending `pop`).
+    pub fn unregister(&self, w: &Waker) {
+        self.inner.borrow_mut().waiters.retain(|x| !x.will_wake(w));
+    }
+
     /// Closes the queue: waiting `pop`s return what is left, then `None`.
     pub fn close(&self) {
         let waiters = {

@@ -14,59 +14,21 @@
 //! Short measurement times (the machine is shared): `cargo bench -p chunnels --bench
 //! noop_stack`.
 
-use std::cell::RefCell;
-use std::path::PathBuf;
+mod common;
+
 use std::rc::Rc;
 use std::time::{Duration as StdDuration, Instant};
 
-use chunnel::negotiate::{connect, connect_zero_rtt, listen, ZeroRttCache};
+use chunnel::negotiate::{connect, connect_zero_rtt, ZeroRttCache};
 use chunnel::queue::Queue;
 use chunnel::rendezvous::{join, AcceptPolicy, MemStore, RendezvousConfig};
 use chunnel::{stack, ChunnelConnection, NegotiateConfig, Registry};
+use common::{noop_echo, raw_echo, tcp, udp, unix};
 use criterion::{criterion_group, criterion_main, Criterion};
 use datapaths::tokio_rt::TokioRuntime;
 use netrt::{DatagramSocket, Runtime};
 
 const PAYLOAD: usize = 64;
-
-/// The raw echo server: every datagram back to its sender.
-fn raw_echo<S: DatagramSocket + 'static>(rt: &TokioRuntime, sock: Rc<S>) {
-    rt.spawn(async move {
-        let mut buf = vec![0u8; 65_536];
-        while let Ok((n, from)) = sock.recv_from(&mut buf).await {
-            if sock.send_to(&buf[..n], &from).await.is_err() {
-                break;
-            }
-        }
-    });
-}
-
-/// A negotiating echo server with the empty stack: every connection's data back.
-fn noop_echo<S>(rt: &TokioRuntime, sock: Rc<S>)
-where
-    S: DatagramSocket + 'static,
-    S::Addr: Ord,
-{
-    let listener = listen(
-        rt,
-        sock,
-        stack![],
-        Registry::new(),
-        NegotiateConfig::default(),
-    );
-    let rt2 = rt.clone();
-    rt.spawn(async move {
-        while let Ok((_, conn, _)) = listener.accept().await {
-            rt2.spawn(async move {
-                while let Ok(d) = conn.recv().await {
-                    if conn.send(d).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-}
 
 /// A task that reads `sock` and queues each datagram (copied out) for another task.
 fn queued<S: DatagramSocket + 'static>(
@@ -190,31 +152,6 @@ where
         })
     });
     g.finish();
-}
-
-fn udp(rt: &TokioRuntime) -> datapaths::tokio_rt::UdpSocket {
-    rt.block_on(rt.bind_udp("127.0.0.1:0".parse().expect("addr")))
-        .expect("bind udp")
-}
-
-thread_local! {
-    static DIR: RefCell<Option<(tempfile::TempDir, u64)>> = const { RefCell::new(None) };
-}
-
-fn unix(rt: &TokioRuntime) -> datapaths::tokio_rt::UnixDatagram {
-    let path: PathBuf = DIR.with(|d| {
-        let mut d = d.borrow_mut();
-        let (dir, n) = d.get_or_insert_with(|| (tempfile::tempdir().expect("tempdir"), 0));
-        *n += 1;
-        dir.path().join(format!("s{n}.sock"))
-    });
-    rt.bind_unix(path).expect("bind unix")
-}
-
-/// Datagrams as length-prefixed frames over loopback TCP connections (one per peer).
-fn tcp(rt: &TokioRuntime) -> datapaths::tcp_dgram::TcpDatagrams {
-    rt.block_on(rt.bind_tcp("127.0.0.1:0".parse().expect("addr")))
-        .expect("bind tcp")
 }
 
 fn roundtrips(c: &mut Criterion) {

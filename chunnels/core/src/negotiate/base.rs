@@ -84,7 +84,10 @@ impl<S: DatagramSocket> ChunnelConnection for DataConn<S> {
     }
 
     async fn recv(&self) -> Result<Self::Data, Error> {
-        self.next().await.ok_or(Error::Closed)
+        match self.next().await {
+            Some(d) => Ok(d),
+            None => Err(Error::Closed),
+        }
     }
 
     async fn recv_batch(&self, max: usize) -> Result<Vec<Self::Data>, Error> {

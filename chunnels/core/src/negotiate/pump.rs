@@ -6,10 +6,11 @@
 //! switch, which a demultiplexing task would cost on every datagram.
 //!
 //! Consumers are *active* (a connection's `recv`, a client waiting for its negotiation reply)
-//! or *passive* (a listener's `accept`, and a background task): a passive consumer reads only
-//! while no active one waits, and gives the reading up as soon as one arrives (dropping a
-//! pending `recv_from` loses nothing: datagram sockets are cancel-safe). So a server's accept
-//! loop, which waits forever, does not steal the datagrams of the connections it accepted.
+//! or *passive* (the background task below): a passive consumer reads only while no active one
+//! waits, and gives the reading up as soon as one arrives (dropping a pending `recv_from` loses
+//! nothing: datagram sockets are cancel-safe). Passive consumers are only woken when no active
+//! one waits any more, not after each datagram an active one reads. A listener's `accept` does
+//! not read at all: it waits for what the readers route to it.
 //!
 //! Every pump also has a passive background task ([`Pump::background`]), so the socket is
 //! drained while nobody waits (a sender blocked on a full Unix-datagram peer, a layer whose
@@ -38,8 +39,12 @@ pub(crate) struct Pump<S: DatagramSocket> {
     sock: Rc<S>,
     handler: RefCell<Handler<S::Addr>>,
     reading: Cell<bool>,
-    /// Consumers waiting for the reader to finish (to become the reader).
+    /// Active consumers waiting for the reader to finish (to become the reader).
     idle: RefCell<Vec<Waker>>,
+    /// Passive consumers waiting for the reader to finish and for no active consumer to wait.
+    /// Kept apart so that an active consumer's read, which ends with that consumer still
+    /// waiting, does not wake them only for them to find it back at once.
+    idle_passive: RefCell<Vec<Waker>>,
     /// Active consumers waiting right now.
     active_waiting: Cell<usize>,
     /// A passive reader to tell that an active consumer arrived.
@@ -59,6 +64,9 @@ impl<S: DatagramSocket> Drop for Reading<'_, S> {
         for w in self.0.idle.borrow_mut().drain(..) {
             w.wake();
         }
+        if self.0.active_waiting.get() == 0 {
+            self.0.wake_passive();
+        }
     }
 }
 
@@ -70,9 +78,7 @@ impl<S: DatagramSocket> Drop for Active<'_, S> {
         self.0.active_waiting.set(n);
         if n == 0 && !self.0.reading.get() {
             // A passive consumer held back for us may read now.
-            for w in self.0.idle.borrow_mut().drain(..) {
-                w.wake();
-            }
+            self.0.wake_passive();
         }
     }
 }
@@ -84,11 +90,18 @@ impl<S: DatagramSocket> Pump<S> {
             handler: RefCell::new(handler),
             reading: Cell::new(false),
             idle: RefCell::new(Vec::new()),
+            idle_passive: RefCell::new(Vec::new()),
             active_waiting: Cell::new(0),
             passive_reader: RefCell::new(None),
             closed: Cell::new(false),
             buf: Cell::new(Vec::new()),
             on_close: RefCell::new(None),
+        }
+    }
+
+    fn wake_passive(&self) {
+        for w in self.idle_passive.borrow_mut().drain(..) {
+            w.wake();
         }
     }
 
@@ -129,6 +142,9 @@ impl<S: DatagramSocket> Pump<S> {
             let mut recv = pin!(self.sock.recv_from(&mut buf));
             poll_fn(|cx| {
                 if let Poll::Ready(r) = recv.as_mut().poll(cx) {
+                    // The caller looks at its queue right after: the handler's push into it
+                    // need not wake this task again (a spurious poll per datagram).
+                    q.unregister(cx.waker());
                     return Poll::Ready(Some(r));
                 }
                 if !q.is_empty() || q.is_closed() {
@@ -193,7 +209,14 @@ impl<S: DatagramSocket> Pump<S> {
                     return Poll::Ready(());
                 }
                 q.register(cx.waker());
-                self.idle.borrow_mut().push(cx.waker().clone());
+                let mut idle = if passive {
+                    self.idle_passive.borrow_mut()
+                } else {
+                    self.idle.borrow_mut()
+                };
+                if !idle.iter().any(|w| w.will_wake(cx.waker())) {
+                    idle.push(cx.waker().clone());
+                }
                 Poll::Pending
             })
             .await;

@@ -47,24 +47,26 @@ fn bump(c: &Cell<u64>) {
     c.set(c.get() + 1);
 }
 
-/// Accepts negotiated connections. The socket is read by whoever waits: `accept` (which
-/// yields the reading to connections that wait for their data) and the connections' `recv`s;
-/// a Hello is answered when one of them reads it.
+/// Accepts negotiated connections. The socket is read by whoever waits: the connections'
+/// `recv`s and, while none waits, the pump's background reader; a Hello is answered when one
+/// of them reads it.
 pub struct Listener<S: DatagramSocket, C> {
     incoming: Queue<(S::Addr, C, Negotiated)>,
     stats: Rc<ListenerStats>,
-    pump: Rc<Pump<S>>,
+    /// The pump (its background reader holds it too).
+    _pump: Rc<Pump<S>>,
     _reader: Rc<AbortOnDrop>,
 }
 
 impl<S: DatagramSocket, C> Listener<S, C> {
     /// Waits for the next negotiated connection: the client's address, the built stack and
     /// what was agreed.
+    ///
+    /// Accepting does not read the socket: the pump's background reader and the connections'
+    /// receives route each `Hello` (a reading `accept` would be woken after every datagram a
+    /// connection reads, only to find that connection reading again).
     pub async fn accept(&self) -> Result<(S::Addr, C, Negotiated), Error> {
-        self.pump
-            .wait(&self.incoming, true)
-            .await
-            .ok_or(Error::Closed)
+        self.incoming.pop().await.ok_or(Error::Closed)
     }
 
     /// The listener's counters.
@@ -349,7 +351,7 @@ where
     Listener {
         incoming,
         stats,
-        pump,
+        _pump: pump,
         _reader: reader,
     }
 }
