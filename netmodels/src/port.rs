@@ -284,7 +284,14 @@ impl Port {
     pub fn pop_arrival(&mut self) -> Option<(Packet, Option<SimTime>)> {
         let (_, pkt) = self.pipe.pop_front()?;
         self.pipe_bytes -= u64::from(pkt.size);
-        Some((pkt, self.pipe.front().map(|(t, _)| *t)))
+        let next = self.pipe.front().map(|(t, _)| *t);
+        if next.is_none() {
+            // Back to the start of the ring: a port whose wire is mostly empty (most ports of a
+            // large fabric) then reuses the same cache lines instead of cycling through its
+            // whole buffer (`clear` on an empty deque only resets the head).
+            self.pipe.clear();
+        }
+        Some((pkt, next))
     }
 
     /// The earliest instant something happens inside the port (a transmission completes or a
