@@ -7,7 +7,8 @@
 //! Report fields of every program here: `acked` (bytes), `loss` (packets), `timeout`, `rtt`
 //! (latest sample, µs), `minrtt` (minimum over the report, µs), `inflight` (packets), `now`
 //! (`Ack.now`, µs), `cwnd` (the datapath's window, bytes); with ECN also `ecn` (marked bytes)
-//! and `alpha` (DCTCP's estimate × 1024).
+//! and `alpha` (DCTCP's estimate × 1024); the rate-based slow-start program also `rate` (its
+//! pacing rate, bytes/s) and `flight` (`Flow.bytes_in_flight`).
 
 use super::common::{compile, field, rtt_sample, ReportMode};
 use super::AlgError;
@@ -22,7 +23,23 @@ pub enum SlowStart {
     /// In the datapath program (`Cwnd += Ack.bytes_acked` per ACK) until the first loss,
     /// timeout (or ECN mark); the agent is not called until then.
     Datapath,
+    /// Rate-based, in the datapath program: from the first RTT sample it paces at
+    /// `Cwnd / RTT` (the initial window per RTT) and doubles `Rate` whenever the `Micros`
+    /// timer exceeds the latest RTT sample (thesis §4.4.4's control pattern), with the window
+    /// kept at twice `Rate × RTT` so that the rate binds; the agent is not called until the
+    /// first loss or timeout, when it takes the bytes in flight as the window, reduces it and
+    /// switches to the reporting program without pacing. Reno only (see [`read_config`]).
+    Rate,
 }
+
+/// The largest rate the rate-based slow-start program doubles to, bytes/s (8 Tbit/s): keeps
+/// `2 · Rate` and `Rate / 1000 · RTT` in range for any RTT a program can hold.
+pub(crate) const RATE_SS_MAX: u64 = 1_000_000_000_000;
+
+/// The rate the agent sets when the rate-based slow start ends, bytes/s: the datapath cannot
+/// unset a rate (a zero `Rate` is not applied, as in libccp), so the window-based phase runs
+/// with the largest rate, which paces nothing (1 ns per packet at most).
+pub const NO_PACING: u64 = u64::MAX;
 
 /// DCTCP's ECN handling: `alpha` folded in the datapath once per window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,7 +53,8 @@ pub(crate) struct EcnConfig {
 /// Configuration of the framework.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct CaConfig {
-    /// The algorithm's name (program names are `<alg>_report` and `<alg>_ss`).
+    /// The algorithm's name (program names are `<alg>_report` and `<alg>_ss`, or
+    /// `<alg>_rate` for the rate-based slow start).
     pub alg: &'static str,
     pub report: ReportMode,
     pub slow_start: SlowStart,
@@ -49,12 +67,18 @@ impl CaConfig {
     pub(crate) fn report_program(&self) -> String {
         format!("{}_report", self.alg)
     }
+    /// The slow-start program's name (`<alg>_ss`; `<alg>_rate` for the rate-based one).
     pub(crate) fn ss_program(&self) -> String {
-        format!("{}_ss", self.alg)
+        match self.slow_start {
+            SlowStart::Rate => format!("{}_rate", self.alg),
+            _ => format!("{}_ss", self.alg),
+        }
     }
 
-    /// Source of the reporting program (`ss = false`) or the slow-start program.
+    /// Source of the reporting program (`ss = false`) or the slow-start program (window- or
+    /// rate-based, as configured).
     pub(crate) fn source(&self, ss: bool) -> String {
+        let rate = ss && self.slow_start == SlowStart::Rate;
         let mut defs = String::from(
             "(def (Report (volatile acked 0) (volatile loss 0) (volatile timeout false) \
              (volatile rtt 0) (volatile minrtt +infinity) (volatile inflight 0) \
@@ -63,7 +87,14 @@ impl CaConfig {
         if self.ecn.is_some() {
             defs.push_str(" (volatile ecn 0) (volatile alpha 0)");
         }
+        if rate {
+            defs.push_str(" (volatile rate 0) (volatile flight 0)");
+        }
         defs.push(')');
+        if rate {
+            // The latest RTT sample the timer runs on (kept over ACKs without one).
+            defs.push_str(" (srtt 0)");
+        }
         if let Some(e) = self.ecn {
             defs.push_str(&format!(
                 " (alpha {}) (g {}) (ecn_sent 0) (wrtt 0) (win_acked 0) (win_ecn 0) (win_end 0)",
@@ -82,10 +113,17 @@ impl CaConfig {
     (:= Report.now Ack.now)
 ",
         );
-        if ss {
+        if ss && !rate {
             fold.push_str("    (:= Cwnd (+ Cwnd Ack.bytes_acked))\n");
         }
         fold.push_str("    (:= Report.cwnd Cwnd)\n");
+        if rate {
+            fold.push_str(
+                "    (:= srtt (if (< Flow.rtt_sample_us 2147483647) Flow.rtt_sample_us))
+    (:= Report.flight Flow.bytes_in_flight)
+",
+            );
+        }
         if self.ecn.is_some() {
             fold.push_str(
                 "    (:= Report.ecn (+ Report.ecn Ack.ecn_bytes))
@@ -117,6 +155,29 @@ impl CaConfig {
 ",
             );
         }
+        if rate {
+            // The thesis's timer pattern: start at the initial window per RTT at the first RTT
+            // sample; double whenever the timer passes one RTT (the latest sample) and restart
+            // it. The window stays at 2 · Rate · RTT (µs: Rate / 1000 · srtt / 500) so that the
+            // rate, not the window, limits sending.
+            src.push_str(&format!(
+                "(when (&& (== Rate 0) (> srtt 0))
+    (:= Rate (/ (* Cwnd 1000000) srtt))
+    (:= Micros 0)
+    (fallthrough))
+(when (&& (> Rate 0) (> Micros srtt))
+    (:= Rate (min (* Rate 2) (* {} {})))
+    (:= Micros 0)
+    (fallthrough))
+(when true
+    (:= Cwnd (max Cwnd (/ (* (/ Rate 1000) srtt) 500)))
+    (:= Report.rate Rate)
+    (fallthrough))
+",
+                RATE_SS_MAX / 1_000_000,
+                1_000_000
+            ));
+        }
         src.push_str("(when (|| Report.timeout (> Report.loss 0)) (report) (:= Micros 0))\n");
         if !ss {
             src.push_str(&self.report.clause());
@@ -126,14 +187,14 @@ impl CaConfig {
     }
 
     /// The programs: the reporting one, and the slow-start one when slow start runs in the
-    /// datapath.
+    /// datapath (window- or rate-based).
     pub(crate) fn programs(&self) -> Result<Vec<ProgramSpec>, AlgError> {
         let mut v = vec![compile(
             self.alg,
             &self.report_program(),
             &self.source(false),
         )?];
-        if self.slow_start == SlowStart::Datapath {
+        if self.slow_start != SlowStart::Agent {
             v.push(compile(self.alg, &self.ss_program(), &self.source(true))?);
         }
         Ok(v)
@@ -163,6 +224,10 @@ pub struct Measurement {
     pub ecn: u64,
     /// DCTCP's alpha × 1024.
     pub alpha_1024: u64,
+    /// The rate-based slow-start program's pacing rate, bytes/s.
+    pub rate: u64,
+    /// Bytes in flight (rate-based slow-start program).
+    pub flight: u64,
     /// Sent by the slow-start program (its acked bytes are already in the window).
     pub from_ss: bool,
 }
@@ -180,6 +245,8 @@ impl Measurement {
             cwnd: field(r, "cwnd"),
             ecn: field(r, "ecn"),
             alpha_1024: field(r, "alpha"),
+            rate: field(r, "rate"),
+            flight: field(r, "flight"),
             from_ss: r.program.name == ss_program,
         }
     }
@@ -298,6 +365,8 @@ pub struct CaFlow<R> {
     report_program: String,
     ss_program: String,
     in_dp_ss: bool,
+    /// Rate-based slow start: the agent ends it by unsetting the pacing rate.
+    rate_ss: bool,
     ecn: bool,
     /// No further reduction before this datapath time (µs).
     recovery_until: Option<u64>,
@@ -337,7 +406,8 @@ impl<R: WindowRule> CaFlow<R> {
             rule,
             report_program: cfg.report_program(),
             ss_program: cfg.ss_program(),
-            in_dp_ss: cfg.slow_start == SlowStart::Datapath,
+            in_dp_ss: cfg.slow_start != SlowStart::Agent,
+            rate_ss: cfg.slow_start == SlowStart::Rate,
             ecn: cfg.ecn.is_some(),
             recovery_until: None,
             recovery_bytes: 0,
@@ -361,8 +431,24 @@ impl<R: WindowRule> CaFlow<R> {
             if self.in_dp_ss {
                 self.in_dp_ss = false;
                 switch = true;
-                if m.cwnd > 0 {
-                    self.w.cwnd = m.cwnd;
+                // The window slow start reached: the datapath's; with rate-based slow start
+                // the bytes in flight (RFC 5681's FlightSize, which a loss halves), else what
+                // the rate sends in one RTT.
+                let reached = if self.rate_ss {
+                    let per_rtt = m
+                        .rtt_us
+                        .or(m.min_rtt_us)
+                        .map_or(0, |r| m.rate.saturating_mul(r) / 1_000_000);
+                    if m.flight > 0 {
+                        m.flight
+                    } else {
+                        per_rtt
+                    }
+                } else {
+                    m.cwnd
+                };
+                if reached > 0 {
+                    self.w.cwnd = reached;
                 }
             }
         }
@@ -418,6 +504,9 @@ impl<R: WindowRule> FlowState for CaFlow<R> {
             Action::SetCwnd(c) => ctl.set_cwnd(c),
             Action::SwitchToReport(c) => {
                 let mut fields = vec![("Cwnd", c)];
+                if self.rate_ss {
+                    fields.push(("Rate", NO_PACING));
+                }
                 if self.ecn {
                     fields.push(("alpha", m.alpha_1024));
                 }
@@ -428,14 +517,22 @@ impl<R: WindowRule> FlowState for CaFlow<R> {
 }
 
 /// Reads the framework's parameters: `report` (default per RTT), `slow_start` (`"agent"`
-/// default, or `"datapath"`), `init_cwnd_pkts` (default: the datapath's window).
+/// default, `"datapath"`, or `"rate"` when `rate_slow_start`), `init_cwnd_pkts` (default:
+/// the datapath's window).
 pub(crate) fn read_config(
     alg: &'static str,
     p: &super::common::ParamReader<'_>,
+    rate_slow_start: bool,
 ) -> Result<CaConfig, AlgError> {
     let report = p.report_mode(ReportMode::PerRtt)?;
-    let slow_start = match p.choice("slow_start", &["agent", "datapath"], "agent")? {
+    let options: &[&'static str] = if rate_slow_start {
+        &["agent", "datapath", "rate"]
+    } else {
+        &["agent", "datapath"]
+    };
+    let slow_start = match p.choice("slow_start", options, "agent")? {
         "datapath" => SlowStart::Datapath,
+        "rate" => SlowStart::Rate,
         _ => SlowStart::Agent,
     };
     let init_cwnd_pkts = if p.has("init_cwnd_pkts") {

@@ -215,7 +215,7 @@ impl Cubic {
         let mut known = CA_PARAMS.to_vec();
         known.extend(["beta", "c", "fast_convergence", "reno_friendly", "hystart"]);
         let p = ParamReader::new("cubic", params, &known)?;
-        let cfg = read_config("cubic", &p)?;
+        let cfg = read_config("cubic", &p, false)?;
         let d = CubicParams::default();
         let beta = p.f64_pos("beta", d.beta, 1.0)?;
         if beta >= 1.0 {

@@ -44,7 +44,7 @@ impl Dctcp {
         let mut known = CA_PARAMS.to_vec();
         known.extend(["g", "init_alpha"]);
         let p = ParamReader::new("dctcp", params, &known)?;
-        let mut cfg = read_config("dctcp", &p)?;
+        let mut cfg = read_config("dctcp", &p, false)?;
         let g = p.f64_pos("g", 1.0 / 16.0, 1.0)?;
         let g_1024 = (g * 1024.0).round() as u64;
         if g_1024 == 0 {

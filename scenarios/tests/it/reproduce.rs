@@ -134,13 +134,15 @@ fn cubic_on_ccp_tracks_native_cubic() {
 }
 
 /// Slow start in the datapath program grows the window as the native sender does; in the
-/// agent, fed one report per RTT, it lags (thesis §4.4.4).
+/// agent, fed one report per RTT, it lags; rate-based in the datapath program (the rate doubled
+/// every RTT by a timer) its throughput × RTT doubles per RTT and reaches 1 BDP about one RTT
+/// after the native sender's (thesis §4.4.4).
 #[test]
 fn slow_start_in_the_agent_lags_and_in_the_datapath_matches_native() {
     let out = tmp("4.3");
     let rep = reproduce::reproduce("thesis-4.3", &short(&out, 1, 3.0)).unwrap();
     assert_outputs(&rep, "slow_start");
-    assert_eq!(rep.runs, 3);
+    assert_eq!(rep.runs, 4);
     for q in [
         "window reaches 100 packets",
         "window reaches 1 BDP",
@@ -179,6 +181,67 @@ fn slow_start_in_the_agent_lags_and_in_the_datapath_matches_native() {
         "CCP, agent slow start (1-RTT reports): delivered in the first second",
     );
     assert!(d.rel_diff_pct().unwrap() < -10.0, "{}", rep.markdown);
+
+    // Rate-based slow start: its per-RTT throughput doubles (the timer's doubling, measured
+    // at the bottleneck) ...
+    let g = row(
+        &rep,
+        "CCP, rate slow start: throughput × RTT growth per RTT",
+    );
+    assert!((1.85..=2.15).contains(&g.ours), "{}", rep.markdown);
+    // ... and saturates the link within a few RTTs of the native sender (measured the same
+    // way): it starts at IW/RTT one RTT after the unpaced first window, so it is not earlier.
+    let t = row(&rep, "CCP, rate slow start: throughput × RTT reaches 1 BDP");
+    let lag = t.ours - t.reference.unwrap();
+    assert!(
+        (0.0..=0.35).contains(&lag),
+        "rate-based 1 BDP at {} vs native {}:\n{}",
+        t.ours,
+        t.reference.unwrap(),
+        rep.markdown
+    );
+    let t100 = row(&rep, "CCP, rate slow start: throughput × RTT reaches 100");
+    assert!(t100.ours < t.ours, "{}", rep.markdown);
+    // The agent took over at the first loss (the datapath's window was cut) ...
+    let end = row(&rep, "CCP, rate slow start: slow start ends");
+    assert!(
+        end.ours > t.ours && end.ours < 2.0,
+        "the switch to window mode after saturation:\n{}",
+        rep.markdown
+    );
+    let after = row(&rep, "CCP, rate slow start: cwnd just after that");
+    assert!(
+        after.ours.is_finite() && after.ours > 400.0,
+        "{}",
+        rep.markdown
+    );
+    // ... and before it, it delivered more than the agent's 1-RTT slow start.
+    let dr = row(&rep, "CCP, rate slow start: delivered in the first second");
+    assert!(dr.ours > d.ours, "{}", rep.markdown);
+}
+
+/// `slow_start` of CCP Reno is checked when the scenario loads: the rate-based variant is
+/// accepted, an unknown value is an error naming the field.
+#[test]
+fn thesis_4_3_slow_start_values_are_checked_at_load() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("paper/thesis-4.3-slow-start.toml"),
+    )
+    .unwrap();
+    let set = |v: &str| vec![format!("workload.0.cc.params.slow_start=\"{v}\"")];
+    for ok in ["agent", "datapath", "rate"] {
+        parse(&text, "t.toml", Path::new("."), &set(ok)).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+    let e = match parse(&text, "t.toml", Path::new("."), &set("sideways")) {
+        Ok(_) => panic!("an unknown slow_start must be rejected"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains("workload[0].cc.params.slow_start")
+            && e.contains("\"rate\"")
+            && e.contains("\"sideways\""),
+        "{e}"
+    );
 }
 
 /// Incast vs CCP reporting interval: every grid point runs, CCP Reno's tail stays near native
