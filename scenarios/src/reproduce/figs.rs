@@ -29,7 +29,7 @@ pub(super) static FIGURES: &[Figure] = &[
     },
     Figure {
         id: "thesis-4.3",
-        title: "Slow-start placement: CCP Reno slow start in the agent vs in the datapath vs native (48 Mbit/s, 100 ms, 1 BDP)",
+        title: "Slow-start placement: CCP Reno slow start in the agent, in the datapath, rate-based, vs native (48 Mbit/s, 100 ms, 1 BDP)",
         default_seeds: 1,
         default_duration_s: 3.0,
         arms: super::fig4_3::arms,
