@@ -23,7 +23,7 @@ use sim_core::{SimDuration, SimTime};
 
 use crate::link::{LinkServer, LossModel};
 use crate::packet::{Ecn, NodeId, Packet};
-use crate::queue::Queue;
+use crate::queue::{pop_front_rewind, Queue};
 
 /// Counters of one port.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -282,16 +282,9 @@ impl Port {
     /// instant of the next one, if any.
     #[inline]
     pub fn pop_arrival(&mut self) -> Option<(Packet, Option<SimTime>)> {
-        let (_, pkt) = self.pipe.pop_front()?;
+        let (_, pkt) = pop_front_rewind(&mut self.pipe)?;
         self.pipe_bytes -= u64::from(pkt.size);
-        let next = self.pipe.front().map(|(t, _)| *t);
-        if next.is_none() {
-            // Back to the start of the ring: a port whose wire is mostly empty (most ports of a
-            // large fabric) then reuses the same cache lines instead of cycling through its
-            // whole buffer (`clear` on an empty deque only resets the head).
-            self.pipe.clear();
-        }
-        Some((pkt, next))
+        Some((pkt, self.pipe.front().map(|(t, _)| *t)))
     }
 
     /// The earliest instant something happens inside the port (a transmission completes or a

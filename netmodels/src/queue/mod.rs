@@ -117,6 +117,19 @@ impl Limit {
     }
 }
 
+/// `VecDeque::pop_front`, and back to the start of the ring when that empties it (`clear` on
+/// an empty deque only resets its head). A ring that is mostly empty (most ports and queues of
+/// a large fabric) then touches the same cache line or two instead of cycling through its
+/// whole buffer, which keeps large topologies' working set small.
+#[inline]
+pub(crate) fn pop_front_rewind<T>(q: &mut std::collections::VecDeque<T>) -> Option<T> {
+    let x = q.pop_front()?;
+    if q.is_empty() {
+        q.clear();
+    }
+    Some(x)
+}
+
 /// A FIFO of packets that keeps its byte count, the storage shared by the FIFO disciplines.
 #[derive(Debug, Default)]
 pub(crate) struct ByteFifo {
@@ -141,14 +154,8 @@ impl ByteFifo {
     /// Removes the oldest packet.
     #[inline]
     pub(crate) fn pop_front(&mut self) -> Option<Packet> {
-        let p = self.q.pop_front()?;
+        let p = pop_front_rewind(&mut self.q)?;
         self.bytes -= u64::from(p.size);
-        if self.q.is_empty() {
-            // Back to the start of the ring: a port that is mostly empty (most ports of a
-            // large fabric) then touches the same cache line or two instead of cycling
-            // through its whole buffer, which keeps large topologies' working set small.
-            self.q.clear();
-        }
         Some(p)
     }
     /// Packets held.

@@ -84,10 +84,7 @@ impl<S: DatagramSocket> ChunnelConnection for DataConn<S> {
     }
 
     async fn recv(&self) -> Result<Self::Data, Error> {
-        match self.next().await {
-            Some(d) => Ok(d),
-            None => Err(Error::Closed),
-        }
+        self.next().await.ok_or(Error::Closed)
     }
 
     async fn recv_batch(&self, max: usize) -> Result<Vec<Self::Data>, Error> {

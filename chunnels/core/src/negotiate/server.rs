@@ -53,8 +53,6 @@ fn bump(c: &Cell<u64>) {
 pub struct Listener<S: DatagramSocket, C> {
     incoming: Queue<(S::Addr, C, Negotiated)>,
     stats: Rc<ListenerStats>,
-    /// The pump (its background reader holds it too).
-    _pump: Rc<Pump<S>>,
     _reader: Rc<AbortOnDrop>,
 }
 
@@ -351,7 +349,6 @@ where
     Listener {
         incoming,
         stats,
-        _pump: pump,
         _reader: reader,
     }
 }
