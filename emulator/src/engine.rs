@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use bytes::{Bytes, BytesMut};
 use netmodels::monitoring::{parse_port_ref, port_name, series};
 use netmodels::topology::{ecmp_pick, node_for_ip, Routes, Topology};
-use netmodels::{Ecn, NodeId, Packet, Payload, PcapTap, Port, PortStats};
+use netmodels::{Ecn, NodeId, Packet, PacketData, Payload, PcapTap, Port, PortStats};
 use sim_core::{Recorder, SeriesId, SimDuration, SimTime};
 
 use crate::clock::Clock;
@@ -355,7 +355,7 @@ impl Engine {
         }
         let id = self.next_id;
         self.next_id += 1;
-        let pkt = Packet {
+        let pkt = Packet::new(PacketData {
             id,
             flow: info.flow,
             src: host,
@@ -366,7 +366,7 @@ impl Engine {
             tag: u32::from(info.ecn == Ecn::Ce) * 3,
             enqueued_at: now,
             payload: Payload::Raw(bytes),
-        };
+        });
         self.ports[port].enqueue(now, pkt, &mut self.drops);
         self.drops.clear();
         // A zero-delay, zero-time path can make the packet due at once.

@@ -40,7 +40,7 @@ pub use link::{LinkConfig, LinkServer, LossModel, MahimahiTrace};
 pub use network::{FlowRecord, FlowSpec, Network, NetworkError, NetworkOptions};
 pub use node::{NodeCtx, NodeError, NodeProgram, ProgramConfig};
 pub use offload::{Demand, OffloadError, ProgrammableSwitch, Reservation, SmartNic};
-pub use packet::{Datagram, Ecn, FlowId, NodeId, Packet, Payload};
+pub use packet::{Datagram, Ecn, FlowId, NodeId, Packet, PacketData, Payload};
 pub use pcap::PcapTap;
 pub use port::{Port, PortError, PortStats};
 pub use queue::{Queue, QueueConfig, QueueConfigError};

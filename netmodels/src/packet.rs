@@ -52,9 +52,69 @@ pub enum Payload {
     Raw(Bytes),
 }
 
-/// One packet in the simulated network.
+/// One packet in the simulated network: a pointer to its [`PacketData`], which it derefs to
+/// (`pkt.size`, `pkt.payload`, ...).
+///
+/// Boxed so that queues, links and the event queue move and store 8 bytes per packet: the
+/// data (over 100 bytes with an ACK's SACK blocks) is written once when the packet is made and
+/// stays in place from hop to hop, instead of being copied into every queue slot and
+/// propagation pipe it passes through, cold memory in a large fabric.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Packet {
+pub struct Packet(Box<PacketData>);
+
+impl Packet {
+    /// A packet carrying `data`.
+    pub fn new(data: PacketData) -> Packet {
+        Packet(Box::new(data))
+    }
+    /// A bare packet for tests: `size` bytes of datagram payload from node 0 to node 1.
+    pub fn test(id: u64, flow: FlowId, size: u32) -> Packet {
+        Packet::new(PacketData {
+            id,
+            flow,
+            src: 0,
+            dst: 1,
+            size,
+            ecn: Ecn::NotEct,
+            priority: 0,
+            tag: 0,
+            enqueued_at: SimTime::ZERO,
+            payload: Payload::Datagram(Datagram {
+                src_port: 0,
+                dst_port: 0,
+                payload: Bytes::new(),
+            }),
+        })
+    }
+
+    /// The packet's data, by value.
+    pub fn into_data(self) -> PacketData {
+        *self.0
+    }
+}
+
+impl From<PacketData> for Packet {
+    fn from(data: PacketData) -> Packet {
+        Packet::new(data)
+    }
+}
+
+impl std::ops::Deref for Packet {
+    type Target = PacketData;
+    fn deref(&self) -> &PacketData {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Packet {
+    fn deref_mut(&mut self) -> &mut PacketData {
+        &mut self.0
+    }
+}
+
+/// What one packet is: addressing, size, ECN, priority, payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PacketData {
     /// Unique in one simulation, in creation order.
     pub id: u64,
     /// The flow it belongs to.
@@ -78,7 +138,7 @@ pub struct Packet {
     pub payload: Payload,
 }
 
-impl Packet {
+impl PacketData {
     /// True when the packet may be ECN-marked instead of dropped.
     pub fn ecn_capable(&self) -> bool {
         !matches!(self.ecn, Ecn::NotEct)
@@ -97,25 +157,5 @@ impl Packet {
     /// A stable per-flow hash input (for ECMP and SFQ): the 5-tuple stand-in.
     pub fn flow_key(&self) -> u64 {
         (u64::from(self.src) << 40) ^ (u64::from(self.dst) << 20) ^ u64::from(self.flow)
-    }
-
-    /// A bare packet for tests: `size` bytes of datagram payload from node 0 to node 1.
-    pub fn test(id: u64, flow: FlowId, size: u32) -> Packet {
-        Packet {
-            id,
-            flow,
-            src: 0,
-            dst: 1,
-            size,
-            ecn: Ecn::NotEct,
-            priority: 0,
-            tag: 0,
-            enqueued_at: SimTime::ZERO,
-            payload: Payload::Datagram(Datagram {
-                src_port: 0,
-                dst_port: 0,
-                payload: Bytes::new(),
-            }),
-        }
     }
 }

@@ -30,7 +30,7 @@ use netrt::{DatagramSocket, Duration, Instant, LocalBoxFuture, Runtime};
 use sim_core::Handle;
 
 use crate::events::Event;
-use crate::packet::{Datagram, Ecn, FlowId, NodeId, Packet, Payload, UDP_IP_HEADER};
+use crate::packet::{Datagram, Ecn, FlowId, NodeId, Packet, PacketData, Payload, UDP_IP_HEADER};
 use crate::topology::{node_for_ip, node_ip};
 
 /// Largest datagram payload (a 64 KiB IP packet less headers).
@@ -118,6 +118,7 @@ pub struct SocketTable {
 
 impl SocketTable {
     pub(crate) fn deliver(&mut self, pkt: Packet) {
+        let pkt = pkt.into_data();
         let Payload::Datagram(d) = pkt.payload else {
             return;
         };
@@ -335,7 +336,7 @@ impl UdpSocket {
             return Ok(buf.len());
         }
         let now = self.rt.handle.now();
-        let pkt = Packet {
+        let pkt = Packet::new(PacketData {
             id: 0,
             flow: datagram_flow(self.local, (dst, target.port())),
             src: self.local.0,
@@ -350,7 +351,7 @@ impl UdpSocket {
                 dst_port: target.port(),
                 payload: Bytes::copy_from_slice(buf),
             }),
-        };
+        });
         self.rt
             .handle
             .schedule_at(now, Event::Inject(Box::new(pkt)));

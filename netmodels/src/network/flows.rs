@@ -12,7 +12,7 @@ use transport::{CcFactory, FlowContext, FlowWaker, Receiver, Sender};
 use super::{Network, NetworkError};
 use crate::events::Event;
 use crate::monitoring::FlowSeries;
-use crate::packet::{Ecn, NodeId, Packet, Payload, TCP_IP_HEADER};
+use crate::packet::{Ecn, NodeId, Packet, PacketData, Payload, TCP_IP_HEADER};
 use crate::topology::flow_addrs;
 
 /// A reliable-transport flow between two hosts.
@@ -373,7 +373,7 @@ impl Network {
             Payload::Ack(_) => (spec.dst, spec.src),
             _ => (spec.src, spec.dst),
         };
-        Packet {
+        Packet::new(PacketData {
             id,
             flow: fi,
             src,
@@ -384,7 +384,7 @@ impl Network {
             tag: 0,
             enqueued_at: SimTime::ZERO,
             payload,
-        }
+        })
     }
 
     /// A data segment or ACK reached its host.

@@ -5,10 +5,10 @@ use pcap_file::pcap::PcapReader;
 use transport::{AckInfo, SackBlock, Segment, MAX_SACK_BLOCKS};
 
 use super::*;
-use crate::packet::{Datagram, Ecn, Packet, Payload};
+use crate::packet::{Datagram, Ecn, Packet, PacketData, Payload};
 
 fn data_pkt() -> Packet {
-    Packet {
+    Packet::new(PacketData {
         id: 0x1_0203,
         flow: 7,
         src: 3,
@@ -26,11 +26,11 @@ fn data_pkt() -> Packet {
             fin: true,
             syn: false,
         }),
-    }
+    })
 }
 
 fn ack_pkt() -> Packet {
-    Packet {
+    Packet::new(PacketData {
         id: 2,
         flow: 7,
         src: 0x0105,
@@ -49,11 +49,11 @@ fn ack_pkt() -> Packet {
             segs: 1,
             syn: false,
         }),
-    }
+    })
 }
 
 fn udp_pkt(payload: &'static [u8]) -> Packet {
-    Packet {
+    Packet::new(PacketData {
         id: 3,
         flow: 1,
         src: 1,
@@ -68,7 +68,7 @@ fn udp_pkt(payload: &'static [u8]) -> Packet {
             dst_port: 53,
             payload: Bytes::from_static(payload),
         }),
-    }
+    })
 }
 
 fn be16(b: &[u8], at: usize) -> u16 {

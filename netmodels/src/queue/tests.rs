@@ -3,7 +3,7 @@ use sim_core::{RngStreams, SimDuration, SimTime};
 use super::codel::CoDelParams;
 use super::step::Threshold;
 use super::*;
-use crate::packet::{Ecn, Packet};
+use crate::packet::{Ecn, Packet, PacketData};
 
 fn pkt(id: u64, flow: u32, size: u32) -> Packet {
     Packet::test(id, flow, size)
@@ -530,10 +530,10 @@ fn strict_priority_serves_band_zero_first() {
     assert_eq!(q.len_bytes(), 500);
     let mut drops = Vec::new();
     q.enqueue(
-        Packet {
+        Packet::new(PacketData {
             priority: 1,
-            ..pkt(7, 0, 100)
-        },
+            ..pkt(7, 0, 100).into_data()
+        }),
         SimTime::ZERO,
         &mut drops,
     );
