@@ -43,6 +43,6 @@ pub use offload::{Demand, OffloadError, ProgrammableSwitch, Reservation, SmartNi
 pub use packet::{Datagram, Ecn, FlowId, NodeId, Packet, PacketData, Payload};
 pub use pcap::PcapTap;
 pub use port::{Port, PortError, PortStats};
-pub use queue::{Queue, QueueConfig, QueueConfigError};
+pub use queue::{PortQueue, Queue, QueueConfig, QueueConfigError};
 pub use sockets::{HostCosts, IpcSocket, SimRuntime, UdpSocket};
 pub use topology::{node_ip, LinkParams, MiddleboxConfig, Topology, TopologyConfig};

@@ -303,8 +303,8 @@ impl TraceLink {
 pub enum LinkServer {
     /// Constant bit rate.
     Fixed(FixedRate),
-    /// Mahimahi trace.
-    Trace(TraceLink),
+    /// Mahimahi trace (boxed: it is large, and a fixed-rate server sits inline in every port).
+    Trace(Box<TraceLink>),
 }
 
 impl LinkServer {
@@ -415,9 +415,9 @@ impl LinkConfig {
             LinkConfig::Fixed { rate_mbps } => {
                 Ok(LinkServer::fixed((rate_mbps * 1e6).round() as u64))
             }
-            LinkConfig::Trace { path } => Ok(LinkServer::Trace(TraceLink::new(
+            LinkConfig::Trace { path } => Ok(LinkServer::Trace(Box::new(TraceLink::new(
                 MahimahiTrace::from_file(PathBuf::from(path))?,
-            ))),
+            )))),
         }
     }
 }

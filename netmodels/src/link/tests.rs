@@ -92,7 +92,7 @@ fn trace_link_partial_packets_span_many_opportunities() {
     // An empty packet takes no time and no opportunity.
     assert_eq!(l.departure(ms(6), 0), ms(6));
     assert_eq!(l.departure(ms(6), 1499), ms(6));
-    assert_eq!(LinkServer::Trace(l).nominal_bps(), 12_000_000);
+    assert_eq!(LinkServer::Trace(Box::new(l)).nominal_bps(), 12_000_000);
 }
 
 #[test]

@@ -235,7 +235,7 @@ fn build_port(
     }
     let queue_cfg = &params.queue;
     let queue = queue_cfg
-        .build(rng.indexed("queue", u64::from(pid)))
+        .build_port(rng.indexed("queue", u64::from(pid)))
         .map_err(|e| port_error(name, dir, e))?;
     if !(0.0..=1.0).contains(&params.loss) || params.loss.is_nan() {
         return Err(port_error(

@@ -24,7 +24,8 @@ use sim_core::{SimDuration, SimRng};
 use super::codel::CoDelParams;
 use super::step::Threshold;
 use super::{
-    CoDel, DropHead, DropTail, Limit, Queue, Red, RedParams, Sfq, StepMark, StrictPriority,
+    CoDel, DropHead, DropTail, Limit, PortQueue, Queue, Red, RedParams, Sfq, StepMark,
+    StrictPriority,
 };
 
 /// A queue discipline and its parameters. `limit_packets` / `limit_bytes` are the hard limit
@@ -340,21 +341,27 @@ impl QueueConfig {
 
     /// Builds the discipline; `rng` is the port's own stream (RED's decisions, SFQ's salt).
     pub fn build(&self, rng: SimRng) -> Result<Box<dyn Queue>, QueueConfigError> {
+        self.build_port(rng).map(PortQueue::into_boxed)
+    }
+
+    /// Builds the discipline as a port holds it: drop-tail and step marking inline (see
+    /// [`PortQueue`]), the others boxed.
+    pub fn build_port(&self, rng: SimRng) -> Result<PortQueue, QueueConfigError> {
         let k = self.kind();
-        let q: Box<dyn Queue> = match *self {
+        let q: PortQueue = match *self {
             QueueConfig::DropTail {
                 limit_packets,
                 limit_bytes,
             } => {
                 let l = limit(k, limit_packets, limit_bytes)?;
-                Box::new(DropTail::new(l))
+                PortQueue::DropTail(DropTail::new(l))
             }
             QueueConfig::DropHead {
                 limit_packets,
                 limit_bytes,
             } => {
                 let l = limit(k, limit_packets, limit_bytes)?;
-                Box::new(DropHead::new(l))
+                PortQueue::Other(Box::new(DropHead::new(l)))
             }
             QueueConfig::Red {
                 limit_packets,
@@ -416,7 +423,7 @@ impl QueueConfig {
                     harddrop,
                     mean_pkt_time,
                 };
-                Box::new(Red::new(p, rng))
+                PortQueue::Other(Box::new(Red::new(p, rng)))
             }
             QueueConfig::StepMark {
                 limit_packets,
@@ -468,7 +475,7 @@ impl QueueConfig {
                     }
                     _ => {}
                 }
-                Box::new(StepMark::new(th, l))
+                PortQueue::StepMark(StepMark::new(th, l))
             }
             QueueConfig::Codel {
                 limit_packets,
@@ -481,13 +488,13 @@ impl QueueConfig {
                 let l = limit(k, limit_packets, limit_bytes)?;
                 let target = duration_us(k, "target_us", target_us)?;
                 let interval = duration_us(k, "interval_us", interval_us)?;
-                Box::new(CoDel::new(CoDelParams {
+                PortQueue::Other(Box::new(CoDel::new(CoDelParams {
                     limit: l,
                     target,
                     interval,
                     mtu_bytes,
                     ecn,
-                }))
+                })))
             }
             QueueConfig::Sfq {
                 limit_packets,
@@ -502,7 +509,7 @@ impl QueueConfig {
                 if quantum_bytes < 64 {
                     return Err(invalid(k, "quantum_bytes", "at least 64", quantum_bytes));
                 }
-                Box::new(Sfq::new(buckets, quantum_bytes, l, rng))
+                PortQueue::Other(Box::new(Sfq::new(buckets, quantum_bytes, l, rng)))
             }
             QueueConfig::Priority {
                 limit_packets,
@@ -513,7 +520,7 @@ impl QueueConfig {
                 if bands == 0 || bands > 256 {
                     return Err(invalid(k, "bands", "a count in 1..=256", bands));
                 }
-                Box::new(StrictPriority::new(bands, l))
+                PortQueue::Other(Box::new(StrictPriority::new(bands, l)))
             }
         };
         Ok(q)
