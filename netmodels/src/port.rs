@@ -124,15 +124,16 @@ impl Pipe {
 /// they fit, and a port starts on a line of its own.
 #[repr(C, align(64))]
 pub struct Port {
-    // Arrivals: the wire.
-    busy: Option<(SimTime, Packet)>,
+    // Line 0, all an arrival touches: the wire.
     pipe: Pipe,
     pipe_bytes: u64,
     /// Receiving node.
     pub to: NodeId,
     /// Sending node.
     pub from: NodeId,
-    // Transmissions: the wire's parameters, the counters, the server and the queue.
+    // Then what transmissions touch: the packet in service, the wire's parameters, the
+    // counters, the server and the queue.
+    busy: Option<(SimTime, Packet)>,
     delay: SimDuration,
     /// Boxed: a loss model carries a random stream of a few hundred bytes, and most ports have
     /// none; inline it nearly doubled every port (720 bytes, in the array every event reads).
