@@ -317,12 +317,12 @@ impl Routes {
     #[inline]
     fn locate(&self, node: NodeId, dst: NodeId) -> (u8, usize, usize) {
         let (n, d) = (node as usize, dst as usize);
-        if !self.is_host.get(d).copied().unwrap_or(false) || node == dst {
-            return (0, 0, 0);
-        }
         match self.fwd_rank.get(n) {
             Some(&r) if r != NONE => {
-                let g = self.group[d];
+                // `group` is `NONE` for anything but a host with a forwarding neighbour (so also
+                // for `dst == node`, a forwarding node): no separate host test on this path,
+                // which every packet at every switch takes.
+                let g = self.group.get(d).copied().unwrap_or(NONE);
                 if g == NONE {
                     return (0, 0, 0);
                 }
@@ -342,7 +342,13 @@ impl Routes {
                     ),
                 }
             }
-            Some(_) if self.own_link[n] != NONE => (2, n, n + 1),
+            Some(_)
+                if node != dst
+                    && self.is_host.get(d).copied().unwrap_or(false)
+                    && self.own_link[n] != NONE =>
+            {
+                (2, n, n + 1)
+            }
             _ => (0, 0, 0),
         }
     }
