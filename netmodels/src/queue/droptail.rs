@@ -2,14 +2,14 @@
 
 use sim_core::SimTime;
 
-use super::{ByteFifo, Limit, Queue};
+use super::{ByteFifo, Limit, PackedLimit, Queue};
 use crate::packet::Packet;
 
 /// A FIFO that drops arriving packets that do not fit.
 #[derive(Debug)]
 pub struct DropTail {
     q: ByteFifo,
-    limit: Limit,
+    limit: PackedLimit,
 }
 
 impl DropTail {
@@ -17,13 +17,13 @@ impl DropTail {
     pub fn new(limit: Limit) -> Self {
         DropTail {
             q: ByteFifo::with_capacity(limit.initial_capacity()),
-            limit,
+            limit: limit.into(),
         }
     }
 
     /// Its limit.
     pub fn limit(&self) -> Limit {
-        self.limit
+        self.limit.unpack()
     }
 
     /// Appends `pkt` if it fits; otherwise gives it back.

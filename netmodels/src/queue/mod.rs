@@ -196,6 +196,39 @@ impl Limit {
     }
 }
 
+/// A [`Limit`] in 16 bytes instead of 32 (`u64::MAX` for "no bound"), for the disciplines a
+/// port holds inline (see [`PortQueue`]): every byte of a port counts in a large fabric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PackedLimit {
+    packets: u64,
+    bytes: u64,
+}
+
+impl From<Limit> for PackedLimit {
+    fn from(l: Limit) -> Self {
+        PackedLimit {
+            packets: l.packets.map_or(u64::MAX, |p| p as u64),
+            bytes: l.bytes.unwrap_or(u64::MAX),
+        }
+    }
+}
+
+impl PackedLimit {
+    /// The limit it packs.
+    pub(crate) fn unpack(self) -> Limit {
+        Limit {
+            packets: (self.packets != u64::MAX).then_some(self.packets as usize),
+            bytes: (self.bytes != u64::MAX).then_some(self.bytes),
+        }
+    }
+
+    /// As [`Limit::admits`].
+    #[inline]
+    pub(crate) fn admits(&self, pkts: usize, bytes: u64, size: u32) -> bool {
+        (pkts as u64) < self.packets && bytes.saturating_add(u64::from(size)) <= self.bytes
+    }
+}
+
 /// `VecDeque::pop_front`, and back to the start of the ring when that empties it (`clear` on
 /// an empty deque only resets its head). A ring that is mostly empty (most ports and queues of
 /// a large fabric) then touches the same cache line or two instead of cycling through its

@@ -4,7 +4,7 @@
 
 use sim_core::SimTime;
 
-use super::{ByteFifo, Limit, Queue};
+use super::{ByteFifo, Limit, PackedLimit, Queue};
 use crate::packet::Packet;
 
 /// The marking threshold K.
@@ -20,7 +20,7 @@ pub enum Threshold {
 #[derive(Debug)]
 pub struct StepMark {
     q: ByteFifo,
-    limit: Limit,
+    limit: PackedLimit,
     k: Threshold,
     /// Packets marked CE by this queue.
     pub marks: u64,
@@ -31,7 +31,7 @@ impl StepMark {
     pub fn new(k: Threshold, limit: Limit) -> Self {
         StepMark {
             q: ByteFifo::with_capacity(limit.initial_capacity()),
-            limit,
+            limit: limit.into(),
             k,
             marks: 0,
         }

@@ -778,3 +778,32 @@ fn packet_buffers_start_small_and_grow_only_with_occupancy() {
     }
     assert!(q.q.capacity() >= 100 && q.q.capacity() < 256);
 }
+
+#[test]
+fn packed_limit_admits_what_the_limit_admits_and_unpacks_to_it() {
+    use super::PackedLimit;
+    let limits = [
+        Limit::default(),
+        Limit::packets(3),
+        Limit::bytes(4_500),
+        Limit {
+            packets: Some(2),
+            bytes: Some(3_000),
+        },
+    ];
+    for l in limits {
+        let p = PackedLimit::from(l);
+        assert_eq!(p.unpack(), l);
+        for pkts in 0..5 {
+            for bytes in [0, 1_500, 2_999, 3_000, 4_500, 9_000] {
+                for size in [0, 1, 1_500] {
+                    assert_eq!(
+                        p.admits(pkts, bytes, size),
+                        l.admits(pkts, bytes, size),
+                        "{l:?} {pkts} {bytes} {size}"
+                    );
+                }
+            }
+        }
+    }
+}
