@@ -12,16 +12,18 @@
 //! next send reconnects. `TCP_NODELAY` is set so each datagram leaves at once.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
+use std::task::{Context, Poll, Waker};
 
 use netrt::{JoinHandle, Runtime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::Mutex;
 
 use crate::tokio_rt::TokioRuntime;
 
@@ -39,18 +41,47 @@ impl Drop for Conn {
     }
 }
 
+/// Received datagrams, and who waits for them.
+#[derive(Default)]
+struct Rx {
+    items: VecDeque<(Vec<u8>, SocketAddr)>,
+    /// Pending `recv_from` futures (a dropped one leaves its waker: one spurious wake).
+    waiters: Vec<Waker>,
+    /// The waker of the last `poll_recv_from` that found nothing.
+    polled: Option<Waker>,
+}
+
 struct Inner {
     rt: TokioRuntime,
     local: SocketAddr,
     conns: RefCell<BTreeMap<SocketAddr, Rc<Conn>>>,
-    tx: mpsc::UnboundedSender<(Vec<u8>, SocketAddr)>,
+    rx: RefCell<Rx>,
+}
+
+impl Inner {
+    fn push(&self, d: Vec<u8>, from: SocketAddr) {
+        let (waiters, polled) = {
+            let mut rx = self.rx.borrow_mut();
+            rx.items.push_back((d, from));
+            (std::mem::take(&mut rx.waiters), rx.polled.take())
+        };
+        for w in waiters.into_iter().chain(polled) {
+            w.wake();
+        }
+    }
+
+    fn pop(&self, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
+        let (d, from) = self.rx.borrow_mut().items.pop_front()?;
+        let n = d.len().min(buf.len());
+        buf[..n].copy_from_slice(&d[..n]);
+        Some((n, from))
+    }
 }
 
 /// A datagram socket over TCP connections (see the module documentation). Made by
 /// [`TokioRuntime::bind_tcp`].
 pub struct TcpDatagrams {
     inner: Rc<Inner>,
-    rx: Mutex<mpsc::UnboundedReceiver<(Vec<u8>, SocketAddr)>>,
     accept: JoinHandle<()>,
 }
 
@@ -61,11 +92,7 @@ impl Drop for TcpDatagrams {
     }
 }
 
-async fn read_frames(
-    mut r: OwnedReadHalf,
-    peer: SocketAddr,
-    tx: mpsc::UnboundedSender<(Vec<u8>, SocketAddr)>,
-) {
+async fn read_frames(mut r: OwnedReadHalf, peer: SocketAddr, inner: &Weak<Inner>) {
     loop {
         let mut len = [0u8; 4];
         if r.read_exact(&mut len).await.is_err() {
@@ -76,8 +103,12 @@ async fn read_frames(
             return;
         }
         let mut buf = vec![0u8; n];
-        if r.read_exact(&mut buf).await.is_err() || tx.send((buf, peer)).is_err() {
+        if r.read_exact(&mut buf).await.is_err() {
             return;
+        }
+        match inner.upgrade() {
+            Some(inner) => inner.push(buf, peer),
+            None => return,
         }
     }
 }
@@ -85,9 +116,9 @@ async fn read_frames(
 fn register(inner: &Rc<Inner>, stream: TcpStream, peer: SocketAddr) -> Rc<Conn> {
     let _ = stream.set_nodelay(true);
     let (r, w) = stream.into_split();
-    let (tx, weak): (_, Weak<Inner>) = (inner.tx.clone(), Rc::downgrade(inner));
+    let weak = Rc::downgrade(inner);
     let reader = inner.rt.spawn(async move {
-        read_frames(r, peer, tx).await;
+        read_frames(r, peer, &weak).await;
         // The connection ended: forget it so the next send reconnects.
         if let Some(inner) = weak.upgrade() {
             inner.conns.borrow_mut().remove(&peer);
@@ -105,12 +136,11 @@ impl TcpDatagrams {
     pub(crate) async fn bind(rt: TokioRuntime, addr: SocketAddr) -> io::Result<TcpDatagrams> {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
-        let (tx, rx) = mpsc::unbounded_channel();
         let inner = Rc::new(Inner {
             rt: rt.clone(),
             local,
             conns: RefCell::new(BTreeMap::new()),
-            tx,
+            rx: RefCell::default(),
         });
         let weak = Rc::downgrade(&inner);
         let accept = rt.spawn(async move {
@@ -119,11 +149,7 @@ impl TcpDatagrams {
                 register(&inner, stream, peer);
             }
         });
-        Ok(TcpDatagrams {
-            inner,
-            rx: Mutex::new(rx),
-            accept,
-        })
+        Ok(TcpDatagrams { inner, accept })
     }
 
     /// Open connections.
@@ -164,15 +190,37 @@ impl netrt::DatagramSocket for TcpDatagrams {
     }
 
     async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        let (d, from) = self.rx.lock().await.recv().await.ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "the TCP datagram socket was closed",
-            )
-        })?;
-        let n = d.len().min(buf.len());
-        buf[..n].copy_from_slice(&d[..n]);
-        Ok((n, from))
+        poll_fn(|cx| match self.inner.pop(buf) {
+            Some(got) => Poll::Ready(Ok(got)),
+            None => {
+                let mut rx = self.inner.rx.borrow_mut();
+                if !rx.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                    rx.waiters.push(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    const POLL_RECV: bool = true;
+
+    fn poll_recv_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, SocketAddr)>> {
+        match self.inner.pop(buf) {
+            Some(got) => Poll::Ready(Ok(got)),
+            None => {
+                let mut rx = self.inner.rx.borrow_mut();
+                match &mut rx.polled {
+                    Some(w) => w.clone_from(cx.waker()),
+                    slot => *slot = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+        }
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {

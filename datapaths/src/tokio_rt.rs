@@ -313,6 +313,20 @@ impl netrt::DatagramSocket for UdpSocket {
         self.inner.recv_from(buf)
     }
 
+    const POLL_RECV: bool = true;
+
+    /// tokio's `UdpSocket::poll_recv_from`, which keeps the waker in the socket's reader slot.
+    fn poll_recv_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, SocketAddr)>> {
+        let mut rb = tokio::io::ReadBuf::new(buf);
+        self.inner
+            .poll_recv_from(cx, &mut rb)
+            .map_ok(|from| (rb.filled().len(), from))
+    }
+
     fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
@@ -369,6 +383,23 @@ impl netrt::DatagramSocket for UnixDatagram {
         let (n, from) = self.inner.recv_from(buf).await?;
         let path = unix_path(&from, || format!("the sender of a {n}-byte datagram"))?;
         Ok((n, path))
+    }
+
+    const POLL_RECV: bool = true;
+
+    /// tokio's `UnixDatagram::poll_recv_from`, which keeps the waker in the socket's reader
+    /// slot.
+    fn poll_recv_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, PathBuf)>> {
+        let mut rb = tokio::io::ReadBuf::new(buf);
+        self.inner.poll_recv_from(cx, &mut rb).map(|r| {
+            let n = rb.filled().len();
+            let path = unix_path(&r?, || format!("the sender of a {n}-byte datagram"))?;
+            Ok((n, path))
+        })
     }
 
     fn local_addr(&self) -> io::Result<PathBuf> {

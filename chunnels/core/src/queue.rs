@@ -46,16 +46,24 @@ impl<T> Queue<T> {
 
     /// Appends `item` and wakes the waiters. Items pushed after `close` are dropped.
     pub fn push(&self, item: T) {
-        let waiters = {
+        let mut waiters = {
             let mut i = self.inner.borrow_mut();
             if i.closed {
                 return;
             }
             i.items.push_back(item);
+            if i.waiters.is_empty() {
+                return;
+            }
             std::mem::take(&mut i.waiters)
         };
-        for w in waiters {
+        for w in waiters.drain(..) {
             w.wake();
+        }
+        // Give the allocation back, so that the next `register` need not make one.
+        let mut i = self.inner.borrow_mut();
+        if i.waiters.is_empty() {
+            i.waiters = waiters;
         }
     }
 

@@ -315,3 +315,92 @@ fn unix_datagram_echo_in_a_tempdir() {
         }
     });
 }
+
+/// Counts its wakes.
+struct CountWakes(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountWakes {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// `poll_recv_from`'s registration outlives the call: a socket polled once (`Pending`) and
+/// then left alone wakes that waker when a datagram arrives, and the next poll returns it.
+async fn poll_recv_keeps_its_waker<S: DatagramSocket<Addr: PartialEq>>(
+    rt: &TokioRuntime,
+    rx: &S,
+    tx: &S,
+) {
+    assert!(S::POLL_RECV);
+    let count = std::sync::Arc::new(CountWakes(Default::default()));
+    let waker = Waker::from(count.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut buf = [0u8; 64];
+    assert!(rx.poll_recv_from(&mut cx, &mut buf).is_pending());
+    let to = rx.local_addr().unwrap();
+    tx.send_to(b"ping", &to).await.unwrap();
+    let woken = async {
+        while count.0.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            rt.sleep(Duration::from_millis(1)).await;
+        }
+    };
+    rt.timeout(PATIENCE, woken)
+        .await
+        .expect("the kept waker is woken");
+    let Poll::Ready(got) = rx.poll_recv_from(&mut cx, &mut buf) else {
+        panic!("the datagram is there after the wake");
+    };
+    let (n, from) = got.unwrap();
+    assert_eq!(&buf[..n], b"ping");
+    assert_eq!(from, tx.local_addr().unwrap());
+    assert!(rx.poll_recv_from(&mut cx, &mut buf).is_pending());
+}
+
+#[test]
+fn poll_recv_from_keeps_its_waker_on_udp_unix_and_tcp() {
+    let rt = runtime();
+    rt.block_on(async {
+        let (a, b) = (
+            rt.bind_udp(loopback()).await.unwrap(),
+            rt.bind_udp(loopback()).await.unwrap(),
+        );
+        poll_recv_keeps_its_waker(&rt, &a, &b).await;
+
+        let dir = tempfile::tempdir().unwrap();
+        let a = rt.bind_unix(dir.path().join("a.sock")).unwrap();
+        let b = rt.bind_unix(dir.path().join("b.sock")).unwrap();
+        poll_recv_keeps_its_waker(&rt, &a, &b).await;
+
+        let (a, b) = (
+            rt.bind_tcp(loopback()).await.unwrap(),
+            rt.bind_tcp(loopback()).await.unwrap(),
+        );
+        // Over TCP the datagram comes from the connection `b` opened, not its listener: send
+        // one first so that `a` answers over that connection, then test the other way round.
+        b.send_to(b"hi", &a.local_addr().unwrap()).await.unwrap();
+        let mut buf = [0u8; 8];
+        let (_, b_conn) = rt
+            .timeout(PATIENCE, a.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        let count = std::sync::Arc::new(CountWakes(Default::default()));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(b.poll_recv_from(&mut cx, &mut buf).is_pending());
+        a.send_to(b"pong", &b_conn).await.unwrap();
+        let woken = async {
+            while count.0.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+                rt.sleep(Duration::from_millis(1)).await;
+            }
+        };
+        rt.timeout(PATIENCE, woken)
+            .await
+            .expect("the kept waker is woken");
+        let Poll::Ready(got) = b.poll_recv_from(&mut cx, &mut buf) else {
+            panic!("the datagram is there after the wake");
+        };
+        assert_eq!(&buf[..got.unwrap().0], b"pong");
+    });
+}

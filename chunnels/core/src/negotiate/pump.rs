@@ -16,12 +16,35 @@
 //! drained while nobody waits (a sender blocked on a full Unix-datagram peer, a layer whose
 //! acknowledgements must be read while the application only sends); what it reads waits in
 //! the queues, and a consumer that arrives takes the reading over.
+//!
+//! # The wake protocol
+//! How a consumer waits for the socket depends on it. Through
+//! [`DatagramSocket::recv_from`] (simulated and in-process sockets), the reader awaits a
+//! `recv_from` future, whose drop forgets its waker; so a passive reader holds a read open
+//! while no active consumer waits, is told to give it up when one arrives, and is woken when
+//! the last one leaves: a wake and a poll of the background task per datagram an active
+//! consumer receives, though the background reader reads nothing.
+//!
+//! A socket with [`DatagramSocket::POLL_RECV`] (tokio UDP and Unix datagram, TCP datagrams)
+//! keeps the waker of its last `poll_recv_from` until readiness wakes it. The pump always
+//! polls with its own waker, `Target`, which passes the wake on to the one consumer that
+//! should read now: the active consumer that arrived last, or the passive one while no active
+//! consumer waits. `armed` says whether the socket keeps the pump's waker (its last poll
+//! returned `Pending` and it did not wake since). So handing the reading over takes no wake:
+//! an active consumer that arrives makes itself the target (and polls only if the socket is
+//! not armed), one that leaves makes the next consumer the target, and the passive reader
+//! simply stays parked meanwhile. A consumer that leaves with its item first polls the socket
+//! again until it is armed (one `EAGAIN`, the one a raw `recv_from` loop also pays; at most
+//! `REARM_READS` datagrams it reads into the queues); only if it could not, or it was
+//! cancelled while the socket was not armed, does it wake the next target to poll.
 
 use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
 use std::pin::pin;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
 
 use netrt::DatagramSocket;
 
@@ -53,6 +76,129 @@ pub(crate) struct Pump<S: DatagramSocket> {
     buf: Cell<Vec<u8>>,
     /// Called once when the socket fails: close the consumers' queues.
     on_close: RefCell<Option<Box<dyn FnOnce()>>>,
+    /// The rest serves sockets with [`DatagramSocket::POLL_RECV`] only (see the module
+    /// documentation): the waker the socket keeps, and whom it wakes.
+    target: Arc<Target>,
+    target_waker: Waker,
+    /// The consumer `target` wakes: an active one's id, [`PASSIVE`], or none.
+    target_id: Cell<Option<u64>>,
+    /// Active consumers waiting, with their wakers (the last one to arrive last).
+    parked: RefCell<Vec<(u64, Waker)>>,
+    next_id: Cell<u64>,
+}
+
+/// The id of the passive consumer in [`Pump::target_id`].
+const PASSIVE: u64 = 0;
+
+/// At most this many datagrams are read by a consumer that leaves with its item to leave the
+/// socket's registration in place (see the module documentation).
+const REARM_READS: usize = 32;
+
+/// The waker a [`DatagramSocket::POLL_RECV`] socket keeps for its pump: hands the socket's
+/// readiness on to the consumer that should read now.
+struct Target {
+    /// The waker of the active consumer that is the target, if one is.
+    active: Mutex<Option<Waker>>,
+    /// The passive consumer's waker, once it waited.
+    passive: Mutex<Option<Waker>>,
+    /// Which of the two is the target: [`TO_NONE`], [`TO_ACTIVE`] or [`TO_PASSIVE`]. Kept
+    /// apart from the wakers so that handing over between an active consumer that comes back
+    /// with the same waker and the passive one clones no waker.
+    to: AtomicU8,
+    /// The socket keeps this waker: the last `poll_recv_from` returned `Pending` and did not
+    /// wake it since.
+    armed: AtomicBool,
+}
+
+const TO_NONE: u8 = 0;
+const TO_ACTIVE: u8 = 1;
+const TO_PASSIVE: u8 = 2;
+
+fn store(slot: &Mutex<Option<Waker>>, w: &Waker) {
+    let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+    if !slot.as_ref().is_some_and(|x| x.will_wake(w)) {
+        *slot = Some(w.clone());
+    }
+}
+
+fn load(slot: &Mutex<Option<Waker>>) -> Option<Waker> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner).clone()
+}
+
+impl Target {
+    fn armed(&self) -> bool {
+        self.armed.load(Ordering::Relaxed)
+    }
+
+    fn point(&self, to: u8) {
+        self.to.store(to, Ordering::Relaxed);
+    }
+
+    /// Wakes the target.
+    fn wake_target(&self) {
+        let w = match self.to.load(Ordering::Relaxed) {
+            TO_ACTIVE => load(&self.active),
+            TO_PASSIVE => load(&self.passive),
+            _ => None,
+        };
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+}
+
+impl Wake for Target {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.armed.store(false, Ordering::Relaxed);
+        self.wake_target();
+    }
+}
+
+/// A consumer of a [`DatagramSocket::POLL_RECV`] pump, leaving when dropped.
+struct Polled<'a, S: DatagramSocket> {
+    pump: &'a Pump<S>,
+    id: u64,
+}
+
+impl<S: DatagramSocket> Drop for Polled<'_, S> {
+    fn drop(&mut self) {
+        let p = self.pump;
+        if self.id != PASSIVE {
+            p.active_waiting.set(p.active_waiting.get() - 1);
+            p.parked.borrow_mut().retain(|(id, _)| *id != self.id);
+        }
+        if p.target_id.get().is_some_and(|t| t != self.id) {
+            // Someone else is the target (with no target, whoever leaves names the next).
+            return;
+        }
+        // Whom readiness wakes now: the active consumer that arrived last, or else the
+        // passive one, unless an active one waits without being parked (it sends what the
+        // handler asked, and reads when it is done).
+        let t = &p.target;
+        match p.parked.borrow().last() {
+            Some((id, w)) => {
+                store(&t.active, w);
+                t.point(TO_ACTIVE);
+                p.target_id.set(Some(*id));
+            }
+            None if p.active_waiting.get() == 0 => {
+                t.point(TO_PASSIVE);
+                p.target_id.set(Some(PASSIVE));
+            }
+            None => {
+                t.point(TO_NONE);
+                p.target_id.set(None);
+            }
+        }
+        if !t.armed() {
+            // The socket no longer keeps the pump's waker: the next reader must poll it.
+            t.wake_target();
+        }
+    }
 }
 
 struct Reading<'a, S: DatagramSocket>(&'a Pump<S>);
@@ -85,7 +231,18 @@ impl<S: DatagramSocket> Drop for Active<'_, S> {
 
 impl<S: DatagramSocket> Pump<S> {
     pub(crate) fn new(sock: Rc<S>, handler: Handler<S::Addr>) -> Self {
+        let target = Arc::new(Target {
+            active: Mutex::new(None),
+            passive: Mutex::new(None),
+            to: AtomicU8::new(TO_NONE),
+            armed: AtomicBool::new(false),
+        });
         Pump {
+            target_waker: Waker::from(target.clone()),
+            target,
+            target_id: Cell::new(None),
+            parked: RefCell::new(Vec::new()),
+            next_id: Cell::new(PASSIVE),
             sock,
             handler: RefCell::new(handler),
             reading: Cell::new(false),
@@ -182,6 +339,170 @@ impl<S: DatagramSocket> Pump<S> {
     /// Waits for an item of `q`, reading the socket when nobody else does. `None` once `q` is
     /// closed (or the socket failed) and empty.
     pub(crate) async fn wait<T>(&self, q: &Queue<T>, passive: bool) -> Option<T> {
+        if S::POLL_RECV {
+            self.wait_polled(q, passive).await
+        } else {
+            self.wait_read(q, passive).await
+        }
+    }
+
+    /// The socket failed: close the queues and wake every consumer.
+    fn fail(&self) {
+        self.closed.set(true);
+        if let Some(f) = self.on_close.borrow_mut().take() {
+            f();
+        }
+        let parked: Vec<Waker> = self
+            .parked
+            .borrow()
+            .iter()
+            .map(|(_, w)| w.clone())
+            .collect();
+        let passive = load(&self.target.passive);
+        for w in parked.into_iter().chain(passive) {
+            w.wake();
+        }
+    }
+
+    /// Polls the socket once with the pump's waker; a datagram is handed to the handler,
+    /// whose sends are returned.
+    fn poll_socket(&self) -> Poll<Sends<S::Addr>> {
+        let mut buf = self.buf.take();
+        if buf.len() < 65_536 {
+            buf.resize(65_536, 0);
+        }
+        // Set first: a wake from within the call (tokio's cooperative budget) clears it.
+        self.target.armed.store(true, Ordering::Relaxed);
+        let got = self
+            .sock
+            .poll_recv_from(&mut Context::from_waker(&self.target_waker), &mut buf);
+        let out = match got {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(r) => {
+                self.target.armed.store(false, Ordering::Relaxed);
+                match r {
+                    Ok((n, from)) => Poll::Ready((self.handler.borrow_mut())(&buf[..n], from)),
+                    Err(_) => {
+                        self.fail();
+                        Poll::Ready(Vec::new())
+                    }
+                }
+            }
+        };
+        self.buf.set(buf);
+        out
+    }
+
+    /// Makes the consumer `id` the one the socket's readiness wakes.
+    fn set_target(&self, id: u64, w: &Waker) {
+        if id == PASSIVE {
+            store(&self.target.passive, w);
+            self.target.point(TO_PASSIVE);
+        } else {
+            store(&self.target.active, w);
+            self.target.point(TO_ACTIVE);
+        }
+        self.target_id.set(Some(id));
+    }
+
+    /// [`Pump::wait`] on a [`DatagramSocket::POLL_RECV`] socket.
+    async fn wait_polled<T>(&self, q: &Queue<T>, passive: bool) -> Option<T> {
+        let id = if passive {
+            PASSIVE
+        } else {
+            self.active_waiting.set(self.active_waiting.get() + 1);
+            self.next_id.set(self.next_id.get() + 1);
+            self.next_id.get()
+        };
+        let _leave = Polled { pump: self, id };
+        loop {
+            let (item, sends) = poll_fn(|cx| self.poll_wait(cx, q, id)).await;
+            for (d, to) in sends {
+                let _ = self.sock.send_to(&d, &to).await;
+            }
+            if let Some(item) = item {
+                return item;
+            }
+        }
+    }
+
+    /// One poll of [`Pump::wait_polled`]: `Ready((Some(item), sends))` to return `item` after
+    /// the sends, `Ready((None, sends))` to send and poll again.
+    #[allow(clippy::type_complexity)]
+    fn poll_wait<T>(
+        &self,
+        cx: &mut Context<'_>,
+        q: &Queue<T>,
+        id: u64,
+    ) -> Poll<(Option<Option<T>>, Sends<S::Addr>)> {
+        loop {
+            if let Some(x) = q.try_pop() {
+                return Poll::Ready((Some(Some(x)), self.rearm(cx, q)));
+            }
+            if q.is_closed() || self.closed.get() {
+                return Poll::Ready((Some(None), Vec::new()));
+            }
+            if id == PASSIVE {
+                store(&self.target.passive, cx.waker());
+                if self.active_waiting.get() > 0 {
+                    // Held back: an active consumer reads; the last to leave hands the
+                    // socket's readiness over to us.
+                    return Poll::Pending;
+                }
+            } else {
+                let mut parked = self.parked.borrow_mut();
+                match parked.iter_mut().find(|(i, _)| *i == id) {
+                    Some((_, w)) => {
+                        if !w.will_wake(cx.waker()) {
+                            w.clone_from(cx.waker());
+                        }
+                    }
+                    None => parked.push((id, cx.waker().clone())),
+                }
+            }
+            self.set_target(id, cx.waker());
+            // Armed: the socket keeps the pump's waker and did not wake it, so no datagram
+            // can have arrived since it last said so.
+            if !self.target.armed() {
+                // The caller looks at its queue right after a read: the handler's push into
+                // it need not wake this task again (a spurious poll per datagram).
+                q.unregister(cx.waker());
+                if let Poll::Ready(sends) = self.poll_socket() {
+                    if !sends.is_empty() {
+                        return Poll::Ready((None, sends));
+                    }
+                    continue;
+                }
+            }
+            q.register(cx.waker());
+            return Poll::Pending;
+        }
+    }
+
+    /// A consumer leaves with its item: if the socket no longer keeps the pump's waker, polls
+    /// it until it does (reading what waits into the queues), so that nobody needs waking to
+    /// do it. Gives up after [`REARM_READS`] datagrams or at the first sends, which it
+    /// returns; then [`Polled`]'s drop wakes the next reader.
+    fn rearm<T>(&self, cx: &mut Context<'_>, q: &Queue<T>) -> Sends<S::Addr> {
+        for _ in 0..REARM_READS {
+            if self.target.armed() || self.closed.get() {
+                break;
+            }
+            q.unregister(cx.waker());
+            match self.poll_socket() {
+                Poll::Pending => break,
+                Poll::Ready(sends) => {
+                    if !sends.is_empty() {
+                        return sends;
+                    }
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    /// [`Pump::wait`] on a socket read through [`DatagramSocket::recv_from`].
+    async fn wait_read<T>(&self, q: &Queue<T>, passive: bool) -> Option<T> {
         let _active = (!passive).then(|| {
             self.active_waiting.set(self.active_waiting.get() + 1);
             if let Some(w) = self.passive_reader.borrow_mut().take() {

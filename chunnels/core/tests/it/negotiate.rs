@@ -473,3 +473,79 @@ fn implicit_listeners_serve_clients_negotiated_elsewhere() {
         .unwrap();
     assert_eq!((out.1, out.2), (1, 1));
 }
+
+/// The pump drains a socket while nobody waits on it (see `negotiate::pump`), on real Unix
+/// datagram sockets, whose sender blocks once the peer's queue is full (about 512
+/// datagrams): two clients each send 3,000 datagrams while the server's connections do not
+/// receive, then the server echoes them all while the clients do not receive; every datagram
+/// arrives, in order. The datagrams are taken off the sockets by the pumps' background
+/// readers, with the connections' own `recv`s taking the reading over when they come.
+#[test]
+fn sockets_are_drained_while_nobody_receives_on_unix_datagram_sockets() {
+    const N: u32 = 3_000;
+    let rt = TokioRuntime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let saddr = dir.path().join("server.sock");
+        let listener = negotiate::listen(
+            &rt,
+            Rc::new(rt.bind_unix(&saddr).unwrap()),
+            stack![],
+            Registry::new(),
+            NegotiateConfig::default(),
+        );
+        let echo_go = Rc::new(Cell::new(false));
+        let (go, srt) = (echo_go.clone(), rt.clone());
+        let server = rt.spawn(async move {
+            let mut conns = Vec::new();
+            for _ in 0..2 {
+                conns.push(listener.accept().await.unwrap().1);
+            }
+            while !go.get() {
+                srt.sleep(Duration::from_millis(1)).await;
+            }
+            for conn in &conns {
+                for i in 0..N {
+                    let (from, d) = conn.recv().await.unwrap();
+                    assert_eq!(d, i.to_le_bytes());
+                    conn.send((from, d)).await.unwrap();
+                }
+            }
+        });
+        let mut clients = Vec::new();
+        for c in 0..2 {
+            let sock = Rc::new(rt.bind_unix(dir.path().join(format!("c{c}.sock"))).unwrap());
+            let (conn, _) = negotiate::connect(
+                &rt,
+                sock,
+                saddr.clone(),
+                stack![],
+                &Registry::new(),
+                &NegotiateConfig::default(),
+            )
+            .await
+            .unwrap();
+            clients.push(conn);
+        }
+        for conn in &clients {
+            for i in 0..N {
+                let sent = conn.send((saddr.clone(), i.to_le_bytes().to_vec()));
+                rt.timeout(Duration::from_secs(30), sent)
+                    .await
+                    .expect("the server's socket is drained")
+                    .unwrap();
+            }
+        }
+        echo_go.set(true);
+        rt.timeout(Duration::from_secs(30), server)
+            .await
+            .expect("the clients' sockets are drained")
+            .unwrap();
+        for conn in &clients {
+            for i in 0..N {
+                let (_, d) = conn.recv().await.unwrap();
+                assert_eq!(d, i.to_le_bytes());
+            }
+        }
+    });
+}

@@ -55,6 +55,16 @@ impl<S: DatagramSocket> DatagramSocket for Lossy<S> {
         self.inner.recv_from(buf).await
     }
 
+    const POLL_RECV: bool = S::POLL_RECV;
+
+    fn poll_recv_from(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<io::Result<(usize, S::Addr)>> {
+        self.inner.poll_recv_from(cx, buf)
+    }
+
     fn local_addr(&self) -> io::Result<S::Addr> {
         self.inner.local_addr()
     }
