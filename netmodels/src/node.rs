@@ -4,7 +4,7 @@
 //! A [`NodeProgram`] sees every packet that reaches its node and is not addressed to it, and
 //! the timers it set; through the [`NodeCtx`] it forwards a packet by the network's routes,
 //! enqueues it on a port of its choice, drops it, sets timers, and reads or changes the rate
-//! of its out-ports (a pacer). Packets carry a [`crate::Packet::tag`] that programs may read
+//! of its out-ports (a pacer). Packets carry a [`crate::PacketData::tag`] that programs may read
 //! and set (e.g. epoch marks). Such a node may have any number of links and sits on the
 //! routed path: routes go through it like through a switch.
 //!

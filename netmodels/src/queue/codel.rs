@@ -1,7 +1,7 @@
 //! CoDel (RFC 8289): drops at dequeue when the sojourn time of packets has stayed above
 //! `target` for at least `interval`, then at intervals shrinking as `interval / sqrt(count)`.
 //!
-//! The sojourn time is measured from [`Packet::enqueued_at`], which this queue sets at
+//! The sojourn time is measured from [`crate::PacketData::enqueued_at`], which this queue sets at
 //! enqueue. Arrivals beyond the hard limit are dropped at enqueue. With `ecn`, ECT packets are
 //! marked CE instead of dropped (as Linux's `codel ecn` does).
 

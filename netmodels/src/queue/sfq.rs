@@ -1,6 +1,6 @@
 //! Stochastic fair queueing served by deficit round robin.
 //!
-//! Each packet's [`Packet::flow_key`], mixed with a per-queue salt, picks one of N buckets.
+//! Each packet's [`crate::PacketData::flow_key`], mixed with a per-queue salt, picks one of N buckets.
 //! Active buckets are served in round-robin order; each visit grants `quantum` bytes of credit
 //! and the bucket sends head packets while they fit its deficit (Shreedhar & Varghese). When
 //! the shared limit is exceeded, the tail packet of the longest bucket (in bytes; the lowest
