@@ -32,5 +32,5 @@ pub enum Event {
     /// Periodic metrics sample.
     Sample,
     /// A packet injected by a task (a datagram socket) at its source host.
-    Inject(Box<Packet>),
+    Inject(Packet),
 }

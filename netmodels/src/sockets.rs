@@ -352,9 +352,7 @@ impl UdpSocket {
                 payload: Bytes::copy_from_slice(buf),
             }),
         });
-        self.rt
-            .handle
-            .schedule_at(now, Event::Inject(Box::new(pkt)));
+        self.rt.handle.schedule_at(now, Event::Inject(pkt));
         Ok(buf.len())
     }
 

@@ -354,7 +354,7 @@ impl Model for Network {
                 let id = self.counters.packets;
                 self.counters.packets += 1;
                 pkt.id = id;
-                self.inject(now, *pkt, h);
+                self.inject(now, pkt, h);
             }
         }
     }
