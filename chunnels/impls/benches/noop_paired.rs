@@ -9,6 +9,11 @@
 //! difference, and the table reports their medians and quartiles over 41 blocks.
 //!
 //! `cargo bench -p chunnels --bench noop_paired [udp|unix|tcp]` prints a Markdown table.
+//!
+//! For instruction counts, the binary given `count BACKEND raw|noop N` runs only `N` round
+//! trips of one variant after the same setup; run it under `valgrind --tool=callgrind` for two
+//! values of `N` and divide the difference in instructions by the difference in `N` to get
+//! the instructions per round trip (client and echo server together, user space only).
 
 mod common;
 
@@ -41,6 +46,48 @@ fn quartiles(v: &[f64]) -> (f64, f64, f64) {
     v.sort_by(f64::total_cmp);
     let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
     (at(0.25), at(0.5), at(0.75))
+}
+
+/// Sets up both variants as `measure` does, then runs `n` round trips of one of them only.
+fn count<S, B>(bind: B, noop: bool, n: usize)
+where
+    S: DatagramSocket + 'static,
+    S::Addr: Ord,
+    B: Fn(&TokioRuntime) -> S,
+{
+    let rt = TokioRuntime::new().expect("tokio");
+    let payload = vec![7u8; PAYLOAD];
+    let raw_server = Rc::new(bind(&rt));
+    let raw_addr = raw_server.local_addr().expect("addr");
+    raw_echo(&rt, raw_server);
+    let raw = bind(&rt);
+    let noop_server = Rc::new(bind(&rt));
+    let noop_addr = noop_server.local_addr().expect("addr");
+    noop_echo(&rt, noop_server);
+    let (conn, _) = rt
+        .block_on(connect(
+            &rt,
+            Rc::new(bind(&rt)),
+            noop_addr.clone(),
+            stack![],
+            &Registry::new(),
+            &NegotiateConfig::default(),
+        ))
+        .expect("negotiate");
+    rt.block_on(async {
+        let mut buf = vec![0u8; 65_536];
+        raw_rts(&raw, &raw_addr, &payload, &mut buf, 10).await;
+        noop_rts(&conn, &noop_addr, &payload, 10).await;
+        let t = if noop {
+            noop_rts(&conn, &noop_addr, &payload, n).await
+        } else {
+            raw_rts(&raw, &raw_addr, &payload, &mut buf, n).await
+        };
+        println!(
+            "{n} round trips: {:.2} µs each",
+            t.as_secs_f64() * 1e6 / n as f64
+        );
+    });
 }
 
 fn measure<S, B>(name: &'static str, bind: B) -> Row
@@ -144,6 +191,16 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
+    if only.first().map(String::as_str) == Some("count") {
+        let noop = only.get(2).map(String::as_str) == Some("noop");
+        let n = only.get(3).and_then(|n| n.parse().ok()).unwrap_or(10_000);
+        match only.get(1).map(String::as_str) {
+            Some("unix") => count(unix, noop, n),
+            Some("tcp") => count(tcp, noop, n),
+            _ => count(udp, noop, n),
+        }
+        return;
+    }
     let want = |n: &str| only.is_empty() || only.iter().any(|o| n.contains(o.as_str()));
     let mut rows = Vec::new();
     if want("udp") {

@@ -77,6 +77,10 @@ impl<S: DatagramSocket> ChunnelConnection for DataConn<S> {
     async fn send(&self, (to, payload): Self::Data) -> Result<(), Error> {
         let mut buf = self.buf.take();
         frame_data(self.epoch, &payload, &mut buf);
+        if let Some(p) = &self.pump {
+            // Its bytes are in `buf`: the vector can hold a received payload next.
+            p.recycler().put(payload);
+        }
         let r = self.sock.send_to(&buf, &to).await;
         self.buf.set(buf);
         r?;

@@ -11,7 +11,7 @@ use std::task::Poll;
 use netrt::{DatagramSocket, Runtime};
 
 use super::base::{AbortOnDrop, DataConn};
-use super::pump::Pump;
+use super::pump::{Pump, Recycler};
 use super::{NegotiateConfig, Negotiated, NegotiationError};
 use crate::caps::{match_stacks, Agreement, Offer};
 use crate::conn::{ChunnelConnection, Error};
@@ -61,11 +61,11 @@ where
     let sh = shared.clone();
     let pump = Rc::new(Pump::new(
         sock,
-        Box::new(move |buf: &[u8], from: S::Addr| {
+        Box::new(move |buf: &[u8], from: S::Addr, recycler: &Recycler| {
             match parse(buf) {
                 Ok(Frame::Data { epoch, payload }) if epoch == sh.epoch.get() => {
                     let q = sh.data.borrow().clone();
-                    q.push((from, payload.to_vec()));
+                    q.push((from, recycler.copy_of(payload)));
                 }
                 Ok(Frame::Neg {
                     msg_id,

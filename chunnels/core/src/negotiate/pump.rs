@@ -49,13 +49,67 @@ use std::task::{Context, Poll, Wake, Waker};
 use netrt::DatagramSocket;
 
 use super::base::AbortOnDrop;
-use crate::queue::Queue;
+use crate::queue::{KeptWaker, Queue};
 
 /// What the handler asks to send after a datagram: `(bytes, destination)` pairs.
 pub(crate) type Sends<A> = Vec<(Vec<u8>, A)>;
 
-/// Routes one received datagram (`bytes`, sender) into the consumers' queues.
-pub(crate) type Handler<A> = Box<dyn FnMut(&[u8], A) -> Sends<A>>;
+/// Routes one received datagram (`bytes`, sender) into the consumers' queues, copying
+/// payloads into vectors from the pump's [`Recycler`].
+pub(crate) type Handler<A> = Box<dyn FnMut(&[u8], A, &Recycler) -> Sends<A>>;
+
+/// Byte vectors that the connections of a pump are done with (the payloads their sends
+/// framed), reused to hand received payloads out: an echo server or a request-response
+/// client then allocates no vector per message. Each vector is owned by one message at a
+/// time, as any `Vec` is; a kept one is emptied before it holds a copy of new bytes.
+#[derive(Debug, Default)]
+pub(crate) struct Recycler {
+    kept: RefCell<Vec<Vec<u8>>>,
+}
+
+/// Vectors a [`Recycler`] keeps at most.
+const RECYCLE_KEEP: usize = 8;
+/// Vectors of larger capacity are not kept.
+const RECYCLE_MAX_CAPACITY: usize = 65_536;
+
+impl Recycler {
+    /// Keeps `v` for reuse if there is room and it is not too large; drops it otherwise.
+    pub(crate) fn put(&self, mut v: Vec<u8>) {
+        if v.capacity() == 0 || v.capacity() > RECYCLE_MAX_CAPACITY {
+            return;
+        }
+        let mut kept = self.kept.borrow_mut();
+        if kept.len() < RECYCLE_KEEP {
+            v.clear();
+            kept.push(v);
+        }
+    }
+
+    /// A vector holding a copy of `bytes`: the last one kept if its capacity fits them
+    /// without wasting much (at most twice their length plus 64 bytes; a receiver may keep
+    /// what it gets for long), or else a new one of their length.
+    pub(crate) fn copy_of(&self, bytes: &[u8]) -> Vec<u8> {
+        let n = bytes.len();
+        let mut kept = self.kept.borrow_mut();
+        match kept.pop() {
+            Some(mut v) if v.capacity() >= n && v.capacity() <= 2 * n + 64 => {
+                v.extend_from_slice(bytes);
+                v
+            }
+            Some(v) => {
+                kept.push(v);
+                bytes.to_vec()
+            }
+            None => bytes.to_vec(),
+        }
+    }
+
+    /// Vectors kept.
+    #[cfg(test)]
+    pub(crate) fn kept(&self) -> usize {
+        self.kept.borrow().len()
+    }
+}
 
 /// A socket read on demand by its consumers (see the module documentation).
 pub(crate) struct Pump<S: DatagramSocket> {
@@ -74,6 +128,7 @@ pub(crate) struct Pump<S: DatagramSocket> {
     passive_reader: RefCell<Option<Waker>>,
     closed: Cell<bool>,
     buf: Cell<Vec<u8>>,
+    recycler: Recycler,
     /// Called once when the socket fails: close the consumers' queues.
     on_close: RefCell<Option<Box<dyn FnOnce()>>>,
     /// The rest serves sockets with [`DatagramSocket::POLL_RECV`] only (see the module
@@ -82,7 +137,12 @@ pub(crate) struct Pump<S: DatagramSocket> {
     target_waker: Waker,
     /// The consumer `target` wakes: an active one's id, [`PASSIVE`], or none.
     target_id: Cell<Option<u64>>,
-    /// Active consumers waiting, with their wakers (the last one to arrive last).
+    /// A copy of the waker in `target.active`, to compare a consumer's waker with on this
+    /// thread without locking (a consumer that polls again with the same waker, as one that
+    /// waits for datagram after datagram does, stores nothing).
+    active_shadow: RefCell<Option<KeptWaker>>,
+    /// Active consumers waiting other than the target, with their wakers (the one that was
+    /// the target last, last).
     parked: RefCell<Vec<(u64, Waker)>>,
     next_id: Cell<u64>,
 }
@@ -125,6 +185,14 @@ fn load(slot: &Mutex<Option<Waker>>) -> Option<Waker> {
     slot.lock().unwrap_or_else(PoisonError::into_inner).clone()
 }
 
+/// Wakes the waker in `slot` by reference, under the lock: no clone to make and drop. A
+/// waker only schedules its task, it does not run it, so it cannot come back to this lock.
+fn wake_slot(slot: &Mutex<Option<Waker>>) {
+    if let Some(w) = slot.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+        w.wake_by_ref();
+    }
+}
+
 impl Target {
     fn armed(&self) -> bool {
         self.armed.load(Ordering::Relaxed)
@@ -136,13 +204,10 @@ impl Target {
 
     /// Wakes the target.
     fn wake_target(&self) {
-        let w = match self.to.load(Ordering::Relaxed) {
-            TO_ACTIVE => load(&self.active),
-            TO_PASSIVE => load(&self.passive),
-            _ => None,
-        };
-        if let Some(w) = w {
-            w.wake();
+        match self.to.load(Ordering::Relaxed) {
+            TO_ACTIVE => wake_slot(&self.active),
+            TO_PASSIVE => wake_slot(&self.passive),
+            _ => {}
         }
     }
 }
@@ -167,23 +232,30 @@ struct Polled<'a, S: DatagramSocket> {
 impl<S: DatagramSocket> Drop for Polled<'_, S> {
     fn drop(&mut self) {
         let p = self.pump;
+        let target = p.target_id.get();
         if self.id != PASSIVE {
             p.active_waiting.set(p.active_waiting.get() - 1);
-            p.parked.borrow_mut().retain(|(id, _)| *id != self.id);
+            if target != Some(self.id) {
+                let mut parked = p.parked.borrow_mut();
+                if !parked.is_empty() {
+                    parked.retain(|(id, _)| *id != self.id);
+                }
+            }
         }
-        if p.target_id.get().is_some_and(|t| t != self.id) {
+        if target.is_some_and(|t| t != self.id) {
             // Someone else is the target (with no target, whoever leaves names the next).
             return;
         }
-        // Whom readiness wakes now: the active consumer that arrived last, or else the
-        // passive one, unless an active one waits without being parked (it sends what the
-        // handler asked, and reads when it is done).
+        // Whom readiness wakes now: the active consumer that was the target last, or else
+        // the passive one, unless an active one waits that has not polled yet (it sends what
+        // the handler asked, and reads when it is done).
         let t = &p.target;
-        match p.parked.borrow().last() {
+        let next = p.parked.borrow_mut().pop();
+        match next {
             Some((id, w)) => {
-                store(&t.active, w);
+                p.store_active(&w);
                 t.point(TO_ACTIVE);
-                p.target_id.set(Some(*id));
+                p.target_id.set(Some(id));
             }
             None if p.active_waiting.get() == 0 => {
                 t.point(TO_PASSIVE);
@@ -241,6 +313,7 @@ impl<S: DatagramSocket> Pump<S> {
             target_waker: Waker::from(target.clone()),
             target,
             target_id: Cell::new(None),
+            active_shadow: RefCell::new(None),
             parked: RefCell::new(Vec::new()),
             next_id: Cell::new(PASSIVE),
             sock,
@@ -252,6 +325,7 @@ impl<S: DatagramSocket> Pump<S> {
             passive_reader: RefCell::new(None),
             closed: Cell::new(false),
             buf: Cell::new(Vec::new()),
+            recycler: Recycler::default(),
             on_close: RefCell::new(None),
         }
     }
@@ -270,6 +344,11 @@ impl<S: DatagramSocket> Pump<S> {
     /// The socket.
     pub(crate) fn socket(&self) -> &Rc<S> {
         &self.sock
+    }
+
+    /// Where the connections give back the vectors their sends are done with.
+    pub(crate) fn recycler(&self) -> &Recycler {
+        &self.recycler
     }
 
     /// Spawns the passive background reader; dropping the returned guard stops it (the
@@ -320,7 +399,7 @@ impl<S: DatagramSocket> Pump<S> {
         };
         let sends = match got {
             None => Vec::new(),
-            Some(Ok((n, from))) => (self.handler.borrow_mut())(&buf[..n], from),
+            Some(Ok((n, from))) => (self.handler.borrow_mut())(&buf[..n], from, &self.recycler),
             Some(Err(_)) => {
                 self.closed.set(true);
                 if let Some(f) = self.on_close.borrow_mut().take() {
@@ -352,14 +431,22 @@ impl<S: DatagramSocket> Pump<S> {
         if let Some(f) = self.on_close.borrow_mut().take() {
             f();
         }
-        let parked: Vec<Waker> = self
+        let mut wake: Vec<Waker> = self
             .parked
             .borrow()
             .iter()
             .map(|(_, w)| w.clone())
             .collect();
-        let passive = load(&self.target.passive);
-        for w in parked.into_iter().chain(passive) {
+        if self.target_id.get().is_some_and(|t| t != PASSIVE) {
+            wake.extend(
+                self.active_shadow
+                    .borrow()
+                    .as_ref()
+                    .map(|k| k.waker().clone()),
+            );
+        }
+        wake.extend(load(&self.target.passive));
+        for w in wake {
             w.wake();
         }
     }
@@ -381,7 +468,9 @@ impl<S: DatagramSocket> Pump<S> {
             Poll::Ready(r) => {
                 self.target.armed.store(false, Ordering::Relaxed);
                 match r {
-                    Ok((n, from)) => Poll::Ready((self.handler.borrow_mut())(&buf[..n], from)),
+                    Ok((n, from)) => {
+                        Poll::Ready((self.handler.borrow_mut())(&buf[..n], from, &self.recycler))
+                    }
                     Err(_) => {
                         self.fail();
                         Poll::Ready(Vec::new())
@@ -393,14 +482,67 @@ impl<S: DatagramSocket> Pump<S> {
         out
     }
 
-    /// Makes the consumer `id` the one the socket's readiness wakes.
+    /// Puts `w` in `target.active` unless that waker is there already (compared with the
+    /// shadow copy, without locking).
+    #[inline]
+    fn store_active(&self, w: &Waker) {
+        if !self
+            .active_shadow
+            .borrow()
+            .as_ref()
+            .is_some_and(|x| x.is(w))
+        {
+            self.store_active_new(w);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn store_active_new(&self, w: &Waker) {
+        let mut shadow = self.active_shadow.borrow_mut();
+        *self
+            .target
+            .active
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(w.clone());
+        *shadow = Some(KeptWaker::new(w));
+    }
+
+    /// Makes the consumer `id` the one the socket's readiness wakes. An active target it
+    /// replaces, which still waits, joins the parked consumers; an active `id` leaves them.
+    #[inline]
     fn set_target(&self, id: u64, w: &Waker) {
+        if self.target_id.get() != Some(id) {
+            self.set_target_new(id);
+        }
         if id == PASSIVE {
             store(&self.target.passive, w);
             self.target.point(TO_PASSIVE);
         } else {
-            store(&self.target.active, w);
+            self.store_active(w);
             self.target.point(TO_ACTIVE);
+        }
+    }
+
+    /// [`Pump::set_target`]'s bookkeeping when the target changes.
+    #[inline(never)]
+    fn set_target_new(&self, id: u64) {
+        let prev = self.target_id.get();
+        if let Some(p) = prev.filter(|&p| p != PASSIVE) {
+            let w = self
+                .active_shadow
+                .borrow()
+                .as_ref()
+                .map(|k| k.waker().clone());
+            if let Some(w) = w {
+                self.parked.borrow_mut().push((p, w));
+            }
+        }
+        if id != PASSIVE {
+            let mut parked = self.parked.borrow_mut();
+            if !parked.is_empty() {
+                parked.retain(|(i, _)| *i != id);
+            }
         }
         self.target_id.set(Some(id));
     }
@@ -448,16 +590,6 @@ impl<S: DatagramSocket> Pump<S> {
                     // Held back: an active consumer reads; the last to leave hands the
                     // socket's readiness over to us.
                     return Poll::Pending;
-                }
-            } else {
-                let mut parked = self.parked.borrow_mut();
-                match parked.iter_mut().find(|(i, _)| *i == id) {
-                    Some((_, w)) => {
-                        if !w.will_wake(cx.waker()) {
-                            w.clone_from(cx.waker());
-                        }
-                    }
-                    None => parked.push((id, cx.waker().clone())),
                 }
             }
             self.set_target(id, cx.waker());
@@ -542,5 +674,57 @@ impl<S: DatagramSocket> Pump<S> {
             })
             .await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recycled_vectors_hold_exactly_one_message_each() {
+        let r = Recycler::default();
+        let sent = vec![9u8; 64];
+        let at = sent.as_ptr();
+        r.put(sent);
+        assert_eq!(r.kept(), 1);
+        // The vector is reused, holding the new bytes only.
+        let a = r.copy_of(&[
+            1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24,
+            25, 26, 27, 28, 29, 30, 31, 32,
+        ]);
+        assert_eq!(a.as_ptr(), at);
+        assert_eq!(a, (1..=32).collect::<Vec<u8>>());
+        assert_eq!(r.kept(), 0);
+        // Nothing kept: a new vector, distinct from the one still held.
+        let b = r.copy_of(&[7; 32]);
+        assert_ne!(a.as_ptr(), b.as_ptr());
+        assert_eq!((a.len(), b.len()), (32, 32));
+        assert!(a.iter().zip(1..).all(|(&x, i)| x == i) && b.iter().all(|&x| x == 7));
+        // A kept vector much larger than the bytes stays kept; a new one holds them.
+        r.put(vec![0; 4_096]);
+        let c = r.copy_of(b"tiny");
+        assert_eq!(c, b"tiny");
+        assert_eq!(c.capacity(), 4);
+        assert_eq!(r.kept(), 1);
+        // An empty message fits no kept vector of this size either.
+        assert_eq!(r.copy_of(&[]), Vec::<u8>::new());
+        assert_eq!(r.kept(), 1);
+    }
+
+    #[test]
+    fn the_recycler_keeps_few_and_small_vectors() {
+        let r = Recycler::default();
+        r.put(Vec::new());
+        r.put(vec![0; RECYCLE_MAX_CAPACITY + 1]);
+        assert_eq!(r.kept(), 0);
+        for _ in 0..2 * RECYCLE_KEEP {
+            r.put(vec![1; 100]);
+        }
+        assert_eq!(r.kept(), RECYCLE_KEEP);
+        for _ in 0..RECYCLE_KEEP {
+            assert_eq!(r.copy_of(&[2; 60]), [2; 60]);
+        }
+        assert_eq!(r.kept(), 0);
     }
 }

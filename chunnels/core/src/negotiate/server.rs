@@ -10,7 +10,7 @@ use std::rc::{Rc, Weak};
 use netrt::{DatagramSocket, Runtime};
 
 use super::base::{AbortOnDrop, DataConn};
-use super::pump::{Pump, Sends};
+use super::pump::{Pump, Recycler, Sends};
 use super::{decide, decide_zero_rtt, NegotiateConfig, Negotiated};
 use crate::caps::{Agreement, Offer};
 use crate::conn::Error;
@@ -73,6 +73,9 @@ impl<S: DatagramSocket, C> Listener<S, C> {
     }
 }
 
+/// A connection's received data: (sender, payload) pairs.
+type DataQueue<A> = Queue<(A, Vec<u8>)>;
+
 struct Peer<A> {
     /// The epoch of the client's last `Hello`.
     hello: u32,
@@ -117,12 +120,25 @@ where
         let mut reasm: BTreeMap<S::Addr, Reassembler> = BTreeMap::new();
         let mut early: BTreeMap<(S::Addr, u32), Vec<Vec<u8>>> = BTreeMap::new();
         let mut early_len = 0usize;
-        move |buf: &[u8], from: S::Addr| -> Sends<S::Addr> {
+        // The peer whose data came last (address, data epoch, queue), so that a run of data
+        // from one peer is routed without a lookup in `peers` (comparing paths, for Unix
+        // sockets). Cleared whenever `peers` changes.
+        let mut last: Option<(S::Addr, u32, DataQueue<S::Addr>)> = None;
+        move |buf: &[u8], from: S::Addr, recycler: &Recycler| -> Sends<S::Addr> {
             let mut out: Sends<S::Addr> = Vec::new();
             let (msg_id, index, count, payload) = match parse(buf) {
                 Ok(Frame::Data { epoch, payload }) => {
+                    if let Some((a, e, q)) = &last {
+                        if *e == epoch && *a == from {
+                            q.push((from, recycler.copy_of(payload)));
+                            return out;
+                        }
+                    }
                     match peers.get(&from) {
-                        Some(p) if p.epoch == epoch => p.data.push((from, payload.to_vec())),
+                        Some(p) if p.epoch == epoch => {
+                            last = Some((from.clone(), epoch, p.data.clone()));
+                            p.data.push((from, recycler.copy_of(payload)))
+                        }
                         Some(p) if p.hello == epoch => bump(&stats.dropped), // rejected 0-RTT
                         _ if cfg.implicit_alternative.is_some() => {
                             let ai = cfg.implicit_alternative.unwrap_or(0);
@@ -151,6 +167,7 @@ where
                             bump(&stats.implicit);
                             let q = Queue::new();
                             q.push((from.clone(), payload.to_vec()));
+                            last = None;
                             if let Some(old) = peers.insert(
                                 from.clone(),
                                 Peer {
@@ -296,6 +313,7 @@ where
                     }
                 }
             }
+            last = None;
             if let Some(old) = peers.insert(
                 from.clone(),
                 Peer {

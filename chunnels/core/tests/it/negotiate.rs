@@ -549,3 +549,121 @@ fn sockets_are_drained_while_nobody_receives_on_unix_datagram_sockets() {
         }
     });
 }
+
+/// Clients of [`many_receivers_share_a_socket`].
+const SHARING_CLIENTS: usize = 4;
+
+/// Several connections of one listener receive at once, each in its own task, while their
+/// clients, each in its own task, send request after request (some two at a time) of
+/// distinct contents and lengths: the server's pump hands the socket's reading over between
+/// many waiting consumers, and the vectors it reuses for received payloads (those the
+/// echoes' sends are done with) never mix two messages up. Every reply is the exact request.
+/// `socks` are the server's socket, then one per client.
+async fn many_receivers_share_a_socket<S>(rt: &TokioRuntime, mut socks: Vec<S>)
+where
+    S: DatagramSocket + 'static,
+    S::Addr: Ord,
+{
+    const ROUNDS: usize = 150;
+    let server_sock = socks.remove(0);
+    let server = server_sock.local_addr().unwrap();
+    let listener = negotiate::listen(
+        rt,
+        Rc::new(server_sock),
+        stack![],
+        Registry::new(),
+        NegotiateConfig::default(),
+    );
+    let srt = rt.clone();
+    let acceptor = rt.spawn(async move {
+        let mut echoes = Vec::new();
+        for _ in 0..SHARING_CLIENTS {
+            let (_, conn, _) = listener.accept().await.unwrap();
+            echoes.push(srt.spawn(async move {
+                while let Ok(d) = conn.recv().await {
+                    if conn.send(d).await.is_err() {
+                        break;
+                    }
+                }
+            }));
+        }
+        (listener, echoes)
+    });
+    let mut clients = Vec::new();
+    for (c, sock) in socks.into_iter().enumerate() {
+        let (conn, _) = negotiate::connect(
+            rt,
+            Rc::new(sock),
+            server.clone(),
+            stack![],
+            &Registry::new(),
+            &NegotiateConfig::default(),
+        )
+        .await
+        .unwrap();
+        let to = server.clone();
+        clients.push(rt.spawn(async move {
+            let msg = |r: usize| -> Vec<u8> {
+                let len = 1 + (r * 37 + c * 11) % 300;
+                (0..len).map(|i| (i + r * 7 + c * 131) as u8).collect()
+            };
+            let mut r = 0;
+            while r < ROUNDS {
+                // Every third round sends two before receiving.
+                let n = if r % 3 == 0 { 2 } else { 1 };
+                for k in 0..n {
+                    conn.send((to.clone(), msg(r + k))).await.unwrap();
+                }
+                for k in 0..n {
+                    let (_, got) = conn.recv().await.unwrap();
+                    assert_eq!(got, msg(r + k), "client {c}, round {}", r + k);
+                }
+                r += n;
+            }
+        }));
+    }
+    for c in clients {
+        rt.timeout(Duration::from_secs(60), c)
+            .await
+            .expect("every reply arrives")
+            .unwrap();
+    }
+    let (_listener, echoes) = acceptor.await.unwrap();
+    for e in echoes {
+        e.abort();
+    }
+}
+
+#[test]
+fn many_receivers_share_a_socket_on_udp_loopback() {
+    let rt = TokioRuntime::new().unwrap();
+    rt.block_on(async {
+        let mut socks = Vec::new();
+        for _ in 0..=SHARING_CLIENTS {
+            socks.push(rt.bind_udp("127.0.0.1:0".parse().unwrap()).await.unwrap());
+        }
+        many_receivers_share_a_socket(&rt, socks).await;
+    });
+}
+
+#[test]
+fn many_receivers_share_a_socket_on_unix_datagram_sockets() {
+    let rt = TokioRuntime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let socks = (0..=SHARING_CLIENTS)
+        .map(|i| rt.bind_unix(dir.path().join(format!("s{i}.sock"))).unwrap())
+        .collect();
+    rt.block_on(many_receivers_share_a_socket(&rt, socks));
+}
+
+#[test]
+fn many_receivers_share_a_socket_on_tcp_loopback() {
+    let rt = TokioRuntime::new().unwrap();
+    rt.block_on(async {
+        let mut socks = Vec::new();
+        for _ in 0..=SHARING_CLIENTS {
+            socks.push(rt.bind_tcp("127.0.0.1:0".parse().unwrap()).await.unwrap());
+        }
+        many_receivers_share_a_socket(&rt, socks).await;
+    });
+}
