@@ -88,7 +88,13 @@ impl<S: DatagramSocket> ChunnelConnection for DataConn<S> {
     }
 
     async fn recv(&self) -> Result<Self::Data, Error> {
-        self.next().await.ok_or(Error::Closed)
+        // `next`, with the pump's future awaited right here on sockets it polls.
+        let got = match &self.pump {
+            Some(p) if S::POLL_RECV => p.wait_polled(&self.rx, false).await,
+            Some(p) => p.wait(&self.rx, false).await,
+            None => self.rx.pop().await,
+        };
+        got.ok_or(Error::Closed)
     }
 
     async fn recv_batch(&self, max: usize) -> Result<Vec<Self::Data>, Error> {

@@ -40,7 +40,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -269,6 +269,59 @@ impl<S: DatagramSocket> Drop for Polled<'_, S> {
         if !t.armed() {
             // The socket no longer keeps the pump's waker: the next reader must poll it.
             t.wake_target();
+        }
+    }
+}
+
+/// The future of [`Pump::wait_polled`]: polls [`Pump::poll_wait`] directly (no layers of
+/// async functions between a connection's `recv` and the pump); the sends the handler asks
+/// for, rare, go out through a boxed future.
+pub(crate) struct WaitPolled<'a, S: DatagramSocket, T> {
+    me: Polled<'a, S>,
+    q: &'a Queue<T>,
+    /// Sends going out, then the item to return, if any.
+    #[allow(clippy::type_complexity)]
+    sending: Option<Pin<Box<dyn Future<Output = Option<Option<T>>> + 'a>>>,
+}
+
+/// Sends `sends` on `sock`, then gives `item` back.
+async fn send_then<S: DatagramSocket, T>(
+    sock: &S,
+    sends: Sends<S::Addr>,
+    item: Option<Option<T>>,
+) -> Option<Option<T>> {
+    for (d, to) in sends {
+        let _ = sock.send_to(&d, &to).await;
+    }
+    item
+}
+
+impl<'a, S: DatagramSocket, T: 'a> Future for WaitPolled<'a, S, T> {
+    type Output = Option<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let me = self.get_mut();
+        loop {
+            if let Some(f) = &mut me.sending {
+                let Poll::Ready(item) = f.as_mut().poll(cx) else {
+                    return Poll::Pending;
+                };
+                me.sending = None;
+                if let Some(item) = item {
+                    return Poll::Ready(item);
+                }
+            }
+            let pump = me.me.pump;
+            let Poll::Ready((item, sends)) = pump.poll_wait(cx, me.q, me.me.id) else {
+                return Poll::Pending;
+            };
+            if sends.is_empty() {
+                if let Some(item) = item {
+                    return Poll::Ready(item);
+                }
+                continue;
+            }
+            me.sending = Some(Box::pin(send_then(&*pump.sock, sends, item)));
         }
     }
 }
@@ -548,7 +601,13 @@ impl<S: DatagramSocket> Pump<S> {
     }
 
     /// [`Pump::wait`] on a [`DatagramSocket::POLL_RECV`] socket.
-    async fn wait_polled<T>(&self, q: &Queue<T>, passive: bool) -> Option<T> {
+    /// The consumer waits from the call on (and leaves when the future is dropped), so the
+    /// future is to be awaited at once.
+    pub(crate) fn wait_polled<'a, T>(
+        &'a self,
+        q: &'a Queue<T>,
+        passive: bool,
+    ) -> WaitPolled<'a, S, T> {
         let id = if passive {
             PASSIVE
         } else {
@@ -556,20 +615,15 @@ impl<S: DatagramSocket> Pump<S> {
             self.next_id.set(self.next_id.get() + 1);
             self.next_id.get()
         };
-        let _leave = Polled { pump: self, id };
-        loop {
-            let (item, sends) = poll_fn(|cx| self.poll_wait(cx, q, id)).await;
-            for (d, to) in sends {
-                let _ = self.sock.send_to(&d, &to).await;
-            }
-            if let Some(item) = item {
-                return item;
-            }
+        WaitPolled {
+            me: Polled { pump: self, id },
+            q,
+            sending: None,
         }
     }
 
     /// One poll of [`Pump::wait_polled`]: `Ready((Some(item), sends))` to return `item` after
-    /// the sends, `Ready((None, sends))` to send and poll again.
+    /// the sends, `Ready((None, sends))` (`sends` not empty) to send and poll again.
     #[allow(clippy::type_complexity)]
     fn poll_wait<T>(
         &self,
