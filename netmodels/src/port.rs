@@ -22,7 +22,7 @@ use std::collections::VecDeque;
 use sim_core::{SimDuration, SimTime};
 
 use crate::link::{LinkServer, LossModel};
-use crate::packet::{Ecn, NodeId, Packet};
+use crate::packet::{Ecn, NodeId, Packet, PacketData};
 use crate::queue::{pop_front_rewind, PortQueue, Queue};
 
 /// Counters of one port (those updated on every packet first: see [`Port`]'s layout).
@@ -104,10 +104,15 @@ impl Pipe {
         }
     }
 
+    /// Removes the packet that arrives first, and starts loading the next one's data (read at
+    /// its arrival), as the queues' FIFO does.
     #[inline]
     fn pop_front(&mut self) -> Option<(SimTime, Packet)> {
         let x = self.head.take()?;
         self.head = pop_front_rewind(&mut self.rest);
+        if let Some((_, next)) = &self.head {
+            sim_core::prefetch::<PacketData>(next);
+        }
         Some(x)
     }
 

@@ -29,5 +29,5 @@ pub mod sync {
 pub use metrics::{MetricsError, Recorder, SeriesId};
 pub use queue::{EventId, EventQueue};
 pub use rng::{stable_hash, RngStreams, SimRng};
-pub use sim::{Handle, Model, RunStats, Simulation};
+pub use sim::{prefetch, Handle, Model, RunStats, Simulation};
 pub use time::{SimDuration, SimTime};

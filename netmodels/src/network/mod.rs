@@ -228,7 +228,7 @@ impl Network {
             self.drain_drops();
         }
         if let Some(at) = done {
-            h.schedule_at(at, Event::TxDone(pid));
+            h.schedule_keyed(at, Event::TxDone(pid), pid);
         }
     }
 
@@ -251,10 +251,10 @@ impl Network {
             self.counters.dropped_bytes += u64::from(lost);
         }
         if let Some(at) = out.arrival_due {
-            h.schedule_at(at, Event::Arrive(pid));
+            h.schedule_keyed(at, Event::Arrive(pid), pid);
         }
         if let Some(at) = out.next_tx_done {
-            h.schedule_at(at, Event::TxDone(pid));
+            h.schedule_keyed(at, Event::TxDone(pid), pid);
         }
         if !self.drops.is_empty() {
             self.drain_drops();
@@ -267,7 +267,7 @@ impl Network {
             return;
         };
         if let Some(at) = next {
-            h.schedule_at(at, Event::Arrive(pid));
+            h.schedule_keyed(at, Event::Arrive(pid), pid);
         }
         let node = port.to;
         self.receive(now, node, pid, pkt, h);
@@ -333,6 +333,15 @@ impl Model for Network {
     type Event = Event;
     fn finished(&self) -> bool {
         self.opts.stop_when_done && self.flows.all_sized_done()
+    }
+
+    /// Packet events load their port, which in a large fabric is usually out of cache: they are
+    /// scheduled keyed by it, and it is loaded while the event before them is handled.
+    #[inline]
+    fn prefetch(&self, port: u32) {
+        if let Some(port) = self.ports.get(port as usize) {
+            sim_core::prefetch(port);
+        }
     }
 
     fn handle(&mut self, now: SimTime, ev: Event, h: &Handle<Event>) {

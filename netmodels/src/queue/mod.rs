@@ -29,7 +29,7 @@ pub(crate) mod tests;
 
 use sim_core::{SimRng, SimTime};
 
-use crate::packet::Packet;
+use crate::packet::{Packet, PacketData};
 
 pub use codel::{CoDel, CoDelParams};
 pub use config::{QueueConfig, QueueConfigError};
@@ -263,11 +263,16 @@ impl ByteFifo {
         self.bytes += u64::from(pkt.size);
         self.q.push_back(pkt);
     }
-    /// Removes the oldest packet.
+    /// Removes the oldest packet, and starts loading the next one's data: it is read when
+    /// the packet now leaving has been serialized, and a packet that waited in a queue of a
+    /// large fabric is usually out of cache by then.
     #[inline]
     pub(crate) fn pop_front(&mut self) -> Option<Packet> {
         let p = pop_front_rewind(&mut self.q)?;
         self.bytes -= u64::from(p.size);
+        if let Some(next) = self.q.front() {
+            sim_core::prefetch::<PacketData>(next);
+        }
         Some(p)
     }
     /// Packets held.
