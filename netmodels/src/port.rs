@@ -84,11 +84,15 @@ pub struct TxOutcome {
 /// The head is kept inside the port: a wire shorter than one packet's serialization time (most
 /// of a datacenter fabric: 5 µs at 1 Gbit/s is under one 1500-byte packet) never holds more
 /// than one packet, so its arrivals need not touch a separate buffer, a cache miss per hop in a
-/// large fabric. Invariant: `rest` is empty while `head` is.
+/// large fabric. The rest of the wire is boxed (8 bytes in the port, allocated when a wire
+/// first holds two packets). Invariant: `rest` is empty while `head` is.
 #[derive(Default)]
 struct Pipe {
     head: Option<(SimTime, Packet)>,
-    rest: VecDeque<(SimTime, Packet)>,
+    // Boxed on purpose: 8 bytes in the port instead of a ring's 32, on the line every event
+    // reads; the extra indirection is paid only by wires longer than one packet.
+    #[allow(clippy::box_collection)]
+    rest: Option<Box<VecDeque<(SimTime, Packet)>>>,
 }
 
 impl Pipe {
@@ -99,7 +103,7 @@ impl Pipe {
             self.head = Some((at, pkt));
             true
         } else {
-            self.rest.push_back((at, pkt));
+            self.rest.get_or_insert_default().push_back((at, pkt));
             false
         }
     }
@@ -109,7 +113,7 @@ impl Pipe {
     #[inline]
     fn pop_front(&mut self) -> Option<(SimTime, Packet)> {
         let x = self.head.take()?;
-        self.head = pop_front_rewind(&mut self.rest);
+        self.head = self.rest.as_deref_mut().and_then(pop_front_rewind);
         if let Some((_, next)) = &self.head {
             sim_core::prefetch::<PacketData>(next);
         }
@@ -129,31 +133,33 @@ impl Pipe {
 /// they fit, and a port starts on a line of its own.
 #[repr(C, align(64))]
 pub struct Port {
-    // Line 0, all an arrival touches: the wire.
+    // Line 0: the wire. All an arrival touches, and what a finished transmission adds to it.
     pipe: Pipe,
     pipe_bytes: u64,
     /// Receiving node.
     pub to: NodeId,
     /// Sending node.
     pub from: NodeId,
-    // Then what transmissions touch: the packet in service, the wire's parameters, the
-    // counters, the server and the queue.
-    busy: Option<(SimTime, Packet)>,
-    delay: SimDuration,
     /// Boxed: a loss model carries a random stream of a few hundred bytes, and most ports have
     /// none; inline it nearly doubled every port (720 bytes, in the array every event reads).
     loss: Option<Box<LossModel>>,
-    /// Counters.
-    pub stats: PortStats,
-    /// Burst release period: arrivals are held until its next multiple (ACK compression).
-    release: Option<SimDuration>,
-    /// The sampler's window (see [`Port::take_window`]): sojourn sum and dequeues since the
-    /// last take, and the transmitted bytes at it.
+    /// Burst release period in nanoseconds, 0 for none: arrivals are held until its next
+    /// multiple (ACK compression).
+    release_ns: u64,
+    delay: SimDuration,
+    // Line 1: what starting a transmission touches besides the queue: the packet in service,
+    // the server and the sampler's window (see [`Port::take_window`]: sojourn sum and dequeues
+    // since the last take, and the transmitted bytes at it).
+    busy: Option<(SimTime, Packet)>,
+    server: LinkServer,
     win_sojourn_ns: u64,
     win_dequeued: u64,
     win_tx_base: u64,
-    server: LinkServer,
+    // Lines 2 and 3: the queue, then the counters (their first four, which every transmission
+    // or enqueue updates, on line 3 with the queue's end).
     queue: PortQueue,
+    /// Counters.
+    pub stats: PortStats,
     // Rarely read.
     /// The link this port belongs to.
     pub link: usize,
@@ -192,7 +198,7 @@ impl Port {
             win_sojourn_ns: 0,
             win_dequeued: 0,
             win_tx_base: 0,
-            release: None,
+            release_ns: 0,
         }
     }
 
@@ -200,7 +206,7 @@ impl Port {
     /// since 0) and releases them together, in order: an ACK-compression impairment when the
     /// port carries ACKs. `None` turns it off.
     pub fn set_burst_release(&mut self, period: Option<SimDuration>) {
-        self.release = period.filter(|p| p.as_nanos() > 0);
+        self.release_ns = period.map_or(0, |p| p.as_nanos());
     }
 
     /// Bytes queued, being serialized, or propagating on this port.
@@ -332,10 +338,11 @@ impl Port {
                 out.wire_lost_bytes = Some(pkt.size);
             } else {
                 let mut at = now + self.delay;
-                if let Some(p) = self.release {
+                let p = self.release_ns;
+                if p > 0 {
                     // Rounding up is monotone, so the pipe stays in arrival order.
-                    let n = at.as_nanos().div_ceil(p.as_nanos());
-                    at = SimTime::from_nanos(n.saturating_mul(p.as_nanos()));
+                    let n = at.as_nanos().div_ceil(p);
+                    at = SimTime::from_nanos(n.saturating_mul(p));
                 }
                 self.pipe_bytes += size;
                 if self.pipe.push_back(at, pkt) {

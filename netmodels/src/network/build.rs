@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use sim_core::{RngStreams, SimDuration};
 
-use super::{flows, Counters, Network, NetworkOptions, PortId};
+use super::{flows, Counters, Network, NetworkOptions, PortId, Transit};
 use crate::link::{LinkConfig, LinkError, LossError, LossModel};
 use crate::monitoring::Monitoring;
 use crate::packet::NodeId;
@@ -184,6 +184,15 @@ impl Network {
                 programs[n] = Some(program.build());
             }
         }
+        let transit = topo
+            .nodes
+            .iter()
+            .map(|n| match n.kind {
+                NodeKind::Host { .. } => Transit::Drop,
+                NodeKind::Switch => Transit::Forward,
+                NodeKind::Middlebox { .. } => Transit::Program,
+            })
+            .collect();
         let mut monitoring = Monitoring::new();
         for entry in &opts.monitor_links {
             let (name, reverse) = crate::monitoring::parse_port_ref(entry)
@@ -200,6 +209,7 @@ impl Network {
             taps,
             host_port,
             programs,
+            transit,
             flows: flows::Flows::default(),
             sockets: Rc::new(RefCell::new(SocketTable::default())),
             opts,

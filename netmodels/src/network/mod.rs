@@ -33,7 +33,7 @@ use crate::node::{NodeCtx, NodeProgram};
 use crate::packet::{NodeId, Packet, Payload};
 use crate::pcap::PcapTap;
 use crate::sockets::{SimRuntime, SocketTable};
-use crate::topology::{ecmp_pick, NodeKind, Routes, Topology};
+use crate::topology::{ecmp_pick, Routes, Topology};
 
 /// Network-wide byte accounting.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -67,6 +67,17 @@ pub struct NetworkOptions {
     pub stop_when_done: bool,
 }
 
+/// What a node does with a packet addressed to another node (see [`Network::receive`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Transit {
+    /// A host: drops it.
+    Drop,
+    /// A switch: forwards it by the routes.
+    Forward,
+    /// A middlebox: hands it to its program.
+    Program,
+}
+
 /// The whole simulated network: a [`Model`] for [`sim_core::Simulation`].
 pub struct Network {
     topo: Topology,
@@ -79,6 +90,9 @@ pub struct Network {
     host_port: Vec<Option<PortId>>,
     /// The program of each programmable node (taken out while it runs).
     programs: Vec<Option<Box<dyn NodeProgram>>>,
+    /// What each node does with a packet addressed to another node: one byte per node, read
+    /// at every hop (the topology's node records, with names and programs, are much larger).
+    transit: Vec<Transit>,
     flows: flows::Flows,
     sockets: Rc<RefCell<SocketTable>>,
     opts: NetworkOptions,
@@ -286,12 +300,12 @@ impl Network {
             self.deliver_local(now, pkt, h);
             return;
         }
-        match self.topo.nodes.get(node as usize).map(|n| &n.kind) {
-            Some(NodeKind::Switch) => match self.route(node, &pkt) {
+        match self.transit.get(node as usize) {
+            Some(Transit::Forward) => match self.route(node, &pkt) {
                 Some(pid) => self.enqueue(now, pid, pkt, h),
                 None => self.drop_packet(pkt),
             },
-            Some(NodeKind::Middlebox { .. }) => {
+            Some(Transit::Program) => {
                 self.run_program(node, now, h, |prog, ctx| {
                     prog.on_packet(now, in_port, pkt, ctx)
                 });

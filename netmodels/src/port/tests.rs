@@ -177,3 +177,31 @@ fn a_port_stays_within_five_cache_lines() {
         std::mem::size_of::<Port>()
     );
 }
+
+#[test]
+fn the_fields_each_event_touches_share_lines() {
+    use std::mem::{offset_of, size_of};
+    // (field's first byte, its size) must lie on line `l`.
+    let on = |l: usize, at: usize, size: usize| at / 64 == l && (at + size - 1) / 64 == l;
+    // An arrival: the wire. A finished transmission adds the loss model, the release period
+    // and the delay.
+    assert!(on(0, offset_of!(Port, pipe), size_of::<Pipe>()));
+    assert!(on(0, offset_of!(Port, pipe_bytes), 8));
+    assert!(on(0, offset_of!(Port, to), 4));
+    assert!(on(0, offset_of!(Port, loss), 8));
+    assert!(on(0, offset_of!(Port, release_ns), 8));
+    assert!(on(0, offset_of!(Port, delay), 8));
+    // Starting a transmission: the packet in service, the server, the sampler's window.
+    assert!(on(1, offset_of!(Port, busy), 16));
+    assert!(on(1, offset_of!(Port, server), size_of::<LinkServer>()));
+    assert!(on(1, offset_of!(Port, win_sojourn_ns), 8));
+    assert!(on(1, offset_of!(Port, win_dequeued), 8));
+    // The queue spans lines 2 and 3, and the counters every transmission or enqueue updates
+    // end line 3.
+    assert_eq!(offset_of!(Port, queue), 128);
+    let stats = offset_of!(Port, stats);
+    assert!(on(3, stats + offset_of!(PortStats, tx_packets), 8));
+    assert!(on(3, stats + offset_of!(PortStats, tx_bytes), 8));
+    assert!(on(3, stats + offset_of!(PortStats, max_queue_bytes), 8));
+    assert!(on(3, stats + offset_of!(PortStats, ce_marked), 8));
+}
