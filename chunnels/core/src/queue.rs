@@ -189,6 +189,16 @@ impl<T> Queue<T> {
         self.inner.borrow_mut().items.pop_front()
     }
 
+    /// Takes the first item without waiting; if there is none, says whether the queue is
+    /// closed.
+    pub(crate) fn try_pop_or_closed(&self) -> Result<T, bool> {
+        let mut i = self.inner.borrow_mut();
+        match i.items.pop_front() {
+            Some(x) => Ok(x),
+            None => Err(i.closed),
+        }
+    }
+
     /// Takes up to `max` items without waiting.
     pub fn drain_up_to(&self, max: usize, out: &mut Vec<T>) {
         let mut i = self.inner.borrow_mut();

@@ -129,6 +129,9 @@ pub(crate) struct Pump<S: DatagramSocket> {
     closed: Cell<bool>,
     buf: Cell<Vec<u8>>,
     recycler: Recycler,
+    /// [`DatagramSocket::POLL_RECV`] sockets: what the handler asked to send after the
+    /// datagrams a consumer just read; that consumer takes them before its poll returns.
+    sends: RefCell<Sends<S::Addr>>,
     /// Called once when the socket fails: close the consumers' queues.
     on_close: RefCell<Option<Box<dyn FnOnce()>>>,
     /// The rest serves sockets with [`DatagramSocket::POLL_RECV`] only (see the module
@@ -233,6 +236,20 @@ impl<S: DatagramSocket> Drop for Polled<'_, S> {
     fn drop(&mut self) {
         let p = self.pump;
         let target = p.target_id.get();
+        if target == Some(self.id)
+            && self.id != PASSIVE
+            && p.active_waiting.get() == 1
+            && p.parked.borrow().is_empty()
+        {
+            // The common case: the only active consumer leaves; the passive one reads next.
+            p.active_waiting.set(0);
+            p.target.point(TO_PASSIVE);
+            p.target_id.set(Some(PASSIVE));
+            if !p.target.armed() {
+                p.target.wake_target();
+            }
+            return;
+        }
         if self.id != PASSIVE {
             p.active_waiting.set(p.active_waiting.get() - 1);
             if target != Some(self.id) {
@@ -312,15 +329,16 @@ impl<'a, S: DatagramSocket, T: 'a> Future for WaitPolled<'a, S, T> {
                 }
             }
             let pump = me.me.pump;
-            let Poll::Ready((item, sends)) = pump.poll_wait(cx, me.q, me.me.id) else {
+            let Poll::Ready(item) = pump.poll_wait(cx, me.q, me.me.id) else {
                 return Poll::Pending;
             };
-            if sends.is_empty() {
+            if !pump.has_sends() {
                 if let Some(item) = item {
                     return Poll::Ready(item);
                 }
                 continue;
             }
+            let sends = std::mem::take(&mut *pump.sends.borrow_mut());
             me.sending = Some(Box::pin(send_then(&*pump.sock, sends, item)));
         }
     }
@@ -379,6 +397,7 @@ impl<S: DatagramSocket> Pump<S> {
             closed: Cell::new(false),
             buf: Cell::new(Vec::new()),
             recycler: Recycler::default(),
+            sends: RefCell::new(Vec::new()),
             on_close: RefCell::new(None),
         }
     }
@@ -505,8 +524,8 @@ impl<S: DatagramSocket> Pump<S> {
     }
 
     /// Polls the socket once with the pump's waker; a datagram is handed to the handler,
-    /// whose sends are returned.
-    fn poll_socket(&self) -> Poll<Sends<S::Addr>> {
+    /// whose sends join [`Pump::sends`].
+    fn poll_socket(&self) -> Poll<()> {
         let mut buf = self.buf.take();
         if buf.len() < 65_536 {
             buf.resize(65_536, 0);
@@ -522,11 +541,15 @@ impl<S: DatagramSocket> Pump<S> {
                 self.target.armed.store(false, Ordering::Relaxed);
                 match r {
                     Ok((n, from)) => {
-                        Poll::Ready((self.handler.borrow_mut())(&buf[..n], from, &self.recycler))
+                        let sends = (self.handler.borrow_mut())(&buf[..n], from, &self.recycler);
+                        if !sends.is_empty() {
+                            self.sends.borrow_mut().extend(sends);
+                        }
+                        Poll::Ready(())
                     }
                     Err(_) => {
                         self.fail();
-                        Poll::Ready(Vec::new())
+                        Poll::Ready(())
                     }
                 }
             }
@@ -565,8 +588,15 @@ impl<S: DatagramSocket> Pump<S> {
     /// replaces, which still waits, joins the parked consumers; an active `id` leaves them.
     #[inline]
     fn set_target(&self, id: u64, w: &Waker) {
-        if self.target_id.get() != Some(id) {
-            self.set_target_new(id);
+        let prev = self.target_id.get();
+        if prev != Some(id) {
+            if prev.is_none_or(|p| p == PASSIVE) && id != PASSIVE && self.parked.borrow().is_empty()
+            {
+                // The common case: an active consumer takes over from the passive one.
+                self.target_id.set(Some(id));
+            } else {
+                self.set_target_new(id);
+            }
         }
         if id == PASSIVE {
             store(&self.target.passive, w);
@@ -622,21 +652,20 @@ impl<S: DatagramSocket> Pump<S> {
         }
     }
 
-    /// One poll of [`Pump::wait_polled`]: `Ready((Some(item), sends))` to return `item` after
-    /// the sends, `Ready((None, sends))` (`sends` not empty) to send and poll again.
-    #[allow(clippy::type_complexity)]
-    fn poll_wait<T>(
-        &self,
-        cx: &mut Context<'_>,
-        q: &Queue<T>,
-        id: u64,
-    ) -> Poll<(Option<Option<T>>, Sends<S::Addr>)> {
+    /// One poll of [`Pump::wait_polled`]: `Ready(Some(item))` to return `item` (`None`:
+    /// closed), `Ready(None)` to poll again; either after sending [`Pump::sends`] if there are
+    /// any.
+    #[inline]
+    fn poll_wait<T>(&self, cx: &mut Context<'_>, q: &Queue<T>, id: u64) -> Poll<Option<Option<T>>> {
         loop {
-            if let Some(x) = q.try_pop() {
-                return Poll::Ready((Some(Some(x)), self.rearm(cx, q)));
-            }
-            if q.is_closed() || self.closed.get() {
-                return Poll::Ready((Some(None), Vec::new()));
+            match q.try_pop_or_closed() {
+                Ok(x) => {
+                    self.rearm(cx, q);
+                    return Poll::Ready(Some(Some(x)));
+                }
+                Err(true) => return Poll::Ready(Some(None)),
+                Err(false) if self.closed.get() => return Poll::Ready(Some(None)),
+                Err(false) => {}
             }
             if id == PASSIVE {
                 store(&self.target.passive, cx.waker());
@@ -653,9 +682,9 @@ impl<S: DatagramSocket> Pump<S> {
                 // The caller looks at its queue right after a read: the handler's push into
                 // it need not wake this task again (a spurious poll per datagram).
                 q.unregister(cx.waker());
-                if let Poll::Ready(sends) = self.poll_socket() {
-                    if !sends.is_empty() {
-                        return Poll::Ready((None, sends));
+                if self.poll_socket().is_ready() {
+                    if self.has_sends() {
+                        return Poll::Ready(None);
                     }
                     continue;
                 }
@@ -665,26 +694,26 @@ impl<S: DatagramSocket> Pump<S> {
         }
     }
 
+    /// Whether [`Pump::sends`] holds sends.
+    fn has_sends(&self) -> bool {
+        !self.sends.borrow().is_empty()
+    }
+
     /// A consumer leaves with its item: if the socket no longer keeps the pump's waker, polls
     /// it until it does (reading what waits into the queues), so that nobody needs waking to
-    /// do it. Gives up after [`REARM_READS`] datagrams or at the first sends, which it
-    /// returns; then [`Polled`]'s drop wakes the next reader.
-    fn rearm<T>(&self, cx: &mut Context<'_>, q: &Queue<T>) -> Sends<S::Addr> {
+    /// do it. Gives up after [`REARM_READS`] datagrams or at the first sends (left in
+    /// [`Pump::sends`]); then [`Polled`]'s drop wakes the next reader.
+    #[inline]
+    fn rearm<T>(&self, cx: &mut Context<'_>, q: &Queue<T>) {
         for _ in 0..REARM_READS {
             if self.target.armed() || self.closed.get() {
                 break;
             }
             q.unregister(cx.waker());
-            match self.poll_socket() {
-                Poll::Pending => break,
-                Poll::Ready(sends) => {
-                    if !sends.is_empty() {
-                        return sends;
-                    }
-                }
+            if self.poll_socket().is_pending() || self.has_sends() {
+                break;
             }
         }
-        Vec::new()
     }
 
     /// [`Pump::wait`] on a socket read through [`DatagramSocket::recv_from`].
