@@ -48,49 +48,17 @@ fn quartiles(v: &[f64]) -> (f64, f64, f64) {
     (at(0.25), at(0.5), at(0.75))
 }
 
-/// Sets up both variants as `measure` does, then runs `n` round trips of one of them only.
-fn count<S, B>(bind: B, noop: bool, n: usize)
-where
-    S: DatagramSocket + 'static,
-    S::Addr: Ord,
-    B: Fn(&TokioRuntime) -> S,
-{
-    let rt = TokioRuntime::new().expect("tokio");
-    let payload = vec![7u8; PAYLOAD];
-    let raw_server = Rc::new(bind(&rt));
-    let raw_addr = raw_server.local_addr().expect("addr");
-    raw_echo(&rt, raw_server);
-    let raw = bind(&rt);
-    let noop_server = Rc::new(bind(&rt));
-    let noop_addr = noop_server.local_addr().expect("addr");
-    noop_echo(&rt, noop_server);
-    let (conn, _) = rt
-        .block_on(connect(
-            &rt,
-            Rc::new(bind(&rt)),
-            noop_addr.clone(),
-            stack![],
-            &Registry::new(),
-            &NegotiateConfig::default(),
-        ))
-        .expect("negotiate");
-    rt.block_on(async {
-        let mut buf = vec![0u8; 65_536];
-        raw_rts(&raw, &raw_addr, &payload, &mut buf, 10).await;
-        noop_rts(&conn, &noop_addr, &payload, 10).await;
-        let t = if noop {
-            noop_rts(&conn, &noop_addr, &payload, n).await
-        } else {
-            raw_rts(&raw, &raw_addr, &payload, &mut buf, n).await
-        };
-        println!(
-            "{n} round trips: {:.2} µs each",
-            t.as_secs_f64() * 1e6 / n as f64
-        );
-    });
+/// What to do once both variants are set up.
+enum Mode {
+    /// The paired measurement, reported under this backend name.
+    Measure(&'static str),
+    /// `n` round trips of one variant only (the no-op stack if `noop`), for instruction counts.
+    Count { noop: bool, n: usize },
 }
 
-fn measure<S, B>(name: &'static str, bind: B) -> Row
+/// Sets up an echo server and a client for each variant (the raw socket, and a negotiated
+/// empty stack over the same kind of socket), then runs `mode`; a row for `Mode::Measure`.
+fn run<S, B>(bind: B, mode: Mode) -> Option<Row>
 where
     S: DatagramSocket + 'static,
     S::Addr: Ord,
@@ -120,6 +88,23 @@ where
 
     rt.block_on(async {
         let mut buf = vec![0u8; 65_536];
+        let name = match mode {
+            Mode::Count { noop, n } => {
+                raw_rts(&raw, &raw_addr, &payload, &mut buf, 10).await;
+                noop_rts(&conn, &noop_addr, &payload, 10).await;
+                let t = if noop {
+                    noop_rts(&conn, &noop_addr, &payload, n).await
+                } else {
+                    raw_rts(&raw, &raw_addr, &payload, &mut buf, n).await
+                };
+                println!(
+                    "{n} round trips: {:.2} µs each",
+                    t.as_secs_f64() * 1e6 / n as f64
+                );
+                return None;
+            }
+            Mode::Measure(name) => name,
+        };
         raw_rts(&raw, &raw_addr, &payload, &mut buf, WARM_UP).await;
         noop_rts(&conn, &noop_addr, &payload, WARM_UP).await;
         let mut row = Row {
@@ -147,7 +132,7 @@ where
             row.ratio.push(n / r);
             row.diff_ns.push((n - r) * 1e9);
         }
-        row
+        Some(row)
     })
 }
 
@@ -194,23 +179,24 @@ fn main() {
     if only.first().map(String::as_str) == Some("count") {
         let noop = only.get(2).map(String::as_str) == Some("noop");
         let n = only.get(3).and_then(|n| n.parse().ok()).unwrap_or(10_000);
+        let mode = Mode::Count { noop, n };
         match only.get(1).map(String::as_str) {
-            Some("unix") => count(unix, noop, n),
-            Some("tcp") => count(tcp, noop, n),
-            _ => count(udp, noop, n),
-        }
+            Some("unix") => run(unix, mode),
+            Some("tcp") => run(tcp, mode),
+            _ => run(udp, mode),
+        };
         return;
     }
     let want = |n: &str| only.is_empty() || only.iter().any(|o| n.contains(o.as_str()));
     let mut rows = Vec::new();
     if want("udp") {
-        rows.push(measure("udp", udp));
+        rows.extend(run(udp, Mode::Measure("udp")));
     }
     if want("unix") {
-        rows.push(measure("unix", unix));
+        rows.extend(run(unix, Mode::Measure("unix")));
     }
     if want("tcp") {
-        rows.push(measure("tcp", tcp));
+        rows.extend(run(tcp, Mode::Measure("tcp")));
     }
     println!(
         "{BLOCKS} blocks of {} round trips per variant, alternating every {PER_SUB}; \
