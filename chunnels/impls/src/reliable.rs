@@ -7,7 +7,8 @@
 //! [`ReliableConfig::max_retries`] retransmissions of one message the connection fails. At
 //! most [`ReliableConfig::window`] messages per peer are unacknowledged: a send beyond it
 //! waits. The receiver acknowledges every data datagram with a cumulative ACK plus selective
-//! ACKs of what it holds above it, delivers each new message at once (not in order; stack
+//! ACKs of what it holds above it (the lowest 64; when it holds more, the last one listed is
+//! the datagram being acknowledged), delivers each new message at once (not in order; stack
 //! `ordered` above for that) and suppresses duplicates.
 //!
 //! Wire format (integers little-endian):
@@ -224,7 +225,17 @@ where
                     };
                     let mut ack = vec![ACK];
                     ack.extend_from_slice(&p.cum.to_le_bytes());
-                    let sacks: Vec<u64> = p.above.iter().take(MAX_SACKS).copied().collect();
+                    let mut sacks: Vec<u64> = p.above.iter().take(MAX_SACKS).copied().collect();
+                    // More held above the gap than one ACK lists: name this datagram in place
+                    // of the highest listed, or the sender retransmits it every round though
+                    // it arrived (with the others not listed), and a loss pattern in step with
+                    // those rounds can then drop the message that fills the gap every time.
+                    if sacks.len() == MAX_SACKS
+                        && sacks.last().is_some_and(|&last| seq > last)
+                        && p.above.contains(&seq)
+                    {
+                        sacks[MAX_SACKS - 1] = seq;
+                    }
                     ack.push(sacks.len() as u8);
                     for q in sacks {
                         ack.extend_from_slice(&q.to_le_bytes());
@@ -461,6 +472,7 @@ where
 mod tests {
     use super::*;
     use crate::chan::{pair, Faults};
+    use crate::util::read_u64;
     use crate::util::testrt::run;
 
     fn lossy(seed: u64) -> Faults {
@@ -548,6 +560,142 @@ mod tests {
         });
         assert_eq!(ga, (0..50).collect::<Vec<_>>());
         assert_eq!(gb, (0..50).collect::<Vec<_>>());
+    }
+
+    /// Drops the datagrams it sends for which `drop(n, datagram)` holds, `n` counting the
+    /// sends from 1.
+    struct Scripted<C, F> {
+        inner: C,
+        sent: Cell<u64>,
+        drop: F,
+    }
+
+    impl<C, F> ChunnelConnection for Scripted<C, F>
+    where
+        C: ChunnelConnection<Data = (u32, Vec<u8>)>,
+        F: Fn(u64, &[u8]) -> bool,
+    {
+        type Data = (u32, Vec<u8>);
+
+        async fn send(&self, d: (u32, Vec<u8>)) -> Result<(), Error> {
+            let n = self.sent.get() + 1;
+            self.sent.set(n);
+            if (self.drop)(n, &d.1) {
+                return Ok(());
+            }
+            self.inner.send(d).await
+        }
+
+        async fn recv(&self) -> Result<(u32, Vec<u8>), Error> {
+            self.inner.recv().await
+        }
+    }
+
+    fn scripted<C, F>(inner: C, drop: F) -> Scripted<C, F> {
+        Scripted {
+            inner,
+            sent: Cell::new(0),
+            drop,
+        }
+    }
+
+    #[test]
+    fn a_duplicate_above_a_gap_wider_than_the_sack_list_is_acknowledged() {
+        // Message 0's first two transmissions are lost; 1..100 arrive, so the receiver holds
+        // more messages above the gap than one ACK lists.
+        let (a, b) = pair(Faults::none());
+        let lost = Cell::new(0u32);
+        let a = scripted(a, move |_, d: &[u8]| {
+            let zero = d.first() == Some(&DATA) && read_u64(d, 1) == Some(0);
+            if zero && lost.get() < 2 {
+                lost.set(lost.get() + 1);
+                return true;
+            }
+            false
+        });
+        let (unacked, got) = run(move |rt| async move {
+            let ca = ReliableChunnel::new(rt.clone())
+                .connect_wrap(a)
+                .await
+                .unwrap();
+            let cb = ReliableChunnel::new(rt.clone())
+                .connect_wrap(b)
+                .await
+                .unwrap();
+            for i in 0..100u8 {
+                ca.send((2, vec![i])).await.unwrap();
+            }
+            // After the first retransmission round (at 20 ms; message 0 lost again), the
+            // receiver has acknowledged every message it holds.
+            rt.sleep(Duration::from_millis(30)).await;
+            let unacked = ca.unacked();
+            let mut got = Vec::new();
+            while got.len() < 100 {
+                got.push(cb.recv().await.unwrap().1[0]);
+            }
+            ca.flush().await.unwrap();
+            (unacked, got)
+        });
+        assert_eq!(unacked, 1, "only message 0 is still unacknowledged");
+        let mut sorted = got;
+        sorted.sort();
+        assert_eq!(sorted, (0..100).collect::<Vec<u8>>());
+    }
+
+    #[test]
+    fn a_loss_pattern_in_step_with_the_retransmission_rounds_does_not_starve_a_message() {
+        // Each end drops every `every`-th datagram it sends; b echoes what a sends. With
+        // these counts the old receiver, whose ACKs listed only the lowest `MAX_SACKS`
+        // messages above a gap, left the sender retransmitting the same burst every round,
+        // a multiple of `every` long, so the same message was dropped every time.
+        for (every, m) in [(5u64, 189u32), (7, 207), (7, 241), (11, 162)] {
+            let (a, b) = pair(Faults::none());
+            let a = scripted(a, move |n, _: &[u8]| n % every == 0);
+            let b = scripted(b, move |n, _: &[u8]| n % every == 0);
+            let (r, echoed) = run(move |rt| async move {
+                let ca = ReliableChunnel::new(rt.clone())
+                    .connect_wrap(a)
+                    .await
+                    .unwrap();
+                let cb = Rc::new(
+                    ReliableChunnel::new(rt.clone())
+                        .connect_wrap(b)
+                        .await
+                        .unwrap(),
+                );
+                let cb2 = cb.clone();
+                let echo = rt.spawn(async move {
+                    while let Ok(d) = cb2.recv().await {
+                        if cb2.send(d).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+                for i in 0..m {
+                    ca.send((2, i.to_le_bytes().to_vec())).await.unwrap();
+                }
+                let mut echoed = Vec::new();
+                let r = async {
+                    ca.flush().await?;
+                    while echoed.len() < m as usize {
+                        let (_, v) = ca.recv().await?;
+                        echoed.push(u32::from_le_bytes(v.try_into().unwrap()));
+                    }
+                    cb.flush().await
+                }
+                .await;
+                echo.abort();
+                (r.map_err(|e| e.to_string()), echoed)
+            });
+            assert_eq!(r, Ok(()), "every {every}, {m} messages");
+            let mut sorted = echoed;
+            sorted.sort();
+            assert_eq!(
+                sorted,
+                (0..m).collect::<Vec<_>>(),
+                "every {every}, {m} messages"
+            );
+        }
     }
 
     #[test]
