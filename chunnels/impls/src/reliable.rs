@@ -475,6 +475,19 @@ mod tests {
     use crate::util::read_u64;
     use crate::util::testrt::run;
 
+    /// `inner` under a reliable layer with the default configuration.
+    async fn reliable<R, A, C>(rt: &R, inner: C) -> ReliableConn<C, A>
+    where
+        R: Runtime,
+        C: ChunnelConnection<Data = (A, Vec<u8>)> + 'static,
+        A: Ord + Clone + 'static,
+    {
+        ReliableChunnel::new(rt.clone())
+            .connect_wrap(inner)
+            .await
+            .unwrap()
+    }
+
     fn lossy(seed: u64) -> Faults {
         Faults {
             loss: 0.2,
@@ -489,14 +502,8 @@ mod tests {
         for seed in 0..4 {
             let (a, b) = pair(lossy(seed));
             let (got, sa, sb) = run(move |rt| async move {
-                let ca = ReliableChunnel::new(rt.clone())
-                    .connect_wrap(a)
-                    .await
-                    .unwrap();
-                let cb = ReliableChunnel::new(rt.clone())
-                    .connect_wrap(b)
-                    .await
-                    .unwrap();
+                let ca = reliable(&rt, a).await;
+                let cb = reliable(&rt, b).await;
                 for i in 0..300u32 {
                     ca.send((2, i.to_le_bytes().to_vec())).await.unwrap();
                 }
@@ -614,14 +621,8 @@ mod tests {
             false
         });
         let (unacked, got) = run(move |rt| async move {
-            let ca = ReliableChunnel::new(rt.clone())
-                .connect_wrap(a)
-                .await
-                .unwrap();
-            let cb = ReliableChunnel::new(rt.clone())
-                .connect_wrap(b)
-                .await
-                .unwrap();
+            let ca = reliable(&rt, a).await;
+            let cb = reliable(&rt, b).await;
             for i in 0..100u8 {
                 ca.send((2, vec![i])).await.unwrap();
             }
@@ -653,16 +654,8 @@ mod tests {
             let a = scripted(a, move |n, _: &[u8]| n % every == 0);
             let b = scripted(b, move |n, _: &[u8]| n % every == 0);
             let (r, echoed) = run(move |rt| async move {
-                let ca = ReliableChunnel::new(rt.clone())
-                    .connect_wrap(a)
-                    .await
-                    .unwrap();
-                let cb = Rc::new(
-                    ReliableChunnel::new(rt.clone())
-                        .connect_wrap(b)
-                        .await
-                        .unwrap(),
-                );
+                let ca = reliable(&rt, a).await;
+                let cb = Rc::new(reliable(&rt, b).await);
                 let cb2 = cb.clone();
                 let echo = rt.spawn(async move {
                     while let Ok(d) = cb2.recv().await {
