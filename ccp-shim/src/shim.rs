@@ -15,8 +15,9 @@
 //!
 //! Differences from libccp, deliberate: libccp applies an agent's UPDATE_FIELDS at the flow's
 //! next ACK; here a new `Cwnd` or `Rate` in an UPDATE_FIELDS or CHANGE_PROG takes effect when
-//! the message arrives (the runtime still stages the update and applies the same value at the
-//! next invocation). A retransmission timeout invokes the program at once with
+//! the message arrives, and the shim then takes it out of the runtime's staging
+//! ([`Datapath::take_staged_window`]) so that the next invocation does not apply it a second
+//! time over whatever happened in between. A retransmission timeout invokes the program at once with
 //! `was_timeout` set (the ACK after it does not report the same timeout again).
 //!
 //! A retransmission timeout also sets the window to one segment at once, before the program
@@ -253,18 +254,24 @@ impl HostState {
                     self.stats.message_errors += 1;
                 }
             } else {
-                // The runtime accepted the message(s): apply Cwnd / Rate updates now.
+                // The runtime accepted the message(s): apply Cwnd / Rate updates now, and take
+                // them out of the runtime's staging so that the next invocation does not apply
+                // them again (after a timeout reset the window, say).
                 for a in &applied {
+                    if a.cwnd.is_none() && a.rate.is_none() {
+                        continue;
+                    }
+                    let (cwnd, rate) = self.dp.take_staged_window(a.sid);
                     let Some(slot) = self.slot(a.sid) else {
                         continue;
                     };
-                    if let Some(c) = a.cwnd {
-                        slot.cwnd.set(c);
+                    if let Some(c) = cwnd {
+                        slot.cwnd.set(u64::from(c));
                     }
-                    if a.rate.is_some() {
-                        slot.rate.set(a.rate);
+                    if rate.is_some() {
+                        slot.rate.set(rate);
                     }
-                    if a.cwnd.is_some() || a.rate.is_some() {
+                    if cwnd.is_some() || rate.is_some() {
                         slot.waker.wake();
                     }
                 }

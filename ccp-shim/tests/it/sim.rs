@@ -268,3 +268,67 @@ fn a_timeout_drops_the_window_to_one_segment_before_the_agent_answers() {
     cc.on_timeout(SimTime::from_nanos(1_000_000));
     assert_eq!(cc.cwnd_bytes(), 1448, "one segment right after the timeout");
 }
+
+/// Installs Reno's reporting program with a 40-segment window, once, when the flow is
+/// created; the program itself never sets `Cwnd`.
+struct WideOnce;
+struct WideOnceFlow;
+impl FlowState for WideOnceFlow {
+    fn on_report(&mut self, _ctl: &mut Control<'_>, _r: &Report<'_>) {}
+}
+impl Algorithm for WideOnce {
+    type Flow = WideOnceFlow;
+    fn name(&self) -> &str {
+        "wide-once"
+    }
+    fn programs(&self) -> Vec<ProgramSpec> {
+        vec![reno_program()]
+    }
+    fn create(&mut self, ctl: &mut Control<'_>, info: &Create) -> WideOnceFlow {
+        let w = 40 * u64::from(info.flow.mss);
+        ctl.set_program("reno", &[("Cwnd", w)]).unwrap();
+        WideOnceFlow
+    }
+}
+
+/// A window the agent set, applied when its message arrived, is not applied a second time
+/// at the next invocation: a timeout after it keeps its one-segment window, and so do the
+/// ACKs after the timeout, until the agent says otherwise. (The runtime used to keep the
+/// update staged until the next invocation, which was the timeout's: the window went back to
+/// the pre-timeout 40 segments at once, and 10-packet incast flows timed out twice.)
+#[test]
+fn an_applied_agent_window_does_not_come_back_after_a_timeout() {
+    let mut sim = Simulation::new(network(1));
+    let rt = sim.model().runtime(sim.handle(), 0).unwrap();
+    let f = CcpFactory::new(rt, ShimConfig::default(), || WideOnce).unwrap();
+    let ctx = transport::FlowContext {
+        flow: 0,
+        src: "10.0.0.1:5000".parse().unwrap(),
+        dst: "10.0.1.1:80".parse().unwrap(),
+        mss: 1448,
+        init_cwnd_pkts: 10,
+        now: SimTime::ZERO,
+        waker: transport::FlowWaker::noop(),
+    };
+    let mut cc = transport::CcFactory::build(&f, &ctx);
+    // CREATE reaches the agent after 20 µs, its CHANGE_PROG the datapath 20 µs later.
+    sim.run_until(SimTime::from_nanos(200_000));
+    assert_eq!(
+        cc.cwnd_bytes(),
+        40 * 1448,
+        "the agent's window, at its arrival"
+    );
+    let t = SimTime::from_nanos(1_000_000);
+    cc.on_timeout(t);
+    assert_eq!(cc.cwnd_bytes(), 1448, "one segment after the timeout");
+    let ack = transport::AckSignals {
+        bytes_acked: 1448,
+        packets_acked: 1,
+        was_timeout: true,
+        rtt_sample: Some(Duration::from_micros(20)),
+        snd_cwnd: 1448,
+        ..transport::AckSignals::default()
+    };
+    cc.on_ack(t + Duration::from_micros(20), &ack);
+    assert_eq!(cc.cwnd_bytes(), 1448, "the ACK after the timeout");
+}

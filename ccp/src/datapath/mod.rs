@@ -467,6 +467,29 @@ impl Datapath {
         }
     }
 
+    /// Takes the non-zero `Cwnd` and `Rate` an agent message staged for flow `sid`, so the next
+    /// invocation does not output them again. For a host that applies a window or rate when the
+    /// agent's message arrives (libccp 1.x calls the datapath's `set_cwnd` from its message
+    /// handler) rather than at the next invocation: without this, a value the host already
+    /// applied would be applied a second time at the next invocation, undoing whatever the
+    /// host did in between (a retransmission timeout's one-segment window, say). The registers
+    /// then start the next invocation from the primitives, which carry what the host applied.
+    /// A zero value stays staged (the program sees it; nothing is output, as libccp).
+    pub fn take_staged_window(&mut self, sid: u32) -> (Option<u32>, Option<u64>) {
+        let Some(flow) = self.flow_mut(sid) else {
+            return (None, None);
+        };
+        let cwnd = flow.staged.cwnd.filter(|&c| c != 0);
+        if cwnd.is_some() {
+            flow.staged.cwnd = None;
+        }
+        let rate = flow.staged.rate.filter(|&r| r != 0);
+        if rate.is_some() {
+            flow.staged.rate = None;
+        }
+        (cwnd.map(clamp_cwnd), rate)
+    }
+
     /// Handles one message (or several concatenated) from the agent.
     pub fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) -> Result<(), MessageError> {
         self.handle_bytes_with(now, bytes, |_, _| {})
@@ -814,6 +837,49 @@ mod tests {
         let mut dp = Datapath::new(Config::default(), Instant::ZERO);
         dp.open_flow(Instant::ZERO, FlowInfo::default()).unwrap();
         dp
+    }
+
+    /// `take_staged_window` hands over the non-zero window and rate and leaves the rest staged:
+    /// the next invocation no longer outputs them, a zero window stays for the program.
+    #[test]
+    fn taking_the_staged_window_keeps_it_from_the_next_invocation() {
+        let mut dp = dp_with_flow();
+        let upd = |dp: &mut Datapath, updates| {
+            dp.handle_msg(
+                Instant::ZERO,
+                Msg::UpdateFields(UpdateFields { sid: 1, updates }),
+            )
+            .unwrap()
+        };
+        upd(
+            &mut dp,
+            vec![
+                UpdateField::cwnd(5000),
+                UpdateField::rate(9000),
+                UpdateField::control(3, 7),
+            ],
+        );
+        assert_eq!(dp.take_staged_window(1), (Some(5000), Some(9000)));
+        assert_eq!(dp.take_staged_window(1), (None, None), "taken once");
+        assert_eq!(dp.take_staged_window(2), (None, None), "no such flow");
+        assert_eq!(dp.flow(1).unwrap().staged.control, vec![(3, 7)]);
+        let prims = Primitives {
+            snd_cwnd: 1460,
+            ..Primitives::default()
+        };
+        let inv = dp.invoke(Instant::ZERO, 1, &prims);
+        assert_eq!((inv.cwnd, inv.rate), (None, None), "{inv:?}");
+        // Not taken: the next invocation outputs it (the pre-existing behaviour).
+        upd(&mut dp, vec![UpdateField::cwnd(7000)]);
+        let inv = dp.invoke(Instant::ZERO, 1, &prims);
+        assert_eq!(inv.cwnd, Some(7000));
+        upd(&mut dp, vec![UpdateField::cwnd(0)]);
+        assert_eq!(dp.take_staged_window(1), (None, None));
+        assert_eq!(
+            dp.flow(1).unwrap().staged.cwnd,
+            Some(0),
+            "a zero window stays"
+        );
     }
 
     /// The in-place UPDATE_FIELDS path agrees with decode + `handle_msg` on every outcome.
