@@ -1,7 +1,8 @@
 //! netrt's runtime boundary on tokio: [`TokioRuntime`] implements [`netrt::Runtime`] on a
 //! current-thread tokio runtime with a [`tokio::task::LocalSet`], so tasks need not be `Send`
 //! (as on the simulator). Real sockets: [`UdpSocket`] (`Addr = SocketAddr`) and
-//! [`UnixDatagram`] (`Addr = PathBuf`), both [`netrt::DatagramSocket`]s.
+//! [`UnixDatagram`] (`Addr = `[`UnixAddr`], a path shared by its clones), both
+//! [`netrt::DatagramSocket`]s.
 //!
 //! ```
 //! use datapaths::tokio_rt::TokioRuntime;
@@ -38,10 +39,21 @@ use netrt::{Duration, Instant, LocalBoxFuture, Runtime};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
+
+/// The address of a Unix datagram socket bound to a path: the path, shared by its clones.
+///
+/// A datagram API that takes owned addresses (a Chunnel connection carries `(address,
+/// bytes)` pairs) clones the destination for every message it sends; with a `PathBuf` that
+/// is an allocation and a copy of the path per message, which the socket never needed. An
+/// `Arc<Path>` clone is a reference count; it compares, orders and hashes as the [`Path`]
+/// (and two clones of one address are equal without looking at the path). Make one with
+/// `UnixAddr::from(path)` from a `&Path` or a `PathBuf`.
+pub type UnixAddr = Arc<Path>;
 
 /// Largest UDP payload over IPv4: 65,535 − 20 (IP header) − 8 (UDP header).
 pub const MAX_UDP_PAYLOAD_V4: usize = 65_507;
@@ -140,7 +152,10 @@ impl TokioRuntime {
             return Err(runtime_gone());
         }
         let _ctx = self.handle.enter();
-        tokio::net::UnixDatagram::bind(path).map(|inner| UnixDatagram { inner })
+        tokio::net::UnixDatagram::bind(path).map(|inner| UnixDatagram {
+            inner,
+            last_from: Mutex::new(None),
+        })
     }
 
     /// Binds a datagram socket over TCP at `addr` (a listener; port 0 picks one): see
@@ -332,16 +347,21 @@ impl netrt::DatagramSocket for UdpSocket {
     }
 }
 
-/// A Unix datagram socket on a [`TokioRuntime`], addressed by path; made by
+/// A Unix datagram socket on a [`TokioRuntime`], addressed by path ([`UnixAddr`]); made by
 /// [`TokioRuntime::bind_unix`].
 ///
 /// Only path addresses are supported: a datagram from an unbound ("unnamed") or
 /// abstract-namespace socket has no path to answer to, so [`netrt::DatagramSocket::recv_from`]
 /// consumes it and returns an error of kind [`io::ErrorKind::AddrNotAvailable`] (the next call
 /// receives the next datagram).
+///
+/// The socket remembers the address of the last sender: a datagram from the same path (byte
+/// for byte) is reported with a clone of that address, so a run of datagrams from one peer
+/// allocates no address.
 #[derive(Debug)]
 pub struct UnixDatagram {
     inner: tokio::net::UnixDatagram,
+    last_from: Mutex<Option<UnixAddr>>,
 }
 
 impl UnixDatagram {
@@ -349,40 +369,69 @@ impl UnixDatagram {
     pub fn get_ref(&self) -> &tokio::net::UnixDatagram {
         &self.inner
     }
+
+    /// The sender `addr` of a datagram of `n` bytes as a [`UnixAddr`]: the remembered last
+    /// sender's if it is the same path, otherwise a new one, remembered.
+    fn sender(&self, addr: &tokio::net::unix::SocketAddr, n: usize) -> io::Result<UnixAddr> {
+        let Some(path) = addr.as_pathname() else {
+            return Err(unix_path_error(|| {
+                format!("the sender of a {n}-byte datagram")
+            }));
+        };
+        // `try_lock`: the socket is used from one thread at a time; if another holds the
+        // memory anyway, this datagram's address is simply not shared.
+        let Ok(mut last) = self.last_from.try_lock() else {
+            return Ok(UnixAddr::from(path));
+        };
+        match &*last {
+            Some(a) if a.as_os_str().as_encoded_bytes() == path.as_os_str().as_encoded_bytes() => {
+                Ok(a.clone())
+            }
+            _ => {
+                let a = UnixAddr::from(path);
+                *last = Some(a.clone());
+                Ok(a)
+            }
+        }
+    }
+
+    /// Forgets the remembered last sender (for tests of the first datagram from a path).
+    #[doc(hidden)]
+    pub fn forget_last_sender(&self) {
+        *self
+            .last_from
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+    }
 }
 
-/// `what` names the address in the error; it is only formatted on failure.
-fn unix_path(
-    addr: &tokio::net::unix::SocketAddr,
-    what: impl FnOnce() -> String,
-) -> io::Result<PathBuf> {
-    addr.as_pathname().map(Path::to_path_buf).ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::AddrNotAvailable,
-            format!(
-                "{} is an unnamed or abstract Unix socket address, not a path",
-                what()
-            ),
-        )
-    })
+/// The error for an address that is not a path; `what` names it, formatted only here.
+#[cold]
+fn unix_path_error(what: impl FnOnce() -> String) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::AddrNotAvailable,
+        format!(
+            "{} is an unnamed or abstract Unix socket address, not a path",
+            what()
+        ),
+    )
 }
 
 impl netrt::DatagramSocket for UnixDatagram {
-    type Addr = PathBuf;
+    type Addr = UnixAddr;
 
     /// A datagram larger than the socket's send buffer is refused with
     /// [`io::ErrorKind::InvalidInput`].
-    async fn send_to(&self, buf: &[u8], target: &PathBuf) -> io::Result<usize> {
+    async fn send_to(&self, buf: &[u8], target: &UnixAddr) -> io::Result<usize> {
         self.inner
-            .send_to(buf, target)
+            .send_to(buf, &**target)
             .await
             .map_err(|e| send_error(e, buf.len()))
     }
 
-    async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, PathBuf)> {
+    async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, UnixAddr)> {
         let (n, from) = self.inner.recv_from(buf).await?;
-        let path = unix_path(&from, || format!("the sender of a {n}-byte datagram"))?;
-        Ok((n, path))
+        Ok((n, self.sender(&from, n)?))
     }
 
     const POLL_RECV: bool = true;
@@ -393,18 +442,18 @@ impl netrt::DatagramSocket for UnixDatagram {
         &self,
         cx: &mut Context<'_>,
         buf: &mut [u8],
-    ) -> Poll<io::Result<(usize, PathBuf)>> {
+    ) -> Poll<io::Result<(usize, UnixAddr)>> {
         let mut rb = tokio::io::ReadBuf::new(buf);
         self.inner.poll_recv_from(cx, &mut rb).map(|r| {
             let n = rb.filled().len();
-            let path = unix_path(&r?, || format!("the sender of a {n}-byte datagram"))?;
-            Ok((n, path))
+            Ok((n, self.sender(&r?, n)?))
         })
     }
 
-    fn local_addr(&self) -> io::Result<PathBuf> {
-        unix_path(&self.inner.local_addr()?, || {
-            "this socket's address".to_string()
-        })
+    fn local_addr(&self) -> io::Result<UnixAddr> {
+        let a = self.inner.local_addr()?;
+        a.as_pathname()
+            .map(UnixAddr::from)
+            .ok_or_else(|| unix_path_error(|| "this socket's address".to_string()))
     }
 }

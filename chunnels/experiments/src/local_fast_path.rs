@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex};
 use chunnel::negotiate::{self, NegotiateConfig};
 use chunnel::{stack, ChunnelConnection, Error, Registry};
 use chunnels::local_or_remote::LocalOrRemoteChunnel;
-use datapaths::tokio_rt::{TokioRuntime, UnixDatagram};
+use datapaths::tokio_rt::{TokioRuntime, UnixAddr, UnixDatagram};
 use netrt::{DatagramSocket, Duration, Runtime};
 
 use crate::{quantile, ExperimentError, TableRow};
@@ -93,8 +93,8 @@ pub struct HostDirectory(Arc<Mutex<Maps>>);
 
 #[derive(Debug, Default)]
 struct Maps {
-    by_addr: BTreeMap<SocketAddr, PathBuf>,
-    by_path: BTreeMap<PathBuf, SocketAddr>,
+    by_addr: BTreeMap<SocketAddr, UnixAddr>,
+    by_path: BTreeMap<UnixAddr, SocketAddr>,
 }
 
 impl HostDirectory {
@@ -103,14 +103,14 @@ impl HostDirectory {
     }
 
     /// Registers `addr`'s fast path.
-    pub fn insert(&self, addr: SocketAddr, path: PathBuf) {
+    pub fn insert(&self, addr: SocketAddr, path: UnixAddr) {
         let mut m = self.map();
         m.by_path.insert(path.clone(), addr);
         m.by_addr.insert(addr, path);
     }
 
     /// The fast path of `addr`, if it is on this host and registered.
-    pub fn path_of(&self, addr: &SocketAddr) -> Option<PathBuf> {
+    pub fn path_of(&self, addr: &SocketAddr) -> Option<UnixAddr> {
         self.map().by_addr.get(addr).cloned()
     }
 
@@ -122,7 +122,7 @@ impl HostDirectory {
     /// Unregisters `addr`'s fast path if it is still `path`.
     pub fn remove(&self, addr: &SocketAddr, path: &Path) {
         let mut m = self.map();
-        if m.by_addr.get(addr).is_some_and(|p| p == path) {
+        if m.by_addr.get(addr).is_some_and(|p| **p == *path) {
             m.by_addr.remove(addr);
         }
     }
@@ -156,7 +156,7 @@ impl Drop for UdsConn {
 }
 
 impl ChunnelConnection for UdsConn {
-    type Data = (PathBuf, Vec<u8>);
+    type Data = (UnixAddr, Vec<u8>);
 
     async fn send(&self, (to, b): Self::Data) -> Result<(), Error> {
         self.sent.set(self.sent.get() + 1);
@@ -175,7 +175,7 @@ impl ChunnelConnection for UdsConn {
     }
 }
 
-pub(crate) type Lor = LocalOrRemoteChunnel<UdsConn, SocketAddr, PathBuf>;
+pub(crate) type Lor = LocalOrRemoteChunnel<UdsConn, SocketAddr, UnixAddr>;
 
 /// The local-or-remote Chunnel of a peer whose UDP address is `me`: each connection binds a
 /// Unix socket at a fresh path from `path` and registers it under `me` in `dir`.
@@ -192,7 +192,7 @@ pub(crate) fn lor(
             let p = path();
             let _ = std::fs::remove_file(&p);
             let s = rt.bind_unix(&p).ok()?;
-            d1.insert(me, p.clone());
+            d1.insert(me, UnixAddr::from(p.as_path()));
             Some(UdsConn {
                 sock: s,
                 buf: Cell::new(vec![0; BUF]),
@@ -203,7 +203,7 @@ pub(crate) fn lor(
             })
         },
         move |a: &SocketAddr| d2.path_of(a),
-        move |p: &PathBuf| d3.addr_of(p),
+        move |p: &UnixAddr| d3.addr_of(p),
     )
 }
 
@@ -212,7 +212,7 @@ struct Addrs {
     tcp: SocketAddr,
     udp: SocketAddr,
     bertha: SocketAddr,
-    uds: PathBuf,
+    uds: UnixAddr,
 }
 
 pub(crate) const BUF: usize = 65_536;
@@ -296,7 +296,7 @@ fn serve(
             tcp: tcp_addr,
             udp: udp_addr,
             bertha: baddr,
-            uds: uds_path,
+            uds: UnixAddr::from(uds_path.as_path()),
         }));
         let mut b = [0u8; 8];
         let _ = stop.get_ref().recv_from(&mut b).await;

@@ -31,7 +31,7 @@ use std::rc::Rc;
 
 use chunnel::negotiate::{self, NegotiateConfig};
 use chunnel::{stack, ChunnelConnection, Registry};
-use datapaths::tokio_rt::TokioRuntime;
+use datapaths::tokio_rt::{TokioRuntime, UnixAddr};
 use netrt::{DatagramSocket, Duration, Instant, Runtime};
 use tokio::sync::Notify;
 
@@ -430,7 +430,7 @@ where
 /// The server's addresses, per backend: (raw, bertha).
 struct Addrs {
     udp: (SocketAddr, SocketAddr),
-    uds: (PathBuf, PathBuf),
+    uds: (UnixAddr, UnixAddr),
     tcp: (SocketAddr, SocketAddr),
     inproc: (u32, u32),
 }
@@ -455,7 +455,10 @@ fn serve(
         let udp = (u1.local_addr().map_err(e)?, u2.local_addr().map_err(e)?);
         raw_server(&rt, u1, msg);
         bertha_server(&rt, u2, msg);
-        let uds = (tmp.join("raw.sock"), tmp.join("bertha.sock"));
+        let uds = (
+            UnixAddr::from(tmp.join("raw.sock")),
+            UnixAddr::from(tmp.join("bertha.sock")),
+        );
         let (s1, s2) = (
             rt.bind_unix(&uds.0).map_err(e)?,
             rt.bind_unix(&uds.1).map_err(e)?,

@@ -316,7 +316,7 @@ struct UnixNet {
 }
 
 impl Net for UnixNet {
-    type Addr = PathBuf;
+    type Addr = datapaths::tokio_rt::UnixAddr;
     type Socket = datapaths::tokio_rt::UnixDatagram;
     async fn bind(&self, rt: &TokioRuntime) -> std::io::Result<Self::Socket> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);

@@ -2,7 +2,7 @@
 //! sleep ordering, spawn / JoinHandle / abort, the owner's drop, UDP echo on loopback and
 //! Unix datagram echo in a temporary directory, with the error kinds real sockets give.
 
-use datapaths::tokio_rt::{TokioRuntime, MAX_UDP_PAYLOAD_V4};
+use datapaths::tokio_rt::{TokioRuntime, UnixAddr, MAX_UDP_PAYLOAD_V4};
 use netrt::{DatagramSocket, Duration, Elapsed, Instant, JoinError, Runtime};
 use std::cell::RefCell;
 use std::future::Future;
@@ -264,7 +264,7 @@ fn unix_datagram_echo_in_a_tempdir() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime();
     rt.block_on(async {
-        let spath = dir.path().join("server.sock");
+        let spath = UnixAddr::from(dir.path().join("server.sock"));
         let cpath = dir.path().join("client.sock");
         let server = rt.bind_unix(&spath).unwrap();
         assert_eq!(server.local_addr().unwrap(), spath);
@@ -283,7 +283,7 @@ fn unix_datagram_echo_in_a_tempdir() {
         for (msg, anonymous_first) in [(&b"ping"[..], false), (&b"pong"[..], true)] {
             if anonymous_first {
                 let anon = std::os::unix::net::UnixDatagram::unbound().unwrap();
-                anon.send_to(b"who am I", &spath).unwrap();
+                anon.send_to(b"who am I", &*spath).unwrap();
             }
             client.send_to(msg, &spath).await.unwrap();
             let (n, from) = rt
@@ -301,7 +301,7 @@ fn unix_datagram_echo_in_a_tempdir() {
         // Errors as the kernel gives them.
         let e = rt.bind_unix(&cpath).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
-        let nobody = dir.path().join("nobody.sock");
+        let nobody = UnixAddr::from(dir.path().join("nobody.sock"));
         let e = client.send_to(b"x", &nobody).await.unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
         #[cfg(target_os = "linux")]
@@ -313,6 +313,74 @@ fn unix_datagram_echo_in_a_tempdir() {
                 .unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
         }
+    });
+}
+
+/// The Unix socket remembers its last sender: datagrams in a row from one path are reported
+/// with one shared address (a clone, no allocation), and a datagram from another path, or
+/// from an unnamed socket in between, is reported with its own sender, through `recv_from`
+/// and `poll_recv_from` alike.
+#[test]
+fn unix_senders_in_a_row_share_their_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    rt.block_on(async {
+        let spath = UnixAddr::from(dir.path().join("s.sock"));
+        let server = rt.bind_unix(&spath).unwrap();
+        let (apath, bpath) = (dir.path().join("a.sock"), dir.path().join("b.sock"));
+        let a = rt.bind_unix(&apath).unwrap();
+        let b = rt.bind_unix(&bpath).unwrap();
+        let anon = std::os::unix::net::UnixDatagram::unbound().unwrap();
+        let mut buf = [0u8; 16];
+        let mut got: Vec<UnixAddr> = Vec::new();
+        for (i, who) in "aabaxab".chars().enumerate() {
+            match who {
+                'a' => a.send_to(&[i as u8], &spath).await.unwrap(),
+                'b' => b.send_to(&[i as u8], &spath).await.unwrap(),
+                _ => anon.send_to(&[i as u8], &*spath).unwrap(),
+            };
+            // Alternately through the future and through polling.
+            let r = if i % 2 == 0 {
+                rt.timeout(PATIENCE, server.recv_from(&mut buf)).await
+            } else {
+                rt.timeout(
+                    PATIENCE,
+                    std::future::poll_fn(|cx| server.poll_recv_from(cx, &mut buf)),
+                )
+                .await
+            }
+            .expect("in time");
+            match who {
+                'x' => {
+                    let e = r.unwrap_err();
+                    assert_eq!(e.kind(), io::ErrorKind::AddrNotAvailable);
+                }
+                _ => {
+                    let (n, from) = r.unwrap();
+                    assert_eq!((n, buf[0]), (1, i as u8));
+                    let want = if who == 'a' { &apath } else { &bpath };
+                    assert_eq!(*from, **want, "datagram {i}");
+                    got.push(from);
+                }
+            }
+        }
+        // a a b a a b: shared within a run, apart across another sender (the unnamed one
+        // between the third and fourth `a` changes nothing).
+        assert!(UnixAddr::ptr_eq(&got[0], &got[1]));
+        assert!(!UnixAddr::ptr_eq(&got[1], &got[3]));
+        assert_eq!(got[1], got[3]);
+        assert!(UnixAddr::ptr_eq(&got[3], &got[4]));
+        assert_ne!(got[4], got[5]);
+        // Forgotten: the next address is a new one, equal to the last.
+        server.forget_last_sender();
+        b.send_to(&[9], &spath).await.unwrap();
+        let (_, from) = rt
+            .timeout(PATIENCE, server.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!UnixAddr::ptr_eq(&from, &got[5]));
+        assert_eq!(from, got[5]);
     });
 }
 

@@ -270,6 +270,17 @@ impl GroupAddr for std::path::PathBuf {
     }
 }
 
+/// A path shared by its clones (the address of a Unix datagram socket on tokio).
+impl GroupAddr for std::sync::Arc<std::path::Path> {
+    /// The path as UTF-8 (a path that is not cannot join: see [`join`]).
+    fn to_text(&self) -> String {
+        self.to_string_lossy().into_owned()
+    }
+    fn from_text(s: &str) -> Option<Self> {
+        Some(std::sync::Arc::from(std::path::Path::new(s)))
+    }
+}
+
 impl<S, St> GroupConn<S, St>
 where
     S: DatagramSocket + 'static,

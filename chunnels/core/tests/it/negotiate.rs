@@ -486,7 +486,7 @@ fn sockets_are_drained_while_nobody_receives_on_unix_datagram_sockets() {
     let rt = TokioRuntime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     rt.block_on(async {
-        let saddr = dir.path().join("server.sock");
+        let saddr = datapaths::tokio_rt::UnixAddr::from(dir.path().join("server.sock"));
         let listener = negotiate::listen(
             &rt,
             Rc::new(rt.bind_unix(&saddr).unwrap()),
