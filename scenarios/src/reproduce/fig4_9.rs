@@ -2,6 +2,10 @@
 //! of 10, 100 and 1000 packets; CCP Reno (20 µs staleness) reporting per ACK and every 10–500 µs
 //! against native Reno (the window updated per ACK in the datapath). Every arm is the one
 //! checked-in scenario (`thesis-4.9-incast.toml`) with overrides for the grid point.
+//!
+//! `thesis-4.9` runs the 20 µs base RTT the text states; `thesis-4.9-10us` the same grid at a
+//! 10 µs base RTT (5 µs links instead of 10 µs), the reading under which the thesis's "500 µs =
+//! 50 RTTs" holds (FIGURES.md: 20 µs as stated, 10 µs as a variant).
 
 use std::path::{Path, PathBuf};
 
@@ -59,17 +63,63 @@ fn ccp_set(iv: Option<u64>) -> String {
     format!("workload.0.cc={{ccp=\"reno\",params={{{params}}},staleness_us=20.0}}")
 }
 
+/// The base RTT a figure id runs at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rtt {
+    /// 20 µs, the scenario's (the thesis's text).
+    Us20,
+    /// 10 µs: each link's one-way delay halved to 2.5 µs.
+    Us10,
+}
+
+impl Rtt {
+    fn us(self) -> u32 {
+        match self {
+            Rtt::Us20 => 20,
+            Rtt::Us10 => 10,
+        }
+    }
+    /// The override that sets it (none for the scenario's own 20 µs).
+    fn set(self) -> Option<String> {
+        match self {
+            Rtt::Us20 => None,
+            Rtt::Us10 => Some("topology.link.delay_us=2.5".into()),
+        }
+    }
+}
+
+/// `thesis-4.9`'s arms, at the scenario's 20 µs base RTT.
+pub(super) fn arms(d: Option<f64>) -> Vec<Arm> {
+    arms_at(d, Rtt::Us20)
+}
+
+/// `thesis-4.9-10us`'s arms: the same grid at a 10 µs base RTT.
+pub(super) fn arms_10us(d: Option<f64>) -> Vec<Arm> {
+    arms_at(d, Rtt::Us10)
+}
+
+/// `thesis-4.9`'s figure and table.
+pub(super) fn analyze(ctx: &Ctx) -> Result<Analysis, ReproduceError> {
+    analyze_at(ctx, Rtt::Us20)
+}
+
+/// `thesis-4.9-10us`'s figure and table.
+pub(super) fn analyze_10us(ctx: &Ctx) -> Result<Analysis, ReproduceError> {
+    analyze_at(ctx, Rtt::Us10)
+}
+
 /// The arms: per link speed and flow size, native Reno and CCP Reno at every reporting
 /// interval. `d` caps the runs' simulated time (they stop once every flow completed).
-pub(super) fn arms(d: Option<f64>) -> Vec<Arm> {
+fn arms_at(d: Option<f64>, rtt: Rtt) -> Vec<Arm> {
     let mut v = Vec::new();
     for (speed, rate, jitter, slabel) in SPEEDS {
         for size in SIZES {
-            let point = vec![
+            let mut point = vec![
                 format!("topology.link.link.rate_mbps={rate}"),
                 format!("workload.0.start_jitter_us={jitter}"),
                 format!("workload.0.packets_per_sender={size}"),
             ];
+            point.extend(rtt.set());
             let mut native = point.clone();
             native.push("workload.0.cc=\"reno\"".into());
             v.push(super::figs::arm(
@@ -165,7 +215,7 @@ fn claim(speed: &str, size: u64, iv: Option<u64>) -> (&'static str, Option<f64>)
     }
 }
 
-pub(super) fn analyze(ctx: &Ctx) -> Result<Analysis, ReproduceError> {
+fn analyze_at(ctx: &Ctx, rtt: Rtt) -> Result<Analysis, ReproduceError> {
     let mut rows = Vec::new();
     let mut median_rows = Vec::new();
     let mut ideal_rows = Vec::new();
@@ -277,7 +327,8 @@ pub(super) fn analyze(ctx: &Ctx) -> Result<Analysis, ReproduceError> {
         figures: vec![(
             "incast".into(),
             format!(
-                "thesis Fig 4.9: 50→1 incast completion, CCP Reno (20 µs staleness) / native Reno, mean over {} seed(s)",
+                "thesis Fig 4.9: 50→1 incast completion, {} µs RTT, CCP Reno (20 µs staleness) / native Reno, mean over {} seed(s)",
+                rtt.us(),
                 ctx.seeds.len()
             ),
             panels,
@@ -286,7 +337,7 @@ pub(super) fn analyze(ctx: &Ctx) -> Result<Analysis, ReproduceError> {
         rows,
         notes: vec![
             "Tail = the slowest of the 50 flows' completion time (from its own start; starts are jittered by < 10 µs at 10G, < 2.5 µs at 40G); median = the median flow's. Each is averaged over seeds; the figure plots CCP's mean over native Reno's mean.".into(),
-            "Star topology, 20 µs base RTT, drop-tail 100 packets per port, min RTO 1 ms, ACK per segment. Native Reno grows its window per ACK in the transport (the thesis's in-datapath baseline). CCP Reno: slow start and AIMD in the agent, which sees a report per ACK or every N µs (at the first ACK after N µs), 20 µs each way; a loss or timeout is reported at once.".into(),
+            format!("Star topology, {} µs base RTT, drop-tail 100 packets per port, min RTO 1 ms, ACK per segment. Native Reno grows its window per ACK in the transport (the thesis's in-datapath baseline). CCP Reno: slow start and AIMD in the agent, which sees a report per ACK or every N µs (at the first ACK after N µs), 20 µs each way; a loss or timeout is reported at once.", rtt.us()),
             "The thesis's ns-2 model delays every action to the reporting period; here only increases wait for the period, losses reach the agent after the staleness alone (as CCP's datapath programs report them).".into(),
             "Runs stop when every flow has completed; --duration caps them (an incomplete run is an error).".into(),
         ],

@@ -183,6 +183,15 @@ pub(super) static FIGURES: &[Figure] = &[
         analyze: super::fig4_7_2::analyze,
         custom: None,
     },
+    Figure {
+        id: "thesis-4.9-10us",
+        title: "Fig 4.9's grid at a 10 µs base RTT (the reading of \"500 µs = 50 RTTs\"): CCP Reno incast tail completion vs reporting interval, over native Reno",
+        default_seeds: 50,
+        default_duration_s: 1.0,
+        arms: super::fig4_9::arms_10us,
+        analyze: super::fig4_9::analyze_10us,
+        custom: None,
+    },
 ];
 
 /// MSS of every paper scenario (bytes per packet of window).

@@ -77,6 +77,7 @@ fn list_names_every_figure_id() {
         "thesis-4.6",
         "thesis-4.11",
         "thesis-4.7.2",
+        "thesis-4.9-10us",
     ] {
         assert!(
             out.lines().any(|l| l.starts_with(id)),
@@ -244,10 +245,51 @@ fn thesis_4_3_slow_start_values_are_checked_at_load() {
     );
 }
 
+/// The 10 µs-RTT variant of Fig 4.9 runs the same grid with halved link delays: its plans
+/// carry the override, its notes say so, and the override does halve the path's delay (one
+/// sender's 10-packet flow, handshake included, completes sooner than at 20 µs).
+#[test]
+fn incast_10us_variant_runs_the_grid_at_half_the_rtt() {
+    let out = tmp("4.9-10us");
+    let rep = reproduce::reproduce("thesis-4.9-10us", &short(&out, 1, 1.0)).unwrap();
+    assert_outputs(&rep, "incast");
+    assert_eq!(rep.runs, 2 * 3 * 8);
+    let plan = std::fs::read_to_string(out.join("10g-100pkt-ccp-per-ack/plan.txt")).unwrap();
+    assert!(plan.contains("topology.link.delay_us=2.5"), "{plan}");
+    assert!(rep.markdown.contains("10 µs base RTT"), "{}", rep.markdown);
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("paper")
+        .join("thesis-4.9-incast.toml");
+    let fct = |delay: &str| {
+        let dir = tmp(&format!("4.9-one-sender-{delay}"));
+        let o = bin()
+            .arg("run")
+            .arg(&scenario)
+            .arg("--out")
+            .arg(&dir)
+            .args(["--set", "topology.senders=1"])
+            .args(["--set", "workload.0.packets_per_sender=10"])
+            .args(["--set", &format!("topology.link.delay_us={delay}")])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let s = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
+        s.lines()
+            .find_map(|l| l.strip_prefix("fct_max_s,"))
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+    };
+    let (t20, t10) = (fct("5.0"), fct("2.5"));
+    // SYN round trip + one window + its last ACK: 1.5 RTTs, 15 µs shorter (43.3 vs 28.3 µs).
+    assert!(t10 < t20 - 10e-6, "10 µs RTT: {t10} s, 20 µs: {t20} s");
+}
+
 /// Incast vs CCP reporting interval: every grid point runs, CCP Reno's tail stays near native
-/// Reno's at 10 Gbit/s for flows whose completion congestion control shapes (100 and 1000
-/// packets), no completion beats the line rate, and for those flows coarse reporting does not
-/// make the tail implausibly faster than per-ACK reporting.
+/// Reno's at 10 Gbit/s for every flow size (10-packet flows, whose completion timeouts decide,
+/// included: an agent window re-applied over a timeout's one-segment window used to double
+/// their tail), no completion beats the line rate, and coarse reporting does not make the
+/// tail implausibly faster than per-ACK reporting.
 #[test]
 fn incast_tail_vs_reporting_interval() {
     let out = tmp("4.9");
@@ -282,27 +324,21 @@ fn incast_tail_vs_reporting_interval() {
                     r.quantity,
                     rep.markdown
                 );
-                // For 10-packet flows completion is set by retransmission timeouts: after a
-                // timeout the datapath drops to one segment (as Linux does), and per-ACK
-                // reporting then keeps delivering window updates the agent computed from
-                // reports sent before the timeout, which can reopen the window into the next
-                // loss; coarser reporting sends fewer such stale updates. So the check that
-                // coarse reporting is no implausible win applies where congestion control,
-                // not timeouts, shapes completion.
-                if size >= 100 {
-                    assert!(
-                        r.ours >= 0.7 * per_ack.ours,
-                        "{}: {:.3} ms, per ACK {:.3} ms: coarser reporting 30 % faster?\n{}",
-                        r.quantity,
-                        r.ours,
-                        per_ack.ours,
-                        rep.markdown
-                    );
-                }
-                if speed == "10" && size >= 100 {
+                assert!(
+                    r.ours >= 0.7 * per_ack.ours,
+                    "{}: {:.3} ms, per ACK {:.3} ms: coarser reporting 30 % faster?\n{}",
+                    r.quantity,
+                    r.ours,
+                    per_ack.ours,
+                    rep.markdown
+                );
+                if speed == "10" {
+                    // The target is 15 % over 50 seeds; two seeds of the longer flows
+                    // spread more, the 10-packet flows' timeouts hardly at all.
+                    let limit = if size == 10 { 15.0 } else { 30.0 };
                     let d = r.rel_diff_pct().unwrap();
                     assert!(
-                        d.abs() < 30.0,
+                        d.abs() < limit,
                         "{}: {d:+.1} % from native:\n{}",
                         r.quantity,
                         rep.markdown
