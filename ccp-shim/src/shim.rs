@@ -286,7 +286,13 @@ struct Host {
     state: RefCell<HostState>,
     agent_notify: Notify,
     dp_notify: Notify,
+    /// Reads what the agent's algorithm exports about a flow (by socket id); `None` when the
+    /// agent runs elsewhere.
+    agent_exports: RefCell<Option<ExportsFn>>,
 }
+
+/// What [`Host::agent_exports`] holds.
+type ExportsFn = Box<dyn Fn(u32) -> Vec<(&'static str, f64)>>;
 
 /// Where each host's agent runs.
 enum AgentSide<R: Runtime, A> {
@@ -410,12 +416,23 @@ impl<R: Runtime, A: Algorithm + 'static> CcpFactory<R, A> {
             }),
             agent_notify: Notify::default(),
             dp_notify: Notify::default(),
+            agent_exports: RefCell::new(None),
         });
         match &self.agent {
             AgentSide::Local(make_alg) => {
                 // Validated in `new`; a failure here would be a non-deterministic algorithm.
                 let agent = Agent::new(make_alg(), AgentConfig::default().instance(index + 1)).ok();
                 if let Some(agent) = agent {
+                    // The agent task borrows the agent only between awaits; a flow reads its
+                    // exports from outside the task (at its close and when results are
+                    // written).
+                    let agent = Rc::new(RefCell::new(agent));
+                    let view = Rc::downgrade(&agent);
+                    *host.agent_exports.borrow_mut() = Some(Box::new(move |sid| {
+                        view.upgrade()
+                            .and_then(|a| a.try_borrow().ok().map(|a| a.flow_exports(&(), sid)))
+                            .unwrap_or_default()
+                    }));
                     self.rt.spawn_boxed(Box::pin(agent_task(
                         self.rt.clone(),
                         agent,
@@ -499,6 +516,7 @@ impl<R: Runtime, A: Algorithm + 'static> CcFactory for CcpFactory<R, A> {
             mss: u64::from(ctx.mss.max(1)),
             closed_cwnd: init_cwnd,
             fell_back: false,
+            closed_exports: None,
             native: self.cfg.fallback.build(ctx.mss, ctx.init_cwnd_pkts),
             timeout_invoked: false,
             rt_now: {
@@ -587,7 +605,7 @@ impl<R: Runtime> AgentLink<R> {
 /// The agent side of one host: receive due messages, run the algorithm, answer.
 async fn agent_task<R: Runtime, A: Algorithm>(
     rt: R,
-    mut agent: Agent<A, ()>,
+    agent: Rc<RefCell<Agent<A, ()>>>,
     mut end: ChannelEnd,
     host: Rc<Host>,
     stop: Option<Instant>,
@@ -599,40 +617,7 @@ async fn agent_task<R: Runtime, A: Algorithm>(
             // Dropping `end` makes the datapath's sends fail: its fallback timer starts.
             return;
         }
-        let mut errors = 0;
-        while let Ok(Some((n, ()))) = end.recv_from(now, &mut buf) {
-            if agent.handle_bytes(now, &(), &buf[..n]).is_err() {
-                errors += 1;
-            }
-        }
-        // The datapath task needs a wake-up only when nothing was in flight to it (otherwise
-        // it already waits for the earliest arrival; see `HostState::flush`).
-        let idle = end.in_flight() == 0;
-        let mut sent = false;
-        while let Some(ok) = agent.poll_transmit_with(|(), m| {
-            let ok = end.send_to(now, &(), m).is_ok();
-            if ok {
-                let mut st = host.state.borrow_mut();
-                let ip = st.ip;
-                if let Some(log) = &mut st.log {
-                    log.push(LoggedMsg {
-                        host: ip,
-                        dir: Direction::ToDatapath,
-                        at: now,
-                        bytes: m.to_vec(),
-                    });
-                }
-            }
-            ok
-        }) {
-            sent |= ok;
-        }
-        if errors > 0 {
-            host.state.borrow_mut().stats.agent_errors += errors;
-        }
-        if sent && idle {
-            host.dp_notify.notify();
-        }
+        agent_step(&mut agent.borrow_mut(), &mut end, &host, now, &mut buf);
         let wake = match (end.next_arrival(), stop) {
             (Some(a), Some(s)) => Some(a.min(s)),
             (a, s) => a.or(s),
@@ -645,6 +630,51 @@ async fn agent_task<R: Runtime, A: Algorithm>(
             }
             None => host.agent_notify.notified().await,
         }
+    }
+}
+
+/// One step of [`agent_task`]: hand every due message to the agent, send its answers, wake
+/// the datapath task if it needs it.
+fn agent_step<A: Algorithm>(
+    agent: &mut Agent<A, ()>,
+    end: &mut ChannelEnd,
+    host: &Host,
+    now: Instant,
+    buf: &mut [u8],
+) {
+    let mut errors = 0;
+    while let Ok(Some((n, ()))) = end.recv_from(now, buf) {
+        if agent.handle_bytes(now, &(), &buf[..n]).is_err() {
+            errors += 1;
+        }
+    }
+    // The datapath task needs a wake-up only when nothing was in flight to it (otherwise
+    // it already waits for the earliest arrival; see `HostState::flush`).
+    let idle = end.in_flight() == 0;
+    let mut sent = false;
+    while let Some(ok) = agent.poll_transmit_with(|(), m| {
+        let ok = end.send_to(now, &(), m).is_ok();
+        if ok {
+            let mut st = host.state.borrow_mut();
+            let ip = st.ip;
+            if let Some(log) = &mut st.log {
+                log.push(LoggedMsg {
+                    host: ip,
+                    dir: Direction::ToDatapath,
+                    at: now,
+                    bytes: m.to_vec(),
+                });
+            }
+        }
+        ok
+    }) {
+        sent |= ok;
+    }
+    if errors > 0 {
+        host.state.borrow_mut().stats.agent_errors += errors;
+    }
+    if sent && idle {
+        host.dp_notify.notify();
     }
 }
 
@@ -685,6 +715,9 @@ struct CcpFlow {
     closed_cwnd: u64,
     /// Whether the flow ran its native controller before it closed.
     fell_back: bool,
+    /// What the agent exported about the flow when it closed (the agent forgets the flow once
+    /// the close reaches it).
+    closed_exports: Option<Vec<(&'static str, f64)>>,
     /// The native controller, shadowing the flow; in control during fallback.
     native: Box<dyn CongestionControl>,
     timeout_invoked: bool,
@@ -843,13 +876,41 @@ impl CongestionControl for CcpFlow {
         self.fell_back || self.slot(|f| f.fell_back.get()).unwrap_or(false)
     }
 
+    fn exports(&self) -> Vec<(String, f64)> {
+        let v = match &self.closed_exports {
+            Some(v) => v.clone(),
+            None => self.agent_exports(),
+        };
+        v.into_iter().map(|(k, x)| (k.to_owned(), x)).collect()
+    }
+
     fn on_close(&mut self, now: Instant) {
-        // Keep what the results report: the last window and whether it ever fell back.
+        // Keep what the results report: the last window, whether it ever fell back, and what
+        // the agent exports about the flow (it forgets the flow once the close reaches it).
         if let Some((cwnd, fb)) = self.slot(|f| (f.cwnd.get(), f.fell_back.get())) {
             self.closed_cwnd = cwnd;
             self.fell_back |= fb;
         }
+        if self.sid.is_some() {
+            self.closed_exports = Some(self.agent_exports());
+        }
         self.close(now);
+    }
+}
+
+impl CcpFlow {
+    /// What the agent's algorithm exports about this flow now (nothing when the agent runs
+    /// elsewhere or the flow has no socket id).
+    fn agent_exports(&self) -> Vec<(&'static str, f64)> {
+        let Some(sid) = self.sid else {
+            return Vec::new();
+        };
+        self.host
+            .agent_exports
+            .borrow()
+            .as_ref()
+            .map(|f| f(sid))
+            .unwrap_or_default()
     }
 }
 

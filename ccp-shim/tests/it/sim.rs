@@ -332,3 +332,39 @@ fn an_applied_agent_window_does_not_come_back_after_a_timeout() {
     cc.on_ack(t + Duration::from_micros(20), &ack);
     assert_eq!(cc.cwnd_bytes(), 1448, "the ACK after the timeout");
 }
+
+/// A flow's record carries what the agent's algorithm exports about it: live for a flow that
+/// is still running, and for a flow that completed, what the agent held when it closed (the
+/// agent forgets the flow once the close reaches it, 20 µs later).
+#[test]
+fn flow_records_carry_the_agents_exports_also_after_the_flow_closed() {
+    let mut sim = Simulation::new(network(2));
+    let rt = sim.model().runtime(sim.handle(), 0).unwrap();
+    let f = Rc::new(
+        CcpFactory::new(rt, ShimConfig::default(), || {
+            ccp::algs::build("reno", &ccp::algs::Params::new()).unwrap()
+        })
+        .unwrap(),
+    );
+    for (p, size) in [(0, Some(200_000)), (1, None)] {
+        sim.model_mut()
+            .add_flow(FlowSpec {
+                src: p,
+                dst: 2 + p,
+                size,
+                start: SimTime::ZERO,
+                cc: f.clone(),
+                priority: 0,
+            })
+            .unwrap();
+    }
+    sim.model().start_events(sim.handle());
+    sim.run_until(SimTime::from_nanos(2_000_000_000));
+    let recs = sim.model().flow_records(sim.now());
+    assert!(recs[0].fct_s.is_some(), "the sized flow completed");
+    assert!(recs[1].fct_s.is_none(), "the bulk flow runs");
+    for r in &recs {
+        assert!(r.cc_state.starts_with("cwnd_bytes="), "{r:?}");
+        assert!(r.cc_state.contains(";last_rtt_us="), "{r:?}");
+    }
+}

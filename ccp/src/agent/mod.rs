@@ -82,6 +82,14 @@ pub trait FlowState {
 
     /// Flow `sid` ended (for an aggregate, one member ended). The default does nothing.
     fn close(&mut self, _sid: u32) {}
+
+    /// Named numbers of the algorithm's state that a run may want to record beside the flow
+    /// (Copa's and BBR's minimum-RTT estimate, a window-based algorithm's window and
+    /// threshold), read through [`Agent::flow_exports`]. Units are in the names. The default
+    /// exports nothing.
+    fn exports(&self) -> Vec<(&'static str, f64)> {
+        Vec::new()
+    }
 }
 
 /// A report, with its field names resolved through the program that sent it.
@@ -442,6 +450,18 @@ impl<A: Algorithm, D: Clone + Ord> Agent<A, D> {
             .unwrap_or_default()
     }
 
+    /// What the state of flow `sid` of datapath `dp` exports ([`FlowState::exports`]; for a
+    /// member of an aggregate, the aggregate's); empty for an unknown flow.
+    pub fn flow_exports(&self, dp: &D, sid: u32) -> Vec<(&'static str, f64)> {
+        self.datapaths
+            .get(dp)
+            .and_then(|d| {
+                let key = d.flows.get(&sid)?.key;
+                d.states.get(&key).map(|(state, _)| state.exports())
+            })
+            .unwrap_or_default()
+    }
+
     /// Number of known datapaths.
     pub fn num_datapaths(&self) -> usize {
         self.datapaths.len()
@@ -657,6 +677,77 @@ fn close_all<F: FlowState>(dps: DatapathState<F>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Exports its socket id and how many reports it saw.
+    struct Counting {
+        sid: u32,
+        reports: u64,
+    }
+    impl FlowState for Counting {
+        fn on_report(&mut self, _ctl: &mut Control<'_>, _r: &Report<'_>) {
+            self.reports += 1;
+        }
+        fn exports(&self) -> Vec<(&'static str, f64)> {
+            vec![
+                ("sid", f64::from(self.sid)),
+                ("reports", self.reports as f64),
+            ]
+        }
+    }
+    struct CountingAlg;
+    impl Algorithm for CountingAlg {
+        type Flow = Counting;
+        fn name(&self) -> &str {
+            "counting"
+        }
+        fn programs(&self) -> Vec<ProgramSpec> {
+            vec![ProgramSpec::compile(
+                "p",
+                "(def (Report (volatile acked 0))) (when true (:= Report.acked Ack.bytes_acked) (report))",
+            )
+            .unwrap()]
+        }
+        fn create(&mut self, ctl: &mut Control<'_>, _info: &Create) -> Counting {
+            let _ = ctl.set_program("p", &[]);
+            Counting {
+                sid: ctl.sid(),
+                reports: 0,
+            }
+        }
+    }
+
+    /// `flow_exports` reads the state of the flow asked for, and nothing for a flow or
+    /// datapath it does not know (or no longer knows).
+    #[test]
+    fn flow_exports_reads_the_flow_state() {
+        use crate::wire::{FlowInfo, Measure};
+        let mut a = Agent::new(CountingAlg, AgentConfig::default()).unwrap();
+        let t = Instant::ZERO;
+        for sid in [1, 2] {
+            let c = Create {
+                sid,
+                flow: FlowInfo::default(),
+            };
+            a.handle_msg(t, &7u8, Msg::Create(c)).unwrap();
+        }
+        while a.poll_transmit().is_some() {}
+        let uid = a.program_uid("p").unwrap();
+        for _ in 0..3 {
+            let m = Measure {
+                sid: 2,
+                program_uid: uid,
+                fields: vec![1460],
+            };
+            a.handle_msg(t, &7u8, Msg::Measure(m)).unwrap();
+        }
+        assert_eq!(a.flow_exports(&7, 1), vec![("sid", 1.0), ("reports", 0.0)]);
+        assert_eq!(a.flow_exports(&7, 2), vec![("sid", 2.0), ("reports", 3.0)]);
+        assert!(a.flow_exports(&7, 3).is_empty());
+        assert!(a.flow_exports(&8, 1).is_empty());
+        a.handle_msg(t, &7u8, Msg::Measure(Measure::close(2)))
+            .unwrap();
+        assert!(a.flow_exports(&7, 2).is_empty(), "closed");
+    }
 
     #[test]
     fn report_get_matches_report_index() {

@@ -342,6 +342,17 @@ impl FlowState for BbrFlow {
             let _ = ctl.update_fields(&fields);
         }
     }
+
+    /// `min_rtt_us` (once sampled) and `btl_bw_bps`, the bottleneck-bandwidth estimate.
+    fn exports(&self) -> Vec<(&'static str, f64)> {
+        let mut v: Vec<(&'static str, f64)> = self
+            .min_rtt_us
+            .map(|m| ("min_rtt_us", m as f64))
+            .into_iter()
+            .collect();
+        v.push(("btl_bw_bps", self.bw as f64 * 8.0));
+        v
+    }
 }
 
 #[cfg(test)]

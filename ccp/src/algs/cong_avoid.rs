@@ -514,6 +514,19 @@ impl<R: WindowRule> FlowState for CaFlow<R> {
             }
         }
     }
+
+    /// `cwnd_bytes`, `ssthresh_bytes` once set (the agent's: the window the datapath
+    /// enforces may differ while an answer is on its way), and `last_rtt_us` once sampled.
+    fn exports(&self) -> Vec<(&'static str, f64)> {
+        let mut v = vec![("cwnd_bytes", self.w.cwnd as f64)];
+        if self.w.ssthresh != u64::MAX {
+            v.push(("ssthresh_bytes", self.w.ssthresh as f64));
+        }
+        if let Some(r) = self.last_rtt_us {
+            v.push(("last_rtt_us", r as f64));
+        }
+        v
+    }
 }
 
 /// Reads the framework's parameters: `report` (default per RTT), `slow_start` (`"agent"`

@@ -289,6 +289,19 @@ impl FlowState for CopaFlow {
             let _ = ctl.update_fields(&[("Cwnd", c), ("Rate", rate.max(1))]);
         }
     }
+
+    /// `min_rtt_us`: the estimator's current minimum RTT (once it has a sample), and
+    /// `cwnd_bytes`.
+    fn exports(&self) -> Vec<(&'static str, f64)> {
+        let mut v: Vec<(&'static str, f64)> = self
+            .min_rtt
+            .get()
+            .map(|m| ("min_rtt_us", m as f64))
+            .into_iter()
+            .collect();
+        v.push(("cwnd_bytes", self.cwnd as f64));
+        v
+    }
 }
 
 #[cfg(test)]
@@ -405,6 +418,24 @@ mod tests {
         assert_eq!(m.get(), Some(70));
         m.push(16, 90, 10);
         assert_eq!(m.get(), Some(80));
+    }
+
+    /// A run's results record the estimator's minimum RTT (and the window).
+    #[test]
+    fn exports_the_min_rtt_estimate_and_the_window() {
+        for (est, want) in [
+            (MinRttEstimator::PerPacket, 25_000.0),
+            (MinRttEstimator::Naive, 30_000.0),
+        ] {
+            let mut p = Copa::from_params(&Params::new()).unwrap().params;
+            p.estimator = est;
+            let mut f = CopaFlow::new(p, 1460, 14_600);
+            assert_eq!(f.exports(), vec![("cwnd_bytes", 14_600.0)], "no sample yet");
+            f.step(1460, Some(25_000), Some(30_000), 40_000, false);
+            let e = f.exports();
+            assert_eq!(e[0], ("min_rtt_us", want), "{est:?}");
+            assert_eq!(e[1], ("cwnd_bytes", f.cwnd as f64));
+        }
     }
 
     #[test]

@@ -220,6 +220,9 @@ impl FlowState for Box<dyn FlowState> {
     fn close(&mut self, sid: u32) {
         (**self).close(sid)
     }
+    fn exports(&self) -> Vec<(&'static str, f64)> {
+        (**self).exports()
+    }
 }
 
 impl Algorithm for AnyAlgorithm {

@@ -158,6 +158,10 @@ pub struct FlowRecord {
     /// True when the flow's controller ever handed over to a fallback (a CCP flow whose agent
     /// stopped answering ran its datapath's native controller).
     pub cc_fell_back: bool,
+    /// What the flow's controller exports about its state
+    /// ([`transport::CongestionControl::exports`]), as `name=value` pairs joined by `;`, in
+    /// the controller's order; empty when it exports nothing (native controllers).
+    pub cc_state: String,
     /// Bytes to send (empty for bulk flows).
     pub size_bytes: Option<u64>,
     /// Start, seconds.
@@ -312,6 +316,11 @@ impl Network {
                     dst_addr: da.ip().to_string(),
                     cc: f.cc_name.clone(),
                     cc_fell_back: f.sender.as_ref().is_some_and(|s| s.cc().fell_back()),
+                    cc_state: f
+                        .sender
+                        .as_ref()
+                        .map(|s| format_exports(&s.cc().exports()))
+                        .unwrap_or_default(),
                     size_bytes: f.spec.size,
                     start_s: f.spec.start.as_secs_f64(),
                     fct_s: fct,
@@ -582,4 +591,18 @@ impl Network {
         self.sample_flows(now);
         h.schedule_in(iv, Event::Sample);
     }
+}
+
+/// `name=value;name=value`, for [`FlowRecord::cc_state`].
+fn format_exports(v: &[(String, f64)]) -> String {
+    let mut out = String::new();
+    for (i, (k, x)) in v.iter().enumerate() {
+        if i > 0 {
+            out.push(';');
+        }
+        out.push_str(k);
+        out.push('=');
+        out.push_str(&x.to_string());
+    }
+    out
 }

@@ -62,6 +62,40 @@ pub fn flows_column_sum(dir: &Path, column: &str) -> Result<f64, ReproduceError>
     Ok(sum)
 }
 
+/// The value of `name` in the `cc_state` cell (`name=value;...`: what the controller's
+/// algorithm exports) of flow `flow` in a run's `flows.csv`; an error naming the file when
+/// the flow or the value is missing.
+pub fn flow_cc_state(dir: &Path, flow: u32, name: &str) -> Result<f64, ReproduceError> {
+    let path = dir.join("flows.csv");
+    let err = |e: String| ReproduceError::Analysis(format!("{}: {e}", path.display()));
+    let mut rd = csv::Reader::from_path(&path).map_err(|e| err(e.to_string()))?;
+    let h = rd.headers().map_err(|e| err(e.to_string()))?.clone();
+    let col = |c: &str| {
+        h.iter()
+            .position(|x| x == c)
+            .ok_or_else(|| err(format!("no `{c}` column")))
+    };
+    let (fc, sc) = (col("flow")?, col("cc_state")?);
+    for rec in rd.records() {
+        let rec = rec.map_err(|e| err(e.to_string()))?;
+        if rec.get(fc).and_then(|v| v.parse::<u32>().ok()) != Some(flow) {
+            continue;
+        }
+        let cell = rec.get(sc).unwrap_or("");
+        return cell
+            .split(';')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == name)
+            .and_then(|(_, v)| v.parse::<f64>().ok())
+            .ok_or_else(|| {
+                err(format!(
+                    "flow {flow} exports no `{name}` (cc_state `{cell}`)"
+                ))
+            });
+    }
+    Err(err(format!("no flow {flow}")))
+}
+
 /// Rate (Mbit/s) per `bin_s` bin from a cumulative byte counter sampled over time: the
 /// counter's increase between the last samples at or before successive bin ends. Points are at
 /// bin ends.

@@ -211,6 +211,7 @@ fn fct_quantiles_are_exact_until_a_censored_flow_ranks_below_them() {
         dst_addr: String::new(),
         cc: "reno".into(),
         cc_fell_back: false,
+        cc_state: String::new(),
         size_bytes: Some(1),
         start_s: 0.0,
         fct_s: fct,

@@ -156,6 +156,13 @@ pub trait CongestionControl: std::fmt::Debug {
     fn fell_back(&self) -> bool {
         false
     }
+    /// Named numbers of the controller's state for the flow's results record (units in the
+    /// names; a CCP flow: what its agent's algorithm exports, e.g. Copa's `min_rtt_us`). Read
+    /// when the records are written, also after [`CongestionControl::on_close`]. Default
+    /// none. A wrapper around a controller should forward this.
+    fn exports(&self) -> Vec<(String, f64)> {
+        Vec::new()
+    }
     /// Every byte of the flow is acknowledged (called once, after the ACK's other hooks): a
     /// controller may release what it holds (a CCP flow closes its datapath socket id).
     /// Later ACKs may still arrive. The default does nothing.
