@@ -74,12 +74,18 @@ fn unregister_waiter(waiters: &mut Vec<KeptWaker>, w: &Waker) {
 }
 
 impl<T> Inner<T> {
+    /// The common case inline: the first waker again.
+    #[inline]
     fn register(&mut self, w: &Waker) {
-        let same = self.first.as_ref().is_some_and(|x| x.is(w));
-        if same {
+        if self.first.as_ref().is_some_and(|x| x.is(w)) {
             self.first_on = true;
-            return;
+        } else {
+            self.register_other(w);
         }
+    }
+
+    #[inline(never)]
+    fn register_other(&mut self, w: &Waker) {
         if self.waiters.iter().any(|x| x.is(w)) {
             return;
         }
@@ -191,6 +197,7 @@ impl<T> Queue<T> {
 
     /// Takes the first item without waiting; if there is none, says whether the queue is
     /// closed.
+    #[inline]
     pub(crate) fn try_pop_or_closed(&self) -> Result<T, bool> {
         let mut i = self.inner.borrow_mut();
         match i.items.pop_front() {
@@ -224,6 +231,7 @@ impl<T> Queue<T> {
 
     /// Registers `w` to be woken at the next push or at close (for waiters that poll the
     /// queue with [`Queue::try_pop`]).
+    #[inline]
     pub fn register(&self, w: &Waker) {
         self.inner.borrow_mut().register(w);
     }

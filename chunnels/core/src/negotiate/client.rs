@@ -64,8 +64,9 @@ where
         Box::new(move |buf: &[u8], from: S::Addr, recycler: &Recycler| {
             match parse(buf) {
                 Ok(Frame::Data { epoch, payload }) if epoch == sh.epoch.get() => {
-                    let q = sh.data.borrow().clone();
-                    q.push((from, recycler.copy_of(payload)));
+                    // Pushed under the borrow: the data queue is only replaced by the
+                    // connection's own code, never from within a waker the push wakes.
+                    sh.data.borrow().push((from, recycler.copy_of(payload)));
                 }
                 Ok(Frame::Neg {
                     msg_id,
