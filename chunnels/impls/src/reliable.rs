@@ -14,7 +14,11 @@
 //! Wire format (integers little-endian):
 //! - data: `0x01`, `seq: u64`, payload;
 //! - ACK: `0x02`, `cum: u64` (every seq below it received), `n: u8`, `n × seq: u64` (received
-//!   above `cum`).
+//!   above `cum`);
+//! - abort: `0x03` alone, sent (once, best effort) to a peer whose message went
+//!   unacknowledged past the retry limit, just before the connection fails: the peer's
+//!   connection then fails too ("the peer gave up") instead of waiting for a message that
+//!   will never come. Only a peer this end has exchanged data with can abort it.
 //!
 //! Malformed datagrams are dropped and counted. Capability: [`Compat::Exact`], label
 //! `reliable/1` (both ends must run it). Two tasks run per connection (receive/ACK and
@@ -34,6 +38,7 @@ use crate::util::{read_u64, AbortOnDrop, Signal};
 pub const CHUNNEL: &str = "reliable";
 const DATA: u8 = 1;
 const ACK: u8 = 2;
+const ABORT: u8 = 3;
 /// Selective ACKs per ACK datagram at most.
 const MAX_SACKS: usize = 64;
 
@@ -280,6 +285,14 @@ where
                 }
                 s.acked.notify();
             }
+            Some(&ABORT) if b.len() == 1 && s.state.borrow().peers.contains_key(&from) => {
+                fail(
+                    &s,
+                    "the peer's reliable layer gave up retransmitting to us (abort received)"
+                        .into(),
+                );
+                return;
+            }
             _ => s.state.borrow_mut().stats.malformed += 1,
         }
     }
@@ -310,7 +323,7 @@ where
             continue;
         }
         let mut resend = Vec::new();
-        let mut failed = None;
+        let mut failed: Option<(A, String)> = None;
         {
             let mut st = s.state.borrow_mut();
             let mut count = 0;
@@ -320,9 +333,12 @@ where
                         continue;
                     }
                     if m.tries >= s.cfg.max_retries {
-                        failed = Some(format!(
-                            "message {seq} unacknowledged after {} retransmissions",
-                            m.tries
+                        failed = Some((
+                            addr.clone(),
+                            format!(
+                                "message {seq} unacknowledged after {} retransmissions",
+                                m.tries
+                            ),
                         ));
                         continue;
                     }
@@ -340,7 +356,10 @@ where
             }
             st.stats.retransmitted += count;
         }
-        if let Some(why) = failed {
+        if let Some((addr, why)) = failed {
+            // Tell the peer, so that it fails too rather than wait for the message; lost or
+            // not, this end fails now.
+            let _ = s.inner.send((addr, vec![ABORT])).await;
             fail(&s, why);
             return;
         }
@@ -710,6 +729,8 @@ mod tests {
                 .await
                 .unwrap();
             a.send((2, vec![77])).await.unwrap();
+            // An abort from a peer never heard from is not obeyed.
+            a.send((2, vec![ABORT])).await.unwrap();
             drop(a);
             rt.sleep(Duration::from_millis(1)).await;
             let stats = cb.stats();
@@ -718,6 +739,42 @@ mod tests {
             (err.to_string(), stats)
         });
         assert!(err.contains("unacknowledged"), "{err}");
-        assert_eq!(stats.malformed, 4);
+        assert_eq!(stats.malformed, 5);
+    }
+
+    /// The end that gives up tells its peer, which fails too instead of waiting forever for
+    /// the message (the CI hang of `full_stack_on_real_udp_loopback_under_loss` ended in such a
+    /// wait): every data datagram from a to b after the first is lost, ACKs and the abort get
+    /// through.
+    #[test]
+    fn a_peer_that_gives_up_makes_the_other_end_fail_too() {
+        let (a, b) = pair(Faults::none());
+        let a = scripted(a, |n, d: &[u8]| n > 1 && d.first() == Some(&DATA));
+        let cfg = ReliableConfig {
+            max_retries: 3,
+            ..ReliableConfig::default()
+        };
+        let (first, sender, receiver) = run(move |rt| async move {
+            let ca = ReliableChunnel::with_config(rt.clone(), cfg)
+                .connect_wrap(a)
+                .await
+                .unwrap();
+            let cb = reliable(&rt, b).await;
+            ca.send((2, vec![0])).await.unwrap();
+            let first = cb.recv().await.unwrap().1;
+            ca.send((2, vec![1])).await.unwrap();
+            let sender = ca.flush().await.unwrap_err().to_string();
+            let receiver = rt
+                .timeout(Duration::from_secs(60), cb.recv())
+                .await
+                .map(|r| r.map(|(_, v)| v).map_err(|e| e.to_string()));
+            (first, sender, receiver)
+        });
+        assert_eq!(first, vec![0]);
+        assert!(sender.contains("unacknowledged"), "{sender}");
+        let err = receiver
+            .expect("the receiver waited 60 s: no abort reached it")
+            .unwrap_err();
+        assert!(err.contains("gave up"), "{err}");
     }
 }
