@@ -27,16 +27,20 @@
 
 mod exec;
 mod native;
+mod plumbing;
 
 pub use exec::InvalidProgram;
 pub use native::{NativeController, NativeReno};
 /// Constant per-flow information, sent to the agent in CREATE (the wire type, re-exported).
 pub use wire::FlowInfo;
 
-use crate::program::{implicit, primitive as prim, Reg, RegKind};
+use crate::program::Reg;
 use crate::wire::{self, ChangeProg, Create, InstallExpr, Measure, Msg, UpdateField, UpdateFields};
-use exec::{prim_slot, Program, Regs};
+use exec::{Program, Regs};
 use netrt::{Duration, Instant};
+use plumbing::{
+    load_prims, merge, read_updates, update_fields_in_place, validate_updates, write_measure,
+};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -726,212 +730,5 @@ fn clamp_cwnd(c: u64) -> u32 {
     u32::try_from(c).unwrap_or(u32::MAX)
 }
 
-/// Encodes a MEASURE without building a [`Measure`] (no allocation on the report path).
-fn write_measure(out: &mut Vec<u8>, sid: u32, uid: u32, fields: &[u64]) {
-    let len = wire::HEADER_LEN + 8 + 8 * fields.len();
-    out.reserve(len);
-    out.extend_from_slice(&wire::msg_type::MEASURE.to_le_bytes());
-    out.extend_from_slice(&(len as u16).to_le_bytes());
-    out.extend_from_slice(&sid.to_le_bytes());
-    out.extend_from_slice(&uid.to_le_bytes());
-    out.extend_from_slice(&(fields.len() as u32).to_le_bytes());
-    for f in fields {
-        out.extend_from_slice(&f.to_le_bytes());
-    }
-}
-
-#[inline(always)]
-fn load_prims(file: &mut [u64; exec::FILE_LEN], p: &Primitives, since_start_us: u64) {
-    file[prim_slot(prim::ACK_BYTES_ACKED)] = u64::from(p.bytes_acked);
-    file[prim_slot(prim::ACK_BYTES_MISORDERED)] = u64::from(p.bytes_misordered);
-    file[prim_slot(prim::ACK_ECN_BYTES)] = u64::from(p.ecn_bytes);
-    file[prim_slot(prim::ACK_ECN_PACKETS)] = u64::from(p.ecn_packets);
-    file[prim_slot(prim::ACK_LOST_PKTS_SAMPLE)] = u64::from(p.lost_pkts_sample);
-    file[prim_slot(prim::ACK_NOW)] = since_start_us;
-    file[prim_slot(prim::ACK_PACKETS_ACKED)] = u64::from(p.packets_acked);
-    file[prim_slot(prim::ACK_PACKETS_MISORDERED)] = u64::from(p.packets_misordered);
-    file[prim_slot(prim::FLOW_BYTES_IN_FLIGHT)] = u64::from(p.bytes_in_flight);
-    file[prim_slot(prim::FLOW_BYTES_PENDING)] = u64::from(p.bytes_pending);
-    file[prim_slot(prim::FLOW_PACKETS_IN_FLIGHT)] = u64::from(p.packets_in_flight);
-    file[prim_slot(prim::FLOW_RATE_INCOMING)] = p.rate_incoming;
-    file[prim_slot(prim::FLOW_RATE_OUTGOING)] = p.rate_outgoing;
-    file[prim_slot(prim::FLOW_RTT_SAMPLE_US)] = if p.rtt_sample.is_zero() {
-        u64::from(u32::MAX)
-    } else {
-        p.rtt_sample.as_micros()
-    };
-    file[prim_slot(prim::FLOW_WAS_TIMEOUT)] = u64::from(p.was_timeout);
-}
-
-/// If `buf` starts with a well-formed UPDATE_FIELDS (one [`Msg::decode`] accepts), its socket
-/// id and number of updates.
-fn update_fields_in_place(buf: &[u8]) -> Option<(u32, usize)> {
-    let h = buf.get(..wire::HEADER_LEN + 4)?;
-    if u16::from_le_bytes([h[0], h[1]]) != wire::msg_type::UPDATE_FIELDS {
-        return None;
-    }
-    let len = usize::from(u16::from_le_bytes([h[2], h[3]]));
-    let sid = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
-    let n = u32::from_le_bytes([h[8], h[9], h[10], h[11]]) as usize;
-    if n > wire::MAX_UPDATES || len != wire::HEADER_LEN + 4 + wire::UPDATE_LEN * n {
-        return None;
-    }
-    let body = buf.get(wire::HEADER_LEN + 4..len)?;
-    let kinds_ok = body
-        .chunks_exact(wire::UPDATE_LEN)
-        .all(|u| RegKind::from_u8(u[0]).is_some());
-    kinds_ok.then_some((sid, n))
-}
-
-/// The `n` updates of an UPDATE_FIELDS [`update_fields_in_place`] accepted.
-fn read_updates(buf: &[u8], n: usize) -> impl Iterator<Item = UpdateField> + '_ {
-    let start = wire::HEADER_LEN + 4;
-    buf[start..start + wire::UPDATE_LEN * n]
-        .chunks_exact(wire::UPDATE_LEN)
-        .filter_map(|u| {
-            let kind = RegKind::from_u8(u[0])?;
-            let index = u32::from_le_bytes([u[1], u[2], u[3], u[4]]);
-            let value = u64::from_le_bytes(u[5..13].try_into().ok()?);
-            Some(UpdateField {
-                reg: Reg::new(kind, index),
-                value,
-            })
-        })
-}
-
-fn validate_updates(
-    updates: impl IntoIterator<Item = UpdateField>,
-) -> Result<Staged, MessageError> {
-    let mut s = Staged::default();
-    for (index, u) in updates.into_iter().enumerate() {
-        let reg = u.reg;
-        match reg.kind {
-            k if k.is_control() && (reg.index as usize) < wire::MAX_CONTROL_REGS => {
-                s.control.push((reg.index as u16, u.value));
-            }
-            RegKind::Implicit if reg.index == implicit::CWND => s.cwnd = Some(u.value),
-            RegKind::Implicit if reg.index == implicit::RATE => s.rate = Some(u.value),
-            // libccp accepts and ignores other implicit registers.
-            RegKind::Implicit if (reg.index as usize) < wire::MAX_IMPLICIT_REGS => {}
-            _ => return Err(MessageError::BadUpdate { index, reg }),
-        }
-    }
-    Ok(s)
-}
-
-fn merge(into: &mut Staged, from: Staged) {
-    into.control.extend(from.control);
-    if from.cwnd.is_some() {
-        into.cwnd = from.cwnd;
-    }
-    if from.rate.is_some() {
-        into.rate = from.rate;
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn dp_with_flow() -> Datapath {
-        let mut dp = Datapath::new(Config::default(), Instant::ZERO);
-        dp.open_flow(Instant::ZERO, FlowInfo::default()).unwrap();
-        dp
-    }
-
-    /// `take_staged_window` hands over the non-zero window and rate and leaves the rest staged:
-    /// the next invocation no longer outputs them, a zero window stays for the program.
-    #[test]
-    fn taking_the_staged_window_keeps_it_from_the_next_invocation() {
-        let mut dp = dp_with_flow();
-        let upd = |dp: &mut Datapath, updates| {
-            dp.handle_msg(
-                Instant::ZERO,
-                Msg::UpdateFields(UpdateFields { sid: 1, updates }),
-            )
-            .unwrap()
-        };
-        upd(
-            &mut dp,
-            vec![
-                UpdateField::cwnd(5000),
-                UpdateField::rate(9000),
-                UpdateField::control(3, 7),
-            ],
-        );
-        assert_eq!(dp.take_staged_window(1), (Some(5000), Some(9000)));
-        assert_eq!(dp.take_staged_window(1), (None, None), "taken once");
-        assert_eq!(dp.take_staged_window(2), (None, None), "no such flow");
-        assert_eq!(dp.flow(1).unwrap().staged.control, vec![(3, 7)]);
-        let prims = Primitives {
-            snd_cwnd: 1460,
-            ..Primitives::default()
-        };
-        let inv = dp.invoke(Instant::ZERO, 1, &prims);
-        assert_eq!((inv.cwnd, inv.rate), (None, None), "{inv:?}");
-        // Not taken: the next invocation outputs it (the pre-existing behaviour).
-        upd(&mut dp, vec![UpdateField::cwnd(7000)]);
-        let inv = dp.invoke(Instant::ZERO, 1, &prims);
-        assert_eq!(inv.cwnd, Some(7000));
-        upd(&mut dp, vec![UpdateField::cwnd(0)]);
-        assert_eq!(dp.take_staged_window(1), (None, None));
-        assert_eq!(
-            dp.flow(1).unwrap().staged.cwnd,
-            Some(0),
-            "a zero window stays"
-        );
-    }
-
-    /// The in-place UPDATE_FIELDS path agrees with decode + `handle_msg` on every outcome.
-    #[test]
-    fn in_place_update_fields_matches_the_decoder() {
-        let good = Msg::UpdateFields(UpdateFields {
-            sid: 1,
-            updates: vec![UpdateField::cwnd(5000), UpdateField::control(3, 7)],
-        })
-        .encode()
-        .unwrap();
-        let mut cases = vec![good.clone()];
-        let mut unknown_flow = good.clone();
-        unknown_flow[4] = 9;
-        cases.push(unknown_flow);
-        let mut bad_kind = good.clone();
-        bad_kind[12] = 0xee;
-        cases.push(bad_kind);
-        let mut bad_reg = good.clone();
-        bad_reg[13] = 200; // control register index 200
-        cases.push(bad_reg);
-        cases.push(good[..good.len() - 1].to_vec());
-        let mut bad_count = good.clone();
-        bad_count[8] = 3;
-        cases.push(bad_count);
-        cases.push([good.clone(), good.clone()].concat());
-        for (i, bytes) in cases.iter().enumerate() {
-            let mut a = dp_with_flow();
-            let mut b = dp_with_flow();
-            a.notify_send_failed(Instant::ZERO);
-            b.notify_send_failed(Instant::ZERO);
-            let mut seen = Vec::new();
-            let ra =
-                a.handle_bytes_with(Instant::ZERO, bytes, |sid, u| seen.push((sid, u.to_vec())));
-            let rb = (|| {
-                let mut rest = &bytes[..];
-                while !rest.is_empty() {
-                    let (m, used) = Msg::decode(rest)?;
-                    b.handle_msg(Instant::ZERO, m)?;
-                    rest = &rest[used..];
-                }
-                Ok::<_, MessageError>(())
-            })();
-            assert_eq!(ra, rb, "case {i}");
-            assert_eq!(a.first_failed_send, b.first_failed_send, "case {i}");
-            let (fa, fb) = (a.flow(1).unwrap(), b.flow(1).unwrap());
-            assert_eq!(fa.staged.cwnd, fb.staged.cwnd, "case {i}");
-            assert_eq!(fa.staged.control, fb.staged.control, "case {i}");
-            if ra.is_ok() {
-                assert!(!seen.is_empty());
-                assert!(seen.iter().all(|(sid, u)| *sid == 1 && u.len() == 2));
-            }
-        }
-    }
-}
+mod tests;
