@@ -191,6 +191,24 @@ struct HostState {
 }
 
 impl HostState {
+    /// Appends a message to the log when [`ShimConfig::log_messages`] keeps one. (An associated
+    /// function: `flush` calls it while it borrows the runtime's queue.)
+    fn log(log: &mut Option<Vec<LoggedMsg>>, host: u32, dir: Direction, at: Instant, m: &[u8]) {
+        if let Some(log) = log {
+            log.push(LoggedMsg {
+                host,
+                dir,
+                at,
+                bytes: m.to_vec(),
+            });
+        }
+    }
+
+    /// Logs a message the agent sent to this host's datapath.
+    fn log_to_datapath(&mut self, at: Instant, m: &[u8]) {
+        Self::log(&mut self.log, self.ip, Direction::ToDatapath, at, m);
+    }
+
     fn slot(&self, sid: u32) -> Option<&Rc<FlowSlot>> {
         let i = (sid as usize).checked_sub(1)?;
         self.flows.get(i)?.as_ref()
@@ -208,14 +226,7 @@ impl HostState {
                 Ok(()) => {
                     sent = true;
                     self.stats.to_agent += 1;
-                    if let Some(log) = &mut self.log {
-                        log.push(LoggedMsg {
-                            host: self.ip,
-                            dir: Direction::ToAgent,
-                            at: now,
-                            bytes: m.to_vec(),
-                        });
-                    }
+                    Self::log(&mut self.log, self.ip, Direction::ToAgent, now, m);
                 }
                 Err(_) => {
                     self.stats.send_failures += 1;
@@ -589,16 +600,7 @@ impl<R: Runtime> AgentLink<R> {
         let idle = self.end.in_flight() == 0;
         let ok = self.end.send_to(now, &(), msg).is_ok();
         if ok {
-            let mut st = self.host.state.borrow_mut();
-            let ip = st.ip;
-            if let Some(log) = &mut st.log {
-                log.push(LoggedMsg {
-                    host: ip,
-                    dir: Direction::ToDatapath,
-                    at: now,
-                    bytes: msg.to_vec(),
-                });
-            }
+            self.host.state.borrow_mut().log_to_datapath(now, msg);
         }
         if ok && idle {
             self.host.dp_notify.notify();

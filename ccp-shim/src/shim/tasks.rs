@@ -9,7 +9,7 @@ use ccp::ipc::{ChannelEnd, Transport};
 use ccp::wire::MAX_MSG_LEN;
 use netrt::{Instant, Runtime};
 
-use super::{Direction, Host, LoggedMsg};
+use super::Host;
 
 /// The agent side of one host: receive due messages, run the algorithm, answer.
 pub(super) async fn agent_task<R: Runtime, A: Algorithm>(
@@ -64,16 +64,7 @@ fn agent_step<A: Algorithm>(
     while let Some(ok) = agent.poll_transmit_with(|(), m| {
         let ok = end.send_to(now, &(), m).is_ok();
         if ok {
-            let mut st = host.state.borrow_mut();
-            let ip = st.ip;
-            if let Some(log) = &mut st.log {
-                log.push(LoggedMsg {
-                    host: ip,
-                    dir: Direction::ToDatapath,
-                    at: now,
-                    bytes: m.to_vec(),
-                });
-            }
+            host.state.borrow_mut().log_to_datapath(now, m);
         }
         ok
     }) {

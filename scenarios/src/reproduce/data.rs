@@ -40,60 +40,81 @@ pub fn summary_has(dir: &Path, key: &str) -> Result<bool, ReproduceError> {
     Ok(run_summary(dir)?.contains_key(key))
 }
 
+/// A run's `flows.csv`, opened for reading by column name; its errors name the file.
+pub struct FlowsCsv {
+    path: std::path::PathBuf,
+    rd: csv::Reader<std::fs::File>,
+    head: csv::StringRecord,
+}
+
+impl FlowsCsv {
+    /// Opens `dir/flows.csv` and reads its header.
+    pub fn open(dir: &Path) -> Result<Self, ReproduceError> {
+        let path = dir.join("flows.csv");
+        let err = |e: String| ReproduceError::Analysis(format!("{}: {e}", path.display()));
+        let mut rd = csv::Reader::from_path(&path).map_err(|e| err(e.to_string()))?;
+        let head = rd.headers().map_err(|e| err(e.to_string()))?.clone();
+        Ok(FlowsCsv { path, rd, head })
+    }
+
+    /// An analysis error about this file.
+    pub fn err(&self, e: impl std::fmt::Display) -> ReproduceError {
+        ReproduceError::Analysis(format!("{}: {e}", self.path.display()))
+    }
+
+    /// The index of column `name`.
+    pub fn col(&self, name: &str) -> Result<usize, ReproduceError> {
+        self.head
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| self.err(format!("no `{name}` column")))
+    }
+
+    /// The rows, in file order.
+    pub fn rows(&mut self) -> Result<Vec<csv::StringRecord>, ReproduceError> {
+        let path = &self.path;
+        self.rd
+            .records()
+            .map(|r| r.map_err(|e| ReproduceError::Analysis(format!("{}: {e}", path.display()))))
+            .collect()
+    }
+}
+
 /// The sum of a numeric column of a run's `flows.csv` (empty cells count 0).
 pub fn flows_column_sum(dir: &Path, column: &str) -> Result<f64, ReproduceError> {
-    let path = dir.join("flows.csv");
-    let err = |e: String| ReproduceError::Analysis(format!("{}: {e}", path.display()));
-    let mut rd = csv::Reader::from_path(&path).map_err(|e| err(e.to_string()))?;
-    let col = rd
-        .headers()
-        .map_err(|e| err(e.to_string()))?
+    let mut f = FlowsCsv::open(dir)?;
+    let col = f.col(column)?;
+    Ok(f.rows()?
         .iter()
-        .position(|h| h == column)
-        .ok_or_else(|| err(format!("no `{column}` column")))?;
-    let mut sum = 0.0;
-    for rec in rd.records() {
-        let rec = rec.map_err(|e| err(e.to_string()))?;
-        sum += rec
-            .get(col)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0);
-    }
-    Ok(sum)
+        .map(|r| {
+            r.get(col)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        })
+        .sum())
 }
 
 /// The value of `name` in the `cc_state` cell (`name=value;...`: what the controller's
 /// algorithm exports) of flow `flow` in a run's `flows.csv`; an error naming the file when
 /// the flow or the value is missing.
 pub fn flow_cc_state(dir: &Path, flow: u32, name: &str) -> Result<f64, ReproduceError> {
-    let path = dir.join("flows.csv");
-    let err = |e: String| ReproduceError::Analysis(format!("{}: {e}", path.display()));
-    let mut rd = csv::Reader::from_path(&path).map_err(|e| err(e.to_string()))?;
-    let h = rd.headers().map_err(|e| err(e.to_string()))?.clone();
-    let col = |c: &str| {
-        h.iter()
-            .position(|x| x == c)
-            .ok_or_else(|| err(format!("no `{c}` column")))
-    };
-    let (fc, sc) = (col("flow")?, col("cc_state")?);
-    for rec in rd.records() {
-        let rec = rec.map_err(|e| err(e.to_string()))?;
-        if rec.get(fc).and_then(|v| v.parse::<u32>().ok()) != Some(flow) {
-            continue;
-        }
-        let cell = rec.get(sc).unwrap_or("");
-        return cell
-            .split(';')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| *k == name)
-            .and_then(|(_, v)| v.parse::<f64>().ok())
-            .ok_or_else(|| {
-                err(format!(
-                    "flow {flow} exports no `{name}` (cc_state `{cell}`)"
-                ))
-            });
-    }
-    Err(err(format!("no flow {flow}")))
+    let mut f = FlowsCsv::open(dir)?;
+    let (fc, sc) = (f.col("flow")?, f.col("cc_state")?);
+    let rows = f.rows()?;
+    let row = rows
+        .iter()
+        .find(|r| r.get(fc).and_then(|v| v.parse::<u32>().ok()) == Some(flow))
+        .ok_or_else(|| f.err(format!("no flow {flow}")))?;
+    let cell = row.get(sc).unwrap_or("");
+    cell.split(';')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .and_then(|(_, v)| v.parse::<f64>().ok())
+        .ok_or_else(|| {
+            f.err(format!(
+                "flow {flow} exports no `{name}` (cc_state `{cell}`)"
+            ))
+        })
 }
 
 /// Rate (Mbit/s) per `bin_s` bin from a cumulative byte counter sampled over time: the

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use super::data::{quantile, summary_num};
+use super::data::{quantile, summary_num, FlowsCsv};
 use super::{Analysis, Arm, Ctx, ReproduceError, Row};
 use crate::figures::{Line, Panel};
 use crate::runner::censored_quantile;
@@ -78,20 +78,11 @@ struct RunFlows {
 
 fn run_flows(dir: &Path) -> Result<RunFlows, ReproduceError> {
     let end_s = summary_num(dir, "end_s")?;
-    let path = dir.join("flows.csv");
-    let err = |e: String| ReproduceError::Analysis(format!("{}: {e}", path.display()));
-    let mut rd = csv::Reader::from_path(&path).map_err(|e| err(e.to_string()))?;
-    let head = rd.headers().map_err(|e| err(e.to_string()))?.clone();
-    let col = |n: &str| {
-        head.iter()
-            .position(|h| h == n)
-            .ok_or_else(|| err(format!("no `{n}` column")))
-    };
-    let (c_size, c_start, c_fct) = (col("size_bytes")?, col("start_s")?, col("fct_s")?);
+    let mut f = FlowsCsv::open(dir)?;
+    let (c_size, c_start, c_fct) = (f.col("size_bytes")?, f.col("start_s")?, f.col("fct_s")?);
     let mut flows = Vec::new();
     let mut bytes = 0.0;
-    for rec in rd.records() {
-        let rec = rec.map_err(|e| err(e.to_string()))?;
+    for rec in f.rows()? {
         let Some(size) = rec.get(c_size).and_then(|v| v.parse::<u64>().ok()) else {
             continue;
         };
