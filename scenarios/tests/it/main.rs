@@ -10,6 +10,7 @@ mod kv_portability;
 mod paths;
 mod reference;
 mod reproduce;
+mod reproduce_bertha;
 mod scenarios;
 mod sweep;
 mod sweep_slurm;
