@@ -667,3 +667,101 @@ fn many_receivers_share_a_socket_on_tcp_loopback() {
         many_receivers_share_a_socket(&rt, socks).await;
     });
 }
+
+/// Counts its wakes.
+struct CountWakes(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountWakes {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A receive that is already the one the socket's readiness wakes, polled again with another
+/// waker (the future moved to another task, or a combinator's waker), is woken through the
+/// new one when its datagram comes: the pump's fast path for a consumer that is already the
+/// target still keeps the latest waker. Unix datagram and UDP sockets (both polled).
+#[test]
+fn a_receive_polled_again_with_another_waker_is_woken_through_it() {
+    use std::future::Future;
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    use std::task::{Context, Waker};
+
+    async fn check<S>(rt: &TokioRuntime, ssock: S, csock: S)
+    where
+        S: DatagramSocket + 'static,
+        S::Addr: Ord,
+    {
+        let saddr = ssock.local_addr().unwrap();
+        let listener = negotiate::listen(
+            rt,
+            Rc::new(ssock),
+            stack![],
+            Registry::new(),
+            NegotiateConfig::default(),
+        );
+        rt.spawn(async move {
+            let (_, conn, _) = listener.accept().await.unwrap();
+            while let Ok(d) = conn.recv().await {
+                conn.send(d).await.unwrap();
+            }
+        });
+        let (conn, _) = negotiate::connect(
+            rt,
+            Rc::new(csock),
+            saddr.clone(),
+            stack![],
+            &Registry::new(),
+            &NegotiateConfig::default(),
+        )
+        .await
+        .unwrap();
+        for round in 0..3u8 {
+            let (a, b) = (
+                Arc::new(CountWakes(0.into())),
+                Arc::new(CountWakes(0.into())),
+            );
+            let (wa, wb) = (Waker::from(a.clone()), Waker::from(b.clone()));
+            let mut recv = std::pin::pin!(conn.recv());
+            assert!(recv
+                .as_mut()
+                .poll(&mut Context::from_waker(&wa))
+                .is_pending());
+            assert!(recv
+                .as_mut()
+                .poll(&mut Context::from_waker(&wb))
+                .is_pending());
+            conn.send((saddr.clone(), vec![round; 3])).await.unwrap();
+            // The echo arrives: the socket's readiness goes to the latest waker.
+            let mut waited = 0;
+            while b.0.load(Ordering::SeqCst) == 0 {
+                assert!(
+                    waited < 5_000,
+                    "round {round}: the new waker was never woken"
+                );
+                rt.sleep(Duration::from_millis(1)).await;
+                waited += 1;
+            }
+            match recv.as_mut().poll(&mut Context::from_waker(&wb)) {
+                std::task::Poll::Ready(Ok((_, d))) => assert_eq!(d, vec![round; 3]),
+                other => panic!("round {round}: {:?}", other.map(|r| r.map(|(_, d)| d))),
+            }
+        }
+    }
+
+    let rt = TokioRuntime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let s = rt.bind_unix(dir.path().join("s.sock")).unwrap();
+        let c = rt.bind_unix(dir.path().join("c.sock")).unwrap();
+        check(&rt, s, c).await;
+        let lo: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let s = rt.bind_udp(lo).await.unwrap();
+        let c = rt.bind_udp(lo).await.unwrap();
+        check(&rt, s, c).await;
+    });
+}
