@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::data::{self, binned_mean, cdf, get, mean, median, rate_mbps, summary_num, time_mean};
+use super::data::{self, cdf, get, mean, median, summary_num};
 use super::{Analysis, Arm, Ctx, Figure, ReproduceError, Row};
 use crate::figures::{Line, Panel};
 
@@ -23,8 +23,8 @@ pub(super) static FIGURES: &[Figure] = &[
         title: "BBR on CCP: goodput and queueing delay over time (48 Mbit/s, 20 ms, 2 BDP)",
         default_seeds: 1,
         default_duration_s: 30.0,
-        arms: arms_4_2,
-        analyze: analyze_4_2,
+        arms: super::fig4_2::arms,
+        analyze: super::fig4_2::analyze,
         custom: None,
     },
     Figure {
@@ -41,8 +41,8 @@ pub(super) static FIGURES: &[Figure] = &[
         title: "Cubic on CCP vs native Cubic: congestion window over time (96 Mbit/s, 20 ms, 1 BDP)",
         default_seeds: 1,
         default_duration_s: 60.0,
-        arms: arms_4_4,
-        analyze: analyze_4_4,
+        arms: super::fig4_4::arms,
+        analyze: super::fig4_4::analyze,
         custom: None,
     },
     Figure {
@@ -195,9 +195,9 @@ pub(super) static FIGURES: &[Figure] = &[
 ];
 
 /// MSS of every paper scenario (bytes per packet of window).
-const MSS: f64 = 1460.0;
+pub(super) const MSS: f64 = 1460.0;
 
-fn ccp(alg: &str) -> String {
+pub(super) fn ccp(alg: &str) -> String {
     format!("workload.0.cc={{ccp=\"{alg}\",params={{report=\"per_rtt\"}},staleness_us=20.0}}")
 }
 
@@ -221,405 +221,21 @@ pub(super) fn arm(
 }
 
 /// Per-seed values of `f` over an arm's runs.
-fn per_run(
+pub(super) fn per_run(
     dirs: &[PathBuf],
     f: impl Fn(&Path) -> Result<f64, ReproduceError>,
 ) -> Result<Vec<f64>, ReproduceError> {
     dirs.iter().map(|d| f(d)).collect()
 }
 
-fn first(dirs: &[PathBuf]) -> Result<&PathBuf, ReproduceError> {
+pub(super) fn first(dirs: &[PathBuf]) -> Result<&PathBuf, ReproduceError> {
     dirs.first()
         .ok_or_else(|| ReproduceError::Analysis("an arm without runs".into()))
 }
 
 /// Mean goodput of a run over its whole duration, Mbit/s.
-fn goodput_mbps(dir: &Path) -> Result<f64, ReproduceError> {
+pub(super) fn goodput_mbps(dir: &Path) -> Result<f64, ReproduceError> {
     Ok(summary_num(dir, "goodput_bytes")? * 8.0 / summary_num(dir, "end_s")? / 1e6)
-}
-
-// ---------------------------------------------------------------------------------------------
-// thesis Fig 4.2: BBR on CCP.
-
-fn arms_4_2(d: Option<f64>) -> Vec<Arm> {
-    vec![arm(
-        "ccp-bbr",
-        "CCP BBR (per-RTT reports, 20 µs staleness)",
-        "thesis-4.2-bbr.toml",
-        Vec::new(),
-        d,
-    )]
-}
-
-/// Goodput (100 ms bins) and mean queueing delay per bin of one BBR run, and its dips: runs of
-/// bins after the first second whose goodput is below half the median bin's (start, end).
-struct BbrRun {
-    goodput: Vec<(f64, f64)>,
-    qdelay: Vec<(f64, f64)>,
-    dips: Vec<(f64, f64)>,
-    end_s: f64,
-}
-
-const BIN_4_2: f64 = 0.1;
-
-fn bbr_run(dir: &Path) -> Result<BbrRun, ReproduceError> {
-    let s = data::series(dir)?;
-    let goodput = rate_mbps(get(&s, "delivered_bytes/0", dir)?, BIN_4_2);
-    let qdelay = binned_mean(get(&s, "qdelay_ms/bottleneck", dir)?, BIN_4_2);
-    let steady: Vec<f64> = goodput.iter().filter(|p| p.0 > 1.0).map(|p| p.1).collect();
-    let thr = 0.5 * median(&steady);
-    let mut dips: Vec<(f64, f64)> = Vec::new();
-    let mut open: Option<f64> = None;
-    for &(t, g) in goodput.iter().filter(|p| p.0 > 1.0) {
-        match (g < thr, open) {
-            (true, None) => open = Some(t - BIN_4_2),
-            (false, Some(s)) => {
-                dips.push((s, t - BIN_4_2));
-                open = None;
-            }
-            _ => {}
-        }
-    }
-    if let (Some(s), Some(&(t, _))) = (open, goodput.last()) {
-        dips.push((s, t));
-    }
-    Ok(BbrRun {
-        goodput,
-        qdelay,
-        dips,
-        end_s: summary_num(dir, "end_s")?,
-    })
-}
-
-fn analyze_4_2(ctx: &Ctx) -> Result<Analysis, ReproduceError> {
-    let dirs = ctx.runs("ccp-bbr")?;
-    let runs: Vec<BbrRun> = dirs.iter().map(|d| bbr_run(d)).collect::<Result<_, _>>()?;
-    let r0 = &runs[0];
-    let in_dip = |r: &BbrRun, t: f64| {
-        r.dips
-            .iter()
-            .any(|&(a, b)| t > a - 1e-9 && t <= b + BIN_4_2 + 1e-9)
-    };
-    let dips: Vec<f64> = runs.iter().map(|r| r.dips.len() as f64).collect();
-    let spacing: Vec<f64> = runs
-        .iter()
-        .flat_map(|r| {
-            r.dips
-                .windows(2)
-                .map(|w| w[1].0 - w[0].0)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let first_dip: Vec<f64> = runs
-        .iter()
-        .filter_map(|r| r.dips.first().map(|d| d.0))
-        .collect();
-    let dip_len: Vec<f64> = runs
-        .iter()
-        .flat_map(|r| r.dips.iter().map(|d| d.1 - d.0).collect::<Vec<_>>())
-        .collect();
-    let mut q_out = Vec::new();
-    let mut g_out = Vec::new();
-    for r in &runs {
-        q_out.extend(
-            r.qdelay
-                .iter()
-                .filter(|p| p.0 > 1.0 && !in_dip(r, p.0))
-                .map(|p| p.1),
-        );
-        g_out.extend(
-            r.goodput
-                .iter()
-                .filter(|p| p.0 > 1.0 && !in_dip(r, p.0))
-                .map(|p| p.1),
-        );
-    }
-    // PROBE_RTT every 10 s of min-RTT age, lasting 200 ms: dips at ~10, ~20.2, ~30.4 s...; one
-    // that starts in the last second is not counted as expected.
-    let expected = ((r0.end_s - 1.0) / 10.2).floor().max(0.0);
-    let max_goodput = 48.0 * 1460.0 / 1500.0;
-    let mut rows = vec![
-        Row {
-            quantity: format!("PROBE_RTT dips (goodput < ½ median) in {:.0} s", r0.end_s),
-            unit: "dips".into(),
-            ours: mean(&dips),
-            compared_with: "paper: one per 10 s".into(),
-            reference: Some(expected),
-            paper: "RTT-probe dips every 10 s".into(),
-            target_pct: Some(0.0),
-        },
-        Row {
-            quantity: "first dip starts at".into(),
-            unit: "s".into(),
-            ours: mean(&first_dip),
-            compared_with: "paper".into(),
-            reference: Some(10.0),
-            paper: "min RTT expires after 10 s".into(),
-            target_pct: Some(5.0),
-        },
-    ];
-    if !spacing.is_empty() {
-        rows.push(Row {
-            quantity: "spacing of successive dips".into(),
-            unit: "s".into(),
-            ours: mean(&spacing),
-            compared_with: "paper".into(),
-            reference: Some(10.0),
-            paper: "every 10 s (+ the 200 ms probe)".into(),
-            target_pct: Some(5.0),
-        });
-    }
-    rows.extend([
-        Row {
-            quantity: "dip length (bins below ½ median)".into(),
-            unit: "s".into(),
-            ours: mean(&dip_len),
-            compared_with: "setup: PROBE_RTT 200 ms".into(),
-            reference: Some(0.2),
-            paper: "PROBE_RTT 200 ms at 4 packets".into(),
-            target_pct: None,
-        },
-        Row {
-            quantity: "mean goodput outside dips (after 1 s)".into(),
-            unit: "Mbit/s".into(),
-            ours: mean(&g_out),
-            compared_with: "link rate × 1460/1500".into(),
-            reference: Some(max_goodput),
-            paper: "(figure: goodput near the 48 Mbit/s link rate)".into(),
-            target_pct: Some(5.0),
-        },
-        Row {
-            quantity: "median queueing delay outside dips (after 1 s)".into(),
-            unit: "ms".into(),
-            ours: median(&q_out),
-            compared_with: "–".into(),
-            reference: None,
-            paper: "(figure only; no number stated)".into(),
-            target_pct: None,
-        },
-    ]);
-    let panels = vec![
-        Panel {
-            title: format!("goodput, {BIN_4_2:.1} s bins (seed {})", ctx.seeds[0]),
-            x_label: "time (s)".into(),
-            y_label: "goodput (Mbit/s)".into(),
-            lines: vec![Line {
-                label: "CCP BBR goodput".into(),
-                points: r0.goodput.clone(),
-                color: 0,
-                dashed: false,
-            }],
-            x_range: Some((0.0, r0.end_s)),
-            y_range: None,
-        },
-        Panel {
-            title: format!(
-                "queueing delay at the bottleneck, {BIN_4_2:.1} s means (seed {})",
-                ctx.seeds[0]
-            ),
-            x_label: "time (s)".into(),
-            y_label: "queueing delay (ms)".into(),
-            lines: vec![Line {
-                label: "CCP BBR queueing delay".into(),
-                points: r0.qdelay.clone(),
-                color: 1,
-                dashed: false,
-            }],
-            x_range: Some((0.0, r0.end_s)),
-            y_range: None,
-        },
-    ];
-    Ok(Analysis {
-        figures: vec![(
-            "bbr".into(),
-            "thesis Fig 4.2: BBR on CCP, 48 Mbit/s, 20 ms RTT, 160-packet buffer".into(),
-            panels,
-            1,
-        )],
-        rows,
-        notes: vec![
-            "Goodput = in-order bytes delivered to the receiver per 100 ms bin (delivered_bytes series); queueing delay = backlog ÷ link rate sampled every 10 ms, averaged per bin.".into(),
-            "A dip is a run of bins, after the first second, whose goodput is below half the median bin's.".into(),
-            "Numbers are means over seeds; the figure shows the first seed.".into(),
-        ],
-    })
-}
-
-// ---------------------------------------------------------------------------------------------
-// thesis Fig 4.4: Cubic fidelity.
-
-fn arms_4_4(d: Option<f64>) -> Vec<Arm> {
-    vec![
-        arm(
-            "ccp",
-            "CCP Cubic (agent, per-RTT reports, 20 µs staleness)",
-            "thesis-4.4-cubic.toml",
-            Vec::new(),
-            d,
-        ),
-        arm(
-            "native",
-            "native transport Cubic (HyStart on)",
-            "thesis-4.4-cubic.toml",
-            vec!["workload.0.cc=\"cubic\"".into()],
-            d,
-        ),
-    ]
-}
-
-/// Reductions after slow start are counted from this time on (the slow-start overshoot of CCP
-/// Cubic, which has no HyStart, cuts several times in the first second).
-const AFTER_SLOW_START_S: f64 = 3.0;
-
-/// A window's reductions after [`AFTER_SLOW_START_S`]: times at which it fell below 80 % of its
-/// peak since the last one.
-fn reductions(cwnd: &[(f64, f64)]) -> Vec<f64> {
-    let mut out = Vec::new();
-    let mut peak = 0.0f64;
-    for &(t, w) in cwnd.iter().filter(|p| p.0 >= AFTER_SLOW_START_S) {
-        if w < 0.8 * peak {
-            out.push(t);
-            peak = w;
-        } else {
-            peak = peak.max(w);
-        }
-    }
-    out
-}
-
-fn analyze_4_4(ctx: &Ctx) -> Result<Analysis, ReproduceError> {
-    struct Arm44 {
-        cwnd: Vec<Vec<(f64, f64)>>,
-        goodput: Vec<f64>,
-        drops: Vec<f64>,
-    }
-    let load = |name: &str| -> Result<Arm44, ReproduceError> {
-        let dirs = ctx.runs(name)?;
-        let mut cwnd = Vec::new();
-        for d in dirs {
-            let s = data::series(d)?;
-            cwnd.push(
-                get(&s, "cwnd_bytes/0", d)?
-                    .iter()
-                    .map(|&(t, v)| (t, v / MSS))
-                    .collect(),
-            );
-        }
-        Ok(Arm44 {
-            cwnd,
-            goodput: per_run(dirs, goodput_mbps)?,
-            drops: per_run(dirs, |d| summary_num(d, "drops/bottleneck"))?,
-        })
-    };
-    let (c, n) = (load("ccp")?, load("native")?);
-    let mean_cwnd = |a: &Arm44| mean(&a.cwnd.iter().map(|c| time_mean(c)).collect::<Vec<_>>());
-    let red_count = |a: &Arm44| {
-        mean(
-            &a.cwnd
-                .iter()
-                .map(|c| reductions(c).len() as f64)
-                .collect::<Vec<_>>(),
-        )
-    };
-    let period = |a: &Arm44| {
-        let gaps: Vec<f64> = a
-            .cwnd
-            .iter()
-            .flat_map(|c| {
-                reductions(c)
-                    .windows(2)
-                    .map(|w| w[1] - w[0])
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        mean(&gaps)
-    };
-    let paper = "qualitative: same cubic shape, minor timing drift";
-    let mut rows = vec![
-        Row {
-            quantity: "mean cwnd (time average)".into(),
-            unit: "packets".into(),
-            ours: mean_cwnd(&c),
-            compared_with: "native".into(),
-            reference: Some(mean_cwnd(&n)),
-            paper: paper.into(),
-            target_pct: Some(10.0),
-        },
-        Row {
-            quantity: "goodput".into(),
-            unit: "Mbit/s".into(),
-            ours: mean(&c.goodput),
-            compared_with: "native".into(),
-            reference: Some(mean(&n.goodput)),
-            paper: paper.into(),
-            target_pct: Some(5.0),
-        },
-        Row {
-            quantity: "window reductions after 3 s (cwnd < 80 % of its peak)".into(),
-            unit: "count".into(),
-            ours: red_count(&c),
-            compared_with: "native".into(),
-            reference: Some(red_count(&n)),
-            paper: paper.into(),
-            target_pct: None,
-        },
-    ];
-    let (pc, pn) = (period(&c), period(&n));
-    if pc.is_finite() && pn.is_finite() {
-        rows.push(Row {
-            quantity: "cubic epoch (time between reductions after 3 s)".into(),
-            unit: "s".into(),
-            ours: pc,
-            compared_with: "native".into(),
-            reference: Some(pn),
-            paper: paper.into(),
-            target_pct: Some(25.0),
-        });
-    }
-    rows.push(Row {
-        quantity: "bottleneck drops".into(),
-        unit: "packets".into(),
-        ours: mean(&c.drops),
-        compared_with: "native".into(),
-        reference: Some(mean(&n.drops)),
-        paper: "(not reported)".into(),
-        target_pct: None,
-    });
-    let panels = vec![Panel {
-        title: format!("congestion window, seed {}", ctx.seeds[0]),
-        x_label: "time (s)".into(),
-        y_label: "cwnd (packets of 1460 B)".into(),
-        lines: vec![
-            Line {
-                label: "CCP Cubic".into(),
-                points: c.cwnd[0].clone(),
-                color: 0,
-                dashed: false,
-            },
-            Line {
-                label: "native Cubic".into(),
-                points: n.cwnd[0].clone(),
-                color: 1,
-                dashed: true,
-            },
-        ],
-        x_range: None,
-        y_range: None,
-    }];
-    Ok(Analysis {
-        figures: vec![(
-            "cubic_cwnd".into(),
-            "thesis Fig 4.4: Cubic on CCP vs native, 96 Mbit/s, 20 ms RTT, 160-packet buffer"
-                .into(),
-            panels,
-            1,
-        )],
-        rows,
-        notes: vec![
-            "cwnd sampled every 10 ms. Native Cubic leaves slow start by HyStart (Linux's default); CCP Cubic has no HyStart and leaves it at the first loss.".into(),
-            "Numbers are means over seeds; the figure shows the first seed.".into(),
-        ],
-    })
 }
 
 // ---------------------------------------------------------------------------------------------
