@@ -1,9 +1,9 @@
 //! The sharded key-value store experiments of `testbed reproduce` (issue 12): thesis Figs 3.9
 //! (client vs server sharding vs offered load) and 3.10 (raw-offset vs deserializing
 //! sharder), HotNets Fig 5 (client push / switch offload / mixed / server fallback) and the
-//! offload-contention experiment (two applications, a switch offload with room for one);
-//! and thesis Fig 3.11 (datapath portability and overhead), which alone runs on real sockets
-//! ([`kvstore::portability`], `thesis_3_11` below).
+//! offload-contention experiment (two applications, a switch offload with room for one; in
+//! `bertha_offload`). Thesis Fig 3.11, which runs the store on real sockets, is in
+//! `bertha_portability`.
 //!
 //! All four run the `kvstore` crate's server, clients and YCSB generator on the
 //! deterministic simulator ([`kvstore::experiment::run`]); the simulator charges the server's
@@ -36,39 +36,39 @@ pub const DEFAULT_DURATION_S: f64 = 1.0;
 
 /// One point of a figure: its series, its offered load and its configuration (seed set per
 /// run).
-struct Point {
+pub(super) struct Point {
     /// Which group of series (a panel pair, e.g. the sharder cost model).
-    group: &'static str,
+    pub(super) group: &'static str,
     /// The series (e.g. "client push").
-    series: String,
-    offered: f64,
-    cfg: ExperimentConfig,
+    pub(super) series: String,
+    pub(super) offered: f64,
+    pub(super) cfg: ExperimentConfig,
 }
 
 /// Mean over seeds of one point's results.
 #[derive(Clone, Debug, Default)]
-struct Agg {
-    achieved: f64,
-    unanswered: f64,
-    p50: f64,
-    p95: f64,
-    p99: f64,
+pub(super) struct Agg {
+    pub(super) achieved: f64,
+    pub(super) unanswered: f64,
+    pub(super) p50: f64,
+    pub(super) p95: f64,
+    pub(super) p99: f64,
     /// Per connection p95, µs.
-    conn_p95: Vec<f64>,
+    pub(super) conn_p95: Vec<f64>,
     /// The first seed's summary (negotiation outcome, reasons).
-    first: Option<Summary>,
+    pub(super) first: Option<Summary>,
 }
 
-fn us(ns: u64) -> f64 {
+pub(super) fn us(ns: u64) -> f64 {
     ns as f64 / 1e3
 }
 
-fn err(e: impl std::fmt::Display) -> ReproduceError {
+pub(super) fn err(e: impl std::fmt::Display) -> ReproduceError {
     ReproduceError::Analysis(e.to_string())
 }
 
 /// Runs every point for seeds `1..=seeds` on `opts.jobs` threads; writes `samples.csv`.
-fn run_points(
+pub(super) fn run_points(
     opts: &Options,
     dir: &Path,
     seeds: u64,
@@ -171,7 +171,7 @@ fn run_points(
     Ok(aggs)
 }
 
-fn row(
+pub(super) fn row(
     quantity: String,
     unit: &str,
     ours: f64,
@@ -263,7 +263,7 @@ fn load_panels(points: &[Point], aggs: &[Agg], group: &str, title: &str) -> Vec<
     ]
 }
 
-fn find<'a>(
+pub(super) fn find<'a>(
     points: &[Point],
     aggs: &'a [Agg],
     group: &str,
@@ -293,7 +293,7 @@ fn sustained(points: &[Point], aggs: &[Agg], group: &str, series: &str) -> f64 {
         .fold(0.0, f64::max)
 }
 
-fn machine_note() -> String {
+pub(super) fn machine_note() -> String {
     "Simulated; the cost model's parameters are our own measurements on real UDP loopback \
      (`cargo run --release -p kvstore --example loopback_costs`) on a 2-core AMD EPYC VM \
      (Linux, tokio current-thread runtime, bincode/1, 132-byte messages); see \
@@ -301,7 +301,7 @@ fn machine_note() -> String {
         .into()
 }
 
-fn options_note(opts: &Options, seeds: u64) -> String {
+pub(super) fn options_note(opts: &Options, seeds: u64) -> String {
     format!(
         "`--seeds {seeds}`: every point runs seeds 1..={seeds}, numbers are means over seeds; \
          `--duration {}`: seconds of each run's measured open-loop phase (default {DEFAULT_DURATION_S}), \
@@ -674,464 +674,6 @@ pub(super) fn hotnets_5(
             figures: vec![(
                 "fig5".into(),
                 "HotNets Fig 5: sharding implementations chosen by negotiation (4 shards, YCSB A uniform, simulated with measured loopback costs)".into(),
-                panels,
-                2,
-            )],
-            rows,
-            notes,
-        },
-        vec![dir.join("samples.csv")],
-    ))
-}
-
-const LOADS_OC: [f64; 5] = [20e3, 40e3, 60e3, 80e3, 100e3];
-const ROOM_1: &str = "room for one";
-const ROOM_2: &str = "room for both";
-
-/// Offload contention: two applications (a client host each, one connection each) connect to
-/// the sharded store behind a switch whose steering table has one entry; negotiation gives
-/// the offload to the first and the host fallback to the second, saying why. Compared with
-/// the same switch with room for both.
-pub(super) fn offload_contention(
-    opts: &Options,
-    dir: &Path,
-    seeds: u64,
-) -> Result<(Analysis, Vec<PathBuf>), ReproduceError> {
-    let mut points = Vec::new();
-    for offered in LOADS_OC {
-        for (group, entries) in [(ROOM_1, 1), (ROOM_2, 2)] {
-            let mut cfg = ExperimentConfig::hotnets_fig_5(Fig5Scenario::ServerAccelerated, offered);
-            cfg.offload = Some(OffloadConfig {
-                table_entries: entries,
-                ..OffloadConfig::default()
-            });
-            points.push(Point {
-                group,
-                series: "both".into(),
-                offered,
-                cfg,
-            });
-        }
-    }
-    let aggs = run_points(opts, dir, seeds, &points)?;
-    let mut rows = Vec::new();
-    let mut notes = Vec::new();
-    for group in [ROOM_1, ROOM_2] {
-        if let Some(s) = points
-            .iter()
-            .zip(&aggs)
-            .find(|(p, _)| p.group == group)
-            .and_then(|(_, a)| a.first.as_ref())
-        {
-            notes.push(format!(
-                "{group}: negotiation chose (front connections per implementation) {:?}; \
-                 reasons given for fallbacks: {}",
-                s.server.chosen,
-                if s.server.fallbacks.is_empty() {
-                    "none".to_string()
-                } else {
-                    s.server.fallbacks.join(" | ")
-                }
-            ));
-            let offloaded = s.server.chosen.get(kvstore::offload::OFFLOAD_IMPL).copied();
-            rows.push(row(
-                format!("{group}: connections given the switch offload"),
-                "connections",
-                offloaded.unwrap_or(0) as f64,
-                "-",
-                None,
-                if group == ROOM_1 {
-                    "(issue 12, no paper figure) one application gets it, the other the host fallback, with the reason"
-                } else {
-                    "(control) both get it"
-                },
-            ));
-        }
-    }
-    for offered in LOADS_OC {
-        let (Some(one), Some(two)) = (
-            find(&points, &aggs, ROOM_1, "both", offered),
-            find(&points, &aggs, ROOM_2, "both", offered),
-        ) else {
-            continue;
-        };
-        for (i, app) in ["application A (connects first)", "application B"]
-            .iter()
-            .enumerate()
-        {
-            rows.push(row(
-                format!("{:.0} kOps/s: p95, {app}, {ROOM_1}", offered / 1e3),
-                "µs",
-                one.conn_p95.get(i).copied().unwrap_or(f64::NAN),
-                ROOM_2,
-                two.conn_p95.get(i).copied(),
-                "no paper figure",
-            ));
-        }
-    }
-    let line = |group: &str, i: usize| -> Vec<(f64, f64)> {
-        points
-            .iter()
-            .zip(&aggs)
-            .filter(|(p, _)| p.group == group)
-            .map(|(p, a)| {
-                (
-                    p.offered / 1e3,
-                    a.conn_p95.get(i).copied().unwrap_or(f64::NAN),
-                )
-            })
-            .collect()
-    };
-    let panels = vec![Panel {
-        title: "p95 latency per application".into(),
-        x_label: "offered load, both applications together (kOps/s)".into(),
-        y_label: "p95 latency (µs)".into(),
-        lines: vec![
-            Line {
-                label: "A, room for one (offloaded)".into(),
-                points: line(ROOM_1, 0),
-                color: 0,
-                dashed: false,
-            },
-            Line {
-                label: "B, room for one (host fallback)".into(),
-                points: line(ROOM_1, 1),
-                color: 1,
-                dashed: false,
-            },
-            Line {
-                label: "A, room for both".into(),
-                points: line(ROOM_2, 0),
-                color: 0,
-                dashed: true,
-            },
-            Line {
-                label: "B, room for both".into(),
-                points: line(ROOM_2, 1),
-                color: 1,
-                dashed: true,
-            },
-        ],
-        x_range: None,
-        y_range: None,
-    }];
-    notes.extend([
-        "Setup: HotNets Fig 5's Server Accelerated scenario (4 shards, 2 plain clients x 1 \
-         connection, YCSB A uniform, equal load each) with the switch's steering table holding \
-         1 entry (room for one) or 2 (room for both). The registry reserves one table entry \
-         per negotiated connection; application A negotiates first and gets the offload; \
-         application B's negotiation finds no capacity and gets the host fallback \
-         (UDP-forwarding sharder, CostModel::MEASURED_UDP_FORWARD), with the reason above."
-            .into(),
-        options_note(opts, seeds),
-        machine_note(),
-    ]);
-    Ok((
-        Analysis {
-            figures: vec![(
-                "offload_contention".into(),
-                "Offload contention: two applications, a switch offload with room for one (simulated with measured loopback costs)".into(),
-                panels,
-                1,
-            )],
-            rows,
-            notes,
-        },
-        vec![dir.join("samples.csv")],
-    ))
-}
-
-// ---------------------------------------------------------------------------------------
-// Thesis Fig 3.11: datapath portability and overhead, on real sockets.
-
-/// Thesis Fig 3.11's offered loads, requests/s: Fig 3.9's 25-125 kOps/s grid scaled by 0.4
-/// to what one client thread and one server thread serve on the 2-core VM.
-const LOADS_3_11: [f64; 5] = [10e3, 20e3, 30e3, 40e3, 50e3];
-/// Default measured seconds per run of thesis Fig 3.11.
-pub const DEFAULT_DURATION_3_11_S: f64 = 1.0;
-
-/// Median of `v` (NaN if empty).
-fn median_of(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-/// The machine, for the notes: CPU model, CPUs, load average when the runs began.
-fn machine_3_11() -> String {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into());
-    format!("{model}, {cpus} CPUs, load average {load} when the runs began")
-}
-
-/// Medians over seeds of one (backend, variant, load).
-#[derive(Clone, Debug, Default)]
-struct Agg311 {
-    achieved: f64,
-    p50: f64,
-    p95: f64,
-}
-
-/// Thesis Fig 3.11: the store's client-push path on each backend, full / no negotiation /
-/// inlined, p95 latency and achieved throughput vs offered load; `seeds` repetitions per
-/// point (medians reported).
-pub(super) fn thesis_3_11(
-    opts: &Options,
-    dir: &Path,
-    seeds: u64,
-) -> Result<(Analysis, Vec<PathBuf>), ReproduceError> {
-    use kvstore::portability::{run as port_run, Backend, PortabilityConfig, Variant};
-    let secs = opts.duration_s.unwrap_or(DEFAULT_DURATION_3_11_S);
-    if !(secs.is_finite() && secs > 0.0 && secs <= 3600.0) {
-        return Err(ReproduceError::Arg {
-            arg: "--duration".into(),
-            msg: format!("expected measured seconds per run in (0, 3600], got {secs}"),
-        });
-    }
-    if seeds == 0 || seeds > 1000 {
-        return Err(ReproduceError::Arg {
-            arg: "--seeds".into(),
-            msg: format!("expected 1..=1000 repetitions per point, got {seeds}"),
-        });
-    }
-    let machine = machine_3_11();
-    let backends = Backend::ALL;
-    let mut csv = String::from(
-        "backend,variant,offered_rps,seed,achieved_rps,sent,completed,unanswered,p50_us,p95_us,p99_us,p50_sched_us,p95_sched_us,send_lag_p50_us,send_lag_p95_us,verified,mismatches,bad_replies,decode_errors\n",
-    );
-    // (backend, variant, load index) -> per-seed samples.
-    let mut samples: std::collections::BTreeMap<
-        (Backend, Variant, usize),
-        Vec<kvstore::loadgen::LoadResult>,
-    > = Default::default();
-    let mut incorrect = 0u64;
-    // Variants interleaved within a load, so drift in the machine's load hits all alike.
-    for seed in 1..=seeds {
-        for backend in backends {
-            for (li, offered) in LOADS_3_11.iter().enumerate() {
-                for variant in Variant::ALL {
-                    let cfg = PortabilityConfig {
-                        seed,
-                        duration: Duration::from_secs_f64(secs),
-                        ..PortabilityConfig::thesis_fig_3_11(*offered)
-                    };
-                    if opts.progress {
-                        eprintln!(
-                            "thesis-3.11: {} / {} at {:.0} kOps/s, seed {seed}",
-                            backend.name(),
-                            variant.name(),
-                            offered / 1e3
-                        );
-                    }
-                    let r = port_run(backend, variant, &cfg).map_err(|e| {
-                        err(format!(
-                            "{} / {} at {offered:.0} req/s, seed {seed}: {e}",
-                            backend.name(),
-                            variant.name()
-                        ))
-                    })?;
-                    let l = &r.load;
-                    incorrect += r.mismatches + l.bad_replies;
-                    csv.push_str(&format!(
-                        "{},{},{offered:.0},{seed},{:.1},{},{},{},{:.2},{:.2},{:.2},{:.2},{:.2},{:.2},{:.2},{},{},{},{}\n",
-                        backend.name(),
-                        variant.name(),
-                        l.achieved,
-                        l.sent,
-                        l.completed,
-                        l.unanswered,
-                        us(l.latency_from_send.p50),
-                        us(l.latency_from_send.p95),
-                        us(l.latency_from_send.p99),
-                        us(l.latency.p50),
-                        us(l.latency.p95),
-                        us(l.send_lag.p50),
-                        us(l.send_lag.p95),
-                        r.verified,
-                        r.mismatches,
-                        l.bad_replies,
-                        r.server.decode_errors,
-                    ));
-                    samples
-                        .entry((backend, variant, li))
-                        .or_default()
-                        .push(r.load);
-                }
-            }
-        }
-    }
-    let path = dir.join("samples.csv");
-    std::fs::write(&path, csv).map_err(|e| ReproduceError::Output {
-        path: path.display().to_string(),
-        msg: e.to_string(),
-    })?;
-    let agg = |b: Backend, v: Variant, li: usize| -> Agg311 {
-        let s = samples.get(&(b, v, li)).cloned().unwrap_or_default();
-        let m =
-            |f: &dyn Fn(&kvstore::loadgen::LoadResult) -> f64| median_of(s.iter().map(f).collect());
-        Agg311 {
-            achieved: m(&|l| l.achieved),
-            p50: m(&|l| us(l.latency_from_send.p50)),
-            p95: m(&|l| us(l.latency_from_send.p95)),
-        }
-    };
-    let paper = "removing features gains little (no numbers stated)";
-    let mut rows = Vec::new();
-    let mut panels = Vec::new();
-    for b in backends {
-        let mut overheads = Vec::new();
-        for (li, offered) in LOADS_3_11.iter().enumerate() {
-            let k = offered / 1e3;
-            let base = agg(b, Variant::Inlined, li);
-            for v in [Variant::Full, Variant::NoNegotiation] {
-                let a = agg(b, v, li);
-                for (q, ours, reference) in [("p50", a.p50, base.p50), ("p95", a.p95, base.p95)] {
-                    rows.push(row(
-                        format!("{}, {k:.0} kOps/s: {q} latency, {}", b.name(), v.name()),
-                        "µs",
-                        ours,
-                        "inlined",
-                        Some(reference),
-                        paper,
-                    ));
-                }
-                if v == Variant::Full {
-                    overheads.push(a.p50 - base.p50);
-                    rows.push(row(
-                        format!("{}, {k:.0} kOps/s: achieved, {}", b.name(), v.name()),
-                        "kOps/s",
-                        a.achieved / 1e3,
-                        "inlined",
-                        Some(base.achieved / 1e3),
-                        paper,
-                    ));
-                }
-            }
-        }
-        rows.push(row(
-            format!(
-                "{}: full − inlined p50 latency, median over loads",
-                b.name()
-            ),
-            "µs",
-            median_of(overheads),
-            "-",
-            None,
-            paper,
-        ));
-        let line = |v: Variant, i: usize, f: &dyn Fn(&Agg311) -> f64| Line {
-            label: v.name().into(),
-            points: LOADS_3_11
-                .iter()
-                .enumerate()
-                .map(|(li, o)| (o / 1e3, f(&agg(b, v, li))))
-                .collect(),
-            color: i,
-            dashed: false,
-        };
-        panels.push(Panel {
-            title: format!("{}: p95 latency", b.name()),
-            x_label: "offered load (kOps/s)".into(),
-            y_label: "p95 latency from the send call (µs)".into(),
-            lines: Variant::ALL
-                .iter()
-                .enumerate()
-                .map(|(i, v)| line(*v, i, &|a| a.p95))
-                .collect(),
-            x_range: None,
-            y_range: None,
-        });
-        let mut tput: Vec<Line> = Variant::ALL
-            .iter()
-            .enumerate()
-            .map(|(i, v)| line(*v, i, &|a| a.achieved / 1e3))
-            .collect();
-        tput.push(Line {
-            label: "offered (ideal)".into(),
-            points: LOADS_3_11.iter().map(|o| (o / 1e3, o / 1e3)).collect(),
-            color: 6,
-            dashed: true,
-        });
-        panels.push(Panel {
-            title: format!("{}: achieved throughput", b.name()),
-            x_label: "offered load (kOps/s)".into(),
-            y_label: "achieved (kOps/s)".into(),
-            lines: tput,
-            x_range: None,
-            y_range: None,
-        });
-    }
-    rows.push(row(
-        "incorrect replies (value read back wrong or malformed), all runs".into(),
-        "replies",
-        incorrect as f64,
-        "expected",
-        Some(0.0),
-        "-",
-    ));
-    let notes = vec![
-        "Real loopback, not simulated: one server thread (6 shard sockets, one task per socket \
-         or accepted connection: receive, apply, reply) and one client thread (4 connections, \
-         each a Poisson source), each on a tokio current-thread runtime; YCSB B, zipfian 0.99 \
-         over 12,000 records put first, 132-byte messages (thesis Fig 3.9's workload). After \
-         each run 64 records are written and read back; the last row counts wrong replies."
-            .into(),
-        "Variants: full = KvClient in client-push mode, negotiated with the server's front, \
-         requests to the shards' sockets, which accept implicitly (the stacks of \
-         kvstore::Server's client-push path); no negotiation = the same stacks \
-         (ClientShard + bincode / AcceptClientPush + bincode) built with connect_wrap over the \
-         bare socket; inlined = bincode, FNV-1a shard choice and send_to by hand."
-            .into(),
-        "Latency is measured from the send call (p50/p95 rows and the p95 panels): tokio's \
-         timers tick every 1 ms, so requests due within a tick leave together and the \
-         open-loop latency from the scheduled instant carries up to 1 ms of timer lateness for \
-         every variant alike (its p95 is in samples.csv, p95_sched_us, with the send lag)."
-            .into(),
-        "Paper's datapaths: Linux sockets = our UDP (and TCP via datapaths::tcp_dgram); \
-         Shenango-A (runtime in a thread, memory channel) = our in-process backend (server \
-         runtime on another thread, a mutex-protected mailbox); DPDK skipped (no NIC in the \
-         VM); Shenango-R (features re-implemented in the runtime) has no counterpart here; \
-         Unix datagram sockets are an extra Linux-sockets row (a Unix datagram socket queues \
-         net.unix.max_dgram_qlen datagrams, 10 here, and then blocks its sender instead of \
-         dropping; the load phase keeps 8 puts outstanding for it)."
-            .into(),
-        format!(
-            "Loads: thesis Fig 3.9's 25-125 kOps/s grid scaled by 0.4 ({} kOps/s) to what the \
-             2-core VM serves; runs are sequential (--jobs is ignored: they measure real \
-             time); `--seeds {seeds}` repetitions per point, numbers are medians; \
-             `--duration {secs}` measured seconds per run (100 ms drain).",
-            LOADS_3_11
-                .iter()
-                .map(|l| format!("{:.0}", l / 1e3))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        format!("Machine: {machine}; other builds may share it."),
-    ];
-    Ok((
-        Analysis {
-            figures: vec![(
-                "fig3_11".into(),
-                "Thesis Fig 3.11: the sharded store on UDP, Unix datagram, TCP and in-process datapaths, full / no negotiation / inlined (real loopback)".into(),
                 panels,
                 2,
             )],

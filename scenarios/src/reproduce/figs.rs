@@ -108,7 +108,7 @@ pub(super) static FIGURES: &[Figure] = &[
         default_duration_s: super::bertha_kv::DEFAULT_DURATION_S,
         arms: super::bertha::no_arms,
         analyze: super::bertha::no_analysis,
-        custom: Some(super::bertha_kv::offload_contention),
+        custom: Some(super::bertha_offload::offload_contention),
     },
     Figure {
         id: "hotnets-3",
@@ -150,10 +150,10 @@ pub(super) static FIGURES: &[Figure] = &[
         id: "thesis-3.11",
         title: "Datapath portability and overhead: the sharded store on UDP, Unix datagram, TCP and in-process datapaths, each with negotiation + Chunnels, Chunnels without negotiation, and Chunnels inlined; p95 latency and achieved throughput vs offered load (real loopback; --seeds: repetitions per point, medians; --duration: measured seconds per run)",
         default_seeds: 1,
-        default_duration_s: super::bertha_kv::DEFAULT_DURATION_3_11_S,
+        default_duration_s: super::bertha_portability::DEFAULT_DURATION_3_11_S,
         arms: super::bertha::no_arms,
         analyze: super::bertha::no_analysis,
-        custom: Some(super::bertha_kv::thesis_3_11),
+        custom: Some(super::bertha_portability::thesis_3_11),
     },
     // Appended after the existing ids so `--list` keeps its order.
     Figure {

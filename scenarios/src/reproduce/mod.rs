@@ -25,6 +25,8 @@
 mod bertha;
 mod bertha_kv;
 mod bertha_local;
+mod bertha_offload;
+mod bertha_portability;
 mod data;
 mod fig4_11;
 mod fig4_2;
