@@ -37,7 +37,6 @@ use std::rc::Rc;
 use ccp::agent::{Agent, AgentConfig, AgentError, Algorithm};
 use ccp::datapath::{Config as DpConfig, Datapath, FlowInfo};
 use ccp::ipc::{channel_pair, ChannelEnd, Transport};
-use ccp::program::{implicit, Reg};
 use netrt::{Duration, Instant, LocalBoxFuture, Runtime};
 use transport::{CcFactory, CcKind, CongestionControl, FlowContext, FlowWaker};
 
@@ -169,14 +168,6 @@ struct FlowSlot {
     in_fallback: Cell<bool>,
 }
 
-/// One agent message's effect on a flow's window and rate (see [`HostState::receive`]).
-#[derive(Clone, Copy)]
-struct Applied {
-    sid: u32,
-    cwnd: Option<u64>,
-    rate: Option<u64>,
-}
-
 /// The datapath side of one host.
 struct HostState {
     ip: u32,
@@ -186,8 +177,8 @@ struct HostState {
     flows: Vec<Option<Rc<FlowSlot>>>,
     stats: ShimStats,
     log: Option<Vec<LoggedMsg>>,
-    /// Reused by `receive`.
-    applied: Vec<Applied>,
+    /// Reused by `receive`: the flows an agent message updated.
+    updated: Vec<u32>,
 }
 
 impl HostState {
@@ -243,26 +234,11 @@ impl HostState {
         while let Ok(Some((n, ()))) = self.end.recv_from(now, buf) {
             let bytes = &buf[..n];
             self.stats.to_datapath += 1;
-            let mut applied = std::mem::take(&mut self.applied);
-            applied.clear();
-            let res = self.dp.handle_bytes_with(now, bytes, |sid, updates| {
-                let mut a = Applied {
-                    sid,
-                    cwnd: None,
-                    rate: None,
-                };
-                for u in updates {
-                    if u.value == 0 {
-                        continue;
-                    }
-                    if u.reg == Reg::implicit(implicit::CWND) {
-                        a.cwnd = Some(u.value);
-                    } else if u.reg == Reg::implicit(implicit::RATE) {
-                        a.rate = Some(u.value);
-                    }
-                }
-                applied.push(a);
-            });
+            let mut updated = std::mem::take(&mut self.updated);
+            updated.clear();
+            let res = self
+                .dp
+                .handle_bytes_with(now, bytes, |sid, _| updated.push(sid));
             if let Err(e) = res {
                 if matches!(e, ccp::datapath::MessageError::UnknownFlow(_)) {
                     self.stats.stale_messages += 1;
@@ -273,12 +249,9 @@ impl HostState {
                 // The runtime accepted the message(s): apply Cwnd / Rate updates now, and take
                 // them out of the runtime's staging so that the next invocation does not apply
                 // them again (after a timeout reset the window, say).
-                for a in &applied {
-                    if a.cwnd.is_none() && a.rate.is_none() {
-                        continue;
-                    }
-                    let (cwnd, rate) = self.dp.take_staged_window(a.sid);
-                    let Some(slot) = self.slot(a.sid) else {
+                for &sid in &updated {
+                    let (cwnd, rate) = self.dp.take_staged_window(sid);
+                    let Some(slot) = self.slot(sid) else {
                         continue;
                     };
                     if let Some(c) = cwnd {
@@ -292,7 +265,7 @@ impl HostState {
                     }
                 }
             }
-            self.applied = applied;
+            self.updated = updated;
         }
     }
 }
@@ -428,7 +401,7 @@ impl<R: Runtime, A: Algorithm + 'static> CcpFactory<R, A> {
                 flows: Vec::new(),
                 stats: ShimStats::default(),
                 log: self.cfg.log_messages.then(Vec::new),
-                applied: Vec::new(),
+                updated: Vec::new(),
             }),
             agent_notify: Notify::default(),
             dp_notify: Notify::default(),
