@@ -147,18 +147,23 @@ impl<T> Queue<T> {
     }
 
     /// Appends `item` and wakes the waiters. Items pushed after `close` are dropped.
+    #[inline]
     pub fn push(&self, item: T) {
-        let (first, waiters) = {
-            let mut i = self.inner.borrow_mut();
-            if i.closed {
-                return;
-            }
-            i.items.push_back(item);
-            if !i.first_on && i.waiters.is_empty() {
-                return;
-            }
-            i.take_wakers()
-        };
+        let mut i = self.inner.borrow_mut();
+        if i.closed {
+            return;
+        }
+        i.items.push_back(item);
+        if i.first_on || !i.waiters.is_empty() {
+            drop(i);
+            self.wake_all();
+        }
+    }
+
+    /// Wakes the registered wakers ([`Queue::push`] when some are).
+    #[inline(never)]
+    fn wake_all(&self) {
+        let (first, waiters) = self.inner.borrow_mut().take_wakers();
         self.wake(first, waiters);
     }
 

@@ -94,7 +94,11 @@ impl<S: DatagramSocket> ChunnelConnection for DataConn<S> {
             Some(p) => p.wait(&self.rx, false).await,
             None => self.rx.pop().await,
         };
-        got.ok_or(Error::Closed)
+        // Not `ok_or`: that would make and drop an `Error` for every item.
+        match got {
+            Some(d) => Ok(d),
+            None => Err(Error::Closed),
+        }
     }
 
     async fn recv_batch(&self, max: usize) -> Result<Vec<Self::Data>, Error> {

@@ -11,14 +11,16 @@ use std::task::Poll;
 use netrt::{DatagramSocket, Runtime};
 
 use super::base::{AbortOnDrop, DataConn};
-use super::pump::{Pump, Recycler};
+use super::pump::{outlined, Pump, Recycler};
 use super::{NegotiateConfig, Negotiated, NegotiationError};
 use crate::caps::{match_stacks, Agreement, Offer};
 use crate::conn::{ChunnelConnection, Error};
 use crate::queue::Queue;
 use crate::registry::{Lease, Registry};
 use crate::stack::{Alternative, Chunnel, Describe, PolicyCtx};
-use crate::wire::{decode, encode, parse, Frame, NegMsg, Reassembler, ZeroRtt, ZeroRttOutcome};
+use crate::wire::{
+    data_frame, decode, encode, parse, Frame, NegMsg, Reassembler, ZeroRtt, ZeroRttOutcome,
+};
 
 thread_local! {
     static EPOCHS: Cell<u32> = const { Cell::new(0) };
@@ -62,28 +64,33 @@ where
     let pump = Rc::new(Pump::new(
         sock,
         Box::new(move |buf: &[u8], from: S::Addr, recycler: &Recycler| {
-            match parse(buf) {
-                Ok(Frame::Data { epoch, payload }) if epoch == sh.epoch.get() => {
+            match data_frame(buf) {
+                Some((epoch, payload)) if epoch == sh.epoch.get() => {
                     // Pushed under the borrow: the data queue is only replaced by the
                     // connection's own code, never from within a waker the push wakes.
                     sh.data.borrow().push((from, recycler.copy_of(payload)));
                 }
-                Ok(Frame::Neg {
-                    msg_id,
-                    index,
-                    count,
-                    payload,
-                }) if from == sh.server => {
-                    if let Ok(Some(body)) = reasm.push(msg_id, index, count, payload) {
-                        if let Ok(msg) = decode(&body) {
-                            if msg.epoch() == sh.epoch.get() && !sh.decided.get() {
-                                sh.decided.set(true);
-                                sh.control.push(Control::Msg(msg));
+                _ => outlined(|| {
+                    if let Ok(Frame::Neg {
+                        msg_id,
+                        index,
+                        count,
+                        payload,
+                    }) = parse(buf)
+                    {
+                        if from != sh.server {
+                            return;
+                        }
+                        if let Ok(Some(body)) = reasm.push(msg_id, index, count, payload) {
+                            if let Ok(msg) = decode(&body) {
+                                if msg.epoch() == sh.epoch.get() && !sh.decided.get() {
+                                    sh.decided.set(true);
+                                    sh.control.push(Control::Msg(msg));
+                                }
                             }
                         }
                     }
-                }
-                _ => {}
+                }),
             }
             Vec::new()
         }),

@@ -10,14 +10,14 @@ use std::rc::{Rc, Weak};
 use netrt::{DatagramSocket, Runtime};
 
 use super::base::{AbortOnDrop, DataConn};
-use super::pump::{Pump, Recycler, Sends};
+use super::pump::{outlined, Pump, Recycler, Sends};
 use super::{decide, decide_zero_rtt, NegotiateConfig, Negotiated};
 use crate::caps::{Agreement, Offer};
 use crate::conn::Error;
 use crate::queue::Queue;
 use crate::registry::Registry;
 use crate::stack::{Chunnel, Describe, PolicyCtx};
-use crate::wire::{decode, encode, parse, Frame, NegMsg, Reassembler, ZeroRttOutcome};
+use crate::wire::{data_frame, decode, encode, parse, Frame, NegMsg, Reassembler, ZeroRttOutcome};
 
 /// Early data kept per server while its 0-RTT `Hello` has not arrived, in datagrams.
 const EARLY_LIMIT: usize = 4096;
@@ -76,6 +76,9 @@ impl<S: DatagramSocket, C> Listener<S, C> {
 /// A connection's received data: (sender, payload) pairs.
 type DataQueue<A> = Queue<(A, Vec<u8>)>;
 
+/// The peer whose data came last: its address, data epoch and queue.
+type LastPeer<A> = (A, u32, DataQueue<A>);
+
 struct Peer<A> {
     /// The epoch of the client's last `Hello`.
     hello: u32,
@@ -123,20 +126,19 @@ where
         // The peer whose data came last (address, data epoch, queue), so that a run of data
         // from one peer is routed without a lookup in `peers` (comparing paths, for Unix
         // sockets). Cleared whenever `peers` changes.
-        let mut last: Option<(S::Addr, u32, DataQueue<S::Addr>)> = None;
-        move |buf: &[u8], from: S::Addr, recycler: &Recycler| -> Sends<S::Addr> {
+        let mut last: Option<LastPeer<S::Addr>> = None;
+        // Everything but data from the peer in `last`, out of line (see the handler below).
+        let mut slow = move |buf: &[u8],
+                             from: S::Addr,
+                             recycler: &Recycler,
+                             last: &mut Option<LastPeer<S::Addr>>|
+              -> Sends<S::Addr> {
             let mut out: Sends<S::Addr> = Vec::new();
             let (msg_id, index, count, payload) = match parse(buf) {
                 Ok(Frame::Data { epoch, payload }) => {
-                    if let Some((a, e, q)) = &last {
-                        if *e == epoch && *a == from {
-                            q.push((from, recycler.copy_of(payload)));
-                            return out;
-                        }
-                    }
                     match peers.get(&from) {
                         Some(p) if p.epoch == epoch => {
-                            last = Some((from.clone(), epoch, p.data.clone()));
+                            *last = Some((from.clone(), epoch, p.data.clone()));
                             p.data.push((from, recycler.copy_of(payload)))
                         }
                         Some(p) if p.hello == epoch => bump(&stats.dropped), // rejected 0-RTT
@@ -167,7 +169,7 @@ where
                             bump(&stats.implicit);
                             let q = Queue::new();
                             q.push((from.clone(), payload.to_vec()));
-                            last = None;
+                            *last = None;
                             if let Some(old) = peers.insert(
                                 from.clone(),
                                 Peer {
@@ -313,7 +315,7 @@ where
                     }
                 }
             }
-            last = None;
+            *last = None;
             if let Some(old) = peers.insert(
                 from.clone(),
                 Peer {
@@ -356,6 +358,15 @@ where
                 }
             });
             out
+        };
+        move |buf: &[u8], from: S::Addr, recycler: &Recycler| -> Sends<S::Addr> {
+            if let (Some((epoch, payload)), Some((a, e, q))) = (data_frame(buf), &last) {
+                if *e == epoch && *a == from {
+                    q.push((from, recycler.copy_of(payload)));
+                    return Vec::new();
+                }
+            }
+            outlined(|| slow(buf, from, recycler, &mut last))
         }
     };
     let pump = Rc::new(Pump::new(sock, Box::new(handler)));

@@ -64,6 +64,14 @@ pub(crate) type Sends<A> = Vec<(Vec<u8>, A)>;
 /// payloads into vectors from the pump's [`Recycler`].
 pub(crate) type Handler<A> = Box<dyn FnMut(&[u8], A, &Recycler) -> Sends<A>>;
 
+/// Calls `f` out of line: what a handler does for anything but the datagrams it routes most,
+/// kept out of the common path's code.
+#[cold]
+#[inline(never)]
+pub(crate) fn outlined<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 /// Bytes of the buffer datagrams are read into.
 const BUF: usize = 65_536;
 

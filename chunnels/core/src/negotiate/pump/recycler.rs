@@ -1,15 +1,24 @@
 //! [`Recycler`]: the byte vectors a pump's connections are done with, reused for received
 //! payloads.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 /// Byte vectors that the connections of a pump are done with (the payloads their sends
 /// framed), reused to hand received payloads out: an echo server or a request-response
 /// client then allocates no vector per message. Each vector is owned by one message at a
 /// time, as any `Vec` is; a kept one is emptied before it holds a copy of new bytes.
-#[derive(Debug, Default)]
+///
+/// The vectors form a stack whose top is kept apart, in a `Cell`: in the common case, one
+/// vector put back per payload received, only the top is touched.
+#[derive(Default)]
 pub(crate) struct Recycler {
-    kept: RefCell<Vec<Vec<u8>>>,
+    /// The vector kept last, or an empty one (no capacity) if none is kept; never empty
+    /// while `below` holds any.
+    top: Cell<Vec<u8>>,
+    /// The vectors kept before it, oldest first.
+    below: RefCell<Vec<Vec<u8>>>,
+    /// Whether `below` holds any (read without borrowing it).
+    has_below: Cell<bool>,
 }
 
 /// Vectors a [`Recycler`] keeps at most.
@@ -19,40 +28,69 @@ const RECYCLE_MAX_CAPACITY: usize = 65_536;
 
 impl Recycler {
     /// Keeps `v` for reuse if there is room and it is not too large; drops it otherwise.
+    #[inline(always)]
     pub(crate) fn put(&self, mut v: Vec<u8>) {
         if v.capacity() == 0 || v.capacity() > RECYCLE_MAX_CAPACITY {
             return;
         }
-        let mut kept = self.kept.borrow_mut();
-        if kept.len() < RECYCLE_KEEP {
-            v.clear();
-            kept.push(v);
+        v.clear();
+        let prev = self.top.replace(v);
+        if prev.capacity() != 0 {
+            self.push_below(prev);
+        }
+    }
+
+    /// [`Recycler::put`] when a vector was kept already: it goes below the new top if there
+    /// is room; the new one is dropped (and it stays on top) otherwise.
+    #[cold]
+    #[inline(never)]
+    fn push_below(&self, prev: Vec<u8>) {
+        let mut below = self.below.borrow_mut();
+        if below.len() + 1 < RECYCLE_KEEP {
+            below.push(prev);
+            self.has_below.set(true);
+        } else {
+            drop(self.top.replace(prev));
         }
     }
 
     /// A vector holding a copy of `bytes`: the last one kept if its capacity fits them
     /// without wasting much (at most twice their length plus 64 bytes; a receiver may keep
     /// what it gets for long), or else a new one of their length.
+    #[inline(always)]
     pub(crate) fn copy_of(&self, bytes: &[u8]) -> Vec<u8> {
         let n = bytes.len();
-        let mut kept = self.kept.borrow_mut();
-        match kept.pop() {
-            Some(mut v) if v.capacity() >= n && v.capacity() <= 2 * n + 64 => {
-                v.extend_from_slice(bytes);
-                v
+        let mut v = self.top.take();
+        let cap = v.capacity();
+        if cap != 0 && cap >= n && cap <= 2 * n + 64 {
+            if self.has_below.get() {
+                self.pop_below();
             }
-            Some(v) => {
-                kept.push(v);
-                bytes.to_vec()
-            }
-            None => bytes.to_vec(),
+            v.extend_from_slice(bytes);
+            return v;
         }
+        self.top.set(v);
+        bytes.to_vec()
+    }
+
+    /// The vector below the top becomes the top (the top was taken).
+    #[cold]
+    #[inline(never)]
+    fn pop_below(&self) {
+        let mut below = self.below.borrow_mut();
+        if let Some(v) = below.pop() {
+            self.top.set(v);
+        }
+        self.has_below.set(!below.is_empty());
     }
 
     /// Vectors kept.
     #[cfg(test)]
     pub(crate) fn kept(&self) -> usize {
-        self.kept.borrow().len()
+        let top = self.top.take();
+        let n = usize::from(top.capacity() != 0) + self.below.borrow().len();
+        self.top.set(top);
+        n
     }
 }
 

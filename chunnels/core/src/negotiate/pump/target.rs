@@ -129,7 +129,30 @@ pub(super) struct Polled<'a, S: DatagramSocket> {
 }
 
 impl<S: DatagramSocket> Drop for Polled<'_, S> {
+    #[inline]
     fn drop(&mut self) {
+        let p = self.pump;
+        if p.target_id.get() == Some(self.id)
+            && self.id != PASSIVE
+            && p.active_waiting.get() == 1
+            && p.parked.borrow().is_empty()
+            && p.target.armed()
+        {
+            // The common case: the only active consumer leaves, the socket keeps the pump's
+            // waker; the passive one reads next.
+            p.active_waiting.set(0);
+            p.target.point(TO_PASSIVE);
+            p.target_id.set(Some(PASSIVE));
+            return;
+        }
+        self.leave();
+    }
+}
+
+impl<S: DatagramSocket> Polled<'_, S> {
+    /// [`Polled`]'s drop in every case but the common one it handles itself.
+    #[inline(never)]
+    fn leave(&self) {
         let p = self.pump;
         let target = p.target_id.get();
         if target == Some(self.id)
@@ -137,7 +160,6 @@ impl<S: DatagramSocket> Drop for Polled<'_, S> {
             && p.active_waiting.get() == 1
             && p.parked.borrow().is_empty()
         {
-            // The common case: the only active consumer leaves; the passive one reads next.
             p.active_waiting.set(0);
             p.target.point(TO_PASSIVE);
             p.target_id.set(Some(PASSIVE));
