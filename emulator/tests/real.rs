@@ -154,13 +154,30 @@ fn a_star_carries_every_sender_to_the_receiver() {
     });
     let em = Emulation::start(&cfg).unwrap();
     let rx = em.host("receiver").unwrap();
-    // Two links of 2 ms each way: 8 ms.
+    // Two links of 2 ms each way: 8 ms. The minimum of a round of pings still carries the
+    // wake-ups of four blocked threads (client, echo, the emulator's poll twice); a stretch of
+    // late wake-ups on a shared VM (once in CI: all ten of a round 1.05 ms late) can cover a
+    // whole round, so a sender gets up to three rounds, 100 ms apart, and its best round must
+    // be within the band. A delay model off by a millisecond fails every round.
+    let mut rounds = 0;
     for name in ["sender0", "sender1", "sender2"] {
         let s = em.host(name).unwrap();
-        let rtts = udp_ping(&em, s, rx, 10, 32, Duration::from_millis(5)).unwrap();
-        assert_eq!(rtts.len(), 10, "{name}");
-        let min = rtts.iter().min().unwrap().as_secs_f64() * 1e3;
-        assert!((min - 8.0).abs() < 1.0, "{name}: min RTT {min} ms");
+        let mut mins = Vec::new();
+        for _ in 0..3 {
+            rounds += 1;
+            let rtts = udp_ping(&em, s, rx, 10, 32, Duration::from_millis(5)).unwrap();
+            assert_eq!(rtts.len(), 10, "{name}");
+            let min = rtts.iter().min().unwrap().as_secs_f64() * 1e3;
+            mins.push(min);
+            if (min - 8.0).abs() < 1.0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(
+            mins.iter().any(|m| (m - 8.0).abs() < 1.0),
+            "{name}: min RTT per round {mins:?} ms, expected 8 ± 1"
+        );
     }
     // Sender to sender goes through the switch too.
     let rtts = udp_ping(
@@ -179,7 +196,8 @@ fn a_star_carries_every_sender_to_the_receiver() {
         .iter()
         .find(|p| p.port == "receiver:forward")
         .unwrap();
-    assert_eq!(rx_port.tx_packets, 30);
+    // Every round's ten requests reach the receiver.
+    assert_eq!(rx_port.tx_packets, 10 * rounds);
 }
 
 /// A Mahimahi-trace bottleneck: 100 ms period, two opportunities per millisecond for the first
