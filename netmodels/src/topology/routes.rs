@@ -41,12 +41,17 @@ pub struct Routes {
     group: Vec<u32>,
     /// Number of groups.
     groups: usize,
-    /// `table[rank * groups + group]`: a list id, `NONE` or `ATTACHED`.
+    /// `table[rank * groups + group]`: where a list starts in `list_ports`, `NONE` or
+    /// `ATTACHED`.
     table: Vec<u32>,
-    /// List `i` is `list_links[bounds[i]..bounds[i + 1]]` (and the same range of `list_ports`).
-    bounds: Vec<u32>,
-    list_links: Vec<u32>,
+    /// The distinct lists, each stored as its length followed by its ports: the list at `o` is
+    /// `list_ports[o + 1..o + 1 + list_ports[o]]`. A switch's lookup then reads the length
+    /// beside the ports (one cache line) instead of a separate bounds array first.
     list_ports: Vec<u32>,
+    /// The same layout with links (`port / 2`) instead of ports.
+    list_links: Vec<u32>,
+    /// Number of distinct lists.
+    lists: usize,
     /// Per node, CSR over hosts' links: host `h`'s entries are `host_start[h]..host_start[h+1]`,
     /// sorted by (neighbour, link); each gives the neighbour, the link, and the port from the
     /// neighbour towards the host.
@@ -292,17 +297,37 @@ impl Routes {
                 closer[r as usize] = 0;
             }
         }
-        let list_ports = interner.ports;
-        let list_links = list_ports.iter().map(|p| p / 2).collect();
+        // Lists as (length, ports...) runs; the table's list ids become their offsets.
+        let lists = interner.bounds.len() - 1;
+        let mut list_ports = Vec::with_capacity(interner.ports.len() + lists);
+        let mut list_links = Vec::with_capacity(interner.ports.len() + lists);
+        let mut offset = Vec::with_capacity(lists);
+        for id in 0..lists as u32 {
+            let ports = interner.get(id);
+            offset.push(list_ports.len() as u32);
+            list_ports.push(ports.len() as u32);
+            list_ports.extend_from_slice(ports);
+            list_links.push(ports.len() as u32);
+            list_links.extend(ports.iter().map(|p| p / 2));
+        }
+        assert!(
+            list_ports.len() < ATTACHED as usize,
+            "routing lists overflow u32 offsets"
+        );
+        for e in &mut table {
+            if *e != NONE && *e != ATTACHED {
+                *e = offset[*e as usize];
+            }
+        }
         Routes {
             fwd_rank,
             is_host,
             group,
             groups,
             table,
-            bounds: interner.bounds,
-            list_links,
             list_ports,
+            list_links,
+            lists,
             host_start,
             host_nbr,
             host_links,
@@ -330,16 +355,20 @@ impl Routes {
                     NONE => (0, 0, 0),
                     ATTACHED => {
                         let (s, e) = (self.host_start[d] as usize, self.host_start[d + 1] as usize);
+                        if e == s + 1 {
+                            // A host with one link (the usual case): no search.
+                            let hit = usize::from(self.host_nbr[s] == node);
+                            return (1, s, s + hit);
+                        }
                         let row = &self.host_nbr[s..e];
                         let lo = row.partition_point(|x| *x < node);
                         let hi = row.partition_point(|x| *x <= node);
                         (1, s + lo, s + hi)
                     }
-                    id => (
-                        0,
-                        self.bounds[id as usize] as usize,
-                        self.bounds[id as usize + 1] as usize,
-                    ),
+                    o => {
+                        let s = o as usize + 1;
+                        (0, s, s + self.list_ports[o as usize] as usize)
+                    }
                 }
             }
             Some(_)
@@ -383,7 +412,7 @@ impl Routes {
 
     /// Number of distinct next-hop lists stored.
     pub fn distinct_lists(&self) -> usize {
-        self.bounds.len() - 1
+        self.lists
     }
 
     /// Bytes of memory the routes hold (their arrays' lengths, not capacities).
@@ -391,7 +420,6 @@ impl Routes {
         4 * (self.fwd_rank.len()
             + self.group.len()
             + self.table.len()
-            + self.bounds.len()
             + self.list_links.len()
             + self.list_ports.len()
             + self.host_start.len()
