@@ -1,5 +1,10 @@
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 
+use chunnel::Registry;
+use netmodels::{node_ip, ProgrammableSwitch};
+
+use super::switch::node_of;
 use super::*;
 use crate::chan::{ChanAddr, ChanConn, ChanNet, Faults};
 use crate::util::testrt::run;
