@@ -136,13 +136,14 @@ impl<S: DatagramSocket> Drop for Polled<'_, S> {
             && self.id != PASSIVE
             && p.active_waiting.get() == 1
             && p.parked.borrow().is_empty()
-            && p.target.armed()
         {
-            // The common case: the only active consumer leaves, the socket keeps the pump's
-            // waker; the passive one reads next.
+            // The common case: the only active consumer leaves; the passive one reads next.
             p.active_waiting.set(0);
             p.target.point(TO_PASSIVE);
             p.target_id.set(Some(PASSIVE));
+            if !p.target.armed() {
+                p.target.wake_target();
+            }
             return;
         }
         self.leave();
@@ -155,19 +156,6 @@ impl<S: DatagramSocket> Polled<'_, S> {
     fn leave(&self) {
         let p = self.pump;
         let target = p.target_id.get();
-        if target == Some(self.id)
-            && self.id != PASSIVE
-            && p.active_waiting.get() == 1
-            && p.parked.borrow().is_empty()
-        {
-            p.active_waiting.set(0);
-            p.target.point(TO_PASSIVE);
-            p.target_id.set(Some(PASSIVE));
-            if !p.target.armed() {
-                p.target.wake_target();
-            }
-            return;
-        }
         if self.id != PASSIVE {
             p.active_waiting.set(p.active_waiting.get() - 1);
             if target != Some(self.id) {
