@@ -220,16 +220,10 @@ pub fn parse(buf: &[u8]) -> Result<Frame<'_>, WireError> {
                 payload,
             })
         }
-        TAG_DATA => {
-            if buf.len() < DATA_HEADER {
-                return Err(WireError::Truncated(buf.len()));
-            }
-            let epoch = u32::from_le_bytes(buf[1..5].try_into().expect("4 bytes"));
-            Ok(Frame::Data {
-                epoch,
-                payload: &buf[DATA_HEADER..],
-            })
-        }
+        TAG_DATA => match data_frame(buf) {
+            Some((epoch, payload)) => Ok(Frame::Data { epoch, payload }),
+            None => Err(WireError::Truncated(buf.len())),
+        },
         t => Err(WireError::UnknownTag(t)),
     }
 }
