@@ -10,7 +10,16 @@
 //! moves at most once per level in its life (with 1-bit digits, as this queue first had, an
 //! entry moved ~5 times on a 1,024-host fabric; 16-way buckets make that 1–2 and the fabric
 //! runs ~10 % faster). Two entries with the same time always share a bucket and keep their
-//! push order when a bucket is split, which is what makes same-instant events FIFO. The
+//! push order when a bucket is split, which is what makes same-instant events FIFO.
+//!
+//! The front of the queue is a sorted run rather than the entries at exactly the reference
+//! time: when the lowest bucket holds at most 64 entries and sits in one of the four lowest
+//! levels (a span of at most 4,096 ns), it is sorted (stably, so equal times keep push order)
+//! and becomes the run, instead of being spread over the levels below it. An entry pushed into
+//! the run's span is inserted in order. On a 1,024-host fabric, where a packet's next events lie
+//! 10 µs ahead, this saves an entry one or two moves and ~9 % of all instructions (cachegrind,
+//! 16 x 8 x 64 leaf-spine); larger or higher buckets are spread as before, since pushes landing
+//! in the middle of a long or wide run would cost more than the moves saved. The
 //! buckets move 16-byte entries (a time, a slot and a caller's prefetch key); payloads wait in
 //! a slab of slots, written once at push and read once at pop. Against the binary heap it
 //! replaced (`cargo bench -p sim-core --bench event_queue`, hold model): as fast with 1,000
@@ -58,6 +67,12 @@ const RADIX: usize = 1 << DIGIT_BITS;
 const LEVELS: usize = 64_usize.div_ceil(DIGIT_BITS as usize);
 /// Bucket slots: `level * RADIX + digit`, so that their order is time order.
 const SLOTS: usize = LEVELS * RADIX;
+/// Buckets of at most this many entries are sorted into the run when they become the lowest,
+/// instead of being spread over the lower levels (256 saves fewer instructions on the fabrics).
+const SORT_MAX: usize = 64;
+/// Only buckets below this level are sorted into the run: on a dumbbell with 9 ms links, runs
+/// over whole 1 ms buckets took pushes in their middle and cost 5 % more instructions overall.
+const SORT_LEVELS: usize = 4;
 /// Words of the non-empty bitmap.
 const WORDS: usize = SLOTS.div_ceil(64);
 
@@ -75,8 +90,12 @@ pub struct EventQueue<E> {
     reference: u64,
     /// The time of the last popped entry; pushes before it are moved up to it.
     popped: u64,
-    /// Entries at exactly `reference`, in push order.
+    /// The run: entries with times from `reference` to `run_last`, sorted by time and, among
+    /// equal times, in push order. It pops before every bucket.
     now_q: VecDeque<Entry>,
+    /// The last time that belongs to the run (at least `reference`); later entries go to the
+    /// buckets.
+    run_last: u64,
     /// `buckets[i]` for i in 1..=64 (index 0 unused).
     buckets: Vec<Vec<Entry>>,
     /// Bit `i - 1` set when `buckets[i]` is non-empty (a `u64`: shifts of a `u128` cost a
@@ -120,6 +139,7 @@ impl<E> EventQueue<E> {
     pub fn new() -> Self {
         EventQueue {
             reference: 0,
+            run_last: 0,
             popped: 0,
             now_q: VecDeque::new(),
             buckets: (0..SLOTS).map(|_| Vec::new()).collect(),
@@ -173,15 +193,28 @@ impl<E> EventQueue<E> {
     /// it runs several times per entry, and a call costs more than its body.
     #[inline(always)]
     fn place(&mut self, e: Entry) {
-        let b = slot_of(e.time, self.reference);
-        if b == 0 {
-            self.now_q.push_back(e);
+        if e.time <= self.run_last {
+            self.join_run(e);
         } else {
+            let b = slot_of(e.time, self.reference);
             if e.time < self.mins[b].time {
                 self.mins[b] = e;
             }
             self.buckets[b].push(e);
             self.nonempty[b / 64] |= 1 << (b % 64);
+        }
+    }
+
+    /// Puts an entry with `time <= run_last` into the run, after every entry at or before its
+    /// time (it is the last pushed of its time).
+    #[inline(always)]
+    fn join_run(&mut self, e: Entry) {
+        match self.now_q.back() {
+            Some(last) if last.time > e.time => {
+                let at = self.now_q.partition_point(|x| x.time <= e.time);
+                self.now_q.insert(at, e);
+            }
+            _ => self.now_q.push_back(e),
         }
     }
 
@@ -195,6 +228,7 @@ impl<E> EventQueue<E> {
         self.nonempty = [0; WORDS];
         self.mins = [NO_ENTRY; SLOTS];
         self.reference = t;
+        self.run_last = t;
         for e in all {
             self.place(e);
         }
@@ -227,8 +261,19 @@ impl<E> EventQueue<E> {
         self.nonempty[b / 64] &= !(1 << (b % 64));
         self.mins[b] = NO_ENTRY;
         self.reference = min;
-        for e in src.drain(..) {
-            self.place(e);
+        if src.len() <= SORT_MAX && b < SORT_LEVELS * RADIX {
+            // A small bucket becomes the run at once: every time it can hold shares the
+            // bucket's digits down to its level, and no other entry is that early.
+            let level = (b / RADIX) as u32;
+            self.run_last = min | ((1u64 << (level * DIGIT_BITS)) - 1);
+            self.now_q.extend(src.drain(..));
+            // Stable: equal times keep push order.
+            self.now_q.make_contiguous().sort_by_key(|e| e.time);
+        } else {
+            self.run_last = min;
+            for e in src.drain(..) {
+                self.place(e);
+            }
         }
         // Give the emptied vector's allocation back to its bucket for reuse.
         self.buckets[b] = src;
@@ -251,25 +296,29 @@ impl<E> EventQueue<E> {
             if !self.refill(limit) {
                 return false;
             }
-            let front = self.now_q.front().map(|e| e.slot);
-            match front {
-                Some(i)
-                    if !self.cancelled.is_empty()
-                        && self.cancelled.remove(&self.held[i as usize].seq) =>
-                {
-                    self.now_q.pop_front();
-                    self.release(i);
-                    self.len -= 1;
-                }
-                _ => return self.reference <= limit,
+            let Some(&Entry { time, slot, .. }) = self.now_q.front() else {
+                return false;
+            };
+            if !self.cancelled.is_empty() && self.cancelled.remove(&self.held[slot as usize].seq) {
+                self.now_q.pop_front();
+                self.release(slot);
+                self.len -= 1;
+            } else {
+                return time <= limit;
             }
         }
+    }
+
+    /// The time of the run's first entry (`u64::MAX` when the run is empty).
+    #[inline]
+    fn front_time(&self) -> u64 {
+        self.now_q.front().map_or(u64::MAX, |e| e.time)
     }
 
     /// The time of the earliest live entry.
     pub fn peek_time(&mut self) -> Option<SimTime> {
         self.settle(u64::MAX)
-            .then(|| SimTime::from_nanos(self.reference))
+            .then(|| SimTime::from_nanos(self.front_time()))
     }
 
     /// Removes and returns the earliest live entry.
@@ -339,6 +388,37 @@ mod tests {
             assert_eq!(q.pop(), Some((SimTime::from_nanos(7), i)));
         }
         assert_eq!(q.pop(), None);
+    }
+
+    #[test]
+    fn pushes_inside_a_sorted_run_pop_in_order() {
+        // Three entries in one level-2 bucket become the run when it is the lowest; pushes
+        // between, before and after them (and at an equal time) must interleave by time, FIFO.
+        let mut q = EventQueue::new();
+        q.push(SimTime::from_nanos(1), 0);
+        for (t, v) in [(300, 1), (340, 2), (320, 3)] {
+            q.push(SimTime::from_nanos(t), v);
+        }
+        assert_eq!(q.pop(), Some((SimTime::from_nanos(1), 0)));
+        assert_eq!(q.pop(), Some((SimTime::from_nanos(300), 1)));
+        for (t, v) in [(330, 4), (320, 5), (310, 6), (500, 7), (340, 8)] {
+            q.push(SimTime::from_nanos(t), v);
+        }
+        let rest: Vec<_> = std::iter::from_fn(|| q.pop())
+            .map(|(t, v)| (t.as_nanos(), v))
+            .collect();
+        assert_eq!(
+            rest,
+            [
+                (310, 6),
+                (320, 3),
+                (320, 5),
+                (330, 4),
+                (340, 2),
+                (340, 8),
+                (500, 7)
+            ]
+        );
     }
 
     #[test]
