@@ -11,9 +11,8 @@ fn scenario(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("testbed-ccp-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
+fn tmp(name: &str) -> crate::TestOut {
+    let d = crate::TestOut::new("ccp", name);
     d
 }
 

@@ -12,9 +12,8 @@ fn scen(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("testbed-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
+fn tmp(name: &str) -> crate::TestOut {
+    let d = crate::TestOut::new("cli", name);
     std::fs::create_dir_all(&d).unwrap();
     d
 }

@@ -16,9 +16,8 @@ fn scen(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("testbed-emu-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
+fn tmp(name: &str) -> crate::TestOut {
+    let d = crate::TestOut::new("emu", name);
     d
 }
 
@@ -98,7 +97,7 @@ fn scenarios_the_emulator_cannot_build_fail_before_starting_naming_the_field() {
 }
 
 /// The simulated run of the example dumbbell, shortened.
-fn simulated(secs: &str, extra: &[&str]) -> PathBuf {
+fn simulated(secs: &str, extra: &[&str]) -> crate::TestOut {
     let out = tmp(&format!("sim-{}", extra.len()));
     let mut c = bin();
     c.arg("run")

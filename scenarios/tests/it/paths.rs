@@ -14,9 +14,8 @@ fn scen(name: &str) -> PathBuf {
 }
 
 /// A fresh directory for one test.
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("testbed-paths-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
+fn tmp(name: &str) -> crate::TestOut {
+    let d = crate::TestOut::new("paths", name);
     std::fs::create_dir_all(&d).unwrap();
     d
 }

@@ -3,7 +3,7 @@
 //! directories never reused silently, determinism; and the bulk workload's `flows_per_pair`
 //! and `duration_s` the aggregation figure needs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use scenarios::config::parse;
@@ -14,9 +14,8 @@ pub(super) fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_testbed"))
 }
 
-pub(super) fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("testbed-repro-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
+pub(super) fn tmp(name: &str) -> crate::TestOut {
+    let d = crate::TestOut::new("repro", name);
     d
 }
 

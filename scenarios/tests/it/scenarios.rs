@@ -13,9 +13,8 @@ fn scenario(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("testbed-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
+fn tmp(name: &str) -> crate::TestOut {
+    let d = crate::TestOut::new("run", name);
     d
 }
 

@@ -16,9 +16,8 @@ pub(crate) fn scen(name: &str) -> PathBuf {
 }
 
 /// A fresh, empty directory for one test.
-pub(crate) fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("testbed-sweep-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
+pub(crate) fn tmp(name: &str) -> crate::TestOut {
+    let d = crate::TestOut::new("sweep", name);
     std::fs::create_dir_all(&d).unwrap();
     d
 }
