@@ -12,8 +12,7 @@ fn scenario(name: &str) -> PathBuf {
 }
 
 fn tmp(name: &str) -> crate::TestOut {
-    let d = crate::TestOut::new("ccp", name);
-    d
+    crate::TestOut::new("ccp", name)
 }
 
 fn run_ccp(set: &[&str], out: Option<&Path>) -> RunResult {

@@ -17,8 +17,7 @@ fn scen(name: &str) -> PathBuf {
 }
 
 fn tmp(name: &str) -> crate::TestOut {
-    let d = crate::TestOut::new("emu", name);
-    d
+    crate::TestOut::new("emu", name)
 }
 
 /// The emulator's runs take the machine's cores for their endpoints and pacing threads; two at

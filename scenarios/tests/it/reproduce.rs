@@ -15,8 +15,7 @@ pub(super) fn bin() -> Command {
 }
 
 pub(super) fn tmp(name: &str) -> crate::TestOut {
-    let d = crate::TestOut::new("repro", name);
-    d
+    crate::TestOut::new("repro", name)
 }
 
 pub(super) fn short(out: &Path, seeds: u64, duration_s: f64) -> Options {

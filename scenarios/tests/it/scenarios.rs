@@ -14,8 +14,7 @@ fn scenario(name: &str) -> PathBuf {
 }
 
 fn tmp(name: &str) -> crate::TestOut {
-    let d = crate::TestOut::new("run", name);
-    d
+    crate::TestOut::new("run", name)
 }
 
 fn run_file(name: &str, set: &[&str], out: Option<&Path>) -> RunResult {
