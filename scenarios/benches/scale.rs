@@ -5,7 +5,9 @@
 //! - `events/*`: whole runs (build, run, summarize; no result files) with their event count as
 //!   the throughput, so criterion reports events per wall-second: the 60-second Reno dumbbell,
 //!   and the web-search workload (DCTCP, 50 % load) on 1,024 hosts as a k = 16 fat-tree and as
-//!   a 16 × 8 × 64 leaf-spine. Target: the fabrics within 2× of the dumbbell's rate.
+//!   a 16 × 8 × 64 leaf-spine. Target: the fabrics within 2× of the dumbbell's rate. Whole
+//!   runs of 30 ms include the fabrics' ramp-up; `fabric_paired` measures the ratio in steady
+//!   state, paired against the VM's drift.
 //!
 //! `cargo bench -p scenarios --bench scale [-- routes | -- events]`.
 

@@ -27,7 +27,7 @@
 //!
 //! On the server every variant has the same shape: per shard socket (per accepted
 //! connection under full), one task receives a request, applies it on its key's shard of the
-//! [`Store`] and sends the reply, in line. (So the full variant's server is not
+//! [`Store`](crate::store::Store) and sends the reply, in line. (So the full variant's server is not
 //! [`crate::Server`]'s staged pipeline, whose FIFO stages exist for the simulator's cost
 //! model; it is the same stacks and negotiation.)
 //!
