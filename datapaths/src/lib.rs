@@ -18,12 +18,17 @@
 //!   another process, over the Unix socket), bulk and request/response workloads, and the
 //!   same workloads over Linux TCP with a chosen `TCP_CONGESTION`.
 //!
+//! - [`inproc`]: an in-process datagram network between threads (a memory channel; a send to
+//!   a full mailbox waits or drops, as the net is configured), the Bertha experiments'
+//!   "in-process" base connection.
+//!
 //! The `ccp` binary (`src/bin/ccp.rs`) compiles datapath programs and runs built-in
 //! algorithms on the Unix socket, removing it on SIGINT, SIGTERM or SIGHUP. The `realflow`
 //! binary runs the `stream` workloads as separate processes (results as JSON); `ccp-eval`
 //! measures the CCP costs of the thesis (Table 4.1, Figs 4.7 and 4.8) into CSV files.
 #![warn(missing_docs)]
 
+pub mod inproc;
 #[cfg(feature = "tokio")]
 pub mod stream;
 #[cfg(feature = "tokio")]

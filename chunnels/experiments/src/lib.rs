@@ -9,7 +9,6 @@
 //!   always-encrypted, and encryption fused with the local fast path by an optimization pass.
 //! - [`fig3_4`]: thesis Fig 3.4, connection establishment: connect + 8-byte echo with a plain
 //!   datagram socket, 1-RTT negotiation, 0-RTT negotiation and rendezvous.
-//! - [`inproc`]: an in-process datagram socket between threads (a base connection).
 //! - [`local_fast_path`]: HotNets'20 Fig 3, RPC latency to a same-host server over loopback
 //!   TCP, UDP, a Bertha connection whose local-or-remote Chunnel picks a Unix socket, and raw
 //!   Unix sockets.
@@ -21,7 +20,6 @@
 
 pub mod colocated;
 pub mod fig3_4;
-pub mod inproc;
 pub mod local_fast_path;
 pub mod name_resolution;
 pub mod throughput;

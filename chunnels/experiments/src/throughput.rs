@@ -8,7 +8,7 @@
 //! goodput is their total bytes over the span from the first request to the last datagram.
 //! Per base connection ([`BACKENDS`]: UDP, Unix datagram sockets, TCP (datagrams as
 //! length-prefixed frames, [`datapaths::tcp_dgram`]) and an in-process channel between the
-//! threads ([`crate::inproc`])), two variants of the same application:
+//! threads ([`datapaths::inproc`], senders waiting while the receiver's 256-datagram mailbox is full)), two variants of the same application:
 //! - `raw`: the socket itself: the server reads requests and credits from its one socket and
 //!   demultiplexes them by sender; the client uses a fresh socket per connection;
 //! - `bertha`: a 1-RTT negotiated connection with the no-op stack (`stack![]`): the
@@ -35,9 +35,9 @@ use datapaths::tokio_rt::{TokioRuntime, UnixAddr};
 use netrt::{DatagramSocket, Duration, Instant, Runtime};
 use tokio::sync::Notify;
 
-use crate::inproc::InProcNet;
 use crate::local_fast_path::{err, socket_dir, Stop};
 use crate::{quantile, ExperimentError, TableRow};
+use datapaths::inproc::{MemNet, WhenFull};
 
 /// The base connections, in plot order.
 pub const BACKENDS: [&str; 4] = ["udp", "uds", "tcp", "inproc"];
@@ -437,7 +437,7 @@ struct Addrs {
 
 fn serve(
     tmp: PathBuf,
-    net: InProcNet,
+    net: MemNet,
     msg: usize,
     ready: std::sync::mpsc::Sender<Result<Addrs, String>>,
 ) -> Result<(), String> {
@@ -586,7 +586,7 @@ type Samples = BTreeMap<(String, usize, String), Vec<f64>>;
 type Losses = BTreeMap<(String, String), u64>;
 
 fn measure(opts: &Options, tmp: &Path) -> Result<(Samples, Losses), ExperimentError> {
-    let net = InProcNet::default();
+    let net = MemNet::new(256, WhenFull::Wait);
     let (tx, rx) = std::sync::mpsc::channel();
     let (t2, n2, msg) = (tmp.to_path_buf(), net.clone(), opts.msg);
     let server = std::thread::spawn(move || serve(t2, n2, msg, tx));

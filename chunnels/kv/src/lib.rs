@@ -22,14 +22,14 @@
 //! scrambled zipfian, Poisson arrivals), [`loadgen`] (load phase and open-loop phase),
 //! [`experiment`] (thesis Fig 3.9 / HotNets Fig 5 on the simulator), [`portability`] (thesis
 //! Fig 3.11 on real sockets: UDP, Unix datagram, TCP and in-process backends, each with
-//! negotiation + Chunnels, Chunnels without negotiation, and Chunnels inlined by hand) and
-//! [`inproc`] (its in-process datagram network between threads).
+//! negotiation + Chunnels, Chunnels without negotiation, and Chunnels inlined by hand) (its
+//! in-process backend is [`datapaths::inproc`], dropping datagrams beyond a 4,096-datagram
+//! mailbox).
 #![warn(missing_docs)]
 
 pub mod client;
 pub mod cost;
 pub mod experiment;
-pub mod inproc;
 pub mod loadgen;
 pub mod msg;
 pub mod offload;

@@ -5,7 +5,7 @@
 //! # Backends ([`Backend`])
 //! UDP on loopback, Unix datagram sockets, datagrams over loopback TCP connections
 //! (`datapaths::tcp_dgram`), and an in-process memory channel between threads
-//! ([`crate::inproc`]). The server runs on its own thread and tokio current-thread runtime,
+//! ([`datapaths::inproc`], dropping beyond a 4,096-datagram mailbox). The server runs on its own thread and tokio current-thread runtime,
 //! the clients on the calling thread's; the same application code runs on every backend,
 //! generic over the socket ([`netrt::DatagramSocket`]).
 //!
@@ -59,11 +59,11 @@ use datapaths::tokio_rt::TokioRuntime;
 use netrt::{DatagramSocket, Duration, Runtime};
 
 use crate::client::{ClientMode, KvClient};
-use crate::inproc::MemNet;
 use crate::loadgen::{load_phase, open_loop, LoadResult, OpenLoop, RequestConn};
 use crate::msg::{key_of, value_of, Msg, Op};
 use crate::ycsb::{KeyDist, Workload};
 use crate::KvError;
+use datapaths::inproc::{MemNet, WhenFull};
 
 mod nets;
 mod server;
@@ -258,7 +258,7 @@ pub fn run(
     let (load, server, (verified, mismatches)) = match backend {
         Backend::Udp => run_on(UdpNet, variant, cfg)?,
         Backend::Tcp => run_on(TcpNet, variant, cfg)?,
-        Backend::InProcess => run_on(MemNet::new(), variant, cfg)?,
+        Backend::InProcess => run_on(MemNet::new(4096, WhenFull::Drop), variant, cfg)?,
         Backend::Unix => {
             let dir = TempDir::new()?;
             let net = UnixNet {

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use datapaths::tokio_rt::TokioRuntime;
 use netrt::{DatagramSocket, Runtime};
 
-use crate::inproc::MemNet;
 use crate::KvError;
+use datapaths::inproc::MemNet;
 
 /// How a backend binds sockets (on the runtime of the thread that will use them).
 pub(super) trait Net: Clone + Send + 'static {
@@ -62,7 +62,7 @@ impl Net for UnixNet {
 
 impl Net for MemNet {
     type Addr = u32;
-    type Socket = crate::inproc::MemSocket;
+    type Socket = datapaths::inproc::MemSocket;
     async fn bind(&self, _rt: &TokioRuntime) -> std::io::Result<Self::Socket> {
         Ok(MemNet::bind(self))
     }
