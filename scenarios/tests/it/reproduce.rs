@@ -491,9 +491,11 @@ fn cli_reproduce_writes_the_figure_and_prints_the_table() {
         "{text}"
     );
     assert!(out.join("cubic_cwnd.png").is_file() && out.join("cubic_cwnd.svg").is_file());
+    // Bound to a name: passed by value, the guard would remove the directory before the run.
+    let bad_out = tmp("cli-bad");
     let o = bin()
         .args(["reproduce", "thesis-4.4", "--duration", "0", "--out"])
-        .arg(tmp("cli-bad"))
+        .arg(&bad_out)
         .output()
         .unwrap();
     assert!(!o.status.success());

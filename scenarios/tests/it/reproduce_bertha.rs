@@ -413,9 +413,11 @@ fn thesis_3_3_throughput_from_the_cli() {
         }
     }
     // A size the experiment cannot use is refused naming the option.
+    // Bound to a name: passed by value, the guard would remove the directory before the run.
+    let bad_out = tmp("thesis-3.3-bad");
     let bad = bin()
         .args(["reproduce", "thesis-3.3", "--duration", "1e-12", "--out"])
-        .arg(tmp("thesis-3.3-bad"))
+        .arg(&bad_out)
         .output()
         .unwrap();
     assert!(!bad.status.success());
