@@ -36,7 +36,9 @@ impl std::ops::Deref for TestOut {
     }
 }
 
-impl AsRef<std::path::Path> for TestOut {
+// The conversions are on `&TestOut` only: a `TestOut` passed by value (`Command::arg(tmp(..))`)
+// would be dropped, and its directory removed, before the command ran; now it does not compile.
+impl AsRef<std::path::Path> for &TestOut {
     fn as_ref(&self) -> &std::path::Path {
         &self.0
     }
@@ -50,7 +52,7 @@ impl Drop for TestOut {
     }
 }
 
-impl AsRef<std::ffi::OsStr> for TestOut {
+impl AsRef<std::ffi::OsStr> for &TestOut {
     fn as_ref(&self) -> &std::ffi::OsStr {
         self.0.as_os_str()
     }
