@@ -51,7 +51,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Adds `w` to `wakers` unless an equivalent one is there.
+/// Adds the task's waker to `wakers` unless an equivalent one is there.
 fn register(wakers: &mut Vec<Waker>, cx: &Context<'_>) {
     if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
         wakers.push(cx.waker().clone());

@@ -17,7 +17,6 @@
 //!   `Receiver`) on real UDP sockets, with native or CCP congestion control (the CCP agent in
 //!   another process, over the Unix socket), bulk and request/response workloads, and the
 //!   same workloads over Linux TCP with a chosen `TCP_CONGESTION`.
-//!
 //! - [`inproc`]: an in-process datagram network between threads (a memory channel; a send to
 //!   a full mailbox waits or drops, as the net is configured), the Bertha experiments'
 //!   "in-process" base connection.

@@ -4,8 +4,8 @@
 //! `scale`'s `events/*` time each scenario in its own ten seconds; on a shared VM whose speed
 //! drifts by ±15 % over seconds, the ratio of two such numbers moves by as much as the gap to
 //! the target. Here the three simulations are built once and advanced in turns, in slices of
-//! ≈ 250,000 events (tens of milliseconds of wall time each): the 60-second-style Reno
-//! dumbbell, the web-search workload on a 16 × 8 × 64 leaf-spine and on a k = 16 fat-tree.
+//! ≈ 250,000 events (tens of milliseconds of wall time each): the Reno dumbbell, and the
+//! web-search workload on a 16 × 8 × 64 leaf-spine and on a k = 16 fat-tree.
 //! Every block of three adjacent slices (the order rotates) gives one ratio dumbbell ÷ fabric
 //! per fabric; the table reports medians and quartiles over 31 blocks. The fabrics are first
 //! run for 5 ms of simulated time, so that their flows have ramped up, and are measured over
@@ -76,7 +76,6 @@ fn quartiles(v: &[f64]) -> (f64, f64, f64) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; nothing else is accepted.
     let ms = SimDuration::from_millis;
     let mut cases = [
         Case::new(

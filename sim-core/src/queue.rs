@@ -20,8 +20,8 @@
 //! than a ring buffer), and a sorted bucket's vector becomes the run's without a copy. On a
 //! 1,024-host fabric, where a packet's next events lie 10 µs ahead, this saves an entry one or
 //! two moves and ~12 % of all instructions (cachegrind, 16 x 8 x 64 leaf-spine and k = 16
-//! fat-tree; 6.5 % on the dumbbell); larger or higher buckets are spread as before, since pushes landing
-//! in the middle of a long or wide run would cost more than the moves saved. The
+//! fat-tree; 6.5 % on the dumbbell); larger or higher buckets are spread as before, since
+//! pushes landing in the middle of a long or wide run would cost more than the moves saved. The
 //! buckets move 16-byte entries (a time, a slot and a caller's prefetch key); payloads wait in
 //! a slab of slots, written once at push and read once at pop. Against the binary heap it
 //! replaced (`cargo bench -p sim-core --bench event_queue`, hold model): as fast with 1,000
@@ -93,9 +93,9 @@ pub struct EventQueue<E> {
     /// The time of the last popped entry; pushes before it are moved up to it.
     popped: u64,
     /// The run: entries with times from `reference` to `run_last`, sorted by time and, among
-    /// equal times, in push order. It pops before every bucket.
-    /// `run[run_head..]` are the run's entries; the vector is emptied when they are all gone
-    /// (so an empty run has `run_head == 0`).
+    /// equal times, in push order; it pops before every bucket. `run[run_head..]` are its
+    /// entries; the vector is emptied when they are all gone (so an empty run has
+    /// `run_head == 0`).
     run: Vec<Entry>,
     run_head: usize,
     /// The last time that belongs to the run (at least `reference`); later entries go to the
@@ -228,7 +228,7 @@ impl<E> EventQueue<E> {
     /// Moves the reference down to `t` and refiles every entry. Entries with equal times share
     /// a bucket, and each bucket is refiled in order, so FIFO order among them is kept.
     fn rebase(&mut self, t: u64) {
-        let mut all: Vec<Entry> = self.run.drain(self.run_head..).collect();
+        let mut all = self.run.split_off(self.run_head);
         self.run.clear();
         self.run_head = 0;
         for b in 1..SLOTS {
@@ -252,8 +252,9 @@ impl<E> EventQueue<E> {
     }
 
     /// Makes the run non-empty if the queue is, without moving the reference past `limit`:
-    /// takes the lowest non-empty bucket, moves the reference to its earliest time and spreads
-    /// its entries, in order, over lower buckets. False when the queue is empty or its earliest
+    /// takes the lowest non-empty bucket, moves the reference to its earliest time, and either
+    /// sorts it into the run (a small low bucket) or spreads its entries, in order, over lower
+    /// buckets. False when the queue is empty or its earliest
     /// entry is after `limit`.
     fn refill(&mut self, limit: u64) -> bool {
         if self.run_head < self.run.len() {

@@ -8,7 +8,8 @@
 //! goodput is their total bytes over the span from the first request to the last datagram.
 //! Per base connection ([`BACKENDS`]: UDP, Unix datagram sockets, TCP (datagrams as
 //! length-prefixed frames, [`datapaths::tcp_dgram`]) and an in-process channel between the
-//! threads ([`datapaths::inproc`], senders waiting while the receiver's 256-datagram mailbox is full)), two variants of the same application:
+//! threads ([`datapaths::inproc`], senders waiting while the receiver's 256-datagram mailbox
+//! is full)), two variants of the same application:
 //! - `raw`: the socket itself: the server reads requests and credits from its one socket and
 //!   demultiplexes them by sender; the client uses a fresh socket per connection;
 //! - `bertha`: a 1-RTT negotiated connection with the no-op stack (`stack![]`): the
@@ -31,13 +32,13 @@ use std::rc::Rc;
 
 use chunnel::negotiate::{self, NegotiateConfig};
 use chunnel::{stack, ChunnelConnection, Registry};
+use datapaths::inproc::{MemNet, WhenFull};
 use datapaths::tokio_rt::{TokioRuntime, UnixAddr};
 use netrt::{DatagramSocket, Duration, Instant, Runtime};
 use tokio::sync::Notify;
 
 use crate::local_fast_path::{err, socket_dir, Stop};
 use crate::{quantile, ExperimentError, TableRow};
-use datapaths::inproc::{MemNet, WhenFull};
 
 /// The base connections, in plot order.
 pub const BACKENDS: [&str; 4] = ["udp", "uds", "tcp", "inproc"];

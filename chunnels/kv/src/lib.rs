@@ -22,7 +22,7 @@
 //! scrambled zipfian, Poisson arrivals), [`loadgen`] (load phase and open-loop phase),
 //! [`experiment`] (thesis Fig 3.9 / HotNets Fig 5 on the simulator), [`portability`] (thesis
 //! Fig 3.11 on real sockets: UDP, Unix datagram, TCP and in-process backends, each with
-//! negotiation + Chunnels, Chunnels without negotiation, and Chunnels inlined by hand) (its
+//! negotiation + Chunnels, Chunnels without negotiation, and Chunnels inlined by hand; the
 //! in-process backend is [`datapaths::inproc`], dropping datagrams beyond a 4,096-datagram
 //! mailbox).
 #![warn(missing_docs)]
